@@ -1,0 +1,192 @@
+/**
+ * The `dback` command line: parse and check flags, start a
+ * {@link WebSocketServer} (mock data unless hooks are given), and shut down
+ * cleanly on SIGINT/SIGTERM.
+ *
+ * ```sh
+ * deno run -A jsr:@dzone/dback/cli --port 3000
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import type { Callbacks } from "./callbacks.ts";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { WebSocketServer } from "./server.ts";
+import { VERSION } from "./version.ts";
+
+/** The text `--help` prints. */
+export const USAGE: string =
+  `dback ${VERSION}: the d-zone backend (WebSocket + static files on one port)
+
+Usage: deno run -A examples/main.ts [options]
+
+Options:
+  --port <n>                 TCP port, 0 picks a free one (default 3000)
+  --host <name>              interface to bind (default localhost; 0.0.0.0 for all)
+  --static-dir <dir>         directory of static files (default: the built-in page);
+                             must exist
+  --log-level <level>        debug, info, warn, error or silent (default info,
+                             or the DBACK_LOG_LEVEL environment variable)
+  --allowed-origin <origin>  accept WebSocket upgrades only from this Origin;
+                             repeat for more (default: any origin)
+  --presence-interval <ms>   mock presence change period (default 4000)
+  --message-interval <ms>    mock chat message period (default 5000)
+  --version                  print the version and exit
+  -h, --help                 print this help and exit
+
+With no data hooks the server runs the mock world of PROTOCOL.md. Point the
+d-zone client at it with ?socketURL=ws://localhost:3000
+`;
+
+/** What the command line asked for. */
+export type CliCommand =
+  | { kind: "help" }
+  | { kind: "version" }
+  | {
+    kind: "run";
+    port: number;
+    hostname: string;
+    staticDir?: string;
+    logLevel?: LogLevel;
+    allowedOrigins?: string[];
+    presenceIntervalMs?: number;
+    messageIntervalMs?: number;
+  }
+  | { kind: "error"; message: string };
+
+const intFlag = (name: string, min: number, max: number) =>
+  z.string().regex(/^\d+$/, `--${name} must be a whole number`).transform(Number).pipe(
+    z.number().min(min, `--${name} must be at least ${min}`).max(
+      max,
+      `--${name} must be at most ${max}`,
+    ),
+  );
+
+const flagsSchema = z.object({
+  port: intFlag("port", 0, 65535).optional(),
+  host: z.string().min(1, "--host must not be empty").optional(),
+  "static-dir": z.string().min(1, "--static-dir must not be empty").optional(),
+  "log-level": z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]], {
+    error: `--log-level must be one of ${LOG_LEVELS.join(", ")}`,
+  }).optional(),
+  "allowed-origin": z.array(z.string().min(1)).optional(),
+  "presence-interval": intFlag("presence-interval", 10, 86_400_000).optional(),
+  "message-interval": intFlag("message-interval", 10, 86_400_000).optional(),
+  version: z.boolean().optional(),
+  help: z.boolean().optional(),
+});
+
+/**
+ * Parse command-line arguments. Never throws; bad input gives `kind: "error"`.
+ *
+ * @example
+ * ```ts
+ * import { parseCli } from "@dzone/dback/cli";
+ * parseCli(["--port", "0"]); // { kind: "run", port: 0, hostname: "localhost" }
+ * ```
+ */
+export function parseCli(args: string[]): CliCommand {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "static-dir": { type: "string" },
+        "log-level": { type: "string" },
+        "allowed-origin": { type: "string", multiple: true },
+        "presence-interval": { type: "string" },
+        "message-interval": { type: "string" },
+        version: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    return { kind: "error", message: err instanceof Error ? err.message : String(err) };
+  }
+  const parsed = flagsSchema.safeParse(values);
+  if (!parsed.success) return { kind: "error", message: parsed.error.issues[0].message };
+  const f = parsed.data;
+  if (f.help) return { kind: "help" };
+  if (f.version) return { kind: "version" };
+  const cmd: CliCommand = { kind: "run", port: f.port ?? 3000, hostname: f.host ?? "localhost" };
+  if (f["static-dir"] !== undefined) cmd.staticDir = f["static-dir"];
+  if (f["log-level"] !== undefined) cmd.logLevel = f["log-level"];
+  if (f["allowed-origin"] !== undefined) cmd.allowedOrigins = f["allowed-origin"];
+  if (f["presence-interval"] !== undefined) cmd.presenceIntervalMs = f["presence-interval"];
+  if (f["message-interval"] !== undefined) cmd.messageIntervalMs = f["message-interval"];
+  return cmd;
+}
+
+/**
+ * Run the command line: print help or version, or serve until SIGINT/SIGTERM.
+ * Resolves with the process exit code. `callbacks` lets a script reuse the
+ * CLI with its own data hooks.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "@dzone/dback/cli";
+ * Deno.exit(await main(Deno.args));
+ * ```
+ */
+export async function main(args: string[], callbacks: Callbacks = {}): Promise<number> {
+  const cmd = parseCli(args);
+  switch (cmd.kind) {
+    case "help":
+      console.log(USAGE);
+      return 0;
+    case "version":
+      console.log(VERSION);
+      return 0;
+    case "error":
+      console.error(`error: ${cmd.message}\n\n${USAGE}`);
+      return 2;
+  }
+  if (cmd.staticDir !== undefined) {
+    let isDir = false;
+    try {
+      isDir = (await Deno.stat(cmd.staticDir)).isDirectory;
+    } catch {
+      // reported below
+    }
+    if (!isDir) {
+      console.error(`error: --static-dir ${cmd.staticDir}: no such directory`);
+      return 1;
+    }
+  }
+  const server = new WebSocketServer({
+    port: cmd.port,
+    hostname: cmd.hostname,
+    staticDir: cmd.staticDir,
+    logLevel: cmd.logLevel,
+    allowedOrigins: cmd.allowedOrigins,
+    callbacks,
+    mock: { presenceIntervalMs: cmd.presenceIntervalMs, messageIntervalMs: cmd.messageIntervalMs },
+  });
+  try {
+    await server.start();
+  } catch (err) {
+    console.error(
+      `error: cannot listen on ${cmd.hostname}:${cmd.port}: ${
+        err instanceof Error ? err.message : err
+      }`,
+    );
+    return 1;
+  }
+  const { promise: stopped, resolve } = Promise.withResolvers<void>();
+  const onSignal = () => {
+    server.stop().then(resolve, resolve);
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  await stopped;
+  for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,234 @@
+/**
+ * One client's WebSocket: inbound limits (frame size, rate, join deadline),
+ * decoding, in-order handling of its frames, and outbound delivery that
+ * drops a client which stopped reading instead of buffering without bound.
+ *
+ * @module
+ */
+import type { Subscriber } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { type ConnectRequest, errorFrame, ERRORS, parseClientFrame } from "./protocol.ts";
+
+/** Per-connection limits. */
+export interface ConnectionLimits {
+  /** Largest accepted inbound frame, in bytes; larger closes with 1009. */
+  maxFrameBytes: number;
+  /** Sustained inbound frames per second. */
+  ratePerSecond: number;
+  /** Frames allowed in a burst above the rate. */
+  rateBurst: number;
+  /** Frames refused for rate before the connection is closed with 1008. */
+  rateStrikes: number;
+  /** Milliseconds a connection may stay open without joining; 0 disables. */
+  joinTimeoutMs: number;
+  /** Bytes queued to a client before it counts as not reading and is dropped. */
+  highWaterBytes: number;
+}
+
+/** What a connection asks of the rest of the server. */
+export interface ConnectionHandler {
+  /** Runs first, before any client frame is handled (sends the server list). */
+  open(conn: Connection): Promise<void>;
+  /** A parsed `connect` request. Requests of one connection run one at a time, in order. */
+  connect(conn: Connection, request: ConnectRequest): Promise<void>;
+  /** The socket closed. */
+  closed(conn: Connection): void;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A client WebSocket, as seen by the hub and the handler. */
+export class Connection implements Subscriber {
+  /** Connection id used in logs, e.g. `c12`. */
+  readonly id: string;
+  /** Remote IP address. */
+  readonly ip: string;
+  #ws: WebSocket;
+  #limits: ConnectionLimits;
+  #log: Logger;
+  #metrics: Metrics;
+  #handler: ConnectionHandler;
+  #queue: Promise<void> = Promise.resolve();
+  #tokens: number;
+  #refilled = performance.now();
+  #strikes = 0;
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  /** Wire a freshly upgraded socket. */
+  constructor(
+    id: string,
+    ip: string,
+    ws: WebSocket,
+    limits: ConnectionLimits,
+    handler: ConnectionHandler,
+    log: Logger,
+    metrics: Metrics,
+  ) {
+    this.id = id;
+    this.ip = ip;
+    this.#ws = ws;
+    this.#limits = limits;
+    this.#handler = handler;
+    this.#log = log;
+    this.#metrics = metrics;
+    this.#tokens = limits.rateBurst;
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      if (limits.joinTimeoutMs > 0) {
+        this.#joinTimer = setTimeout(() => {
+          this.#log.warn(`closing: not joined within ${limits.joinTimeoutMs} ms`, this.id);
+          this.#metrics.closedForAbuse++;
+          this.close(1008, "Join timeout");
+        }, limits.joinTimeoutMs);
+      }
+      this.#enqueue(() => handler.open(this));
+    };
+    ws.onmessage = (e) => this.#onMessage(e.data);
+    ws.onclose = (e) => this.#onClose(e.code);
+    ws.onerror = () => {}; // the close event that follows says what happened
+  }
+
+  /** Whether the socket is open for sending. */
+  get open(): boolean {
+    return this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Send a frame to this client only (answers, errors). */
+  send(frame: string): void {
+    this.deliver(frame);
+  }
+
+  /** Send an error frame. */
+  sendError(message: string): void {
+    this.#metrics.errorFrames++;
+    this.send(errorFrame(message));
+  }
+
+  /** The handler calls this once the connection has joined a server. */
+  joined(): void {
+    clearTimeout(this.#joinTimer);
+    this.#joinTimer = undefined;
+  }
+
+  /** Hub delivery: never awaits; drops a client whose unsent backlog passed the high-water mark. */
+  deliver(frame: string): boolean {
+    const ws = this.#ws;
+    if (ws.readyState !== WebSocket.OPEN) return false;
+    if (ws.bufferedAmount > this.#limits.highWaterBytes) {
+      this.#metrics.droppedSlowClients++;
+      this.#log.warn(
+        `dropping slow client: ${ws.bufferedAmount} bytes unsent (limit ${this.#limits.highWaterBytes})`,
+        this.id,
+      );
+      this.close(1013, "Client too slow");
+      return false;
+    }
+    try {
+      ws.send(frame);
+    } catch {
+      return false;
+    }
+    this.#metrics.framesOut++;
+    return true;
+  }
+
+  /** Close with a code and reason; safe to call more than once. */
+  close(code: number, reason: string): void {
+    if (this.#ws.readyState === WebSocket.CLOSED || this.#ws.readyState === WebSocket.CLOSING) {
+      return;
+    }
+    try {
+      this.#ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+
+  /** Whether the socket has closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #enqueue(task: () => Promise<void>): void {
+    this.#queue = this.#queue.then(task).catch((err) => {
+      this.#log.error(
+        `handler failed: ${err instanceof Error ? err.message : String(err)}`,
+        this.id,
+      );
+    });
+  }
+
+  #allow(): boolean {
+    const now = performance.now();
+    const { ratePerSecond, rateBurst } = this.#limits;
+    this.#tokens = Math.min(
+      rateBurst,
+      this.#tokens + (now - this.#refilled) * ratePerSecond / 1000,
+    );
+    this.#refilled = now;
+    if (this.#tokens >= rateBurst) this.#strikes = 0;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  #onMessage(data: unknown): void {
+    if (this.#closed) return;
+    this.#metrics.framesIn++;
+    const max = this.#limits.maxFrameBytes;
+    const size = typeof data === "string"
+      ? (data.length * 3 <= max ? 0 : new TextEncoder().encode(data).byteLength)
+      : data instanceof ArrayBuffer
+      ? data.byteLength
+      : 0;
+    if (size > max) {
+      this.#log.warn(`closing: frame of ${size} bytes exceeds ${max}`, this.id);
+      this.#metrics.closedForAbuse++;
+      this.close(1009, ERRORS.tooLarge);
+      return;
+    }
+    if (!this.#allow()) {
+      if (++this.#strikes > this.#limits.rateStrikes) {
+        this.#log.warn(`closing: ${this.#strikes} frames over the rate limit`, this.id);
+        this.#metrics.closedForAbuse++;
+        this.close(1008, "Rate limit exceeded");
+      } else {
+        this.sendError(ERRORS.rateLimited);
+      }
+      return;
+    }
+    let text: string;
+    if (typeof data === "string") text = data;
+    else {
+      try {
+        text = decoder.decode(data as ArrayBuffer);
+      } catch {
+        this.#answerInOrder(ERRORS.invalidBinary);
+        return;
+      }
+    }
+    const parsed = parseClientFrame(text);
+    if (parsed.ok) this.#enqueue(() => this.#handler.connect(this, parsed.request));
+    else this.#answerInOrder(parsed.error);
+  }
+
+  /** Errors are answered after the requests queued before them, never ahead. */
+  #answerInOrder(message: string): void {
+    this.#enqueue(() => {
+      this.sendError(message);
+      return Promise.resolve();
+    });
+  }
+
+  #onClose(code: number): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#joinTimer);
+    this.#handler.closed(this);
+    this.#log.debug(`socket closed with code ${code}`, this.id);
+  }
+}

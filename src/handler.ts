@@ -1,0 +1,99 @@
+/**
+ * The conversation of PROTOCOL.md: the server list on open, and `connect`
+ * → find the server → authorise → `server-join` → into the hub's room.
+ *
+ * @module
+ */
+import { authorise } from "./auth.ts";
+import type { Connection, ConnectionHandler } from "./connection.ts";
+import type { Directory } from "./directory.ts";
+import type { Hub } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import {
+  type ConnectRequest,
+  ERRORS,
+  findServer,
+  serverJoinFrame,
+  serverListFrame,
+} from "./protocol.ts";
+
+/** Handles the frames of every connection. */
+export class ProtocolHandler implements ConnectionHandler {
+  #directory: Directory;
+  #hub: Hub;
+  #log: Logger;
+  #metrics: Metrics;
+  #onClosed: (conn: Connection) => void;
+
+  /** `onClosed` lets the server forget the connection. */
+  constructor(
+    directory: Directory,
+    hub: Hub,
+    log: Logger,
+    metrics: Metrics,
+    onClosed: (conn: Connection) => void,
+  ) {
+    this.#directory = directory;
+    this.#hub = hub;
+    this.#log = log;
+    this.#metrics = metrics;
+    this.#onClosed = onClosed;
+  }
+
+  /** Send the server list. */
+  async open(conn: Connection): Promise<void> {
+    const servers = await this.#directory.servers(conn.id);
+    if (!servers.ok) {
+      conn.sendError(ERRORS.serverListUnavailable);
+      return;
+    }
+    conn.send(serverListFrame(servers.value));
+  }
+
+  /** Join the requested server, or answer with the protocol's error. */
+  async connect(conn: Connection, request: ConnectRequest): Promise<void> {
+    const servers = await this.#directory.servers(conn.id);
+    if (!servers.ok) return conn.sendError(ERRORS.serverUnavailable);
+    const server = findServer(servers.value, request.server);
+    if (!server) {
+      this.#log.info(`join refused: no server "${request.server.slice(0, 64)}"`, conn.id);
+      return conn.sendError(ERRORS.noSuchServer);
+    }
+    if (server.passworded) {
+      const outcome = await authorise(
+        request,
+        server.password,
+        (token, user) => this.#directory.validate(token, user, server.discordId, conn.id),
+      );
+      if (!outcome.ok) {
+        this.#log.info(
+          `join refused: ${server.id} needs authentication (${outcome.error})`,
+          conn.id,
+        );
+        return conn.sendError(outcome.error);
+      }
+      this.#log.info(`authenticated for ${server.id} via ${outcome.via}`, conn.id);
+    }
+    const [clientId, users] = await Promise.all([
+      this.#directory.clientId(server.discordId, conn.id),
+      this.#directory.usersJson(server.discordId, conn.id),
+    ]);
+    if (!users.ok || !clientId.ok) return conn.sendError(ERRORS.serverUnavailable);
+    if (!conn.open) return;
+    // Sent and subscribed in one tick: no broadcast falls between the two.
+    conn.send(serverJoinFrame(users.value, request.server, server.name, clientId.value));
+    this.#hub.join(conn, server.discordId);
+    conn.joined();
+    this.#metrics.joins++;
+    this.#log.info(`joined ${server.id} (${server.discordId})`, conn.id);
+  }
+
+  /** Leave the room and let the server forget the connection. */
+  closed(conn: Connection): void {
+    const room = this.#hub.roomOf(conn);
+    this.#hub.leave(conn);
+    this.#onClosed(conn);
+    this.#log.info(`disconnected${room ? ` from ${room}` : ""}`, conn.id);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Who is joined to which Discord server, and fan-out of one serialised frame
+ * to all of them. A connection is in at most one room at a time.
+ *
+ * @module
+ */
+
+/** Something that can receive frames: a connection, as the hub sees it. */
+export interface Subscriber {
+  /** Hand over one serialised frame; `false` when it was not delivered. Must not throw or await. */
+  deliver(frame: string): boolean;
+}
+
+/** Called when a room gains its first member or loses its last. */
+export type RoomListener = (serverId: string, active: boolean) => void;
+
+/** Rooms of subscribers keyed by Discord server id. */
+export class Hub {
+  #rooms = new Map<string, Set<Subscriber>>();
+  #where = new Map<Subscriber, string>();
+  #listener: RoomListener;
+
+  /** `listener` hears when a room becomes active or empty (mock activity uses it). */
+  constructor(listener: RoomListener = () => {}) {
+    this.#listener = listener;
+  }
+
+  /** Move `sub` into the room of `serverId`, leaving any room it was in. */
+  join(sub: Subscriber, serverId: string): void {
+    const current = this.#where.get(sub);
+    if (current === serverId) return;
+    if (current !== undefined) this.leave(sub);
+    let room = this.#rooms.get(serverId);
+    if (!room) {
+      room = new Set();
+      this.#rooms.set(serverId, room);
+    }
+    room.add(sub);
+    this.#where.set(sub, serverId);
+    if (room.size === 1) this.#listener(serverId, true);
+  }
+
+  /** Take `sub` out of its room, if any. */
+  leave(sub: Subscriber): void {
+    const serverId = this.#where.get(sub);
+    if (serverId === undefined) return;
+    this.#where.delete(sub);
+    const room = this.#rooms.get(serverId);
+    if (!room) return;
+    room.delete(sub);
+    if (room.size === 0) {
+      this.#rooms.delete(serverId);
+      this.#listener(serverId, false);
+    }
+  }
+
+  /** The room `sub` is in. */
+  roomOf(sub: Subscriber): string | undefined {
+    return this.#where.get(sub);
+  }
+
+  /**
+   * Deliver `frame` to every member of the room. Delivery never awaits, so a
+   * slow member cannot hold back the next. Returns how many it reached.
+   */
+  publish(serverId: string, frame: string): number {
+    const room = this.#rooms.get(serverId);
+    if (!room) return 0;
+    let reached = 0;
+    // A member dropped during delivery leaves the Set; Set iteration tolerates that.
+    for (const sub of room) if (sub.deliver(frame)) reached++;
+    return reached;
+  }
+
+  /** Members per room, for metrics. */
+  sizes(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [id, room] of this.#rooms) out.set(id, room.size);
+    return out;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Static files from one directory: streamed, never read whole; `/` is
+ * `/index.html`; anything that resolves outside the directory (encoded `..`,
+ * symlinks pointing out) is refused with 403.
+ *
+ * @module
+ */
+import { extname, join, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".htm": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".txt": "text/plain; charset=utf-8",
+  ".md": "text/markdown; charset=utf-8",
+  ".xml": "application/xml; charset=utf-8",
+  ".png": "image/png",
+  ".gif": "image/gif",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".webp": "image/webp",
+  ".avif": "image/avif",
+  ".ico": "image/x-icon",
+  ".svg": "image/svg+xml",
+  ".wasm": "application/wasm",
+  ".woff": "font/woff",
+  ".woff2": "font/woff2",
+  ".ttf": "font/ttf",
+  ".otf": "font/otf",
+  ".mp3": "audio/mpeg",
+  ".ogg": "audio/ogg",
+  ".wav": "audio/wav",
+  ".mp4": "video/mp4",
+  ".webm": "video/webm",
+  ".pdf": "application/pdf",
+};
+
+/** The content type served for a file name; `application/octet-stream` when unknown. */
+export function contentType(path: string): string {
+  return TYPES[extname(path).toLowerCase()] ?? "application/octet-stream";
+}
+
+function page(status: number, title: string): Response {
+  return new Response(
+    `<!doctype html><html><head><meta charset="utf-8"><title>${status} ${title}</title></head>` +
+      `<body><h1>${status} ${title}</h1></body></html>\n`,
+    { status, headers: { "content-type": "text/html; charset=utf-8" } },
+  );
+}
+
+/** A small HTML error page. */
+export function errorPage(
+  status: 400 | 403 | 404 | 405 | 429 | 500 | 503,
+  title: string,
+): Response {
+  return page(status, title);
+}
+
+/** Serves files below one directory (a path, or a `file:` URL). */
+export class StaticFiles {
+  #root: string;
+  #realRoot: Promise<string | null>;
+
+  /** `root` must be a directory; it is resolved (symlinks too) once. */
+  constructor(root: string | URL) {
+    this.#root = resolve(typeof root === "string" ? root : fileURLToPath(root));
+    this.#realRoot = Deno.realPath(this.#root).catch(() => null);
+  }
+
+  /** The directory served. */
+  get root(): string {
+    return this.#root;
+  }
+
+  /** Answer a GET or HEAD for `pathname` (the URL's raw, still-encoded path). */
+  async serve(pathname: string, method: string): Promise<Response> {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pathname);
+    } catch {
+      return page(400, "Bad Request");
+    }
+    if (decoded.includes("\0")) return page(400, "Bad Request");
+    if (decoded.endsWith("/")) decoded += "index.html";
+    const realRoot = await this.#realRoot;
+    if (realRoot === null) return page(404, "Not Found");
+    // Backslashes are separators on Windows: treat them as such everywhere.
+    const candidate = resolve(join(this.#root, decoded.replaceAll("\\", "/")));
+    if (!inside(this.#root, candidate)) return page(403, "Forbidden");
+    let real: string;
+    try {
+      real = await Deno.realPath(candidate);
+    } catch {
+      return page(404, "Not Found");
+    }
+    if (!inside(realRoot, real)) return page(403, "Forbidden");
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(real, { read: true });
+    } catch {
+      return page(404, "Not Found");
+    }
+    try {
+      const info = await file.stat();
+      if (info.isDirectory) {
+        file.close();
+        return this.serve(pathname.replace(/\/?$/, "/"), method);
+      }
+      if (!info.isFile) {
+        file.close();
+        return page(404, "Not Found");
+      }
+      const headers = {
+        "content-type": contentType(real),
+        "content-length": String(info.size),
+        "x-content-type-options": "nosniff",
+        "cache-control": "no-cache",
+      };
+      if (method === "HEAD") {
+        file.close();
+        return new Response(null, { headers });
+      }
+      return new Response(file.readable, { headers });
+    } catch {
+      file.close();
+      return page(404, "Not Found");
+    }
+  }
+}
+
+function inside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
