@@ -167,7 +167,7 @@ export type ParsedFrame =
   | { ok: true; request: ConnectRequest }
   | { ok: false; error: string };
 
-const envelopeSchema = z.object({ type: z.unknown(), data: z.unknown() });
+const envelopeSchema = z.object({ type: z.unknown(), data: z.unknown().optional() });
 const serverFieldSchema = z.union([z.string(), z.number(), z.null(), z.undefined()]);
 const tokenSchema = z.string().min(1).max(4096);
 const passwordSchema = z.string().max(4096);
