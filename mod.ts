@@ -53,6 +53,11 @@ export {
   type MockSink,
 } from "./src/mock.ts";
 export { constantTimeEqual } from "./src/auth.ts";
+export {
+  type DiscordOAuthOptions,
+  discordOAuthValidator,
+  type DiscordUserValidator,
+} from "./src/oauth.ts";
 export { formatLogRecord, type LogLevel, type LogRecord, type LogSink } from "./src/log.ts";
 export { type CallbackStats, Metrics } from "./src/metrics.ts";
 export { VERSION } from "./src/version.ts";

@@ -22,8 +22,12 @@ export interface ConnectionLimits {
   rateStrikes: number;
   /** Milliseconds a connection may stay open without joining; 0 disables. */
   joinTimeoutMs: number;
-  /** Bytes queued to a client before it counts as not reading and is dropped. */
+  /** Unsent bytes above which a client counts as behind; behind for `slowGraceMs` means dropped. */
   highWaterBytes: number;
+  /** How long a client may stay above `highWaterBytes` (bursts are fine, stalls are not). */
+  slowGraceMs: number;
+  /** Unsent bytes at which a client is dropped at once, whatever the grace: the memory bound. */
+  maxBufferedBytes: number;
 }
 
 /** What a connection asks of the rest of the server. */
@@ -55,6 +59,8 @@ export class Connection implements Subscriber {
   #strikes = 0;
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #behindSince = 0;
+  #doomed = false;
 
   /** Wire a freshly upgraded socket. */
   constructor(
@@ -80,7 +86,7 @@ export class Connection implements Subscriber {
         this.#joinTimer = setTimeout(() => {
           this.#log.warn(`closing: not joined within ${limits.joinTimeoutMs} ms`, this.id);
           this.#metrics.closedForAbuse++;
-          this.close(1008, "Join timeout");
+          this.drop(1008, "Join timeout");
         }, limits.joinTimeoutMs);
       }
       this.#enqueue(() => handler.open(this));
@@ -112,18 +118,32 @@ export class Connection implements Subscriber {
     this.#joinTimer = undefined;
   }
 
-  /** Hub delivery: never awaits; drops a client whose unsent backlog passed the high-water mark. */
+  /**
+   * Hub delivery: never awaits. A client whose unsent backlog stays above the
+   * high-water mark for the grace period, or reaches the hard cap, is dropped
+   * with 1013 instead of growing the server's memory.
+   */
   deliver(frame: string): boolean {
     const ws = this.#ws;
     if (ws.readyState !== WebSocket.OPEN) return false;
-    if (ws.bufferedAmount > this.#limits.highWaterBytes) {
-      this.#metrics.droppedSlowClients++;
-      this.#log.warn(
-        `dropping slow client: ${ws.bufferedAmount} bytes unsent (limit ${this.#limits.highWaterBytes})`,
-        this.id,
-      );
-      this.close(1013, "Client too slow");
-      return false;
+    const buffered = ws.bufferedAmount;
+    if (buffered > this.#limits.highWaterBytes) {
+      const now = performance.now();
+      if (this.#behindSince === 0) this.#behindSince = now;
+      const stalled = now - this.#behindSince >= this.#limits.slowGraceMs;
+      if (stalled || buffered + frame.length > this.#limits.maxBufferedBytes) {
+        this.#metrics.droppedSlowClients++;
+        this.#log.warn(
+          `dropping slow client: ${buffered} bytes unsent ${
+            stalled ? `for ${Math.round(now - this.#behindSince)} ms` : "(hard limit)"
+          }`,
+          this.id,
+        );
+        this.drop(1013, "Client too slow");
+        return false;
+      }
+    } else if (this.#behindSince !== 0) {
+      this.#behindSince = 0;
     }
     try {
       ws.send(frame);
@@ -132,6 +152,16 @@ export class Connection implements Subscriber {
     }
     this.#metrics.framesOut++;
     return true;
+  }
+
+  /**
+   * Close and forget at once: a peer that stopped reading may never answer
+   * the close handshake, and must not hold its place in rooms and limits
+   * while Deno waits for it.
+   */
+  drop(code: number, reason: string): void {
+    this.close(code, reason);
+    this.#release(`dropped (${code} ${reason})`);
   }
 
   /** Close with a code and reason; safe to call more than once. */
@@ -177,7 +207,7 @@ export class Connection implements Subscriber {
   }
 
   #onMessage(data: unknown): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#doomed) return;
     this.#metrics.framesIn++;
     const max = this.#limits.maxFrameBytes;
     const size = typeof data === "string"
@@ -188,16 +218,18 @@ export class Connection implements Subscriber {
     if (size > max) {
       this.#log.warn(`closing: frame of ${size} bytes exceeds ${max}`, this.id);
       this.#metrics.closedForAbuse++;
-      this.close(1009, ERRORS.tooLarge);
+      this.drop(1009, ERRORS.tooLarge);
       return;
     }
     if (!this.#allow()) {
       if (++this.#strikes > this.#limits.rateStrikes) {
+        this.#doomed = true;
         this.#log.warn(`closing: ${this.#strikes} frames over the rate limit`, this.id);
         this.#metrics.closedForAbuse++;
-        this.close(1008, "Rate limit exceeded");
+        // After the answers already queued, so the client sees why.
+        this.#enqueue(() => Promise.resolve(this.drop(1008, "Rate limit exceeded")));
       } else {
-        this.sendError(ERRORS.rateLimited);
+        this.#answerInOrder(ERRORS.rateLimited);
       }
       return;
     }
@@ -225,10 +257,14 @@ export class Connection implements Subscriber {
   }
 
   #onClose(code: number): void {
+    this.#release(`socket closed with code ${code}`);
+  }
+
+  #release(why: string): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#joinTimer);
+    this.#log.debug(why, this.id);
     this.#handler.closed(this);
-    this.#log.debug(`socket closed with code ${code}`, this.id);
   }
 }

@@ -76,8 +76,12 @@ export interface ServerOptions {
   joinTimeoutMs?: number;
   /** Seconds without a pong before a peer is considered dead (Deno's ping/pong). Default 60; 0 disables. */
   idleTimeoutSeconds?: number;
-  /** Unsent bytes queued for one client before it is dropped with 1013. Default 1 MiB. */
+  /** Unsent bytes above which a client counts as behind. Default 1 MiB. */
   highWaterBytes?: number;
+  /** A client behind for this many ms is dropped with 1013. Default 2000. */
+  slowClientGraceMs?: number;
+  /** Unsent bytes at which a client is dropped at once (the per-client memory bound). Default 16 MiB. */
+  maxBufferedBytes?: number;
   /** When set, WebSocket upgrades whose `Origin` is not listed get 403. Default: any origin. */
   allowedOrigins?: string[];
   /** How long {@link WebSocketServer.stop} waits for clients to close, in ms. Default 5000. */
@@ -102,6 +106,8 @@ const optionsSchema = z.object({
   joinTimeoutMs: count.default(60_000),
   idleTimeoutSeconds: count.default(60),
   highWaterBytes: positive.default(1024 * 1024),
+  slowClientGraceMs: count.default(2000),
+  maxBufferedBytes: positive.default(16 * 1024 * 1024),
   allowedOrigins: z.array(z.string().min(1)).optional(),
   shutdownTimeoutMs: count.default(5000),
 });
@@ -174,6 +180,8 @@ export class WebSocketServer {
       rateStrikes: parsed.data.rateStrikes,
       joinTimeoutMs: parsed.data.joinTimeoutMs,
       highWaterBytes: parsed.data.highWaterBytes,
+      slowGraceMs: parsed.data.slowClientGraceMs,
+      maxBufferedBytes: parsed.data.maxBufferedBytes,
     };
     this.callbacks = { ...callbacks };
     this.#log = new Logger(parsed.data.logLevel ?? envLogLevel() ?? "info", logSink);

@@ -155,3 +155,43 @@ export const DWORLD = "232769614004748288";
 export const DOCS = "482241773318701056";
 export const OAUTH = "123456789012345678";
 export const REPOS = "987654321098765432";
+
+/**
+ * A raw TCP WebSocket handshake: returns the status line and the open connection,
+ * which never reads unless asked (a client that stopped reading).
+ */
+export async function rawUpgrade(
+  port: number,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; conn: Deno.TcpConn }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  await conn.write(
+    new TextEncoder().encode(
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+    ),
+  );
+  // Read just the response head, byte by byte, so nothing after it is consumed.
+  const head: number[] = [];
+  const one = new Uint8Array(1);
+  while (head.length < 4 || head.slice(-4).join(",") !== "13,10,13,10") {
+    const n = await conn.read(one);
+    if (n === null) break;
+    head.push(one[0]);
+  }
+  const line = new TextDecoder().decode(new Uint8Array(head)).split("\r\n")[0];
+  return { status: Number(line.split(" ")[1] ?? 0), conn };
+}
+
+/** Write one masked client text frame on a raw connection. */
+export async function rawSend(conn: Deno.TcpConn, text: string): Promise<void> {
+  const payload = new TextEncoder().encode(text);
+  const len = payload.length;
+  const header = len < 126 ? [0x81, 0x80 | len] : [0x81, 0x80 | 126, len >> 8, len & 255];
+  const frame = new Uint8Array(header.length + 4 + len);
+  frame.set(header);
+  // Mask of zeros: valid, and keeps the payload as is.
+  frame.set(payload, header.length + 4);
+  await conn.write(frame);
+}
