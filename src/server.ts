@@ -31,7 +31,7 @@ import {
   presenceEventSchema,
   presenceFrame,
 } from "./protocol.ts";
-import { errorPage, StaticFiles } from "./static.ts";
+import { errorPage, type StaticSource, staticSource } from "./static.ts";
 import { VERSION } from "./version.ts";
 
 /** The page this package ships, served when no `staticDir` is given. */
@@ -157,7 +157,7 @@ export class WebSocketServer {
   #directory: Directory;
   #handler: ProtocolHandler;
   #runner: CallbackRunner;
-  #static: StaticFiles | null;
+  #static: StaticSource | null;
   #connections = new Set<Connection>();
   #perIp = new Map<string, number>();
   #nextId = 1;
@@ -209,7 +209,7 @@ export class WebSocketServer {
       (conn) => this.#forget(conn),
     );
     const dir = parsed.data.staticDir;
-    this.#static = dir === false ? null : new StaticFiles(dir ?? DEFAULT_STATIC_DIR);
+    this.#static = dir === false ? null : staticSource(dir ?? DEFAULT_STATIC_DIR);
   }
 
   /** The bound port (the real one when constructed with `port: 0`). Throws before start. */

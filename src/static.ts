@@ -61,8 +61,64 @@ export function errorPage(
   return page(status, title);
 }
 
+/** Something that answers GET/HEAD for static paths. */
+export interface StaticSource {
+  /** Answer a GET or HEAD for `pathname` (the URL's raw, still-encoded path). */
+  serve(pathname: string, method: string): Promise<Response>;
+}
+
+/** The right source for a directory: files on disk, or (for a package loaded over HTTPS) fetched. */
+export function staticSource(root: string | URL): StaticSource {
+  if (root instanceof URL && root.protocol !== "file:") return new RemoteFiles(root);
+  return new StaticFiles(root);
+}
+
+/**
+ * Files below a remote base URL: what the default page is when this package
+ * is imported from JSR rather than run from a clone.
+ */
+export class RemoteFiles implements StaticSource {
+  #base: URL;
+
+  /** `base` must end with `/`. */
+  constructor(base: URL) {
+    this.#base = base;
+  }
+
+  /** Fetch the file; anything trying to climb out of the base is refused. */
+  async serve(pathname: string, method: string): Promise<Response> {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pathname);
+    } catch {
+      return page(400, "Bad Request");
+    }
+    if (decoded.includes("\0")) return page(400, "Bad Request");
+    const parts = decoded.replaceAll("\\", "/").split("/");
+    if (parts.some((p) => p === "..")) return page(403, "Forbidden");
+    const rel = parts.filter((p) => p !== "" && p !== ".").join("/") || "index.html";
+    const path = decoded.endsWith("/") && rel !== "index.html" ? `${rel}/index.html` : rel;
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.#base));
+    } catch {
+      return page(404, "Not Found");
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      return page(404, "Not Found");
+    }
+    const headers = { "content-type": contentType(path), "x-content-type-options": "nosniff" };
+    if (method === "HEAD") {
+      await res.body?.cancel();
+      return new Response(null, { headers });
+    }
+    return new Response(res.body, { headers });
+  }
+}
+
 /** Serves files below one directory (a path, or a `file:` URL). */
-export class StaticFiles {
+export class StaticFiles implements StaticSource {
   #root: string;
   #realRoot: Promise<string | null>;
 

@@ -173,3 +173,34 @@ Deno.test("concurrent stop calls share one shutdown", async () => {
   await Promise.all([server.stop(), server.stop()]);
   assert.equal((await c.closed).code, 1001);
 });
+
+Deno.test("a remote static base (the package loaded from JSR) is fetched, and cannot be climbed out of", async () => {
+  const asked: string[] = [];
+  const cdn = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    asked.push(path);
+    if (path === "/pkg/public/index.html") return new Response("<h1>remote page</h1>");
+    if (path === "/pkg/public/app.js") return new Response("export {};");
+    return new Response("no", { status: 404 });
+  });
+  const base = new URL(`http://127.0.0.1:${cdn.addr.port}/pkg/public/`);
+  const { server, http } = await startServer({ staticDir: base });
+  try {
+    const home = await fetch(`${http}/`);
+    assert.equal(home.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(await home.text(), "<h1>remote page</h1>");
+    const js = await fetch(`${http}/app.js?v=2`);
+    assert.equal(js.headers.get("content-type"), "text/javascript; charset=utf-8");
+    assert.equal(await js.text(), "export {};");
+    const missing = await fetch(`${http}/nope.css`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+    const climb = await fetch(`${http}/..%2f..%2fsecret`);
+    assert.equal(climb.status, 403);
+    await climb.body?.cancel();
+    assert.equal(asked.some((p) => !p.startsWith("/pkg/public/")), false);
+  } finally {
+    await server.stop();
+    await cdn.shutdown();
+  }
+});
