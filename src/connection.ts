@@ -109,6 +109,7 @@ export class Connection implements Subscriber {
   /** Send an error frame. */
   sendError(message: string): void {
     this.#metrics.errorFrames++;
+    this.#log.debug(`error frame: ${message}`, this.id);
     this.send(errorFrame(message));
   }
 
