@@ -53,6 +53,7 @@ export {
   type MockSink,
 } from "./src/mock.ts";
 export { constantTimeEqual } from "./src/auth.ts";
+export * from "./src/discord/mod.ts";
 export {
   type DiscordOAuthOptions,
   discordOAuthValidator,
