@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { launchBrowser, openPage, type Page, type PageProblem } from "./browser.ts";
-import { DOCS, DWORLD, startServer } from "./helpers.ts";
+import { DOCS, DWORLD, startServer, until } from "./helpers.ts";
 
 /** Status dot colours of public/style.css, as getComputedStyle reports them. */
 const STATUS_RGB: Record<string, string> = {
@@ -297,6 +297,9 @@ Deno.test("live view in headless chromium", async (t) => {
       // Stay down long enough for at least one failed attempt.
       await new Promise((r) => setTimeout(r, 1200));
       ({ server, http } = await startServer({ mock, port }));
+      // The old cards stay on screen while reconnecting: wait for the new session's join.
+      const restarted = server;
+      await until(() => restarted.metrics.joins >= 1, 15_000, "the page to rejoin");
       await showsServer(page, "docs", 1);
       outage = false;
       server.broadcastMessage({
