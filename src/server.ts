@@ -76,11 +76,15 @@ export interface ServerOptions {
   joinTimeoutMs?: number;
   /** Seconds without a pong before a peer is considered dead (Deno's ping/pong). Default 60; 0 disables. */
   idleTimeoutSeconds?: number;
-  /** Unsent bytes above which a client counts as behind. Default 1 MiB. */
+  /**
+   * Unsent bytes above which a client counts as behind. Default 4 MiB: above
+   * the ~1 MB `server-join` of a 10,000-user server, so a big join is not
+   * mistaken for a stall.
+   */
   highWaterBytes?: number;
   /** A client behind for this many ms is dropped with 1013. Default 2000. */
   slowClientGraceMs?: number;
-  /** Unsent bytes at which a client is dropped at once (the per-client memory bound). Default 16 MiB. */
+  /** Unsent bytes at which a client is dropped at once (the per-client memory bound). Default 32 MiB. */
   maxBufferedBytes?: number;
   /** When set, WebSocket upgrades whose `Origin` is not listed get 403. Default: any origin. */
   allowedOrigins?: string[];
@@ -105,9 +109,9 @@ const optionsSchema = z.object({
   maxConnectionsPerIp: positive.default(256),
   joinTimeoutMs: count.default(60_000),
   idleTimeoutSeconds: count.default(60),
-  highWaterBytes: positive.default(1024 * 1024),
+  highWaterBytes: positive.default(4 * 1024 * 1024),
   slowClientGraceMs: count.default(2000),
-  maxBufferedBytes: positive.default(16 * 1024 * 1024),
+  maxBufferedBytes: positive.default(32 * 1024 * 1024),
   allowedOrigins: z.array(z.string().min(1)).optional(),
   shutdownTimeoutMs: count.default(5000),
 });
