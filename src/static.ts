@@ -87,14 +87,9 @@ export class RemoteFiles implements StaticSource {
 
   /** Fetch the file; anything trying to climb out of the base is refused. */
   async serve(pathname: string, method: string): Promise<Response> {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(pathname);
-    } catch {
-      return page(400, "Bad Request");
-    }
-    if (decoded.includes("\0")) return page(400, "Bad Request");
-    const parts = decoded.replaceAll("\\", "/").split("/");
+    const decoded = decodePath(pathname);
+    if (decoded === null) return page(400, "Bad Request");
+    const parts = decoded.split("/");
     if (parts.some((p) => p === "..")) return page(403, "Forbidden");
     const rel = parts.filter((p) => p !== "" && p !== ".").join("/") || "index.html";
     const path = decoded.endsWith("/") && rel !== "index.html" ? `${rel}/index.html` : rel;
@@ -135,18 +130,12 @@ export class StaticFiles implements StaticSource {
 
   /** Answer a GET or HEAD for `pathname` (the URL's raw, still-encoded path). */
   async serve(pathname: string, method: string): Promise<Response> {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(pathname);
-    } catch {
-      return page(400, "Bad Request");
-    }
-    if (decoded.includes("\0")) return page(400, "Bad Request");
+    let decoded = decodePath(pathname);
+    if (decoded === null) return page(400, "Bad Request");
     if (decoded.endsWith("/")) decoded += "index.html";
     const realRoot = await this.#realRoot;
     if (realRoot === null) return page(404, "Not Found");
-    // Backslashes are separators on Windows: treat them as such everywhere.
-    const candidate = resolve(join(this.#root, decoded.replaceAll("\\", "/")));
+    const candidate = resolve(join(this.#root, decoded));
     if (!inside(this.#root, candidate)) return page(403, "Forbidden");
     let real: string;
     try {
@@ -187,6 +176,20 @@ export class StaticFiles implements StaticSource {
       return page(404, "Not Found");
     }
   }
+}
+
+/**
+ * Decode a URL path; `null` when it is malformed or holds a NUL. Backslashes
+ * become slashes: they are separators on Windows, and `..\\` must not slip by.
+ */
+function decodePath(pathname: string): string | null {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return null;
+  }
+  return decoded.includes("\0") ? null : decoded.replaceAll("\\", "/");
 }
 
 function inside(root: string, path: string): boolean {
