@@ -25,6 +25,13 @@ export class ProtocolHandler implements ConnectionHandler {
   #log: Logger;
   #metrics: Metrics;
   #onClosed: (conn: Connection) => void;
+  #frames = new Map<string, {
+    usersJson: string;
+    requested: string;
+    name: string;
+    clientId: string | undefined;
+    frame: string;
+  }>();
 
   /** `onClosed` lets the server forget the connection. */
   constructor(
@@ -82,11 +89,37 @@ export class ProtocolHandler implements ConnectionHandler {
     if (!users.ok || !clientId.ok) return conn.sendError(ERRORS.serverUnavailable);
     if (!conn.open) return;
     // Sent and subscribed in one tick: no broadcast falls between the two.
-    conn.send(serverJoinFrame(users.value, request.server, server.name, clientId.value));
+    conn.send(
+      this.#joinFrame(server.discordId, users.value, request.server, server.name, clientId.value),
+    );
     this.#hub.join(conn, server.discordId);
     conn.joined();
     this.#metrics.joins++;
     this.#log.info(`joined ${server.id} (${server.discordId})`, conn.id);
+  }
+
+  /**
+   * The `server-join` frame, reused while nothing in it changed: in a join
+   * storm every joiner of a server gets the same (possibly megabyte-sized)
+   * string instead of a fresh copy each.
+   */
+  #joinFrame(
+    discordId: string,
+    usersJson: string,
+    requested: string,
+    name: string,
+    clientId: string | undefined,
+  ): string {
+    const last = this.#frames.get(discordId);
+    if (
+      last && last.usersJson === usersJson && last.requested === requested &&
+      last.name === name && last.clientId === clientId
+    ) {
+      return last.frame;
+    }
+    const frame = serverJoinFrame(usersJson, requested, name, clientId);
+    this.#frames.set(discordId, { usersJson, requested, name, clientId, frame });
+    return frame;
   }
 
   /** Leave the room and let the server forget the connection. */
