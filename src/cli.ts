@@ -20,7 +20,8 @@ import { VERSION } from "./version.ts";
 export const USAGE: string =
   `dback ${VERSION}: the d-zone backend (WebSocket + static files on one port)
 
-Usage: deno run -A examples/main.ts [options]
+Usage: deno run -A examples/main.ts [options]        (from a clone; or: deno task start)
+       deno run -A jsr:@dzone/dback/cli [options]    (from JSR)
 
 Options:
   --port <n>                 TCP port, 0 picks a free one (default 3000)

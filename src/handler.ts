@@ -64,7 +64,10 @@ export class ProtocolHandler implements ConnectionHandler {
     if (!servers.ok) return conn.sendError(ERRORS.serverUnavailable);
     const server = findServer(servers.value, request.server);
     if (!server) {
-      this.#log.info(`join refused: no server "${request.server.slice(0, 64)}"`, conn.id);
+      this.#log.info(
+        `join refused: no server ${JSON.stringify(request.server.slice(0, 64))}`,
+        conn.id,
+      );
       return conn.sendError(ERRORS.noSuchServer);
     }
     if (server.passworded) {

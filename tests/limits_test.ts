@@ -281,3 +281,13 @@ Deno.test("a client is never let in to a server by a hung validator: deadline â†
   await c.close();
   await server.stop();
 });
+
+Deno.test("client-chosen text cannot forge log lines", async () => {
+  const { server, url, logs } = await startServer();
+  const c = await joined(url);
+  await c.join("nope\n2026-01-01T00:00:00.000Z ERROR forged");
+  assert.ok(logs.some((l) => l.message.startsWith("join refused: no server")));
+  assert.equal(logs.some((l) => l.message.includes("\n")), false);
+  await c.close();
+  await server.stop();
+});
