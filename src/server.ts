@@ -114,6 +114,9 @@ const optionsSchema = z.object({
   maxBufferedBytes: positive.default(32 * 1024 * 1024),
   allowedOrigins: z.array(z.string().min(1)).optional(),
   shutdownTimeoutMs: count.default(5000),
+}).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {
+  message: "maxBufferedBytes must be at least highWaterBytes",
+  path: ["maxBufferedBytes"],
 });
 
 type Settings = z.infer<typeof optionsSchema>;

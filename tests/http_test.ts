@@ -164,6 +164,10 @@ Deno.test("invalid options are a clear TypeError", () => {
     /Invalid WebSocketServer options: port/,
   );
   assert.throws(() => new WebSocketServer({ maxFrameBytes: -1 }), /maxFrameBytes/);
+  assert.throws(
+    () => new WebSocketServer({ highWaterBytes: 10, maxBufferedBytes: 5 }),
+    /maxBufferedBytes must be at least highWaterBytes/,
+  );
 });
 
 Deno.test("concurrent stop calls share one shutdown", async () => {
