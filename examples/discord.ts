@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { z } from "zod";
 import { DiscordGatewaySource } from "../src/discord/mod.ts";
+import { parseFlags, shutdownSignal } from "../src/flags.ts";
 import { consoleSink, LOG_LEVELS, type LogLevel } from "../src/log.ts";
 import { WebSocketServer } from "../src/server.ts";
 
@@ -147,31 +147,19 @@ export async function main(
   args: string[],
   getEnv: (key: string) => string | undefined = (k) => Deno.env.get(k),
 ): Promise<number> {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        "gateway-url": { type: "string" },
-        "api-base": { type: "string" },
-        "log-level": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    console.error(`error: ${err instanceof Error ? err.message : err}\n\n${USAGE}`);
+  const flags = parseFlags(args, {
+    port: { type: "string" },
+    host: { type: "string" },
+    "gateway-url": { type: "string" },
+    "api-base": { type: "string" },
+    "log-level": { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, flagsSchema);
+  if (!flags.ok) {
+    console.error(`error: ${flags.message}\n\n${USAGE}`);
     return 2;
   }
-  const flags = flagsSchema.safeParse(values);
-  if (!flags.success) {
-    console.error(`error: ${flags.error.issues[0].message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (flags.data.help) {
+  if (flags.value.help) {
     console.log(USAGE);
     return 0;
   }
@@ -181,7 +169,7 @@ export async function main(
     console.error("\nRun with --help for the list of variables.");
     return 2;
   }
-  const f = flags.data;
+  const f = flags.value;
   const e = env.data;
   const logLevel = f["log-level"];
 
@@ -231,12 +219,9 @@ export async function main(
   }
   console.log(`open d-zone with ?socketURL=ws://${f.host}:${server.port}`);
 
-  const { promise: signalled, resolve: onSignal } = Promise.withResolvers<void>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handler = () => onSignal();
-  for (const s of signals) Deno.addSignalListener(s, handler);
-  const outcome = await Promise.race([signalled.then(() => null), failed]);
-  for (const s of signals) Deno.removeSignalListener(s, handler);
+  const shutdown = shutdownSignal();
+  const outcome = await Promise.race([shutdown.signalled.then(() => null), failed]);
+  shutdown.dispose();
   await source.close();
   await server.stop();
   if (outcome) {

@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { z } from "zod";
 import type { Callbacks } from "./callbacks.ts";
+import { parseFlags, shutdownSignal } from "./flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { WebSocketServer } from "./server.ts";
 import { VERSION } from "./version.ts";
@@ -89,30 +89,19 @@ const flagsSchema = z.object({
  * ```
  */
 export function parseCli(args: string[]): CliCommand {
-  let values: Record<string, unknown>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        "static-dir": { type: "string" },
-        "log-level": { type: "string" },
-        "allowed-origin": { type: "string", multiple: true },
-        "presence-interval": { type: "string" },
-        "message-interval": { type: "string" },
-        version: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    return { kind: "error", message: err instanceof Error ? err.message : String(err) };
-  }
-  const parsed = flagsSchema.safeParse(values);
-  if (!parsed.success) return { kind: "error", message: parsed.error.issues[0].message };
-  const f = parsed.data;
+  const parsed = parseFlags(args, {
+    port: { type: "string" },
+    host: { type: "string" },
+    "static-dir": { type: "string" },
+    "log-level": { type: "string" },
+    "allowed-origin": { type: "string", multiple: true },
+    "presence-interval": { type: "string" },
+    "message-interval": { type: "string" },
+    version: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, flagsSchema);
+  if (!parsed.ok) return { kind: "error", message: parsed.message };
+  const f = parsed.value;
   if (f.help) return { kind: "help" };
   if (f.version) return { kind: "version" };
   const cmd: CliCommand = { kind: "run", port: f.port ?? 3000, hostname: f.host ?? "localhost" };
@@ -179,14 +168,11 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     );
     return 1;
   }
-  const { promise: stopped, resolve } = Promise.withResolvers<void>();
-  const onSignal = () => {
-    server.stop().then(resolve, resolve);
-  };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
-  await stopped;
-  for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  const shutdown = shutdownSignal();
+  await shutdown.signalled;
+  // Still listening while draining, so a second signal does not kill the drain.
+  await server.stop();
+  shutdown.dispose();
   return 0;
 }
 
