@@ -18,8 +18,6 @@ export interface CallbackStats {
 
 /** The server's counters. Read them directly; render them with {@link Metrics.render}. */
 export class Metrics {
-  /** Open WebSocket connections. */
-  connections = 0;
   /** WebSocket connections accepted since start. */
   connectionsTotal = 0;
   /** Upgrades refused by a limit or the origin check, by reason. */
@@ -54,8 +52,11 @@ export class Metrics {
     this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
   }
 
-  /** Render in Prometheus text format; `joined` maps Discord id → joined connections. */
-  render(joined: ReadonlyMap<string, number>, draining: boolean): string {
+  /**
+   * Render in Prometheus text format. The gauges are read from the server at
+   * render time: `open` connections, and `joined` (Discord id → joined connections).
+   */
+  render(open: number, joined: ReadonlyMap<string, number>, draining: boolean): string {
     const lines: string[] = [];
     const metric = (
       name: string,
@@ -74,7 +75,7 @@ export class Metrics {
       }
     };
     metric("up", "gauge", "1 while serving, 0 while draining.", [[null, draining ? 0 : 1]]);
-    metric("connections", "gauge", "Open WebSocket connections.", [[null, this.connections]]);
+    metric("connections", "gauge", "Open WebSocket connections.", [[null, open]]);
     metric("connections_total", "counter", "WebSocket connections accepted.", [[
       null,
       this.connectionsTotal,

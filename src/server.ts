@@ -390,7 +390,6 @@ export class WebSocketServer {
 
   #forget(conn: Connection): void {
     if (!this.#connections.delete(conn)) return;
-    this.metrics.connections = this.#connections.size;
     const n = (this.#perIp.get(conn.ip) ?? 1) - 1;
     if (n <= 0) this.#perIp.delete(conn.ip);
     else this.#perIp.set(conn.ip, n);
@@ -413,9 +412,16 @@ export class WebSocketServer {
       });
     }
     if (path === "/metrics") {
-      return new Response(this.metrics.render(this.#hub.sizes(), this.#state !== "running"), {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-      });
+      return new Response(
+        this.metrics.render(
+          this.#connections.size,
+          this.#hub.sizes(),
+          this.#state !== "running",
+        ),
+        {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        },
+      );
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       const res = errorPage(405, "Method Not Allowed");
@@ -475,7 +481,6 @@ export class WebSocketServer {
     );
     this.#connections.add(conn);
     this.#perIp.set(ip, fromIp + 1);
-    this.metrics.connections = this.#connections.size;
     this.metrics.connectionsTotal++;
     this.#log.info(`connected from ${ip}${origin ? ` (origin ${origin})` : ""}`, conn.id);
     return upgraded.response;
