@@ -299,6 +299,23 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
     backoff.set(key, Math.max(backoff.get(key) ?? 0, now + ms));
   };
 
+  /** A transient failure of one GET: reported, never cached, never allowing. */
+  const failed = (
+    route: string,
+    what: string,
+    err: unknown,
+    signal: AbortSignal,
+    token: string,
+  ): Answer => {
+    report(
+      signal.aborted
+        ? `${route}: no answer within ${settings.timeoutMs} ms`
+        : `${route}: ${what} (${errorText(err)})`,
+      token,
+    );
+    return { ok: false, verdict: null };
+  };
+
   /** One GET to Discord; never throws. */
   const get = async (
     route: string,
@@ -315,13 +332,7 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
         signal,
       });
     } catch (err) {
-      report(
-        signal.aborted
-          ? `${route}: no answer within ${settings.timeoutMs} ms`
-          : `${route}: request failed (${errorText(err)})`,
-        token,
-      );
-      return { ok: false, verdict: null };
+      return failed(route, "request failed", err, signal, token);
     }
     let body: unknown;
     let readError: unknown;
@@ -354,13 +365,7 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
       return { ok: false, verdict: definite ? false : null };
     }
     if (readError !== undefined) {
-      report(
-        signal.aborted
-          ? `${route}: no answer within ${settings.timeoutMs} ms`
-          : `${route}: unreadable body (${errorText(readError)})`,
-        token,
-      );
-      return { ok: false, verdict: null };
+      return failed(route, "unreadable body", readError, signal, token);
     }
     return { ok: true, body };
   };
