@@ -42,6 +42,24 @@ export interface ConnectionHandler {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** UTF-8 size of a string, counted without encoding a copy of a possibly huge frame. */
+function utf8Length(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
 /** A client WebSocket, as seen by the hub and the handler. */
 export class Connection implements Subscriber {
   /** Connection id used in logs, e.g. `c12`. */
@@ -212,7 +230,7 @@ export class Connection implements Subscriber {
     this.#metrics.framesIn++;
     const max = this.#limits.maxFrameBytes;
     const size = typeof data === "string"
-      ? (data.length * 3 <= max ? 0 : new TextEncoder().encode(data).byteLength)
+      ? (data.length * 3 <= max ? 0 : utf8Length(data))
       : data instanceof ArrayBuffer
       ? data.byteLength
       : 0;
