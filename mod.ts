@@ -29,11 +29,11 @@
 export { DEFAULT_STATIC_DIR, type ServerOptions, WebSocketServer } from "./src/server.ts";
 export type { CallbackName, Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
 export {
+  type ChatEvent,
   type ClientIdEvent,
   type ConnectRequest,
   type DiscordUser,
   ERRORS,
-  type MessageEvent,
   parseClientFrame,
   type ParsedFrame,
   type PresenceEvent,
@@ -61,4 +61,6 @@ export {
 } from "./src/oauth.ts";
 export { formatLogRecord, type LogLevel, type LogRecord, type LogSink } from "./src/log.ts";
 export { type CallbackStats, Metrics } from "./src/metrics.ts";
+export type { DataSource, EventSink } from "./src/source.ts";
+export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
 export { VERSION } from "./src/version.ts";

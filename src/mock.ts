@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { MessageEvent, PresenceEvent, ServerMap, Status, UserMap } from "./protocol.ts";
+import type { ChatEvent, PresenceEvent, ServerMap, Status, UserMap } from "./protocol.ts";
 import type { DiscordUser } from "./protocol.ts";
 
 /** Where mock activity goes: the server's broadcast methods. */
@@ -14,7 +14,7 @@ export interface MockSink {
   /** Send a presence change. */
   presence(event: PresenceEvent): void;
   /** Send a chat message. */
-  message(event: MessageEvent): void;
+  message(event: ChatEvent): void;
 }
 
 /** Options for {@link MockDataProvider}. */

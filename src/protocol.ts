@@ -288,7 +288,7 @@ export function errorFrame(message: string): string {
 }
 
 /** A chat message to show in a bubble. */
-export interface MessageEvent {
+export interface ChatEvent {
   /** Discord id of the server. */
   server: string;
   /** The speaking user's id. */
@@ -323,8 +323,8 @@ export interface ClientIdEvent {
   clientId: string;
 }
 
-/** Schema for {@link MessageEvent}; broadcast input is checked before it is sent. */
-export const messageEventSchema: z.ZodType<MessageEvent> = z.object({
+/** Schema for {@link ChatEvent}; broadcast input is checked before it is sent. */
+export const messageEventSchema: z.ZodType<ChatEvent> = z.object({
   server: snowflakeish,
   uid: snowflakeish,
   message: z.string(),
@@ -348,7 +348,7 @@ export const clientIdEventSchema: z.ZodType<ClientIdEvent> = z.object({
 });
 
 /** The `message` frame. */
-export function messageFrame(e: MessageEvent): string {
+export function messageFrame(e: ChatEvent): string {
   return JSON.stringify({
     type: "message",
     server: e.server,

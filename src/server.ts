@@ -20,11 +20,11 @@ import { Logger, type LogLevel, type LogSink } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { MockDataProvider, type MockOptions } from "./mock.ts";
 import {
+  type ChatEvent,
   type ClientIdEvent,
   clientIdEventSchema,
   clientIdFrame,
   describeZodError,
-  type MessageEvent,
   messageEventSchema,
   messageFrame,
   type PresenceEvent,
@@ -343,7 +343,7 @@ export class WebSocketServer {
    * server.broadcastMessage({ server: "232769614004748288", uid: "42", message: "hi", channel: "1" });
    * ```
    */
-  broadcastMessage(event: MessageEvent): number {
+  broadcastMessage(event: ChatEvent): number {
     const e = check(messageEventSchema, event, "broadcastMessage");
     this.metrics.broadcasts.message++;
     return this.#hub.publish(e.server, messageFrame(e));

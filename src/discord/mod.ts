@@ -43,8 +43,8 @@ export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./rest.ts
 // The package types this module's API mentions, so it documents completely on its own.
 export type { Callbacks, MaybePromise, StaticResult } from "../callbacks.ts";
 export type {
+  ChatEvent,
   DiscordUser,
-  MessageEvent,
   PresenceEvent,
   ServerEntry,
   ServerMap,

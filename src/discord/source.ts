@@ -10,9 +10,9 @@ import { z } from "zod";
 import type { Callbacks } from "../callbacks.ts";
 import { consoleSink, Logger, type LogLevel, type LogSink } from "../log.ts";
 import {
+  type ChatEvent,
   describeZodError,
   type DiscordUser,
-  type MessageEvent,
   type PresenceEvent,
   type ServerMap,
   type UserEntry,
@@ -63,7 +63,7 @@ export interface DiscordEventSink {
   /** A presence change, a new user (with `username`) or a removal (`delete: true`). */
   broadcastPresence(event: PresenceEvent): unknown;
   /** A chat message. */
-  broadcastMessage(event: MessageEvent): unknown;
+  broadcastMessage(event: ChatEvent): unknown;
 }
 
 /** Options of {@link DiscordGatewaySource}. */

@@ -1,0 +1,53 @@
+/**
+ * The broker seam: how one broadcast reaches every viewer of a server. The
+ * local broker hands the event straight back to this process; a cluster
+ * broker (see the `./redis` entry point) carries it through Redis to every
+ * instance, and each instance's server delivers it to its own viewers.
+ *
+ * @module
+ */
+import type { ChatEvent, ClientIdEvent, PresenceEvent } from "./protocol.ts";
+
+/** One broadcast, as it travels between instances. */
+export type ServerEvent =
+  | { type: "presence"; event: PresenceEvent }
+  | { type: "message"; event: ChatEvent }
+  | { type: "update-clientid"; event: ClientIdEvent };
+
+/**
+ * Delivers an event to this instance's viewers (patching its cached user
+ * map first) and returns how many connections it reached.
+ */
+export type Deliver = (event: ServerEvent) => number;
+
+/**
+ * Carries broadcasts to every instance. The server calls `open` in
+ * `start()`, `publish` for every broadcast, `watch` when a server gains its
+ * first or loses its last local viewer, and `close` in `stop()`.
+ *
+ * @example
+ * ```ts
+ * import type { Broker, Deliver, ServerEvent } from "@dzone/dback";
+ * let deliver: Deliver = () => 0;
+ * const local: Broker = {
+ *   open: (d) => { deliver = d; return Promise.resolve(); },
+ *   publish: (e: ServerEvent) => deliver(e),
+ *   watch: () => {},
+ *   close: () => Promise.resolve(),
+ * };
+ * await local.open(() => 3);
+ * if (local.publish({ type: "message", event: { server: "1", uid: "2", message: "hi", channel: "3" } }) !== 3) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
+export interface Broker {
+  /** Start; `deliver` is called for every event that reaches this instance, from any instance. */
+  open(deliver: Deliver): Promise<void>;
+  /** Send a validated event to all instances. Returns the connections reached now (this instance's, for a cluster). */
+  publish(event: ServerEvent): number;
+  /** This instance's viewers of `serverId` came (`true`) or all left (`false`). */
+  watch(serverId: string, active: boolean): void;
+  /** Stop; no `deliver` call follows. */
+  close(): Promise<void>;
+}
