@@ -1,8 +1,10 @@
 // The benchmark suite still works end to end: `bench/run.ts --smoke` starts
 // dback and the raw Deno loop, joins a few clients through several load
 // generator processes, publishes, and must report frames delivered by dback.
-// Only Deno is needed (no bun or node peers), and nothing is asserted about
-// speed, so a loaded machine cannot fail it.
+// It also tries dback on Bun: that row either delivers frames too or says why
+// it is unavailable (no bun, no zod for Bun, or dback not yet running on Bun).
+// Only Deno is needed, and nothing is asserted about speed, so a loaded
+// machine cannot fail it.
 import assert from "node:assert/strict";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -35,6 +37,16 @@ Deno.test("bench: smoke mode runs end to end and dback delivers frames", async (
     assert.ok(dback.main.latency.frames > 0);
     assert.ok(dback.main.flood.frames > 0);
     assert.ok(dback.storm.join.ok > 0);
+
+    const onBun = report.rows.find((r: { impl: string }) => r.impl === "dback-bun");
+    assert.ok(onBun, "dback-bun row missing");
+    if (onBun.unavailable === undefined) {
+      assert.equal(onBun.error, undefined, `dback-bun failed: ${onBun.error}`);
+      assert.ok(onBun.main.flood.frames > 0, "dback on Bun delivered no frames");
+    } else {
+      assert.match(onBun.unavailable, /\S/, "dback-bun unavailable without a reason");
+      assert.match(stdout, /dback-bun @ 20 clients: unavailable: /);
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
