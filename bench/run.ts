@@ -14,7 +14,7 @@
 // scenario; 0 = none), --storm-users N, --quick (shorter windows).
 // Exit code 1 when a required server (dback, raw-deno) did not complete.
 
-import { parseOptions } from "./_options.ts";
+import { type Options, parseOptions } from "./_options.ts";
 import { machineInfo } from "./_procfs.ts";
 import { ServerProc, WorkerProc } from "./_procs.ts";
 import { TARGETS } from "./_targets.ts";
@@ -24,7 +24,7 @@ import { stormScenario } from "./scenarios/storm.ts";
 
 /** Runs every scenario of one server at `n` clients into `row` (a fresh server for the storm). */
 async function measureRow(
-  o: ReturnType<typeof parseOptions>,
+  o: Options,
   workers: WorkerProc[],
   row: Row,
 ): Promise<void> {
