@@ -145,7 +145,8 @@ export interface DiscordUser {
   [key: string]: unknown;
 }
 
-const discordUserSchema = z.looseObject({
+// Only what the login check uses is kept: extra fields a client sends are dropped at the edge.
+const discordUserSchema = z.object({
   id: z.string().min(1).max(64),
   username: z.string().min(1).max(200),
 });
