@@ -141,7 +141,7 @@ export interface DiscordUser {
   id: string;
   /** Discord username. */
   username: string;
-  /** Any other fields Discord returned. */
+  /** Other fields are dropped at the edge: hooks see only `id` and `username`. */
   [key: string]: unknown;
 }
 
