@@ -31,7 +31,7 @@ import {
   presenceEventSchema,
   presenceFrame,
 } from "./protocol.ts";
-import { errorPage, type StaticSource, staticSource } from "./static.ts";
+import { errorPage, normaliseRequestPath, type StaticSource, staticSource } from "./static.ts";
 import { VERSION } from "./version.ts";
 
 /** The page this package ships, served when no `staticDir` is given. */
@@ -434,11 +434,16 @@ export class WebSocketServer {
   async #serveStatic(path: string, method: string): Promise<Response> {
     const hook = this.callbacks.staticRequest;
     if (hook) {
-      let decoded = path;
-      try {
-        decoded = decodeURIComponent(path);
-      } catch { /* the hook sees the raw path */ }
-      const r = await this.#runner.run("staticRequest", () => hook(decoded), staticResultSchema);
+      // The hook sees the path the built-in server would use, or nothing at all.
+      const checked = normaliseRequestPath(path);
+      if (!checked.ok) {
+        return checked.status === 400 ? errorPage(400, "Bad Request") : errorPage(403, "Forbidden");
+      }
+      const r = await this.#runner.run(
+        "staticRequest",
+        () => hook(checked.path),
+        staticResultSchema,
+      );
       if (!r.ok) return errorPage(500, "Internal Server Error");
       if (r.value) return toResponse(r.value, method);
     }
