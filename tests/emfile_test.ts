@@ -1,0 +1,175 @@
+// Issue 9, item 4: running out of file descriptors. A server child runs under
+// `ulimit -n 256` and gets more silent TCP connections than that (bounded:
+// 400). Bare Deno.serve dies of it; with the accept guard the process lives,
+// keeps its clients, and serves again once the flood is gone.
+import assert from "node:assert/strict";
+import { Client, joined } from "./helpers.ts";
+import { eventually, ServerProcess, writeAll } from "./_server_process.ts";
+
+const FIXTURE = new URL("./fixtures/guarded_server.ts", import.meta.url).pathname;
+const LIMIT = 256;
+const FLOOD = 400;
+
+/** Open up to `n` silent TCP connections; refused ones are counted, not retried. */
+async function flood(port: number, n: number): Promise<{ conns: Deno.TcpConn[]; refused: number }> {
+  const conns: Deno.TcpConn[] = [];
+  let refused = 0;
+  for (let i = 0; i < n; i++) {
+    try {
+      conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    } catch {
+      refused++;
+    }
+  }
+  return { conns, refused };
+}
+
+function closeAll(conns: Deno.TcpConn[]): void {
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/** GET /healthz over a fresh TCP connection; the status, or 0 when there is no answer in `ms`. */
+async function healthz(port: number, ms = 2000): Promise<number> {
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  } catch {
+    return 0;
+  }
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    await writeAll(
+      conn,
+      new TextEncoder().encode("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    const buf = new Uint8Array(512);
+    const n = await conn.read(buf);
+    if (n === null) return 0;
+    return Number(new TextDecoder().decode(buf.subarray(0, n)).split(" ")[1]) || 0;
+  } catch {
+    return 0;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+}
+
+/** Whether the server closed `conn` (EOF or reset) within `ms`. */
+async function closedByServer(conn: Deno.TcpConn, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const buf = new Uint8Array(64);
+  const r = await Promise.race([
+    conn.read(buf).then((n) => n === null, () => true),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), ms)),
+  ]);
+  clearTimeout(timer);
+  return r;
+}
+
+Deno.test("EMFILE: bare Deno.serve ends the process (why the guard exists)", async () => {
+  await using server = await ServerProcess.spawn({ args: [FIXTURE], openFiles: LIMIT });
+  const { conns } = await flood(server.port, FLOOD);
+  try {
+    const status = await server.waitExit(10_000);
+    assert.ok(
+      status !== null && status.code !== 0,
+      "Deno.serve survived EMFILE without the guard: Deno changed; re-check the guard and " +
+        `update the README (process ${
+          status === null ? "still running" : `exited ${status.code}`
+        })`,
+    );
+    assert.match(server.output, /Too many open files/);
+  } finally {
+    closeAll(conns);
+  }
+});
+
+Deno.test("EMFILE: with the accept guard the process lives, keeps its clients and serves again", async () => {
+  await using server = await ServerProcess.spawn({
+    args: [FIXTURE, "--guard"],
+    openFiles: LIMIT,
+  });
+  const url = `ws://127.0.0.1:${server.port}`;
+  const viewer = await joined(url, "dworld");
+  let conns: Deno.TcpConn[] = [];
+  try {
+    const before = viewer.frames.length;
+    const f = await flood(server.port, FLOOD);
+    conns = f.conns;
+    const held = server.openFiles();
+    console.log(
+      `flood: ${conns.length} accepted by the kernel, ${f.refused} refused, ` +
+        `child holds ${held} of ${LIMIT} fds`,
+    );
+    assert.ok(held >= LIMIT - 5, `the flood did not reach the fd limit (${held})`);
+    assert.ok(
+      await eventually(
+        () => /GUARD accept failed \(.*Too many open files/.test(server.output),
+        5000,
+      ),
+      `no accept failure logged:\n${server.output}`,
+    );
+    // The WebSocket accepted before the flood keeps receiving the mock world.
+    assert.ok(
+      await eventually(() => viewer.frames.length > before + 2, 5000),
+      "the joined viewer stopped receiving during the flood",
+    );
+    assert.equal(server.exited, null, `the child exited:\n${server.output}`);
+    closeAll(conns);
+    conns = [];
+    // Once the flood is gone, the server takes new clients again.
+    assert.ok(await eventually(async () => await healthz(server.port) === 200, 10_000));
+    assert.ok(
+      await eventually(() => /GUARD listening again on port \d+/.test(server.output), 5000),
+    );
+    const fresh = await joined(url, "dworld");
+    await fresh.close();
+    assert.equal(viewer.ws.readyState, WebSocket.OPEN, "the first viewer is still connected");
+    // And it still shuts down cleanly on SIGTERM.
+    server.child.kill("SIGTERM");
+    const status = await server.waitExit(10_000);
+    assert.equal(status?.code, 0, server.output);
+    assert.equal((await viewer.closed).code, 1001);
+    assert.match(server.output, /STOPPED/);
+  } finally {
+    closeAll(conns);
+    await viewer.close();
+  }
+});
+
+Deno.test("EMFILE: with shed, the dead listener's connections are closed at once (clients too)", async () => {
+  await using server = await ServerProcess.spawn({
+    args: [FIXTURE, "--guard", "--shed"],
+    openFiles: LIMIT,
+  });
+  const url = `ws://127.0.0.1:${server.port}`;
+  const viewer: Client = await joined(url, "dworld");
+  let conns: Deno.TcpConn[] = [];
+  try {
+    conns = (await flood(server.port, FLOOD)).conns;
+    assert.ok(
+      await eventually(
+        () => /GUARD accept failed \(.*Too many open files/.test(server.output),
+        5000,
+      ),
+      `no accept failure logged:\n${server.output}`,
+    );
+    // The silent connections are closed by the server, not by us...
+    const shed = await Promise.all(conns.slice(0, 50).map((c) => closedByServer(c, 5000)));
+    assert.ok(shed.every(Boolean), "silent connections were not closed by the server");
+    // ...so it answers while the flood is still open on our side,
+    assert.ok(await eventually(async () => await healthz(server.port) === 200, 10_000));
+    // ...and the price: the viewer was dropped with it (1001, going away).
+    assert.equal((await viewer.closed).code, 1001);
+    assert.equal(server.exited, null);
+  } finally {
+    closeAll(conns);
+    await viewer.close();
+  }
+});
