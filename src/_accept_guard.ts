@@ -20,6 +20,12 @@
 /** A listener that lived this long is healthy again: the back-off restarts. */
 const STABLE_MS = 30_000;
 
+/** The TCP form of `Deno.serve`, which is all {@link serveGuarded} calls. */
+export type ServeTcp = (
+  options: Deno.ServeTcpOptions,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
+) => Deno.HttpServer<Deno.NetAddr>;
+
 /** How {@link serveGuarded} retries and reports. */
 export interface AcceptGuardOptions {
   /** Told about every failure and every recovery; default: `console.error`. */
@@ -38,7 +44,7 @@ export interface AcceptGuardOptions {
    */
   shed?: boolean;
   /** The `Deno.serve` to call; default: `Deno.serve` as it is at the call. */
-  serve?: typeof Deno.serve;
+  serve?: ServeTcp;
 }
 
 /**
@@ -68,7 +74,7 @@ export function serveGuarded(
   const log = guard.log ?? ((m: string) => console.error(m));
   const firstDelay = guard.retryMs ?? 100;
   const maxDelay = guard.maxRetryMs ?? 2000;
-  const serve = guard.serve ?? Deno.serve;
+  const serve: ServeTcp = guard.serve ?? Deno.serve;
   const shed = guard.shed ?? false;
   const servers = new Set<Deno.HttpServer<Deno.NetAddr>>();
   let closing = false;

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Client, joined } from "./helpers.ts";
 import { eventually, ServerProcess, writeAll } from "./_server_process.ts";
+import { serveGuarded } from "../src/_accept_guard.ts";
 
 const FIXTURE = new URL("./fixtures/guarded_server.ts", import.meta.url).pathname;
 const LIMIT = 256;
@@ -172,4 +173,74 @@ Deno.test("EMFILE: with shed, the dead listener's connections are closed at once
     closeAll(conns);
     await viewer.close();
   }
+});
+
+Deno.test("serveGuarded: relistens on the same port with back-off; shutdown ends it", async () => {
+  const logs: string[] = [];
+  const killers: Array<() => Promise<void>> = [];
+  let failNext = 0;
+  // Deno.serve, except that the test can end a server's accept loop with an error.
+  const serve = (
+    options: Deno.ServeTcpOptions,
+    handler: Deno.ServeHandler<Deno.NetAddr>,
+  ): Deno.HttpServer<Deno.NetAddr> => {
+    if (failNext > 0) {
+      failNext--;
+      throw new Error("Too many open files (os error 24)");
+    }
+    const real = Deno.serve(options, handler);
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const finished = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const shutdown = async () => {
+      await real.shutdown();
+      resolve();
+    };
+    killers.push(async () => {
+      await real.shutdown();
+      reject(new Error("Http: Error: Too many open files (os error 24)"));
+    });
+    return {
+      finished,
+      addr: real.addr,
+      ref: () => real.ref(),
+      unref: () => real.unref(),
+      shutdown,
+      [Symbol.asyncDispose]: shutdown,
+    };
+  };
+  let listened = 0;
+  const server = serveGuarded(
+    { hostname: "127.0.0.1", port: 0, onListen: () => listened++ },
+    () => new Response("ok"),
+    { serve, log: (m) => logs.push(m), retryMs: 10, maxRetryMs: 40 },
+  );
+  const port = server.addr.port;
+  assert.equal(await healthz(port), 200);
+  failNext = 2;
+  await killers[0]();
+  assert.ok(await eventually(() => killers.length === 2, 3000), logs.join("\n"));
+  assert.equal(server.addr.port, port);
+  assert.equal(await healthz(port), 200, "serving again on the same port");
+  assert.equal(listened, 1, "onListen is for the first bind only");
+  assert.match(
+    logs[0],
+    /^accept failed \(.*Too many open files.*\); listening again on port \d+ in 10 ms$/,
+  );
+  assert.match(logs[1], /in 20 ms$/);
+  assert.match(logs[2], /in 40 ms$/);
+  assert.equal(logs[3], `listening again on port ${port}`);
+  // The next failure comes right after: the back-off keeps growing (capped).
+  await killers[1]();
+  assert.ok(await eventually(() => killers.length === 3, 3000));
+  assert.match(logs[4], /in 40 ms$/);
+  let done = false;
+  server.finished.then(() => done = true);
+  await server.shutdown();
+  await server.finished;
+  assert.ok(done);
+  assert.equal(await healthz(port, 500), 0, "nothing listens after shutdown");
 });
