@@ -47,7 +47,8 @@ export class ServerProcess implements AsyncDisposable {
     const child = cmd.spawn();
     const out = { text: "" };
     const pump = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) out.text += chunk;
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) out.text += decoder.decode(chunk, { stream: true });
     };
     const drained = Promise.all([pump(child.stdout), pump(child.stderr)]);
     const pattern = options.portPattern ?? /PORT (\d+)/;

@@ -3,7 +3,7 @@
 // 400). Bare Deno.serve dies of it; with the accept guard the process lives,
 // keeps its clients, and serves again once the flood is gone.
 import assert from "node:assert/strict";
-import { Client, joined } from "./helpers.ts";
+import { type Client, joined } from "./helpers.ts";
 import { eventually, ServerProcess, writeAll } from "./_server_process.ts";
 import { serveGuarded } from "../src/_accept_guard.ts";
 
