@@ -74,7 +74,7 @@ async function closedByServer(conn: Deno.TcpConn, ms: number): Promise<boolean> 
 }
 
 Deno.test("EMFILE: bare Deno.serve ends the process (why the guard exists)", async () => {
-  await using server = await ServerProcess.spawn({ args: [FIXTURE], openFiles: LIMIT });
+  await using server = await ServerProcess.spawn({ args: [FIXTURE, "--bare"], openFiles: LIMIT });
   const { conns } = await flood(server.port, FLOOD);
   try {
     const status = await server.waitExit(10_000);
