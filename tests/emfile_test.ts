@@ -125,7 +125,9 @@ Deno.test("EMFILE: with the accept guard the process lives, keeps its clients an
     closeAll(conns);
     conns = [];
     // Once the flood is gone, the server takes new clients again.
+    const gone = Date.now();
     assert.ok(await eventually(async () => await healthz(server.port) === 200, 10_000));
+    console.log(`serving again ${Date.now() - gone} ms after the flood closed`);
     assert.ok(
       await eventually(() => /GUARD listening again on port \d+/.test(server.output), 5000),
     );
