@@ -173,6 +173,118 @@ export const userEntrySchema: z.ZodType<UserEntry> = z.object({
 export const userMapSchema: z.ZodType<UserMap> = z.record(snowflakeish, userEntrySchema);
 
 /**
+ * A map read leniently: the entries that passed their schema, and one line
+ * per entry that did not (its key, quoted, and the reason).
+ */
+export interface LenientMap<T> {
+  /** The valid entries, keyed as they came. */
+  map: Record<string, T>;
+  /** One `"key": reason` line per dropped entry, in input order. */
+  skipped: string[];
+}
+
+const objectOfEntries = z.custom<Record<string, unknown>>(
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  "expected an object of entries keyed by id",
+);
+
+/** Quote a key for a log line: bounded, with control and C1 characters escaped. */
+function quoteKey(key: string): string {
+  const short = key.length > 64 ? key.slice(0, 64) + "…" : key;
+  return JSON.stringify(short).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+function lenient<T>(entry: z.ZodType<T>): z.ZodType<LenientMap<T>> {
+  return objectOfEntries.transform((value) => {
+    const map: Record<string, T> = {};
+    const skipped: string[] = [];
+    for (const [key, raw] of Object.entries(value)) {
+      const id = snowflakeish.safeParse(key);
+      if (!id.success) {
+        skipped.push(`${quoteKey(key)}: key must be 1 to 64 characters`);
+        continue;
+      }
+      const parsed = entry.safeParse(raw);
+      if (!parsed.success) {
+        skipped.push(`${quoteKey(key)}: ${describeZodError(parsed.error)}`);
+        continue;
+      }
+      // defineProperty: a key such as `__proto__` stays a plain entry.
+      Object.defineProperty(map, key, {
+        value: parsed.data,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return { map, skipped };
+  });
+}
+
+/**
+ * Schema of a server map read entry by entry: a value that is not an object
+ * fails, while each malformed entry is dropped and named in `skipped`, so one
+ * bad entry no longer hides the whole list.
+ */
+export const lenientServerMapSchema: z.ZodType<LenientMap<ServerEntry>> = lenient(
+  serverEntrySchema,
+);
+
+/** Schema of a user map read entry by entry; see {@link lenientServerMapSchema}. */
+export const lenientUserMapSchema: z.ZodType<LenientMap<UserEntry>> = lenient(userEntrySchema);
+
+/**
+ * Read a server map, dropping the malformed entries instead of failing the
+ * whole map. Throws a `TypeError` only when `value` is not an object at all.
+ *
+ * @example
+ * ```ts
+ * import { parseServerMap } from "./protocol.ts";
+ * const { map, skipped } = parseServerMap({
+ *   "1": { id: "good", name: "Good" },
+ *   "2": { id: "", name: "Bad" },
+ * });
+ * if (Object.keys(map).join() !== "1") throw new Error("only the good entry stays");
+ * if (skipped.length !== 1 || !skipped[0].startsWith('"2": id:')) throw new Error(skipped[0]);
+ * ```
+ */
+export function parseServerMap(value: unknown): LenientMap<ServerEntry> {
+  return parseLenient(lenientServerMapSchema, value, "server map");
+}
+
+/**
+ * Read a user map, dropping the malformed entries instead of failing the
+ * whole map. Throws a `TypeError` only when `value` is not an object at all.
+ *
+ * @example
+ * ```ts
+ * import { parseUserMap } from "./protocol.ts";
+ * const { map, skipped } = parseUserMap({
+ *   "42": { username: "ada", status: "online" },
+ *   "43": { username: "bob", status: "asleep" },
+ * });
+ * if (Object.keys(map).join() !== "42") throw new Error("only ada stays");
+ * if (!skipped[0].startsWith('"43": status:')) throw new Error(skipped[0]);
+ * ```
+ */
+export function parseUserMap(value: unknown): LenientMap<UserEntry> {
+  return parseLenient(lenientUserMapSchema, value, "user map");
+}
+
+function parseLenient<T>(
+  schema: z.ZodType<LenientMap<T>>,
+  value: unknown,
+  what: string,
+): LenientMap<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new TypeError(`${what}: ${describeZodError(r.error)}`);
+  return r.data;
+}
+
+/**
  * The `/users/@me` object the client sends when logging in with Discord.
  *
  * @example

@@ -122,7 +122,7 @@ export class WebSocketServer implements AsyncDisposable {
     this.#source = withCallbacks(s.source ?? new MockSource(), this.#hooks);
     this.#broker = s.broker ?? new LocalBroker();
     this.#runner = new CallbackRunner(s.callbackTimeoutMs, this.#log, this.#metrics);
-    this.#directory = new Directory(this.#source, this.#runner, s.userDataCacheMs);
+    this.#directory = new Directory(this.#source, this.#runner, s.userDataCacheMs, this.#log);
     this.#hub = new Hub<Connection>((serverId, active) => {
       this.#source.watch?.(serverId, active);
       this.#broker.watch(serverId, active);
@@ -247,6 +247,7 @@ export class WebSocketServer implements AsyncDisposable {
             this.#log.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
             return errorPage(500, "Internal Server Error");
           },
+          log: (message) => this.#log.error(message),
         });
         this.#log.info(`dback ${VERSION} listening on ${this.url}`);
       }

@@ -71,6 +71,8 @@ export interface Transport {
     hostname: string;
     fetch: FetchHandler;
     onError: (err: unknown) => Response;
+    /** Told about transport trouble the server survives (e.g. accept failures). */
+    log: (message: string) => void;
   }): Promise<Listener>;
   /** The client's IP address, or `null` when the runtime no longer knows it (peer already gone). */
   clientIp(req: Request, ctx: RequestContext): string | null;
