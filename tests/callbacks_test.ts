@@ -90,10 +90,35 @@ const failures: Array<[string, Callbacks["getUserData"]]> = [
     throw new Error("database down");
   }],
   ["rejects", () => Promise.reject(new Error("database down"))],
-  ["returns garbage", () => ({ "1": { username: 5, status: "sleeping" } }) as unknown as UserMap],
   ["returns null", () => null as unknown as UserMap],
-  ["returns a bad colour", () => ({ "1": { username: "x", status: "online", roleColor: "red" } })],
+  ["returns a string", () => "users" as unknown as UserMap],
 ];
+
+// One bad entry no longer makes the whole server unavailable: it is skipped and named once.
+const badEntries: Array<[string, Callbacks["getUserData"]]> = [
+  ["garbage", () => ({ "1": { username: 5, status: "sleeping" } }) as unknown as UserMap],
+  ["a bad colour", () => ({ "1": { username: "x", status: "online", roleColor: "red" } })],
+];
+for (const [what, bad] of badEntries) {
+  Deno.test(`getUserData with an entry of ${what}: the entry is skipped with a warning naming it, the rest is served`, async () => {
+    await using s = await startServer({
+      callbacks: {
+        getServerData: () => SERVERS,
+        getUserData: (id) => ({ ...bad!(id), "2": { username: "ok", status: "idle" } }),
+      },
+    });
+    await using c = await joined(s.url);
+    const join = await c.join("main");
+    assert.equal(join.type, "server-join");
+    assert.deepEqual(Object.keys(join.data.users), ["2"]);
+    const line = s.logs.find((l) =>
+      l.message.includes("getUserData(100): skipped 1 malformed entry")
+    );
+    assert.ok(line, "a warning names the callback and the entry");
+    assert.equal(line.level, "warn");
+    assert.match(line.message, /"1": /);
+  });
+}
 for (const [what, getUserData] of failures) {
   Deno.test(`getUserData that ${what}: error frame, log line naming it, connection and server keep working`, async () => {
     let broken = true;
