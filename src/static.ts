@@ -5,7 +5,10 @@
  *
  * @module
  */
+import { createReadStream } from "node:fs";
+import { realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 const TYPES: Record<string, string> = {
@@ -120,7 +123,7 @@ export class StaticFiles implements StaticSource {
   /** `root` must be a directory; it is resolved (symlinks too) once. */
   constructor(root: string | URL) {
     this.#root = resolve(typeof root === "string" ? root : fileURLToPath(root));
-    this.#realRoot = Deno.realPath(this.#root).catch(() => null);
+    this.#realRoot = realpath(this.#root).catch(() => null);
   }
 
   /** The directory served. */
@@ -139,42 +142,29 @@ export class StaticFiles implements StaticSource {
     if (!inside(this.#root, candidate)) return page(403, "Forbidden");
     let real: string;
     try {
-      real = await Deno.realPath(candidate);
+      real = await realpath(candidate);
     } catch {
       return page(404, "Not Found");
     }
     if (!inside(realRoot, real)) return page(403, "Forbidden");
-    let file: Deno.FsFile;
+    let info: Awaited<ReturnType<typeof stat>>;
     try {
-      file = await Deno.open(real, { read: true });
+      info = await stat(real);
     } catch {
       return page(404, "Not Found");
     }
-    try {
-      const info = await file.stat();
-      if (info.isDirectory) {
-        file.close();
-        return this.serve(pathname.replace(/\/?$/, "/"), method);
-      }
-      if (!info.isFile) {
-        file.close();
-        return page(404, "Not Found");
-      }
-      const headers = {
-        "content-type": contentType(real),
-        "content-length": String(info.size),
-        "x-content-type-options": "nosniff",
-        "cache-control": "no-cache",
-      };
-      if (method === "HEAD") {
-        file.close();
-        return new Response(null, { headers });
-      }
-      return new Response(file.readable, { headers });
-    } catch {
-      file.close();
-      return page(404, "Not Found");
-    }
+    if (info.isDirectory()) return this.serve(pathname.replace(/\/?$/, "/"), method);
+    if (!info.isFile()) return page(404, "Not Found");
+    const headers = {
+      "content-type": contentType(real),
+      "content-length": String(info.size),
+      "x-content-type-options": "nosniff",
+      "cache-control": "no-cache",
+    };
+    if (method === "HEAD") return new Response(null, { headers });
+    // Opened lazily and closed when the body ends or the client goes away.
+    const body = Readable.toWeb(createReadStream(real)) as ReadableStream<Uint8Array>;
+    return new Response(body, { headers });
   }
 }
 
