@@ -267,13 +267,13 @@ Deno.test("bun: rate limit closes with 1008, caps answer 503/429 before the upgr
   for (const s of [a, b, x]) s.conn.close();
 });
 
-Deno.test("bun: a client that stops reading is terminated; a reading one gets every frame", async () => {
-  await using bun = await BunServer.start({
-    options: {
-      highWaterBytes: 256 * 1024,
-      slowClientGraceMs: 300,
-      maxBufferedBytes: 4 * 1024 * 1024,
-    },
+async function stalledReader(options: {
+  highWaterBytes: number;
+  slowClientGraceMs: number;
+  maxBufferedBytes: number;
+}): Promise<BunServer> {
+  const bun = await BunServer.start({
+    options,
     mock: { presenceIntervalMs: 86_400_000, messageIntervalMs: 86_400_000 },
   });
   const slow = await rawUpgrade(bun.port);
@@ -298,6 +298,27 @@ Deno.test("bun: a client that stops reading is terminated; a reading one gets ev
   assert.equal(await bun.call("broadcastMessage", chat(DWORLD, "m")), 1);
   slow.conn.close();
   await fast.close();
+  return bun;
+}
+
+Deno.test("bun: a client that stops reading is terminated after the grace period; a reading one gets every frame", async () => {
+  await using bun = await stalledReader({
+    highWaterBytes: 256 * 1024,
+    slowClientGraceMs: 300,
+    maxBufferedBytes: 64 * 1024 * 1024,
+  });
+  assert.ok(
+    bun.logs.some((l) => /dropping slow client: \d+ bytes unsent for \d+ ms/.test(l.message)),
+  );
+});
+
+Deno.test("bun: a client that stops reading is closed at the hard buffer limit", async () => {
+  await using bun = await stalledReader({
+    highWaterBytes: 64 * 1024,
+    slowClientGraceMs: 600_000,
+    maxBufferedBytes: 1024 * 1024,
+  });
+  assert.ok(!bun.logs.some((l) => /unsent for \d+ ms/.test(l.message)), "not by the grace period");
 });
 
 Deno.test("bun: SIGTERM drains: clients get 1001 and the process exits 0", async () => {
