@@ -36,8 +36,9 @@ export function ensureBun(): Promise<void> {
 /** Read a child's stdout as lines. */
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buf += chunk;
+  const decoder = new TextDecoder();
+  for await (const bytes of stream) {
+    buf += decoder.decode(bytes, { stream: true });
     let i;
     while ((i = buf.indexOf("\n")) >= 0) {
       yield buf.slice(0, i);
