@@ -203,11 +203,11 @@ Deno.test("bun: oversized and fragmented-oversized messages close with 1009 befo
   for (let n = 0; n < attackers; n++) {
     const { status, conn } = await rawUpgrade(bun.port);
     assert.equal(status, 101);
-    const mask = [0x80 | 0]; // masked, zero mask: payload as is
-    const piece = new Uint8Array(2 + 4 + 100).fill(0x61);
-    piece.set([0x01, mask[0] | 100, 0, 0, 0, 0]); // first: text, not FIN
+    // 4 KiB pieces (16-bit length), masked with a zero mask: the payload goes as is.
+    const piece = new Uint8Array(4 + 4 + 4096).fill(0x61);
+    piece.set([0x01, 0x80 | 126, 0x10, 0x00, 0, 0, 0, 0]); // first: text, not FIN
     const cont = piece.slice();
-    cont.set([0x00, 0x80 | 100, 0, 0, 0, 0]); // continuation, not FIN
+    cont.set([0x00, 0x80 | 126, 0x10, 0x00, 0, 0, 0, 0]); // continuation, not FIN
     const sink = (async () => {
       const bytes: number[] = [];
       try {
@@ -217,8 +217,8 @@ Deno.test("bun: oversized and fragmented-oversized messages close with 1009 befo
     })();
     try {
       await conn.write(piece);
-      // 64 KiB in 100-byte pieces: far past the 1 KiB limit.
-      for (let i = 0; i < 650; i++) await conn.write(cont);
+      // 1 MiB per attacker, 20 MiB in all: buffered, it would show in the RSS bound below.
+      for (let i = 0; i < 256; i++) await conn.write(cont);
     } catch { /* the server hung up mid-attack: that is the point */ }
     const got = await sink;
     const i = got.indexOf(0x88);
