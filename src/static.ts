@@ -7,7 +7,10 @@
  *
  * @module
  */
+import { createReadStream, type Stats } from "node:fs";
+import { realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 const TYPES: Record<string, string> = {
@@ -120,7 +123,7 @@ export class StaticFiles implements StaticSource {
   /** `root` must be a directory; it is resolved (symlinks too) once. */
   constructor(root: string | URL) {
     this.#root = resolve(typeof root === "string" ? root : fileURLToPath(root));
-    this.#realRoot = Deno.realPath(this.#root).catch(() => null);
+    this.#realRoot = realpath(this.#root).catch(() => null);
   }
 
   /** The directory served. */
@@ -135,58 +138,45 @@ export class StaticFiles implements StaticSource {
     const realRoot = await this.#realRoot;
     if (realRoot === null) return page(404, "Not Found");
     const asked = checked.path.endsWith("/") ? checked.path + "index.html" : checked.path;
-    const first = await this.#open(asked, realRoot);
-    if (first instanceof Response) return first;
-    let { file, info, real } = first;
-    if (info.isDirectory && !checked.path.endsWith("/")) {
+    let found = await this.#find(asked, realRoot);
+    if (found instanceof Response) return found;
+    if (found.info.isDirectory() && !checked.path.endsWith("/")) {
       // `/a` naming a directory serves `/a/index.html`, once: the index itself
       // is never looked into further (a directory called `index.html` is a 404).
-      file.close();
-      const index = await this.#open(asked + "/index.html", realRoot);
-      if (index instanceof Response) return index;
-      ({ file, info, real } = index);
+      found = await this.#find(asked + "/index.html", realRoot);
+      if (found instanceof Response) return found;
     }
-    if (!info.isFile) {
-      file.close();
-      return page(404, "Not Found");
-    }
+    const { info, real } = found;
+    if (!info.isFile()) return page(404, "Not Found");
     const headers = {
       "content-type": contentType(real),
       "content-length": String(info.size),
       "x-content-type-options": "nosniff",
       "cache-control": "no-cache",
     };
-    if (method === "HEAD") {
-      file.close();
-      return new Response(null, { headers });
-    }
-    return new Response(file.readable, { headers });
+    if (method === "HEAD") return new Response(null, { headers });
+    // Opened lazily and closed when the body ends or the client goes away.
+    const body = Readable.toWeb(createReadStream(real)) as ReadableStream<Uint8Array>;
+    return new Response(body, { headers });
   }
 
-  /** Open a checked path below the root, or the error page to answer instead. */
-  async #open(
+  /** Resolve a checked path below the root, or the error page to answer instead. */
+  async #find(
     path: string,
     realRoot: string,
-  ): Promise<{ file: Deno.FsFile; info: Deno.FileInfo; real: string } | Response> {
+  ): Promise<{ info: Stats; real: string } | Response> {
     const candidate = resolve(join(this.#root, path));
     if (!inside(this.#root, candidate)) return page(403, "Forbidden");
     let real: string;
     try {
-      real = await Deno.realPath(candidate);
+      real = await realpath(candidate);
     } catch {
       return page(404, "Not Found");
     }
     if (!inside(realRoot, real)) return page(403, "Forbidden");
-    let file: Deno.FsFile;
     try {
-      file = await Deno.open(real, { read: true });
+      return { info: await stat(real), real };
     } catch {
-      return page(404, "Not Found");
-    }
-    try {
-      return { file, info: await file.stat(), real };
-    } catch {
-      file.close();
       return page(404, "Not Found");
     }
   }
