@@ -6,6 +6,13 @@
 // required shard count. Every frame and request is recorded with its time.
 // Real Discord is never contacted.
 
+import {
+  GatewayClient,
+  type GatewayClientOptions,
+  type GatewayTiming,
+} from "../src/discord/gateway.ts";
+import { Logger, type LogRecord } from "../src/log.ts";
+
 // deno-lint-ignore no-explicit-any
 export type Payload = { op: number; d?: any; s?: number | null; t?: string | null };
 
@@ -437,6 +444,53 @@ export function maxInWindow(frames: Received[], windowMs: number): number {
     best = Math.max(best, hi - lo + 1);
   }
   return best;
+}
+
+// ---- a bare GatewayClient pointed at the fake ----
+
+/** Short timings for tests (each test overrides what it exercises). */
+export const FAST_TIMING: GatewayTiming = {
+  identifyIntervalMs: 0,
+  reconnectBaseMs: 20,
+  reconnectMaxMs: 200,
+  invalidSessionDelayMs: 20,
+  closeTimeoutMs: 2000,
+};
+
+/** A GatewayClient on the fake, recording dispatches, sessions, logs and a fatal error. */
+export function gatewayClient(
+  fake: FakeDiscord,
+  extra: Partial<GatewayClientOptions> = {},
+) {
+  const logs: LogRecord[] = [];
+  const dispatches: { t: string; d: unknown }[] = [];
+  const sessions: ("ready" | "resumed")[] = [];
+  const fatal: Error[] = [];
+  const client = new GatewayClient({
+    token: fake.token,
+    intents: 1,
+    gatewayUrl: fake.gatewayUrl,
+    apiBase: fake.apiBase,
+    fetch: (input, init) => fetch(input, init),
+    log: new Logger("debug", (r) => logs.push(r)),
+    onDispatch: (t, d) => dispatches.push({ t, d }),
+    onFatal: (e) => fatal.push(e),
+    onSession: (k) => sessions.push(k),
+    ...extra,
+    timing: { ...FAST_TIMING, ...extra.timing },
+  });
+  return {
+    client,
+    logs,
+    dispatches,
+    sessions,
+    fatal,
+    /** Log lines matching `re`. */
+    lines: (re: RegExp) => logs.filter((l) => re.test(l.message)),
+    async [Symbol.asyncDispose]() {
+      await client.close();
+    },
+  };
 }
 
 // ---- guild fixtures (plain Discord payloads) ----

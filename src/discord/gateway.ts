@@ -117,6 +117,8 @@ export interface GatewayTiming {
   restAttempts?: number;
   /** First back-off between those requests after a 5xx or network failure, ms. Default 1000. */
   restRetryBaseMs?: number;
+  /** Deadline for each of those requests, ms. Default 10000. */
+  restTimeoutMs?: number;
   /** Least time between two session-store saves, ms. Default 1000. */
   sessionSaveIntervalMs?: number;
 }
@@ -317,7 +319,7 @@ export class SendLimiter {
     this.#windowMs = windowMs;
     // A stamp expires a little after the window, so frames that leave late
     // (a busy loop, a slow peer) still cannot bunch into one of Discord's windows.
-    this.#guardMs = Math.ceil(windowMs / 60);
+    this.#guardMs = Math.max(50, Math.ceil(windowMs / 60));
     this.#reserve = Math.min(5, Math.floor(limit / 10));
     this.#send = send;
     this.#ready = ready;
@@ -460,6 +462,7 @@ export class GatewayClient {
       identifyBackoffMaxMs: t.identifyBackoffMaxMs ?? 600_000,
       restAttempts: t.restAttempts ?? 4,
       restRetryBaseMs: t.restRetryBaseMs ?? 1000,
+      restTimeoutMs: t.restTimeoutMs ?? 10_000,
       sessionSaveIntervalMs: t.sessionSaveIntervalMs ?? 1000,
     };
     const shard = options.shard;
@@ -596,6 +599,7 @@ export class GatewayClient {
       this.#info = await fetchGatewayBot(this.#o.fetch, this.#o.apiBase, this.#o.token, {
         attempts: this.#t.restAttempts,
         retryBaseMs: this.#t.restRetryBaseMs,
+        timeoutMs: this.#t.restTimeoutMs,
         signal: this.#abort.signal,
         onRetry: (failure, wait) =>
           this.#log("warn", `GET /gateway/bot: ${failure}; retrying in ${wait} ms`),
