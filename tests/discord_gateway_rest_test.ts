@@ -12,7 +12,11 @@ Deno.test("gateway 13.8: a 429 from /gateway/bot is retried after retry_after (b
   fake.restOverride = (_req, url) => {
     if (url.pathname !== BOT || !first) return undefined;
     first = false;
-    return Response.json({ message: "You are being rate limited.", retry_after: 0.3, global: false }, {
+    return Response.json({
+      message: "You are being rate limited.",
+      retry_after: 0.3,
+      global: false,
+    }, {
       status: 429,
       headers: { "Retry-After": "5" },
     });

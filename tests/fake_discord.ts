@@ -314,9 +314,8 @@ export class FakeDiscord {
     const bearer = /^Bearer (.+)$/.exec(auth)?.[1] ?? "";
     const known = this.oauth.get(bearer);
     const legacy = /^user-(\d+)$/.exec(bearer);
-    const who: OAuthUser | undefined = known ?? (legacy
-      ? { user: { id: legacy[1], username: `user${legacy[1]}` }, guilds: [] }
-      : undefined);
+    const who: OAuthUser | undefined = known ??
+      (legacy ? { user: { id: legacy[1], username: `user${legacy[1]}` }, guilds: [] } : undefined);
     if (url.pathname === "/api/v10/users/@me") {
       if (!who) return unauthorized();
       return Response.json({ ...who.user, discriminator: "0" });

@@ -218,8 +218,16 @@ Deno.test("oauth: a global 429 blocks every token and route", async () => {
   for (
     const answer of [
       () => Response.json({ retry_after: 5, global: true }, { status: 429 }),
-      () => Response.json({ retry_after: 5 }, { status: 429, headers: { "X-RateLimit-Global": "true" } }),
-      () => Response.json({ retry_after: 5 }, { status: 429, headers: { "X-RateLimit-Scope": "global" } }),
+      () =>
+        Response.json({ retry_after: 5 }, {
+          status: 429,
+          headers: { "X-RateLimit-Global": "true" },
+        }),
+      () =>
+        Response.json({ retry_after: 5 }, {
+          status: 429,
+          headers: { "X-RateLimit-Scope": "global" },
+        }),
     ]
   ) {
     await withFake(async (fake, make) => {

@@ -527,7 +527,9 @@ export class GatewayClient {
   send(op: number, d: unknown, options: SendOptions = {}): boolean {
     if (this.#state !== "running" && this.#state !== "idle") return false;
     const ok = this.#limiter.push(JSON.stringify({ op, d }), options.key);
-    if (!ok) this.#log("warn", `send queue full (${this.#limiter.queued} frames); op ${op} dropped`);
+    if (!ok) {
+      this.#log("warn", `send queue full (${this.#limiter.queued} frames); op ${op} dropped`);
+    }
     return ok;
   }
 
@@ -631,7 +633,9 @@ export class GatewayClient {
     this.#log(
       "debug",
       `gateway URL ${this.#baseUrl}; recommended shards ${this.#info.shards ?? "?"}` +
-        (l ? `; IDENTIFYs left ${l.remaining}/${l.total}, max_concurrency ${l.maxConcurrency}` : ""),
+        (l
+          ? `; IDENTIFYs left ${l.remaining}/${l.total}, max_concurrency ${l.maxConcurrency}`
+          : ""),
     );
     return this.#baseUrl;
   }
@@ -869,7 +873,10 @@ export class GatewayClient {
       this.#sessionId = ready.data.session_id;
       this.#resumeUrl = ready.data.resume_gateway_url ?? null;
       this.#everReady = true;
-      this.#log("info", `ready as ${ready.data.user?.username ?? "?"} (session ${this.#sessionId})`);
+      this.#log(
+        "info",
+        `ready as ${ready.data.user?.username ?? "?"} (session ${this.#sessionId})`,
+      );
       session = "ready";
     } else if (t === "RESUMED") {
       this.#log("info", `resumed (seq ${this.#seq})`);
@@ -966,7 +973,11 @@ export class GatewayClient {
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#helloTimer);
     clearTimeout(this.#readyTimer);
-    this.#hbTimer = this.#reconnectTimer = this.#helloTimer = this.#readyTimer = undefined;
+    this.#hbTimer =
+      this.#reconnectTimer =
+      this.#helloTimer =
+      this.#readyTimer =
+        undefined;
     // Heartbeats and IDENTIFY/RESUME belong to the old socket; data frames wait for the next session.
     this.#limiter.dropControl();
   }
@@ -1005,10 +1016,9 @@ export class GatewayClient {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
     this.#lastSave = Date.now();
-    const session: GatewaySession | undefined =
-      this.#sessionId !== null && this.#resumeUrl !== null
-        ? { sessionId: this.#sessionId, seq: this.#seq ?? 0, resumeUrl: this.#resumeUrl }
-        : undefined;
+    const session: GatewaySession | undefined = this.#sessionId !== null && this.#resumeUrl !== null
+      ? { sessionId: this.#sessionId, seq: this.#seq ?? 0, resumeUrl: this.#resumeUrl }
+      : undefined;
     this.#savedSeq = session?.seq ?? null;
     // Saves run one after another, so an older one never lands last.
     this.#saving = this.#saving.then(() => store.save(this.#shardId, session)).catch((err) =>

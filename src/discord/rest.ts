@@ -81,7 +81,9 @@ export function apiUrl(apiBase: string, route: string): string {
 export function describeAnswer(a: Exclude<DiscordAnswer, { kind: "ok" }>): string {
   switch (a.kind) {
     case "rate-limited":
-      return `HTTP 429 (rate limited${a.global ? ", global" : ""}; retry after ${a.retryAfterMs} ms)`;
+      return `HTTP 429 (rate limited${
+        a.global ? ", global" : ""
+      }; retry after ${a.retryAfterMs} ms)`;
     case "http":
       return `HTTP ${a.status}`;
     case "bad-body":
@@ -199,7 +201,9 @@ export async function getJson(
 ): Promise<unknown> {
   const a = await discordGet(fetcher, url, authorization, { timeoutMs });
   if (a.kind === "ok") return a.body;
-  if (a.kind === "http") throw new DiscordHttpError(a.status, `GET ${url} answered HTTP ${a.status}`);
+  if (a.kind === "http") {
+    throw new DiscordHttpError(a.status, `GET ${url} answered HTTP ${a.status}`);
+  }
   if (a.kind === "rate-limited") throw new DiscordHttpError(429, `GET ${url} answered HTTP 429`);
   if (a.kind === "bad-body") throw new Error(`GET ${url} answered invalid JSON`);
   throw new Error(`GET ${url}: ${describeAnswer(a)}`);
