@@ -30,8 +30,6 @@ Deno.test("gateway 13.1: every RESUME answered op 9 d=true backs off instead of 
   assert.ok(r.every((x) => x.delay >= 10), "no zero-delay reconnect on any path");
   assert.ok(r.some((x) => x.delay >= 100), "the backoff grew to the cap's range");
   assert.ok(r.every((x) => x.delay <= 200), "the backoff is capped");
-  const gaps = fake.conns.slice(-4).map((_, i, a) => i && a[i].id - a[i - 1].id);
-  assert.ok(gaps.length > 0);
   // A successful RESUMED resets the backoff.
   fake.resumeReply = "resumed";
   await fake.until(() => c.sessions.includes("resumed"), 3000, "RESUMED");
@@ -105,12 +103,12 @@ Deno.test("gateway 13.2: a gateway that never says HELLO fails start-up with a c
 });
 
 Deno.test("gateway 13.3: IDENTIFY never answered (heartbeats ACKed) reconnects after the deadline", async () => {
-  await using fake = await FakeDiscord.start({ heartbeatIntervalMs: 50 });
+  await using fake = await FakeDiscord.start({ heartbeatIntervalMs: 100 });
   fake.identifyReply = "silent";
-  await using c = gatewayClient(fake, { timing: { readyTimeoutMs: 200 } });
+  await using c = gatewayClient(fake, { timing: { readyTimeoutMs: 200, maxStartFailures: 20 } });
   c.client.connect();
+  await fake.until(() => c.lines(/no READY within 200 ms/).length >= 1, 3000, "the deadline");
   await fake.waitOp(2, 2, 3000);
-  assert.ok(c.lines(/no READY within 200 ms/).length >= 1);
   assert.ok(fake.ops(1).length >= 1, "heartbeats went on while waiting");
   fake.identifyReply = "ready";
   await fake.until(() => c.sessions.includes("ready"), 3000, "READY");
