@@ -145,7 +145,8 @@ export interface DiscordUser {
   [key: string]: unknown;
 }
 
-const discordUserSchema = z.looseObject({
+// Only what the login check uses is kept: extra fields a client sends are dropped at the edge.
+const discordUserSchema = z.object({
   id: z.string().min(1).max(64),
   username: z.string().min(1).max(200),
 });
@@ -178,9 +179,9 @@ const passwordSchema = z.string().max(4096);
  *
  * @example
  * ```ts
- * import { parseClientFrame } from "@dzone/dback";
- * parseClientFrame('{"type":"connect","data":{"server":" dworld "}}');
- * // → { ok: true, request: { server: "dworld" } }
+ * import { parseClientFrame } from "./protocol.ts";
+ * const parsed = parseClientFrame('{"type":"connect","data":{"server":" dworld "}}');
+ * if (!parsed.ok || parsed.request.server !== "dworld") throw new Error("unexpected");
  * ```
  */
 export function parseClientFrame(text: string): ParsedFrame {

@@ -168,7 +168,7 @@ export async function rawUpgrade(
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
   await conn.write(
     new TextEncoder().encode(
-      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
     ),
   );
