@@ -103,3 +103,39 @@ Deno.test("gateway 13.8: fetchGatewayBot reports shards and session_start_limit;
   await assert.rejects(fetchGatewayBot(fetch, fake.apiBase, "wrong"), /HTTP 401/);
   assert.equal(fake.rest.length, 2, "the 401 was asked once");
 });
+
+Deno.test("gateway 13.8: with Discord's own API base, a failing /gateway/bot falls back to the public gateway", async () => {
+  await using fake = await FakeDiscord.start();
+  const asked: string[] = [];
+  const tried: string[] = [];
+  // No traffic leaves the machine: fetch is a stub and so is the WebSocket constructor.
+  const RealWebSocket = globalThis.WebSocket;
+  globalThis.WebSocket = class {
+    constructor(url: string | URL) {
+      tried.push(String(url));
+      throw new Error("blocked by the test");
+    }
+  } as unknown as typeof WebSocket;
+  try {
+    await using c = gatewayClient(fake, {
+      gatewayUrl: undefined,
+      apiBase: DEFAULT_API_BASE,
+      fetch: (input) => {
+        asked.push(String(input));
+        return Promise.resolve(new Response("down", { status: 503 }));
+      },
+      timing: { restAttempts: 2, restRetryBaseMs: 10 },
+    });
+    c.client.connect();
+    await fake.until(() => c.fatal.length === 1, 3000, "the stubbed connect");
+    assert.deepEqual(asked, [`${DEFAULT_API_BASE}/gateway/bot`, `${DEFAULT_API_BASE}/gateway/bot`]);
+    assert.equal(tried.length, 1);
+    assert.match(tried[0], /^wss:\/\/gateway\.discord\.gg\/\?v=10&encoding=json$/);
+    assert.equal(
+      c.lines(/HTTP 503 \(after 2 attempts\); using wss:\/\/gateway\.discord\.gg/).length,
+      1,
+    );
+  } finally {
+    globalThis.WebSocket = RealWebSocket;
+  }
+});
