@@ -18,9 +18,9 @@
  * ```ts
  * import { discordOAuthValidator, WebSocketServer } from "@dzone/dback";
  *
- * const server = new WebSocketServer({
- *   callbacks: { validateDiscordUser: discordOAuthValidator() },
- * });
+ * const validateDiscordUser = discordOAuthValidator();
+ * const server = new WebSocketServer({ callbacks: { validateDiscordUser } });
+ * if (server.callbacks.validateDiscordUser === undefined) throw new Error("hook not set");
  * ```
  *
  * @module
@@ -43,9 +43,12 @@ export type { DiscordUser } from "../protocol.ts";
  *   apiBase: "https://discord.com/api/v10",
  *   cacheTtlMs: 120_000,
  *   timeoutMs: 3000,
+ *   maxConcurrentLookups: 8,
+ *   maxLookupsPerMinute: 300,
  *   onError: (message) => console.warn(message),
  * };
  * const validate = discordOAuthValidator(options);
+ * if (typeof validate !== "function") throw new Error("no validator");
  * ```
  */
 export interface DiscordOAuthOptions {
@@ -98,7 +101,9 @@ export interface DiscordOAuthOptions {
  * import { type DiscordUserValidator, discordOAuthValidator } from "@dzone/dback";
  *
  * const validate: DiscordUserValidator = discordOAuthValidator();
- * const allowed = await validate("access-token", { id: "42", username: "ada" }, "232769614004748288");
+ * // A malformed token is refused without asking Discord.
+ * const allowed = await validate("not a token", { id: "42", username: "ada" }, "232769614004748288");
+ * if (allowed !== false) throw new Error("a malformed token must be refused");
  * ```
  */
 export type DiscordUserValidator = (
@@ -217,6 +222,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  * import { discordOAuthValidator, WebSocketServer } from "@dzone/dback";
  *
  * const server = new WebSocketServer({
+ *   port: 0,
  *   callbacks: {
  *     getServerData: () => ({
  *       "123456789012345678": { id: "club", name: "The Club", passworded: true },
@@ -227,6 +233,8 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  *   },
  * });
  * await server.start();
+ * if (server.port === 0) throw new Error("not listening");
+ * await server.stop();
  * ```
  */
 export function discordOAuthValidator(options: DiscordOAuthOptions = {}): DiscordUserValidator {
