@@ -202,3 +202,21 @@ Deno.test("gateway 13.6: the heartbeat reserve follows the interval, so a flood 
   assert.ok(data.length >= 20 && data.length < 100, `${data.length} data frames`);
   assert.ok(maxInWindow(fake.log, 2000) <= 40);
 });
+
+Deno.test("gateway 13.4: the send queue is bounded; beyond maxQueuedFrames send refuses, logged", async () => {
+  await using fake = await FakeDiscord.start();
+  await using c = gatewayClient(fake, { maxQueuedFrames: 3 });
+  // Before any session every data frame waits in the queue.
+  for (let i = 0; i < 3; i++) {
+    assert.equal(c.client.send(8, { guild_id: "1", nonce: `n${i}` }), true);
+  }
+  assert.equal(c.client.send(8, { guild_id: "1", nonce: "n3" }), false);
+  assert.equal(c.client.send(8, { guild_id: "1", nonce: "n0b" }, { key: "k" }), false);
+  assert.equal(c.lines(/send queue full/).length, 2);
+  assert.equal(c.client.queued, 3);
+  c.client.connect();
+  await fake.until(() => fake.ops(8).length === 3, 3000, "the queued frames");
+  assert.deepEqual(fake.ops(8).map((r) => r.payload.d.nonce), ["n0", "n1", "n2"]);
+  const order = fake.conns[0].received.map((p) => p.op).filter((op) => op !== 1);
+  assert.deepEqual(order, [2, 8, 8, 8], "IDENTIFY first, data only after READY");
+});
