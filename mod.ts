@@ -58,7 +58,7 @@ export {
   type DiscordOAuthOptions,
   discordOAuthValidator,
   type DiscordUserValidator,
-} from "./src/oauth.ts";
+} from "./src/discord/oauth.ts";
 export { formatLogRecord, type LogLevel, type LogRecord, type LogSink } from "./src/log.ts";
 export type { CallbackStats, MetricsSnapshot } from "./src/metrics.ts";
 export { VERSION } from "./src/version.ts";

@@ -36,6 +36,8 @@ export {
   DEFAULT_INTENTS,
   DiscordGatewayError,
   FATAL_CLOSE_CODES,
+  type GatewaySession,
+  type GatewaySessionStore,
   type GatewayTiming,
   Intents,
 } from "./gateway.ts";
