@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { DiscordGatewaySource, type DiscordSourceOptions } from "../src/discord/mod.ts";
 import type { LogRecord } from "../src/log.ts";
+import type { ChatEvent, PresenceEvent } from "../src/protocol.ts";
+import type { EventSink } from "../src/source.ts";
+import { startServer } from "./helpers.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Payload = { op: number; d?: any; s?: number | null; t?: string | null };
@@ -24,6 +27,8 @@ export class FakeConn {
   readonly closed: Promise<void>;
   /** Whether heartbeats get an ACK. */
   ack = true;
+  /** `shard` of the IDENTIFY on this connection. */
+  shard: [number, number] | undefined;
   #fake: FakeDiscord;
 
   constructor(fake: FakeDiscord, id: number, url: URL, ws: WebSocket) {
@@ -82,6 +87,14 @@ export class FakeDiscord {
   ackFor: (conn: FakeConn) => boolean = () => true;
   /** Answers op 8; default: nothing. */
   onRequestMembers?: (conn: FakeConn, d: Payload["d"]) => void;
+  /** Answers REST calls the fake does not know (e.g. POST /channels/:id/messages). */
+  onRest?: (req: Request, url: URL, body: string) => Response | undefined;
+  /** `shards` and `max_concurrency` answered by /gateway/bot. */
+  shards = 1;
+  maxConcurrency = 1;
+  /** When set, IDENTIFY must carry `shard: [id, shards]`; otherwise close 4011. */
+  requireShards = false;
+  /** Guild ids per IDENTIFY; default: `guilds` (filtered by shard when sharded). */
   readonly conns: FakeConn[] = [];
   readonly log: Received[] = [];
   readonly rest: Array<{ path: string; authorization: string | null }> = [];
@@ -152,10 +165,15 @@ export class FakeDiscord {
   #established = 0;
 
   guildCreate(conn: FakeConn): void {
-    for (const g of this.guilds) conn.dispatch("GUILD_CREATE", g);
+    for (const g of this.guilds) {
+      const id = (g as { id: string }).id;
+      const s = conn.shard;
+      if (s && Number((BigInt(id) >> 22n) % BigInt(s[1])) !== s[0]) continue;
+      conn.dispatch("GUILD_CREATE", g);
+    }
   }
 
-  #handle(req: Request): Response {
+  #handle(req: Request): Response | Promise<Response> {
     const url = new URL(req.url);
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
       const { socket, response } = Deno.upgradeWebSocket(req);
@@ -169,14 +187,28 @@ export class FakeDiscord {
       return response;
     }
     this.rest.push({ path: url.pathname, authorization: req.headers.get("authorization") });
+    if (this.onRest) {
+      return req.text().then((body) =>
+        this.onRest?.(req, url, body) ?? this.#rest(req, url)
+      );
+    }
+    return this.#rest(req, url);
+  }
+
+  #rest(req: Request, url: URL): Response {
     if (url.pathname === "/api/v10/gateway/bot") {
       if (req.headers.get("authorization") !== `Bot ${this.token}`) {
         return Response.json({ message: "401: Unauthorized", code: 0 }, { status: 401 });
       }
       return Response.json({
         url: `ws://127.0.0.1:${this.port}/gateway`,
-        shards: 1,
-        session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 },
+        shards: this.shards,
+        session_start_limit: {
+          total: 1000,
+          remaining: 999,
+          reset_after: 0,
+          max_concurrency: this.maxConcurrency,
+        },
       });
     }
     if (url.pathname === "/api/v10/users/@me") {
@@ -211,9 +243,16 @@ export class FakeDiscord {
           conn.close(this.identifyCloseCode, "Disallowed intent(s).");
           return;
         }
+        const shard = p.d?.shard as [number, number] | undefined;
+        if (this.requireShards && (!Array.isArray(shard) || shard[1] !== this.shards)) {
+          conn.close(4011, "Sharding required.");
+          return;
+        }
+        conn.shard = shard;
         this.sessionId = `session-${++this.sessions}`;
         this.seq = 0;
-        const ids = [...this.guilds.map((g) => (g as { id: string }).id), ...this.readyGuildIds];
+        const ids = [...this.guilds.map((g) => (g as { id: string }).id), ...this.readyGuildIds]
+          .filter((id) => !shard || Number((BigInt(id) >> 22n) % BigInt(shard[1])) === shard[0]);
         conn.dispatch("READY", {
           v: 10,
           user: { id: "999000000000000001", username: "dzone-bot", bot: true },
@@ -345,4 +384,57 @@ export function makeSource(fake: FakeDiscord, extra: Partial<DiscordSourceOption
     ...extra,
   });
   return { source, logs };
+}
+
+/** An EventSink that records everything, for tests of the source on its own. */
+export class RecordingSink implements EventSink {
+  readonly presences: PresenceEvent[] = [];
+  readonly messages: ChatEvent[] = [];
+  readonly gone: string[] = [];
+  presence(e: PresenceEvent): void {
+    this.presences.push(e);
+  }
+  message(e: ChatEvent): void {
+    this.messages.push(e);
+  }
+  clientId(): void {}
+  serverGone(id: string): void {
+    this.gone.push(id);
+  }
+}
+
+/**
+ * A real server fed by `source`, started: the source is started by the
+ * server and stopped with it.
+ */
+export async function serveSource(source: DiscordGatewaySource) {
+  // BRIDGE until the server's `source` option lands: wire by hand.
+  const { server, url, logs } = await startServer({
+    callbacks: {
+      getServerData: () => source.getServerData(),
+      getUserData: (id) => source.getUserData(id),
+      getClientId: (id) => source.getClientId(id),
+      validateDiscordUser: (t, u, id) => source.validateDiscordUser(t, u, id),
+    },
+  });
+  try {
+    await source.start({
+      presence: (e) => server.broadcastPresence(e),
+      message: (e) => server.broadcastMessage(e),
+      clientId: (e) => server.broadcastClientIdUpdate(e),
+    });
+  } catch (err) {
+    await source.stop();
+    await server.stop();
+    throw err;
+  }
+  return {
+    server,
+    url,
+    logs,
+    async [Symbol.asyncDispose]() {
+      await source.stop();
+      await server.stop();
+    },
+  };
 }
