@@ -83,6 +83,8 @@ export class FakeDiscord {
   identifyCloseCode?: number;
   /** Whether new connections get HELLO. */
   hello = true;
+  /** Whether IDENTIFY is answered (READY); `false` leaves the client waiting. */
+  answerIdentify = true;
   /** Decides whether a new connection ACKs heartbeats. */
   ackFor: (conn: FakeConn) => boolean = () => true;
   /** Answers op 8; default: nothing. */
@@ -188,9 +190,7 @@ export class FakeDiscord {
     }
     this.rest.push({ path: url.pathname, authorization: req.headers.get("authorization") });
     if (this.onRest) {
-      return req.text().then((body) =>
-        this.onRest?.(req, url, body) ?? this.#rest(req, url)
-      );
+      return req.text().then((body) => this.onRest?.(req, url, body) ?? this.#rest(req, url));
     }
     return this.#rest(req, url);
   }
@@ -239,6 +239,7 @@ export class FakeDiscord {
           conn.close(4004, "Authentication failed.");
           return;
         }
+        if (!this.answerIdentify) return;
         if (this.identifyCloseCode !== undefined) {
           conn.close(this.identifyCloseCode, "Disallowed intent(s).");
           return;

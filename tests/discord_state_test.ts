@@ -13,11 +13,11 @@ import {
   GUILD2,
   makeSource,
   member,
-  serveSource,
   OTHER_CHANNEL,
   role,
   ROLE_BLUE,
   ROLE_RED,
+  serveSource,
   smallGuild,
   user,
 } from "./discord_fake_test.ts";
