@@ -409,6 +409,7 @@ export class RecordingSink implements EventSink {
  * server and stopped with it.
  */
 export async function serveSource(source: DiscordGatewaySource) {
+  const gone: string[] = [];
   // BRIDGE until the server's `source` option lands: wire by hand.
   const { server, url, logs } = await startServer({
     callbacks: {
@@ -423,6 +424,7 @@ export async function serveSource(source: DiscordGatewaySource) {
       presence: (e) => server.broadcastPresence(e),
       message: (e) => server.broadcastMessage(e),
       clientId: (e) => server.broadcastClientIdUpdate(e),
+      serverGone: (id) => gone.push(id),
     });
   } catch (err) {
     await source.stop();
@@ -433,6 +435,8 @@ export async function serveSource(source: DiscordGatewaySource) {
     server,
     url,
     logs,
+    /** Servers the source declared gone. */
+    gone,
     async [Symbol.asyncDispose]() {
       await source.stop();
       await server.stop();

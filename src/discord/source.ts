@@ -289,7 +289,9 @@ export class DiscordGatewaySource implements DataSource {
   async stop(): Promise<void> {
     if (this.#state !== "failed") this.#state = "closed";
     this.#clearTimers();
-    this.#ready?.reject(new Error("DiscordGatewaySource closed before it was ready (stop() was called)"));
+    this.#ready?.reject(
+      new Error("DiscordGatewaySource closed before it was ready (stop() was called)"),
+    );
     await Promise.all([...this.#shards.map((s) => s.gateway.close()), this.#info?.stop()]);
   }
 
