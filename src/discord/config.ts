@@ -15,8 +15,34 @@ const id = (what: string) =>
 const channelRef = z.string().trim().min(1, "must not be empty").max(100, "at most 100 characters")
   .transform((s) => s.replace(/^#/, ""));
 
-/** Settings of one served Discord server (guild). */
-export const serverConfigSchema = z.strictObject({
+/** Settings of one served Discord server (guild), as written in the file or passed as an option. */
+export interface ServerConfig {
+  /** Guild id. */
+  id: string;
+  /** The server d-zone opens when the page names none. At most one. */
+  default?: boolean;
+  /** Short id in the server list and in d-zone URLs (`?s=`). Default: the guild id. */
+  slug?: string;
+  /** Name shown instead of the guild's. */
+  alias?: string;
+  /** Legacy shared password (old clients); makes the server passworded. */
+  password?: string;
+  /** Viewers must log in with Discord and be members (needs `clientId`). */
+  discordLogin?: boolean;
+  /** Channels (ids or names) whose messages are not shown. Not with `listenChannels`. */
+  ignoreChannels?: string[];
+  /** Only messages from these channels (ids or names) are shown. Not with `ignoreChannels`. */
+  listenChannels?: string[];
+  /** Users (ids or usernames) never shown. */
+  ignoreUsers?: string[];
+  /** Leave offline members out. */
+  hideOffline?: boolean;
+  /** Viewer page for the info command, when it differs from the global `url`. */
+  url?: string;
+}
+
+/** Validates a {@link ServerConfig}. */
+export const serverConfigSchema: z.ZodType<ServerConfig> = z.strictObject({
   id: id("id"),
   default: z.boolean().optional(),
   slug: z.string().trim().min(1, "must not be empty").max(200, "at most 200 characters")
@@ -36,11 +62,30 @@ export const serverConfigSchema = z.strictObject({
   message: "give either ignoreChannels or listenChannels, not both",
 });
 
-/** One server's settings as written in the file or passed as an option. */
-export type ServerConfig = z.input<typeof serverConfigSchema>;
-
 /** The configuration file: global settings and a list of servers. */
-export const discordConfigSchema = z.strictObject({
+export interface DiscordConfig {
+  /** Bot token; the `DISCORD_TOKEN` variable is used when absent. */
+  token?: string;
+  /** OAuth2 application id (Discord login). */
+  clientId?: string;
+  /** Serve every guild the bot is in; `servers` then only adds settings and order. */
+  allGuilds: boolean;
+  /** Leave offline members out, where a server does not say. */
+  hideOffline?: boolean;
+  /** The d-zone page viewers open (info command replies). */
+  url?: string;
+  /** Message that makes the bot reply with the viewer URL. */
+  infoCommand?: string;
+  /** Least time between two info replies in one channel, seconds. */
+  infoCooldownSeconds?: number;
+  /** Number of shards, or `"auto"`. */
+  shards?: number | "auto";
+  /** Served servers and their settings, in server-list order. */
+  servers: ServerConfig[];
+}
+
+/** Validates a {@link DiscordConfig}. */
+export const discordConfigSchema: z.ZodType<DiscordConfig> = z.strictObject({
   token: z.string().trim().min(1, "must not be empty").optional(),
   clientId: id("clientId").optional(),
   allGuilds: z.boolean().default(false),
@@ -71,12 +116,9 @@ export const discordConfigSchema = z.strictObject({
   });
 });
 
-/** A parsed configuration file. */
-export type DiscordConfig = z.output<typeof discordConfigSchema>;
-
 /** Unique ids and slugs, at most one default. Shared by the file and the source options. */
 export function checkServers(
-  servers: readonly z.output<typeof serverConfigSchema>[],
+  servers: readonly ServerConfig[],
   ctx: z.core.$RefinementCtx,
   path: (string | number)[],
 ): void {
@@ -221,7 +263,7 @@ export interface ServerDefaults {
 /** Resolve one guild's settings; `entry` may be absent (all-guilds mode). */
 export function resolveServer(
   guildId: string,
-  entry: z.output<typeof serverConfigSchema> | undefined,
+  entry: ServerConfig | undefined,
   d: ServerDefaults,
 ): ResolvedServer {
   const listen = entry?.listenChannels ?? (entry?.ignoreChannels ? undefined : d.listenChannels);

@@ -191,7 +191,7 @@ export class DiscordGatewaySource implements DataSource {
   #shards: Shard[] = [];
   #plan: ShardPlan = { count: 1, maxConcurrency: 1 };
   /** Configured servers by guild id, in list order. */
-  #entries = new Map<string, z.output<typeof serverConfigSchema>>();
+  #entries = new Map<string, ServerConfig>();
   #settings = new Map<string, ResolvedServer>();
   #info: InfoReplier | undefined;
   #ready: PromiseWithResolvers<void> | undefined;
