@@ -83,6 +83,8 @@ export class FakeDiscord {
   identifyCloseCode?: number;
   /** Whether new connections get HELLO. */
   hello = true;
+  /** Close code for IDENTIFY on one connection (e.g. only the second shard fails). */
+  identifyCloseFor?: (conn: FakeConn) => number | undefined;
   /** Whether IDENTIFY is answered (READY); `false` leaves the client waiting. */
   answerIdentify = true;
   /** Decides whether a new connection ACKs heartbeats. */
@@ -240,6 +242,11 @@ export class FakeDiscord {
           return;
         }
         if (!this.answerIdentify) return;
+        const code = this.identifyCloseFor?.(conn) ?? this.identifyCloseCode;
+        if (code !== undefined) {
+          conn.close(code, "Disallowed intent(s).");
+          return;
+        }
         if (this.identifyCloseCode !== undefined) {
           conn.close(this.identifyCloseCode, "Disallowed intent(s).");
           return;

@@ -245,3 +245,21 @@ Deno.test(
     }
   },
 );
+
+Deno.test("discord sharding (13.13): a fatal close on one shard stops every shard and fails start()", async () => {
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+  fake.identifyCloseFor = (conn) => (conn.id === 2 ? 4014 : undefined);
+  const { source } = makeSource(fake, {
+    shards: 2,
+    timing: { identifyIntervalMs: 50, reconnectBaseMs: 20, reconnectMaxMs: 200 },
+  });
+  try {
+    await assert.rejects(source.start(new RecordingSink()), /4014/);
+    assert.equal(source.error?.code, 4014);
+    await fake.until(() => fake.conns.every((c) => !c.open), 3000, "every shard closed");
+    assert.equal(fake.conns.length, 2);
+  } finally {
+    await source.stop();
+    await fake.stop();
+  }
+});
