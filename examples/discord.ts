@@ -219,7 +219,7 @@ function serverFor(discord: DiscordGatewaySource, options: ServerOptions) {
 }
 
 /** A URL a browser on this machine can use (a wildcard bind address is not one). */
-function socketUrl(host: string, port: number): string {
+export function socketUrl(host: string, port: number): string {
   if (host === "0.0.0.0" || host === "::" || host === "[::]") return `ws://localhost:${port}`;
   return host.includes(":") ? `ws://[${host}]:${port}` : `ws://${host}:${port}`;
 }
@@ -321,9 +321,10 @@ async function run(
   const started = server.start().then(() => null, (err: unknown) => err);
   const first = await Promise.race([started, signalled.then(() => "signal" as const)]);
   if (first === "signal") {
-    await server.stop();
+    // Stopping the source first makes a start() still waiting for READY give up at once.
     await discord.stop();
     await started;
+    await server.stop();
     return 0;
   }
   if (first !== null) {

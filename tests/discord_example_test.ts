@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { ADA, BOB, CY, FakeDiscord, GUILD, GUILD2, smallGuild } from "./discord_fake_test.ts";
 import { joined } from "./helpers.ts";
 
+import { socketUrl } from "../examples/discord.ts";
+
 const EXAMPLE = new URL("../examples/discord.ts", import.meta.url).pathname;
 const CWD = new URL("..", import.meta.url).pathname;
 
@@ -226,4 +228,11 @@ Deno.test("discord example (13.10): a bad configuration file names the field", a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("discord example: the printed URL is usable for wildcard and IPv6 binds", () => {
+  assert.equal(socketUrl("0.0.0.0", 3000), "ws://localhost:3000");
+  assert.equal(socketUrl("::", 3000), "ws://localhost:3000");
+  assert.equal(socketUrl("::1", 80), "ws://[::1]:80");
+  assert.equal(socketUrl("127.0.0.1", 1), "ws://127.0.0.1:1");
 });
