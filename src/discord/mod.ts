@@ -24,7 +24,8 @@
  *
  * @module
  */
-export { DiscordGatewaySource, type DiscordSourceOptions } from "./source.ts";
+export { DiscordGatewaySource } from "./source.ts";
+export type { DiscordSourceOptions } from "./options.ts";
 export {
   type DiscordConfig,
   DiscordConfigError,
