@@ -28,7 +28,7 @@ import {
 } from "../src/discord/mod.ts";
 import { parseFlags, shutdownSignal } from "../src/flags.ts";
 import { consoleSink, LOG_LEVELS, type LogLevel } from "../src/log.ts";
-import { type ServerOptions, WebSocketServer } from "../src/server.ts";
+import { WebSocketServer } from "../src/server.ts";
 
 /** The text `--help` prints. */
 export const USAGE: string = `Serve Discord guilds to d-zone through the Discord gateway.
@@ -187,37 +187,6 @@ function fromFile(
   };
 }
 
-// BRIDGE until WebSocketServer takes `source`: then this is
-// `new WebSocketServer({ ...options, source: discord })`.
-function serverFor(discord: DiscordGatewaySource, options: ServerOptions) {
-  const server = new WebSocketServer({
-    ...options,
-    callbacks: {
-      getServerData: () => discord.getServerData(),
-      getUserData: (id) => discord.getUserData(id),
-      getClientId: (id) => discord.getClientId(id),
-      validateDiscordUser: (t, u, id) => discord.validateDiscordUser(t, u, id),
-    },
-  });
-  return {
-    get port() {
-      return server.port;
-    },
-    async start() {
-      await discord.start({
-        presence: (e) => server.broadcastPresence(e),
-        message: (e) => server.broadcastMessage(e),
-        clientId: (e) => server.broadcastClientIdUpdate(e),
-      });
-      await server.start();
-    },
-    async stop() {
-      await discord.stop();
-      await server.stop();
-    },
-  };
-}
-
 /** A URL a browser on this machine can use (a wildcard bind address is not one). */
 export function socketUrl(host: string, port: number): string {
   if (host === "0.0.0.0" || host === "::" || host === "[::]") return `ws://localhost:${port}`;
@@ -234,6 +203,10 @@ export async function main(
   getEnv: (key: string) => string | undefined = (k) => Deno.env.get(k),
 ): Promise<number> {
   const shutdown = shutdownSignal();
+  shutdown.onAgain(() => {
+    console.error("second signal: exiting without waiting for the drain");
+    Deno.exit(1);
+  });
   try {
     return await run(args, getEnv, shutdown.signalled);
   } finally {
@@ -244,7 +217,7 @@ export async function main(
 async function run(
   args: string[],
   getEnv: (key: string) => string | undefined,
-  signalled: Promise<Deno.Signal>,
+  signalled: Promise<unknown>,
 ): Promise<number> {
   const flags = parseFlags(args, {
     config: { type: "string" },
@@ -315,7 +288,12 @@ async function run(
     console.error(`error: ${err instanceof Error ? err.message : err}`);
     return 2;
   }
-  const server = serverFor(discord, { port: f.port, hostname: f.host, logLevel });
+  const server = new WebSocketServer({
+    port: f.port,
+    hostname: f.host,
+    logLevel,
+    source: discord,
+  });
   // The server starts the source first (it rejects on a bad token or disallowed
   // intents) and listens once the guilds are in. A signal may come at any moment.
   const started = server.start().then(() => null, (err: unknown) => err);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { DiscordGatewaySource, type DiscordSourceOptions } from "../src/discord/mod.ts";
 import type { LogRecord } from "../src/log.ts";
 import type { ChatEvent, PresenceEvent } from "../src/protocol.ts";
-import type { EventSink } from "../src/source.ts";
+import type { DataSource, EventSink } from "../src/source.ts";
 import { startServer } from "./helpers.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -412,40 +412,38 @@ export class RecordingSink implements EventSink {
 }
 
 /**
- * A real server fed by `source`, started: the source is started by the
- * server and stopped with it.
+ * A real server fed by `source` (`new WebSocketServer({ source })`): the
+ * server starts the source and stops it. With `recordGone`, the source is
+ * wrapped so the test also sees which servers it declared gone (the server
+ * still gets every call).
  */
-export async function serveSource(source: DiscordGatewaySource) {
+export async function serveSource(source: DiscordGatewaySource, { recordGone = false } = {}) {
   const gone: string[] = [];
-  // BRIDGE until the server's `source` option lands: wire by hand.
-  const { server, url, logs } = await startServer({
-    callbacks: {
-      getServerData: () => source.getServerData(),
-      getUserData: (id) => source.getUserData(id),
-      getClientId: (id) => source.getClientId(id),
-      validateDiscordUser: (t, u, id) => source.validateDiscordUser(t, u, id),
-    },
-  });
-  try {
-    await source.start({
-      presence: (e) => server.broadcastPresence(e),
-      message: (e) => server.broadcastMessage(e),
-      clientId: (e) => server.broadcastClientIdUpdate(e),
-      serverGone: (id) => gone.push(id),
-    });
-  } catch (err) {
-    await source.stop();
-    await server.stop();
-    throw err;
-  }
+  const spy: DataSource = {
+    getServerData: () => source.getServerData(),
+    getUserData: (id) => source.getUserData(id),
+    getClientId: (id) => source.getClientId(id),
+    validateDiscordUser: (t, u, id) => source.validateDiscordUser(t, u, id),
+    start: (sink) =>
+      source.start({
+        presence: (e) => sink.presence(e),
+        message: (e) => sink.message(e),
+        clientId: (e) => sink.clientId(e),
+        serverGone: (id) => {
+          gone.push(id);
+          sink.serverGone?.(id);
+        },
+      }),
+    stop: () => source.stop(),
+  };
+  const { server, url, logs } = await startServer({ source: recordGone ? spy : source });
   return {
     server,
     url,
     logs,
-    /** Servers the source declared gone. */
+    /** Servers the source declared gone (with `recordGone`). */
     gone,
     async [Symbol.asyncDispose]() {
-      await source.stop();
       await server.stop();
     },
   };

@@ -27,7 +27,7 @@ Deno.test("discord all guilds (13.11): joins and leaves show up; viewers elsewhe
     allGuilds: true,
     servers: [{ id: GUILD2, alias: "Lobby", default: true }],
   });
-  await using s = await serveSource(source);
+  await using s = await serveSource(source, { recordGone: true });
   try {
     // configured servers first, with their settings; the rest as Discord names them
     assert.deepEqual(source.getServerData(), {
