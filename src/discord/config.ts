@@ -166,7 +166,19 @@ export function describeConfigError(error: z.ZodError): string[] {
   });
 }
 
-/** A configuration file that could not be used; `problems` name the fields. */
+/**
+ * A configuration file that could not be used; `problems` name the fields.
+ *
+ * @example
+ * ```ts
+ * import { DiscordConfigError, parseDiscordConfig } from "@dzone/dback";
+ * try {
+ *   parseDiscordConfig(`{"allGuilds": true, "url": "ftp://x"}`, "c.json");
+ * } catch (e) {
+ *   if (!(e instanceof DiscordConfigError) || !e.problems[0].startsWith("url:")) throw e;
+ * }
+ * ```
+ */
 export class DiscordConfigError extends Error {
   /** One line per problem, each naming its field. */
   readonly problems: string[];
@@ -211,7 +223,22 @@ export function parseDiscordConfig(text: string, file = "config"): DiscordConfig
   return parsed.data;
 }
 
-/** Read and parse a configuration file (needs `--allow-read`). */
+/**
+ * Read and parse a configuration file (needs `--allow-read`). Throws a
+ * {@link DiscordConfigError} naming each bad field, or saying the file
+ * cannot be read.
+ *
+ * @example
+ * ```ts ignore
+ * import { DiscordGatewaySource, loadDiscordConfig } from "@dzone/dback";
+ * const config = await loadDiscordConfig("discord-config.json");
+ * const discord = new DiscordGatewaySource({
+ *   token: config.token ?? Deno.env.get("DISCORD_TOKEN")!,
+ *   servers: config.servers,
+ *   allGuilds: config.allGuilds,
+ * });
+ * ```
+ */
 export async function loadDiscordConfig(path: string): Promise<DiscordConfig> {
   let text: string;
   try {

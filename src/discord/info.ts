@@ -32,7 +32,16 @@ const MAX_CHANNELS = 10_000;
 
 const TAG = "discord";
 
-/** The viewer URL of a server: `url` with `?s=<slug>`. */
+/**
+ * The viewer URL of a server: `url` with `?s=<slug>`.
+ *
+ * @example
+ * ```ts
+ * import { viewerUrl } from "./info.ts";
+ * const u = viewerUrl("https://dzone.example/view/?theme=dark", "dworld");
+ * if (u !== "https://dzone.example/view/?theme=dark&s=dworld") throw new Error(u);
+ * ```
+ */
 export function viewerUrl(url: string, slug: string): string {
   const u = new URL(url);
   u.searchParams.set("s", slug);

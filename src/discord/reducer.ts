@@ -127,9 +127,20 @@ const channelSchema = z.looseObject({
  * Apply one dispatch to `state`; returns what to broadcast, send and log.
  *
  * @example
- * ```ts ignore
- * const out = reduce(state, "PRESENCE_UPDATE", { guild_id, user: { id }, status: "idle" });
- * // → [{ kind: "presence", event: { server: guild_id, uid: id, status: "idle" } }]
+ * ```ts
+ * import { resolveServer } from "./config.ts";
+ * import { reduce, SourceState } from "./reducer.ts";
+ * const defaults = { passworded: false, includeOffline: true, listenChannels: undefined, url: undefined };
+ * const state = new SourceState({
+ *   serves: () => true,
+ *   settings: (id) => resolveServer(id, undefined, defaults),
+ * });
+ * const guild_id = "100000000000000001";
+ * const user = { id: "300000000000000001", username: "ada" };
+ * reduce(state, "GUILD_CREATE", { id: guild_id, name: "G", members: [{ user, roles: [] }] });
+ * const out = reduce(state, "PRESENCE_UPDATE", { guild_id, user: { id: user.id }, status: "idle" });
+ * const p = out.find((o) => o.kind === "presence");
+ * if (p?.kind !== "presence" || p.event.status !== "idle") throw new Error("unexpected");
  * ```
  */
 export function reduce(state: SourceState, t: string, d: unknown): Output[] {

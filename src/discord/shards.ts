@@ -66,7 +66,15 @@ export function identifyWindows(plan: ShardPlan): number[][] {
   return out;
 }
 
-/** The shard a guild lives on: `(guild_id >> 22) % count`. */
+/**
+ * The shard a guild lives on: `(guild_id >> 22) % count`.
+ *
+ * @example
+ * ```ts
+ * import { shardOf } from "./shards.ts";
+ * if (shardOf(String(5n << 22n), 2) !== 1) throw new Error("unexpected");
+ * ```
+ */
 export function shardOf(guildId: string, count: number): number {
   return Number((BigInt(guildId) >> 22n) % BigInt(count));
 }
