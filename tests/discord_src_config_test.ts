@@ -1,6 +1,7 @@
 // Issue 13 item 10: the configuration file and per-server settings.
 import assert from "node:assert/strict";
 import { DiscordGatewaySource, parseDiscordConfig } from "../src/discord/mod.ts";
+import { resolveServer } from "../src/discord/config.ts";
 import {
   ADA,
   BOB,
@@ -125,4 +126,24 @@ Deno.test("discord config: per-server settings reach the server list, the user m
   } finally {
     await fake.stop();
   }
+});
+
+Deno.test("discord config: server settings fall back to the global defaults", () => {
+  const d = {
+    passworded: false,
+    includeOffline: false,
+    listenChannels: ["1"],
+    url: "https://a.example/",
+  };
+  const bare = resolveServer(GUILD, { id: GUILD }, d);
+  assert.equal(bare.includeOffline, false, "top-level hideOffline applies");
+  assert.deepEqual([...bare.listenChannels!], ["1"]);
+  assert.equal(bare.url, "https://a.example/");
+  assert.equal(bare.slug, GUILD);
+  const own = resolveServer(GUILD, { id: GUILD, hideOffline: false, ignoreChannels: ["x"] }, d);
+  assert.equal(own.includeOffline, true);
+  assert.equal(own.listenChannels, null, "an own ignore list replaces the default listen list");
+  assert.deepEqual([...own.ignoreChannels!], ["x"]);
+  const unlisted = resolveServer(GUILD2, undefined, { ...d, passworded: true });
+  assert.equal(unlisted.passworded, true);
 });
