@@ -31,7 +31,8 @@ const TAG = "discord";
 /** What the source needs of a gateway session; {@link GatewayClient} fits. */
 interface GatewayLike {
   connect(): void;
-  send(op: number, d: unknown): boolean;
+  /** `key`: a frame still queued under the same key is replaced (gateways that keep a queue across reconnects). */
+  send(op: number, d: unknown, options?: { key?: string }): boolean;
   close(): Promise<void>;
 }
 
@@ -464,13 +465,14 @@ export class DiscordGatewaySource implements DataSource {
   }
 
   #requestMembers(shard: Shard, guildId: string, nonce: string): void {
+    // One queued request per guild: a re-issue replaces one still waiting to be sent.
     const sent = shard.gateway.send(Op.REQUEST_GUILD_MEMBERS, {
       guild_id: guildId,
       query: "",
       limit: 0,
       presences: true,
       nonce,
-    });
+    }, { key: `members:${guildId}` });
     if (!sent) {
       this.#log.warn(
         `could not request members of ${guildId}: not connected; asking again after reconnecting`,
