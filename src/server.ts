@@ -41,10 +41,29 @@ import { VERSION } from "./version.ts";
 
 export type { ServerOptions } from "./options.ts";
 
-/** The page this package ships, served when no `staticDir` is given. */
+/**
+ * The page this package ships, served when no `staticDir` is given.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STATIC_DIR } from "@dzone/dback";
+ * if (!DEFAULT_STATIC_DIR.href.endsWith("/public/")) throw new Error(DEFAULT_STATIC_DIR.href);
+ * ```
+ */
 export const DEFAULT_STATIC_DIR: URL = new URL("../public/", import.meta.url);
 
-/** What {@link WebSocketServer.start} should do besides starting the source. */
+/**
+ * What {@link WebSocketServer.start} should do besides starting the source.
+ *
+ * @example
+ * ```ts
+ * import { WebSocketServer } from "@dzone/dback";
+ * await using server = new WebSocketServer({ logLevel: "warn" });
+ * await server.start({ listen: false }); // no port bound: mount it with server.fetch
+ * const res = await server.fetch(new Request("http://dzone.local/healthz"));
+ * if (res.status !== 200) throw new Error("not running");
+ * ```
+ */
 export interface StartOptions {
   /**
    * Bind the port from the options (default `true`). `false` starts only the
