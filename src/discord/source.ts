@@ -475,7 +475,7 @@ export class DiscordGatewaySource implements DataSource {
     }, { key: `members:${guildId}` });
     if (!sent) {
       this.#log.warn(
-        `could not request members of ${guildId}: not connected; asking again after reconnecting`,
+        `could not send the member request of ${guildId} (not connected, or the send queue is full); asking again later`,
         TAG,
       );
     }
