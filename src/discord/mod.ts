@@ -11,27 +11,28 @@
  * ```ts ignore
  * import { DiscordGatewaySource, WebSocketServer } from "@dzone/dback";
  *
- * const source = new DiscordGatewaySource({
+ * const discord = new DiscordGatewaySource({
  *   token: Deno.env.get("DISCORD_TOKEN")!,
- *   guildIds: ["232769614004748288"],
+ *   servers: [{ id: "232769614004748288", alias: "D-World", hideOffline: true }],
  *   onError: (err) => console.error(err.message),
  * });
- * const server = new WebSocketServer({ port: 3000, callbacks: source.callbacks() });
- * source.attach(server);
- * await source.start();
- * await server.start();
+ * const server = new WebSocketServer({ port: 3000, source: discord });
+ * await server.start(); // starts the source; rejects on a bad token
  * // later
- * await source.close();
- * await server.stop();
+ * await server.stop(); // stops the source too
  * ```
  *
  * @module
  */
+export { DiscordGatewaySource } from "./source.ts";
+export type { DiscordSourceOptions } from "./options.ts";
 export {
-  type DiscordEventSink,
-  DiscordGatewaySource,
-  type DiscordSourceOptions,
-} from "./source.ts";
+  type DiscordConfig,
+  DiscordConfigError,
+  loadDiscordConfig,
+  parseDiscordConfig,
+  type ServerConfig,
+} from "./config.ts";
 export {
   DEFAULT_INTENTS,
   DiscordGatewayError,
