@@ -53,7 +53,6 @@ export type { DataSource, EventSink } from "./src/source.ts";
 export type { MountedWebSocket } from "./src/transport/types.ts";
 export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
 export { type MockOptions, MockSource } from "./src/sources/mock.ts";
-export * from "./src/discord/mod.ts";
 export {
   type DiscordOAuthOptions,
   discordOAuthValidator,

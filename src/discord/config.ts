@@ -171,7 +171,7 @@ export function describeConfigError(error: z.ZodError): string[] {
  *
  * @example
  * ```ts
- * import { DiscordConfigError, parseDiscordConfig } from "@dzone/dback";
+ * import { DiscordConfigError, parseDiscordConfig } from "@dzone/dback/discord";
  * try {
  *   parseDiscordConfig(`{"allGuilds": true, "url": "ftp://x"}`, "c.json");
  * } catch (e) {
@@ -196,7 +196,7 @@ export class DiscordConfigError extends Error {
  *
  * @example
  * ```ts
- * import { parseDiscordConfig } from "@dzone/dback";
+ * import { parseDiscordConfig } from "@dzone/dback/discord";
  * const c = parseDiscordConfig(JSON.stringify({
  *   servers: [{ id: "232769614004748288", alias: "D-World", hideOffline: true }],
  * }));
@@ -230,7 +230,7 @@ export function parseDiscordConfig(text: string, file = "config"): DiscordConfig
  *
  * @example
  * ```ts ignore
- * import { DiscordGatewaySource, loadDiscordConfig } from "@dzone/dback";
+ * import { DiscordGatewaySource, loadDiscordConfig } from "@dzone/dback/discord";
  * const config = await loadDiscordConfig("discord-config.json");
  * const discord = new DiscordGatewaySource({
  *   token: config.token ?? Deno.env.get("DISCORD_TOKEN")!,

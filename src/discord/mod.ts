@@ -9,7 +9,8 @@
  *
  * @example
  * ```ts ignore
- * import { DiscordGatewaySource, WebSocketServer } from "@dzone/dback";
+ * import { WebSocketServer } from "@dzone/dback";
+ * import { DiscordGatewaySource } from "@dzone/dback/discord";
  *
  * const discord = new DiscordGatewaySource({
  *   token: Deno.env.get("DISCORD_TOKEN")!,
@@ -36,7 +37,6 @@ export {
 export {
   DEFAULT_INTENTS,
   DiscordGatewayError,
-  FATAL_CLOSE_CODES,
   type GatewaySession,
   type GatewaySessionStore,
   type GatewayTiming,
@@ -45,6 +45,7 @@ export {
 export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./rest.ts";
 // The package types this module's API mentions, so it documents completely on its own.
 export type { Callbacks, MaybePromise, StaticResult } from "../callbacks.ts";
+export type { DataSource, EventSink } from "../source.ts";
 export type {
   ChatEvent,
   DiscordUser,

@@ -60,7 +60,8 @@ interface Shard {
  *
  * @example
  * ```ts ignore
- * import { DiscordGatewaySource, WebSocketServer } from "@dzone/dback";
+ * import { WebSocketServer } from "@dzone/dback";
+ * import { DiscordGatewaySource } from "@dzone/dback/discord";
  *
  * const discord = new DiscordGatewaySource({
  *   token: Deno.env.get("DISCORD_TOKEN")!,
