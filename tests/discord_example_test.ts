@@ -1,6 +1,6 @@
 // examples/discord.ts as a subprocess, against the fake Discord.
 import assert from "node:assert/strict";
-import { ADA, BOB, CY, FakeDiscord, GUILD, GUILD2, smallGuild } from "./discord_fake_test.ts";
+import { ADA, BOB, CY, FakeDiscord, GUILD, GUILD2, smallGuild } from "./fake_discord.ts";
 import { joined } from "./helpers.ts";
 
 import { socketUrl } from "../examples/discord.ts";

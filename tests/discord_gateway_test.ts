@@ -4,32 +4,20 @@ import {
   DEFAULT_INTENTS,
   DiscordGatewayError,
   DiscordGatewaySource,
-  type DiscordSourceOptions,
   Intents,
 } from "../src/discord/mod.ts";
-import type { LogRecord } from "../src/log.ts";
-import { FakeDiscord, GUILD, smallGuild } from "./fake_discord.ts";
+import { FakeDiscord, GUILD, makeSource, smallGuild } from "./fake_discord.ts";
 
-/** A source pointed at the fake, logging into `logs`, with short timings. */
-function makeSource(fake: FakeDiscord, extra: Partial<DiscordSourceOptions> = {}) {
-  const logs: LogRecord[] = [];
-  const source = new DiscordGatewaySource({
-    token: fake.token,
-    gatewayUrl: fake.gatewayUrl,
-    logLevel: "debug",
-    logSink: (r) => logs.push(r),
-    guildTimeoutMs: 3000,
-    timing: {
-      identifyIntervalMs: 0,
-      reconnectBaseMs: 20,
-      reconnectMaxMs: 200,
-      invalidSessionDelayMs: 20,
-      closeTimeoutMs: 2000,
-    },
-    ...extra,
+Deno.test("fake discord: answers /gateway/bot and checks the token", async () => {
+  await using fake = await FakeDiscord.start();
+  const ok = await fetch(`${fake.apiBase}/gateway/bot`, {
+    headers: { authorization: "Bot test-token" },
   });
-  return { source, logs };
-}
+  assert.equal((await ok.json()).url, fake.gatewayUrl);
+  const bad = await fetch(`${fake.apiBase}/gateway/bot`, { headers: { authorization: "Bot x" } });
+  assert.equal(bad.status, 401);
+  await bad.body?.cancel();
+});
 
 Deno.test("discord gateway: identifies with the token and intents, then heartbeats", async () => {
   const fake = await FakeDiscord.start({ guilds: [smallGuild()], heartbeatIntervalMs: 300 });

@@ -12,7 +12,7 @@ import {
   makeSource,
   serveSource,
   smallGuild,
-} from "./discord_fake_test.ts";
+} from "./fake_discord.ts";
 import { Client } from "./helpers.ts";
 
 function problems(value: unknown): string {

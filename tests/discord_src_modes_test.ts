@@ -1,8 +1,6 @@
 // Issue 13 items 11 (all guilds), 12 (info command) and 13 (sharding) against the fake Discord.
 import assert from "node:assert/strict";
-import { GatewayClient } from "../src/discord/gateway.ts";
-import { Logger } from "../src/log.ts";
-import { identifyWindows, shardOf } from "../src/discord/shards.ts";
+import { shardOf } from "../src/discord/shards.ts";
 import {
   ADA,
   BOB,
@@ -16,7 +14,7 @@ import {
   serveSource,
   smallGuild,
   user,
-} from "./discord_fake_test.ts";
+} from "./fake_discord.ts";
 import { joined } from "./helpers.ts";
 
 const GUILD3 = "100000000000000003";
@@ -132,46 +130,13 @@ Deno.test("discord info command (13.12): replies with the viewer URL, once per c
   }
 });
 
-Deno.test("discord sharding: identify windows and the shard of a guild", () => {
-  assert.deepEqual(identifyWindows({ count: 4, maxConcurrency: 1 }), [[0], [1], [2], [3]]);
-  assert.deepEqual(identifyWindows({ count: 4, maxConcurrency: 16 }), [[0, 1, 2, 3]]);
+Deno.test("discord sharding: the shard of a guild", () => {
   assert.equal(shardOf(String((5n << 22n) + 123n), 2), 1);
   assert.equal(shardOf(String((6n << 22n) + 123n), 4), 2);
 });
 
-/** Whether the gateway client sends `shard` in IDENTIFY (it does once the gateway rework is merged). */
-async function gatewaySendsShard(): Promise<boolean> {
-  const fake = await FakeDiscord.start();
-  fake.answerIdentify = false;
-  const client = new GatewayClient(
-    {
-      token: fake.token,
-      intents: 1,
-      gatewayUrl: fake.gatewayUrl,
-      apiBase: fake.apiBase,
-      fetch,
-      log: new Logger("silent", () => {}),
-      onDispatch: () => {},
-      onFatal: () => {},
-      timing: { identifyIntervalMs: 0 },
-      ...{ shard: [1, 2] },
-    } as ConstructorParameters<typeof GatewayClient>[0],
-  );
-  try {
-    client.connect();
-    const identify = await fake.waitOp(2);
-    return Array.isArray(identify.payload.d?.shard);
-  } finally {
-    await client.close();
-    await fake.stop();
-  }
-}
-
-const SHARDED = await gatewaySendsShard();
-
 Deno.test({
   name: "discord sharding (13.13): a fake that demands 2 shards gets 2 sessions, one state each",
-  ignore: !SHARDED,
   async fn() {
     // guild ids that fall on shard 0 and shard 1 of 2
     const g0 = String((1n << 40n) << 22n);
@@ -216,9 +181,6 @@ Deno.test({
 
 Deno.test(
   "discord sharding (13.13): with max_concurrency 1 the second shard identifies a window later",
-  {
-    ignore: !SHARDED,
-  },
   async () => {
     const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
     fake.shards = 2;
@@ -228,23 +190,94 @@ Deno.test(
       shards: "auto",
       timing: { identifyIntervalMs: 300, reconnectBaseMs: 20, reconnectMaxMs: 200 },
     });
-    const at: number[] = [];
-    const t0 = Date.now();
     try {
-      const started = source.start(new RecordingSink());
-      await fake.waitOp(2, 1);
-      at.push(Date.now() - t0);
-      await fake.waitOp(2, 2);
-      at.push(Date.now() - t0);
-      await started;
+      await source.start(new RecordingSink());
+      const at = fake.ops(2).map((r) => r.at);
+      assert.equal(at.length, 2);
       // a rate-limit rule, not a speed claim: never two identifies in one window
       assert.ok(at[1] - at[0] >= 250, `identifies ${at[1] - at[0]} ms apart`);
+      assert.equal(
+        fake.paths().filter((p) => p === "/gateway/bot").length,
+        1,
+        "the plan's answer serves every shard",
+      );
     } finally {
       await source.stop();
       await fake.stop();
     }
   },
 );
+
+Deno.test("discord sharding (13.7): the shards share session_start_limit; none identifies beyond it", async () => {
+  const fake = await FakeDiscord.start({
+    guilds: [smallGuild()],
+    shards: 2,
+    // one IDENTIFY left, then the period resets in 600 ms; both shards share a slot
+    sessionStartLimit: { total: 1000, remaining: 1, reset_after: 600, max_concurrency: 2 },
+  });
+  fake.requireShards = true;
+  const { source, logs } = makeSource(fake, {
+    apiBase: fake.apiBase,
+    gatewayUrl: undefined,
+    shards: "auto",
+  });
+  try {
+    await source.start(new RecordingSink());
+    const at = fake.ops(2).map((r) => r.at);
+    assert.equal(at.length, 2);
+    assert.ok(at[1] - at[0] >= 500, `second IDENTIFY ${at[1] - at[0]} ms after the first`);
+    assert.ok(logs.some((l) => /session_start_limit used up/.test(l.message)), "a clear log line");
+  } finally {
+    await source.stop();
+    await fake.stop();
+  }
+});
+
+Deno.test("discord sharding (13.8): the shard plan honours retry_after and names a final HTTP failure", async () => {
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()], shards: 2 });
+  let calls = 0;
+  fake.restOverride = (_req, url) => {
+    if (!url.pathname.endsWith("/gateway/bot") || ++calls > 1) return undefined;
+    return Response.json({
+      message: "You are being rate limited.",
+      retry_after: 0.3,
+      global: false,
+    }, {
+      status: 429,
+    });
+  };
+  const { source } = makeSource(fake, {
+    apiBase: fake.apiBase,
+    gatewayUrl: undefined,
+    shards: "auto",
+  });
+  try {
+    await source.start(new RecordingSink());
+    assert.equal(source.shardCount, 2);
+    const hits = fake.rest.filter((h) => h.path.endsWith("/gateway/bot")).map((h) => h.at);
+    assert.equal(hits.length, 2);
+    assert.ok(hits[1] - hits[0] >= 280, `retried ${hits[1] - hits[0]} ms after the 429`);
+  } finally {
+    await source.stop();
+  }
+  // A persistent 500 from an API base that is not Discord's: a final error naming it,
+  // and no gateway connection (the token goes nowhere else).
+  fake.restOverride = () => new Response("boom", { status: 500 });
+  const broken = makeSource(fake, {
+    apiBase: fake.apiBase,
+    gatewayUrl: undefined,
+    shards: "auto",
+    timing: { restAttempts: 2, restRetryBaseMs: 10 },
+  }).source;
+  const conns = fake.conns.length;
+  try {
+    await assert.rejects(broken.start(new RecordingSink()), /gateway\/bot.*HTTP 500/);
+    assert.equal(fake.conns.length, conns);
+  } finally {
+    await broken.stop();
+    await fake.stop();
+  }
+});
 
 Deno.test("discord sharding (13.13): a fatal close on one shard stops every shard and fails start()", async () => {
   const fake = await FakeDiscord.start({ guilds: [smallGuild()] });

@@ -14,7 +14,7 @@ import {
   OTHER_CHANNEL,
   smallGuild,
   user,
-} from "./discord_fake_test.ts";
+} from "./fake_discord.ts";
 
 function state(entries: ServerConfig[] = [], infoCommand?: string, all = true) {
   const byId = new Map(entries.map((e) => [e.id, serverConfigSchema.parse(e)]));

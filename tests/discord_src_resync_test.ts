@@ -12,7 +12,7 @@ import {
   serveSource,
   smallGuild,
   user,
-} from "./discord_fake_test.ts";
+} from "./fake_discord.ts";
 import { joined } from "./helpers.ts";
 
 const uid = (i: number) => `31${String(i).padStart(16, "0")}`;

@@ -1,15 +1,7 @@
 // Issue 10 item 1: the Discord source as the server's DataSource, no hand wiring.
 import assert from "node:assert/strict";
 import { WebSocketServer } from "../src/server.ts";
-import type { EventSink } from "../src/source.ts";
-import {
-  FakeDiscord,
-  GUILD,
-  GUILD2,
-  makeSource,
-  serveSource,
-  smallGuild,
-} from "./discord_fake_test.ts";
+import { FakeDiscord, GUILD, GUILD2, makeSource, serveSource, smallGuild } from "./fake_discord.ts";
 import { joined } from "./helpers.ts";
 
 Deno.test("discord wiring: the server starts and stops the source", async () => {
@@ -63,31 +55,8 @@ Deno.test("discord wiring: a fatal gateway error makes the server's start() fail
   }
 });
 
-/** Whether the server's sink acts on `serverGone` (wired by the integrator in the server). */
-async function serverActsOnGone(): Promise<boolean> {
-  let sink: EventSink | undefined;
-  const server = new WebSocketServer({
-    port: 0,
-    hostname: "127.0.0.1",
-    logLevel: "silent",
-    source: {
-      getServerData: () => ({}),
-      getUserData: () => ({}),
-      start: (s) => {
-        sink = s;
-      },
-    },
-  });
-  await server.start({ listen: false });
-  await server.stop();
-  return typeof sink?.serverGone === "function";
-}
-
-const GONE_WIRED = await serverActsOnGone();
-
 Deno.test({
   name: "discord wiring (13.9): viewers of a guild the bot leaves get the couldn't-connect error",
-  ignore: !GONE_WIRED,
   async fn() {
     const fake = await FakeDiscord.start({ guilds: [smallGuild(), smallGuild(GUILD2, "Two")] });
     const { source } = makeSource(fake);

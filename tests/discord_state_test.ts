@@ -20,7 +20,7 @@ import {
   serveSource,
   smallGuild,
   user,
-} from "./discord_fake_test.ts";
+} from "./fake_discord.ts";
 import { type Client, joined } from "./helpers.ts";
 import type { DiscordSourceOptions } from "../src/discord/mod.ts";
 

@@ -1,17 +1,25 @@
-// One fake Discord for every Discord test: the Gateway (v10, JSON) and the
-// REST routes dback uses (`/gateway/bot`, `/users/@me`, `/users/@me/guilds`),
-// on 127.0.0.1:0 via Deno.serve. It behaves like Discord by default and can
-// be told to misbehave: no HELLO, IDENTIFY/RESUME unanswered or invalidated,
-// missed heartbeat ACKs, REST 429/5xx/hangs, a session_start_limit, a
-// required shard count. Every frame and request is recorded with its time.
-// Real Discord is never contacted.
+// One fake Discord for every Discord test (gateway client, gateway source,
+// OAuth): the Gateway (v10, JSON) and the REST routes dback uses
+// (`/gateway/bot`, `/users/@me`, `/users/@me/guilds`, and any other route via
+// `onRest`/`restOverride`), on 127.0.0.1:0 via Deno.serve. It behaves like
+// Discord by default and can be told to misbehave: no HELLO, IDENTIFY/RESUME
+// unanswered or invalidated, missed heartbeat ACKs, REST 429/5xx/hangs, a
+// session_start_limit, a required shard count. Every frame and request is
+// recorded with its time. Real Discord is never contacted.
+//
+// Below the fake: guild fixtures, a bare GatewayClient factory, and a
+// DiscordGatewaySource factory with a recording sink and a real server.
 
+import { DiscordGatewaySource, type DiscordSourceOptions } from "../src/discord/mod.ts";
 import {
   GatewayClient,
   type GatewayClientOptions,
   type GatewayTiming,
 } from "../src/discord/gateway.ts";
 import { Logger, type LogRecord } from "../src/log.ts";
+import type { ChatEvent, PresenceEvent } from "../src/protocol.ts";
+import type { DataSource, EventSink } from "../src/source.ts";
+import { startServer } from "./helpers.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Payload = { op: number; d?: any; s?: number | null; t?: string | null };
@@ -71,6 +79,8 @@ export class FakeConn {
   ack = true;
   /** The session IDENTIFY or RESUME bound to this connection. */
   session: FakeSession | undefined;
+  /** `shard` of the IDENTIFY on this connection, once one came. */
+  shard: [number, number] | undefined;
   /** The close code the client sent, once closed. */
   closeCode: number | undefined;
   #fake: FakeDiscord;
@@ -158,10 +168,19 @@ export class FakeDiscord {
   resumeReply: ResumeReply = "resumed";
   /** Decides whether a new connection ACKs heartbeats. */
   ackFor: (conn: FakeConn) => boolean = () => true;
+  /** Close code for the IDENTIFY on one connection (e.g. only the second shard fails). */
+  identifyCloseFor?: (conn: FakeConn) => number | undefined;
+  /** When set, IDENTIFY must carry `shard: [id, shards]` (the count /gateway/bot answers); otherwise 4011. */
+  requireShards = false;
   /** Answers op 8; default: nothing. */
   onRequestMembers?: (conn: FakeConn, d: Payload["d"]) => void;
   /** Answers REST requests before the fake does (429s, 5xx, hangs, bad bodies). */
   restOverride: RestOverride | undefined;
+  /**
+   * Like `restOverride`, with the request body read (e.g. POST
+   * /channels/:id/messages); asked first. Return undefined to go on.
+   */
+  onRest?: (req: Request, url: URL, body: string) => Response | undefined;
   /** OAuth2 bearer tokens the fake knows; `Bearer user-<id>` is always accepted as user <id>. */
   readonly oauth = new Map<string, OAuthUser>();
   readonly conns: FakeConn[] = [];
@@ -215,6 +234,20 @@ export class FakeDiscord {
     if (!c) throw new Error("no gateway connection yet");
     return c;
   }
+  /** Whether IDENTIFY is answered; `false` is `identifyReply = "silent"`. */
+  get answerIdentify(): boolean {
+    return this.identifyReply !== "silent";
+  }
+  set answerIdentify(on: boolean) {
+    this.identifyReply = on ? "ready" : "silent";
+  }
+  /** `session_start_limit.max_concurrency` answered by /gateway/bot. */
+  get maxConcurrency(): number {
+    return this.sessionStartLimit.max_concurrency;
+  }
+  set maxConcurrency(n: number) {
+    this.sessionStartLimit = { ...this.sessionStartLimit, max_concurrency: n };
+  }
   /** READY + RESUMED sent so far. */
   get established(): number {
     return this.#established;
@@ -260,9 +293,7 @@ export class FakeDiscord {
   /** The guilds of one shard (Discord's rule: (guild_id >> 22) % count). */
   guildsOf(shard: [number, number] | undefined): unknown[] {
     if (!shard) return this.guilds;
-    return this.guilds.filter((g) =>
-      Number((BigInt((g as { id: string }).id) >> 22n) % BigInt(shard[1])) === shard[0]
-    );
+    return this.guilds.filter((g) => onShard((g as { id: string }).id, shard));
   }
 
   guildCreate(conn: FakeConn): void {
@@ -291,6 +322,10 @@ export class FakeDiscord {
     this.restInFlight++;
     this.restMaxInFlight = Math.max(this.restMaxInFlight, this.restInFlight);
     try {
+      if (this.onRest) {
+        const answer = this.onRest(req, url, await req.text());
+        if (answer) return answer;
+      }
       const custom = await this.restOverride?.(req, url);
       if (custom) return custom;
       return this.#rest(req, url);
@@ -360,12 +395,14 @@ export class FakeDiscord {
       conn.close(4004, "Authentication failed.");
       return;
     }
-    if (this.identifyCloseCode !== undefined) {
-      conn.close(this.identifyCloseCode, "Disallowed intent(s).");
+    const code = this.identifyCloseFor?.(conn) ?? this.identifyCloseCode;
+    if (code !== undefined) {
+      conn.close(code, "Disallowed intent(s).");
       return;
     }
     const shard = Array.isArray(p.d?.shard) ? p.d.shard as [number, number] : undefined;
-    if (this.shards > 1 && !shard) {
+    const wrongCount = this.requireShards ? shard?.[1] !== this.shards : this.shards > 1 && !shard;
+    if (wrongCount) {
       conn.close(4011, "Sharding required.");
       return;
     }
@@ -373,6 +410,7 @@ export class FakeDiscord {
       conn.close(4010, "Invalid shard.");
       return;
     }
+    conn.shard = shard;
     const reply = this.identifyReply;
     if (reply === "silent") return;
     if (reply === "invalid") {
@@ -389,7 +427,7 @@ export class FakeDiscord {
     conn.session = session;
     const ids = [
       ...this.guildsOf(shard).map((g) => (g as { id: string }).id),
-      ...this.readyGuildIds,
+      ...this.readyGuildIds.filter((id) => !shard || onShard(id, shard)),
     ];
     conn.dispatch("READY", {
       v: 10,
@@ -431,6 +469,11 @@ export class FakeDiscord {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** Whether a guild lives on `shard` (Discord's rule: (guild_id >> 22) % count). */
+function onShard(guildId: string, shard: [number, number]): boolean {
+  return Number((BigInt(guildId) >> 22n) % BigInt(shard[1])) === shard[0];
 }
 
 /** The most frames received in any window of `windowMs` (by arrival time), on one connection or all. */
@@ -497,6 +540,7 @@ export function gatewayClient(
 export const GUILD = "100000000000000001";
 export const GUILD2 = "100000000000000002";
 export const CHANNEL = "500000000000000001";
+export const OTHER_CHANNEL = "500000000000000002";
 export const ROLE_RED = "200000000000000001";
 export const ROLE_BLUE = "200000000000000002";
 export const ROLE_PLAIN_TOP = "200000000000000003";
@@ -504,6 +548,7 @@ export const ADA = "300000000000000001";
 export const BOB = "300000000000000002";
 export const CY = "300000000000000003";
 export const BOTTY = "300000000000000004";
+export const DEE = "300000000000000005";
 
 export function user(id: string, username: string, extra: Record<string, unknown> = {}) {
   return { id, username, discriminator: "0", avatar: null, global_name: null, ...extra };
@@ -551,5 +596,77 @@ export function smallGuild(id = GUILD, name = "Test Guild") {
       { user: { id: BOTTY }, status: "dnd", activities: [], client_status: { web: "dnd" } },
     ],
     channels: [{ id: CHANNEL, type: 0, name: "general" }],
+  };
+}
+
+// ---- a DiscordGatewaySource pointed at the fake ----
+
+/** A source pointed at the fake, logging into `logs`, with short timings. */
+export function makeSource(fake: FakeDiscord, extra: Partial<DiscordSourceOptions> = {}) {
+  const logs: LogRecord[] = [];
+  const source = new DiscordGatewaySource({
+    token: fake.token,
+    gatewayUrl: fake.gatewayUrl,
+    logLevel: "debug",
+    logSink: (r) => logs.push(r),
+    guildTimeoutMs: 3000,
+    timing: FAST_TIMING,
+    ...extra,
+  });
+  return { source, logs };
+}
+
+/** An EventSink that records everything, for tests of the source on its own. */
+export class RecordingSink implements EventSink {
+  readonly presences: PresenceEvent[] = [];
+  readonly messages: ChatEvent[] = [];
+  readonly gone: string[] = [];
+  presence(e: PresenceEvent): void {
+    this.presences.push(e);
+  }
+  message(e: ChatEvent): void {
+    this.messages.push(e);
+  }
+  clientId(): void {}
+  serverGone(id: string): void {
+    this.gone.push(id);
+  }
+}
+
+/**
+ * A real server fed by `source` (`new WebSocketServer({ source })`): the
+ * server starts the source and stops it. With `recordGone`, the source is
+ * wrapped so the test also sees which servers it declared gone (the server
+ * still gets every call).
+ */
+export async function serveSource(source: DiscordGatewaySource, { recordGone = false } = {}) {
+  const gone: string[] = [];
+  const spy: DataSource = {
+    getServerData: () => source.getServerData(),
+    getUserData: (id) => source.getUserData(id),
+    getClientId: (id) => source.getClientId(id),
+    validateDiscordUser: (t, u, id) => source.validateDiscordUser(t, u, id),
+    start: (sink) =>
+      source.start({
+        presence: (e) => sink.presence(e),
+        message: (e) => sink.message(e),
+        clientId: (e) => sink.clientId(e),
+        serverGone: (id) => {
+          gone.push(id);
+          sink.serverGone?.(id);
+        },
+      }),
+    stop: () => source.stop(),
+  };
+  const { server, url, logs } = await startServer({ source: recordGone ? spy : source });
+  return {
+    server,
+    url,
+    logs,
+    /** Servers the source declared gone (with `recordGone`). */
+    gone,
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+    },
   };
 }

@@ -189,26 +189,6 @@ function retryAfterMs(body: unknown, headers: Headers): number {
   return Math.min(ms, MAX_RETRY_AFTER_MS);
 }
 
-/**
- * GET `url` as JSON with a deadline. Throws a {@link DiscordHttpError} for an
- * HTTP error (429 included) and an `Error` for network and body problems.
- */
-export async function getJson(
-  fetcher: FetchLike,
-  url: string,
-  authorization: string,
-  timeoutMs: number,
-): Promise<unknown> {
-  const a = await discordGet(fetcher, url, authorization, { timeoutMs });
-  if (a.kind === "ok") return a.body;
-  if (a.kind === "http") {
-    throw new DiscordHttpError(a.status, `GET ${url} answered HTTP ${a.status}`);
-  }
-  if (a.kind === "rate-limited") throw new DiscordHttpError(429, `GET ${url} answered HTTP 429`);
-  if (a.kind === "bad-body") throw new Error(`GET ${url} answered invalid JSON`);
-  throw new Error(`GET ${url}: ${describeAnswer(a)}`);
-}
-
 /** `session_start_limit` of `GET /gateway/bot`, in ms. */
 export interface SessionStartLimit {
   /** IDENTIFYs allowed per reset period. */

@@ -1,69 +1,71 @@
 /**
- * Sharding plan: how many gateway sessions to open and in which order.
- * Discord requires shards from 2,500 guilds on; `GET /gateway/bot` names the
- * recommended count and `max_concurrency`, the number of shards that may
- * IDENTIFY in one 5-second window (bucket `shard_id % max_concurrency`).
+ * Sharding plan: how many gateway sessions to open, from what
+ * `GET /gateway/bot` recommends. Discord requires shards from 2,500 guilds
+ * on; the same answer names where to connect and the IDENTIFY budget
+ * (`session_start_limit`: IDENTIFYs left today and `max_concurrency`, the
+ * shards that may IDENTIFY in one 5-second slot, bucket
+ * `shard_id % max_concurrency`). The source hands that budget to one shared
+ * `IdentifyBudget`, which spaces the shards' IDENTIFYs.
  *
  * @module
  */
-import { z } from "zod";
-import { type FetchLike, getJson } from "./rest.ts";
+import { fetchGatewayBot, type FetchGatewayBotOptions, type FetchLike } from "./rest.ts";
+import type { SessionStartLimit } from "./rest.ts";
+
+/** Most shards the source opens (a larger recommendation is refused, not obeyed). */
+export const MAX_SHARDS = 1024;
 
 /** What `GET /gateway/bot` says about sharding. */
 export interface ShardPlan {
   /** Number of shards. */
   count: number;
-  /** Shards that may identify in the same window. */
+  /** Shards that may identify in the same slot. */
   maxConcurrency: number;
+  /** Where to connect, when asked of the API. */
+  url?: string;
+  /** The IDENTIFY budget, when Discord sent one. */
+  sessionStartLimit?: SessionStartLimit;
 }
 
-const gatewayBotShardsSchema = z.looseObject({
-  shards: z.number().int().min(1).max(65_536).optional(),
-  session_start_limit: z.looseObject({
-    max_concurrency: z.number().int().min(1).max(1024).optional(),
-  }).optional(),
-});
-
-/** Ask `GET {apiBase}/gateway/bot` for the recommended shard count and `max_concurrency`. */
+/**
+ * Ask `GET {apiBase}/gateway/bot` (with {@link fetchGatewayBot}'s retries,
+ * `retry_after` and deadlines) for the recommended shard count, the gateway
+ * URL and the IDENTIFY budget. Throws what `fetchGatewayBot` throws, and an
+ * `Error` for a count above {@link MAX_SHARDS}.
+ *
+ * @example
+ * ```ts
+ * import { fetchShardPlan } from "./shards.ts";
+ *
+ * const fake = () =>
+ *   Promise.resolve(Response.json({
+ *     url: "wss://gateway.example",
+ *     shards: 2,
+ *     session_start_limit: { total: 1000, remaining: 7, reset_after: 1000, max_concurrency: 1 },
+ *   }));
+ * const plan = await fetchShardPlan(fake, "http://127.0.0.1/api/v10", "token");
+ * if (plan.count !== 2 || plan.sessionStartLimit?.remaining !== 7) throw new Error("plan");
+ * ```
+ */
 export async function fetchShardPlan(
   fetcher: FetchLike,
   apiBase: string,
   token: string,
-  timeoutMs = 10_000,
+  options: FetchGatewayBotOptions = {},
 ): Promise<ShardPlan> {
-  const body = await getJson(
-    fetcher,
-    `${apiBase.replace(/\/+$/, "")}/gateway/bot`,
-    `Bot ${token}`,
-    timeoutMs,
-  );
-  const p = gatewayBotShardsSchema.safeParse(body);
-  if (!p.success) throw new Error("GET /gateway/bot answered without a valid shards field");
-  return {
-    count: p.data.shards ?? 1,
-    maxConcurrency: p.data.session_start_limit?.max_concurrency ?? 1,
-  };
-}
-
-/**
- * The identify order: shards grouped into windows of `maxConcurrency`, one
- * per rate-limit bucket (`id % maxConcurrency`), in ascending id order.
- *
- * @example
- * ```ts
- * import { identifyWindows } from "./shards.ts";
- * const w = identifyWindows({ count: 5, maxConcurrency: 2 });
- * if (JSON.stringify(w) !== "[[0,1],[2,3],[4]]") throw new Error("unexpected");
- * ```
- */
-export function identifyWindows(plan: ShardPlan): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < plan.count; i += plan.maxConcurrency) {
-    const w: number[] = [];
-    for (let id = i; id < Math.min(plan.count, i + plan.maxConcurrency); id++) w.push(id);
-    out.push(w);
+  const info = await fetchGatewayBot(fetcher, apiBase, token, options);
+  const count = info.shards ?? 1;
+  if (count > MAX_SHARDS) {
+    throw new Error(
+      `GET /gateway/bot recommends ${count} shards; at most ${MAX_SHARDS} are supported`,
+    );
   }
-  return out;
+  return {
+    count,
+    maxConcurrency: info.sessionStartLimit?.maxConcurrency ?? 1,
+    url: info.url,
+    sessionStartLimit: info.sessionStartLimit,
+  };
 }
 
 /**

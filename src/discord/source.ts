@@ -10,20 +10,22 @@
 import { consoleSink, Logger } from "../log.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
-import { discordOAuthValidator, type DiscordUserValidator } from "../oauth.ts";
 import { type ResolvedServer, resolveServer, type ServerConfig } from "./config.ts";
 import {
   DiscordGatewayError,
+  FATAL_CLOSE_CODES,
   GatewayClient,
   type GatewayClientOptions,
   type GatewayTiming,
+  IdentifyBudget,
 } from "./gateway.ts";
 import { InfoReplier, viewerUrl } from "./info.ts";
+import { discordOAuthValidator, type DiscordUserValidator } from "./oauth.ts";
 import { type DiscordSourceOptions, parseSourceOptions, type SourceSettings } from "./options.ts";
 import { type Output, reduce, reissueMemberRequests, SourceState } from "./reducer.ts";
-import type { FetchLike } from "./rest.ts";
+import { DiscordHttpError, type FetchLike, isDiscordApiBase } from "./rest.ts";
 import { Op } from "./schemas.ts";
-import { fetchShardPlan, identifyWindows, shardOf, type ShardPlan } from "./shards.ts";
+import { fetchShardPlan, shardOf, type ShardPlan } from "./shards.ts";
 import type { GuildState } from "./state.ts";
 
 const TAG = "discord";
@@ -84,12 +86,13 @@ export class DiscordGatewaySource implements DataSource {
   #sink: EventSink | undefined;
   #shards: Shard[] = [];
   #plan: ShardPlan = { count: 1, maxConcurrency: 1 };
+  /** Cancels the `GET /gateway/bot` of `start()` when stopped. */
+  #abort = new AbortController();
   /** Configured servers by guild id, in list order. */
   #entries: Map<string, ServerConfig>;
   #settings = new Map<string, ResolvedServer>();
   #info: InfoReplier | undefined;
   #ready: PromiseWithResolvers<void> | undefined;
-  #timers = new Set<ReturnType<typeof setTimeout>>();
   #memberTimers = new Map<string, ReturnType<typeof setTimeout>>();
   #error: DiscordGatewayError | undefined;
   #state: "idle" | "starting" | "ready" | "closed" | "failed" = "idle";
@@ -156,6 +159,7 @@ export class DiscordGatewaySource implements DataSource {
   /** Disconnect for good: stops heartbeats, timers and sockets. The last known state stays readable. */
   async stop(): Promise<void> {
     if (this.#state !== "failed") this.#state = "closed";
+    this.#abort.abort();
     this.#clearTimers();
     this.#ready?.reject(
       new Error("DiscordGatewaySource closed before it was ready (stop() was called)"),
@@ -269,61 +273,85 @@ export class DiscordGatewaySource implements DataSource {
       maxConcurrency: 1,
     };
     if (this.#o.shards === "auto") {
+      const t = this.#timing ?? {};
       try {
-        plan = await fetchShardPlan(this.#fetch, this.#o.apiBase, this.#o.token);
-      } catch (err) {
-        return this.#fatal(
-          new DiscordGatewayError(
-            `cannot ask ${this.#o.apiBase}/gateway/bot for the shard count: ${errText(err)}`,
-          ),
+        plan = await fetchShardPlan(this.#fetch, this.#o.apiBase, this.#o.token, {
+          attempts: t.restAttempts,
+          retryBaseMs: t.restRetryBaseMs,
+          timeoutMs: t.restTimeoutMs,
+          signal: this.#abort.signal,
+          onRetry: (failure, wait) =>
+            this.#log.warn(`GET /gateway/bot: ${failure}; retrying in ${wait} ms`, TAG),
+        });
+        this.#log.info(
+          `${plan.count} shard(s), ${plan.maxConcurrency} may identify at once` +
+            (plan.sessionStartLimit
+              ? `, ${plan.sessionStartLimit.remaining} IDENTIFYs left today`
+              : "") +
+            " (GET /gateway/bot)",
+          TAG,
         );
+      } catch (err) {
+        if (this.#state !== "starting") return;
+        const what = `cannot ask ${this.#o.apiBase}/gateway/bot for the shard count: ${
+          errText(err)
+        }`;
+        if (err instanceof DiscordHttpError && err.status === 401) {
+          return this.#fatal(new DiscordGatewayError(`${what}. ${FATAL_CLOSE_CODES[4004]}`, 4004));
+        }
+        if (!isDiscordApiBase(this.#o.apiBase)) {
+          return this.#fatal(
+            new DiscordGatewayError(what, err instanceof DiscordHttpError ? err.status : undefined),
+          );
+        }
+        // Discord itself is having a bad day: one shard, whose gateway client asks
+        // again (or falls back to the public gateway); Discord closes with 4011 if
+        // the bot really needs more.
+        this.#log.warn(`${what}; starting with 1 shard`, TAG);
       }
-      this.#log.info(
-        `${plan.count} shard(s), ${plan.maxConcurrency} may identify at once (GET /gateway/bot)`,
-        TAG,
-      );
     }
     if (this.#state !== "starting") return;
     this.#plan = plan;
-    for (let id = 0; id < plan.count; id++) this.#shards.push(this.#makeShard(id, plan.count));
-    const windows = identifyWindows(plan);
-    const spacing = this.#timing?.identifyIntervalMs ?? 5000;
-    for (let i = 0; i < windows.length; i++) {
-      if (this.#state !== "starting" && this.#state !== "ready") return;
-      for (const id of windows[i]) this.#shards[id].gateway.connect();
-      if (i < windows.length - 1) await this.#sleep(spacing);
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.#timers.delete(t);
-        resolve();
-      }, ms);
-      this.#timers.add(t);
+    // One budget for every shard of this bot: IDENTIFYs spaced per
+    // max_concurrency bucket, none beyond session_start_limit.remaining.
+    const budget = new IdentifyBudget({
+      intervalMs: this.#timing?.identifyIntervalMs ?? 5000,
+      maxConcurrency: plan.maxConcurrency,
+      ...plan.sessionStartLimit,
     });
+    for (let id = 0; id < plan.count; id++) {
+      this.#shards.push(this.#makeShard(id, plan.count, budget, plan.url));
+    }
+    // In id order: the budget keeps the IDENTIFYs of each bucket apart.
+    for (const s of this.#shards) s.gateway.connect();
   }
 
-  #makeShard(id: number, count: number): Shard {
+  #makeShard(id: number, count: number, budget: IdentifyBudget, url?: string): Shard {
     const state = new SourceState({
       serves: (g) => this.#serves(g) && (count === 1 || shardOf(g, count) === id),
       settings: (g) => this.#settingsOf(g),
       infoCommand: this.#o.infoCommand,
     });
     const shard: Shard = { id, state, pending: null, ready: false, gateway: undefined! };
-    const options: GatewayClientOptions & { shard?: [number, number] } = {
+    const options: GatewayClientOptions = {
       token: this.#o.token,
       intents: this.#o.intents,
-      gatewayUrl: this.#o.gatewayUrl,
+      // The URL `GET /gateway/bot` gave the plan, so shards do not each ask again.
+      gatewayUrl: this.#o.gatewayUrl ?? url,
       apiBase: this.#o.apiBase,
       fetch: this.#fetch,
       log: this.#log,
       timing: this.#timing,
+      identifyBudget: budget,
       onDispatch: (t, d) => this.#dispatch(shard, t, d),
+      onSession: (kind) => {
+        if (kind !== "resumed" || this.#state === "closed" || this.#state === "failed") return;
+        // A request sent on the dropped socket may never have reached Discord.
+        this.#carryOut(shard, reissueMemberRequests(shard.state));
+      },
       onFatal: (err) => this.#fatal(err),
     };
-    // The gateway client sends `shard` in IDENTIFY (see the README's sharding notes).
+    // Unsharded bots send no `shard` (and keep log lines without a shard prefix).
     if (count > 1) options.shard = [id, count];
     shard.gateway = new GatewayClient(options);
     return shard;
@@ -349,8 +377,6 @@ export class DiscordGatewaySource implements DataSource {
       clearTimeout(s.guildTimer);
       s.guildTimer = undefined;
     }
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
     for (const t of this.#memberTimers.values()) clearTimeout(t);
     this.#memberTimers.clear();
   }
@@ -372,10 +398,6 @@ export class DiscordGatewaySource implements DataSource {
   #dispatch(shard: Shard, t: string, d: unknown): void {
     if (this.#state === "closed" || this.#state === "failed") return;
     this.#carryOut(shard, reduce(shard.state, t, d));
-    if (t === "RESUMED") {
-      // A request queued on the dropped connection may never have reached Discord.
-      this.#carryOut(shard, reissueMemberRequests(shard.state));
-    }
   }
 
   #carryOut(shard: Shard, outputs: Output[]): void {
@@ -473,7 +495,7 @@ export class DiscordGatewaySource implements DataSource {
       limit: 0,
       presences: true,
       nonce,
-    }, { key: `members:${guildId}` });
+    }, { key: "members:" + guildId });
     if (!sent) {
       this.#log.warn(
         `could not send the member request of ${guildId} (not connected, or the send queue is full); asking again later`,
