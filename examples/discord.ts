@@ -14,10 +14,12 @@
  * export DISCORD_INCLUDE_OFFLINE=true      # show offline members (optional)
  * deno run -A examples/discord.ts --port 3000
  * deno run -A examples/discord.ts --config discord-config.json
+ * bun run examples/discord.ts --config discord-config.json   # the same on Bun
  * ```
  *
  * @module
  */
+import process from "node:process";
 import { z } from "zod";
 import {
   type DiscordConfig,
@@ -34,6 +36,7 @@ import { WebSocketServer } from "../src/server.ts";
 export const USAGE: string = `Serve Discord guilds to d-zone through the Discord gateway.
 
 Usage: deno run -A examples/discord.ts [options]
+   or: bun run examples/discord.ts [options]
 
 Options:
   --config <path>        JSON configuration file (servers and their settings;
@@ -200,12 +203,12 @@ export function socketUrl(host: string, port: number): string {
  */
 export async function main(
   args: string[],
-  getEnv: (key: string) => string | undefined = (k) => Deno.env.get(k),
+  getEnv: (key: string) => string | undefined = (k) => process.env[k],
 ): Promise<number> {
   const shutdown = shutdownSignal();
   shutdown.onAgain(() => {
     console.error("second signal: exiting without waiting for the drain");
-    Deno.exit(1);
+    process.exit(1);
   });
   try {
     return await run(args, getEnv, shutdown.signalled);
@@ -336,4 +339,4 @@ async function run(
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -2,15 +2,18 @@
 import assert from "node:assert/strict";
 import { ADA, BOB, CY, FakeDiscord, GUILD, GUILD2, smallGuild } from "./fake_discord.ts";
 import { joined } from "./helpers.ts";
+import { ensureBun } from "./_bun.ts";
+import process from "node:process";
 
 import { socketUrl } from "../examples/discord.ts";
 
 const EXAMPLE = new URL("../examples/discord.ts", import.meta.url).pathname;
 const CWD = new URL("..", import.meta.url).pathname;
 
-function command(args: string[], env: Record<string, string>) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", EXAMPLE, ...args],
+/** The example as a child process, on Deno (`deno run -A`) or on Bun (`bun run`). */
+function command(args: string[], env: Record<string, string>, runtime: "deno" | "bun" = "deno") {
+  return new Deno.Command(runtime === "deno" ? Deno.execPath() : "bun", {
+    args: runtime === "deno" ? ["run", "-A", EXAMPLE, ...args] : ["run", EXAMPLE, ...args],
     cwd: CWD,
     env: {
       DISCORD_TOKEN: "",
@@ -29,8 +32,8 @@ function command(args: string[], env: Record<string, string>) {
   });
 }
 
-async function run(args: string[], env: Record<string, string>) {
-  const out = await command(args, env).output();
+async function run(args: string[], env: Record<string, string>, runtime?: "deno" | "bun") {
+  const out = await command(args, env, runtime).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -112,8 +115,8 @@ Deno.test("discord example: serves the guild and stops on SIGTERM", async () => 
 });
 
 /** Spawn the example with output collected; `stop` signals it and returns the exit status. */
-function spawn(args: string[], env: Record<string, string>) {
-  const child = command(args, env).spawn();
+function spawn(args: string[], env: Record<string, string>, runtime?: "deno" | "bun") {
+  const child = command(args, env, runtime).spawn();
   const out = { stdout: "", stderr: "" };
   const reads = [
     (async () => {
@@ -227,6 +230,35 @@ Deno.test("discord example (13.10): a bad configuration file names the field", a
     assert.match(r3.stderr, /cannot read the file/);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("discord example on Bun: --help, a clear env error, serves the guild, exits 0 on SIGTERM", async () => {
+  await ensureBun();
+  const help = await run(["--help"], {}, "bun");
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /bun run examples\/discord\.ts/);
+  const bad = await run([], { DISCORD_GUILD_IDS: GUILD }, "bun");
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /DISCORD_TOKEN is not set/);
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+  const p = spawn(
+    ["--gateway-url", fake.gatewayUrl, "--port", "0", "--host", "127.0.0.1"],
+    { DISCORD_TOKEN: fake.token, DISCORD_GUILD_IDS: GUILD },
+    "bun",
+  );
+  try {
+    await fake.until(() => /socketURL=ws:\/\/127\.0\.0\.1:\d+/.test(p.out.stdout), 30_000, "URL");
+    const identify = (await fake.waitOp(2)).payload;
+    assert.equal(identify.d.properties.os, process.platform, "the OS comes from node:process");
+    const url = /socketURL=(ws:\/\/127\.0\.0\.1:\d+)/.exec(p.out.stdout)![1];
+    const c = await joined(url, GUILD);
+    assert.equal(c.frames.find((f) => f.type === "server-join")!.data.serverName, "Test Guild");
+    await c.close();
+  } finally {
+    const status = await p.stop("SIGTERM");
+    await fake.stop();
+    assert.equal(status.code, 0, p.out.stderr);
   }
 });
 

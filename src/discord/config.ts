@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
 
 const id = (what: string) =>
@@ -224,16 +225,18 @@ export function parseDiscordConfig(text: string, file = "config"): DiscordConfig
 }
 
 /**
- * Read and parse a configuration file (needs `--allow-read`). Throws a
+ * Read and parse a configuration file (on Deno, needs `--allow-read`). Throws a
  * {@link DiscordConfigError} naming each bad field, or saying the file
  * cannot be read.
  *
  * @example
  * ```ts ignore
+ * import process from "node:process";
  * import { DiscordGatewaySource, loadDiscordConfig } from "@dzone/dback/discord";
+ *
  * const config = await loadDiscordConfig("discord-config.json");
  * const discord = new DiscordGatewaySource({
- *   token: config.token ?? Deno.env.get("DISCORD_TOKEN")!,
+ *   token: config.token ?? process.env.DISCORD_TOKEN!,
  *   servers: config.servers,
  *   allGuilds: config.allGuilds,
  * });
@@ -242,7 +245,7 @@ export function parseDiscordConfig(text: string, file = "config"): DiscordConfig
 export async function loadDiscordConfig(path: string): Promise<DiscordConfig> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readFile(path, "utf8");
   } catch (err) {
     throw new DiscordConfigError(path, [
       `cannot read the file (${err instanceof Error ? err.message : String(err)})`,

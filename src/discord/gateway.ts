@@ -21,6 +21,7 @@
  *
  * @module
  */
+import process from "node:process";
 import type { Logger } from "../log.ts";
 import {
   DEFAULT_GATEWAY_URL,
@@ -837,7 +838,7 @@ export class GatewayClient {
         token: this.#o.token,
         intents: this.#o.intents,
         large_threshold: 250,
-        properties: { os: osName(), browser: "dback", device: "dback" },
+        properties: { os: process.platform, browser: "dback", device: "dback" },
       };
       if (this.#o.shard) d.shard = [...this.#o.shard];
       const ready = armReady("READY");
@@ -1038,12 +1039,6 @@ export class GatewayClient {
     this.#log("error", err.message);
     this.#o.onFatal(err);
   }
-}
-
-/** The OS name for IDENTIFY, on Deno or another runtime (no `Deno` global there). */
-function osName(): string {
-  const g = globalThis as { Deno?: { build?: { os?: string } }; process?: { platform?: string } };
-  return g.Deno?.build?.os ?? g.process?.platform ?? "unknown";
 }
 
 function errText(err: unknown): string {

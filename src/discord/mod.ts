@@ -9,11 +9,12 @@
  *
  * @example
  * ```ts ignore
+ * import process from "node:process";
  * import { WebSocketServer } from "@dzone/dback";
  * import { DiscordGatewaySource } from "@dzone/dback/discord";
  *
  * const discord = new DiscordGatewaySource({
- *   token: Deno.env.get("DISCORD_TOKEN")!,
+ *   token: process.env.DISCORD_TOKEN!,
  *   servers: [{ id: "232769614004748288", alias: "D-World", hideOffline: true }],
  *   onError: (err) => console.error(err.message),
  * });

@@ -62,11 +62,12 @@ interface Shard {
  *
  * @example
  * ```ts ignore
+ * import process from "node:process";
  * import { WebSocketServer } from "@dzone/dback";
  * import { DiscordGatewaySource } from "@dzone/dback/discord";
  *
  * const discord = new DiscordGatewaySource({
- *   token: Deno.env.get("DISCORD_TOKEN")!,
+ *   token: process.env.DISCORD_TOKEN!,
  *   servers: [{ id: "232769614004748288", alias: "D-World" }],
  * });
  * const server = new WebSocketServer({ port: 3000, source: discord });
