@@ -44,6 +44,12 @@ export {
   Intents,
 } from "./gateway.ts";
 export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./rest.ts";
+// Also exported by the package root (it is a server hook); here so Discord code needs one import.
+export {
+  type DiscordOAuthOptions,
+  discordOAuthValidator,
+  type DiscordUserValidator,
+} from "./oauth.ts";
 // The package types this module's API mentions, so it documents completely on its own.
 export type { Callbacks, MaybePromise, StaticResult } from "../callbacks.ts";
 export type { DataSource, EventSink } from "../source.ts";

@@ -16,7 +16,8 @@
  *
  * @example
  * ```ts
- * import { discordOAuthValidator, WebSocketServer } from "@dzone/dback";
+ * import { WebSocketServer } from "@dzone/dback";
+ * import { discordOAuthValidator } from "@dzone/dback/discord";
  *
  * const validateDiscordUser = discordOAuthValidator();
  * const server = new WebSocketServer({ callbacks: { validateDiscordUser } });
@@ -37,7 +38,7 @@ export type { DiscordUser } from "../protocol.ts";
  *
  * @example
  * ```ts
- * import { type DiscordOAuthOptions, discordOAuthValidator } from "@dzone/dback";
+ * import { type DiscordOAuthOptions, discordOAuthValidator } from "@dzone/dback/discord";
  *
  * const options: DiscordOAuthOptions = {
  *   apiBase: "https://discord.com/api/v10",
@@ -98,7 +99,7 @@ export interface DiscordOAuthOptions {
  *
  * @example
  * ```ts
- * import { type DiscordUserValidator, discordOAuthValidator } from "@dzone/dback";
+ * import { type DiscordUserValidator, discordOAuthValidator } from "@dzone/dback/discord";
  *
  * const validate: DiscordUserValidator = discordOAuthValidator();
  * // A malformed token is refused without asking Discord.
@@ -219,7 +220,8 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  *
  * @example
  * ```ts
- * import { discordOAuthValidator, WebSocketServer } from "@dzone/dback";
+ * import { WebSocketServer } from "@dzone/dback";
+ * import { discordOAuthValidator } from "@dzone/dback/discord";
  *
  * const server = new WebSocketServer({
  *   port: 0,
