@@ -279,6 +279,24 @@ Deno.test("discord sharding (13.8): the shard plan honours retry_after and names
   }
 });
 
+Deno.test("discord sharding (13.13): a fixed count wins over the recommendation; /gateway/bot is asked once for all shards", async () => {
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()] }); // recommends 1 shard
+  const { source } = makeSource(fake, {
+    apiBase: fake.apiBase,
+    gatewayUrl: undefined,
+    shards: 3,
+  });
+  try {
+    await source.start(new RecordingSink());
+    assert.equal(source.shardCount, 3);
+    assert.deepEqual(fake.ops(2).map((r) => r.payload.d.shard), [[0, 3], [1, 3], [2, 3]]);
+    assert.deepEqual(fake.paths().filter((p) => p === "/gateway/bot"), ["/gateway/bot"]);
+  } finally {
+    await source.stop();
+    await fake.stop();
+  }
+});
+
 Deno.test("discord sharding (13.13): a fatal close on one shard stops every shard and fails start()", async () => {
   const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
   fake.identifyCloseFor = (conn) => (conn.id === 2 ? 4014 : undefined);

@@ -68,7 +68,12 @@ export interface DiscordSourceOptions {
   onError?: (error: DiscordGatewayError) => void;
   /** Called when a member leaves a guild, e.g. to drop cached logins of your own validator. */
   onMemberLeave?: (userId: string, guildId: string) => void;
-  /** Gateway timing knobs (tests shorten them). */
+  /**
+   * Gateway timing knobs; the defaults follow Discord's guidance (IDENTIFYs
+   * 5 s apart per bucket, reconnect backoff 1 s doubling to 60 s, at most 110
+   * frames per 60 s where Discord allows 120, HELLO within 10 s, READY or
+   * RESUMED within 30 s). Tests shorten them.
+   */
   timing?: GatewayTiming;
 }
 

@@ -23,7 +23,7 @@ import { InfoReplier, viewerUrl } from "./info.ts";
 import { discordOAuthValidator, type DiscordUserValidator } from "./oauth.ts";
 import { type DiscordSourceOptions, parseSourceOptions, type SourceSettings } from "./options.ts";
 import { type Output, reduce, reissueMemberRequests, SourceState } from "./reducer.ts";
-import { DiscordHttpError, type FetchLike, isDiscordApiBase } from "./rest.ts";
+import { DEFAULT_GATEWAY_URL, DiscordHttpError, type FetchLike, isDiscordApiBase } from "./rest.ts";
 import { Op } from "./schemas.ts";
 import { fetchShardPlan, shardOf, type ShardPlan } from "./shards.ts";
 import type { GuildState } from "./state.ts";
@@ -269,14 +269,14 @@ export class DiscordGatewaySource implements DataSource {
   }
 
   async #launch(): Promise<void> {
-    let plan: ShardPlan = {
-      count: typeof this.#o.shards === "number" ? this.#o.shards : 1,
-      maxConcurrency: 1,
-    };
-    if (this.#o.shards === "auto") {
+    const fixed = typeof this.#o.shards === "number" ? this.#o.shards : undefined;
+    let plan: ShardPlan = { count: fixed ?? 1, maxConcurrency: 1 };
+    // Ask once for every shard (the count, the URL, the IDENTIFY budget) rather
+    // than once per shard; a single unsharded client asks on its own.
+    if (fixed === undefined || (fixed > 1 && !this.#o.gatewayUrl)) {
       const t = this.#timing ?? {};
       try {
-        plan = await fetchShardPlan(this.#fetch, this.#o.apiBase, this.#o.token, {
+        const asked = await fetchShardPlan(this.#fetch, this.#o.apiBase, this.#o.token, {
           attempts: t.restAttempts,
           retryBaseMs: t.restRetryBaseMs,
           timeoutMs: t.restTimeoutMs,
@@ -284,8 +284,10 @@ export class DiscordGatewaySource implements DataSource {
           onRetry: (failure, wait) =>
             this.#log.warn(`GET /gateway/bot: ${failure}; retrying in ${wait} ms`, TAG),
         });
+        plan = { ...asked, count: fixed ?? asked.count };
         this.#log.info(
-          `${plan.count} shard(s), ${plan.maxConcurrency} may identify at once` +
+          `${plan.count} shard(s) (Discord recommends ${asked.count}), ` +
+            `${plan.maxConcurrency} may identify at once` +
             (plan.sessionStartLimit
               ? `, ${plan.sessionStartLimit.remaining} IDENTIFYs left today`
               : "") +
@@ -294,21 +296,25 @@ export class DiscordGatewaySource implements DataSource {
         );
       } catch (err) {
         if (this.#state !== "starting") return;
-        const what = `cannot ask ${this.#o.apiBase}/gateway/bot for the shard count: ${
+        const what = `cannot ask ${this.#o.apiBase}/gateway/bot for the gateway and shard count: ${
           errText(err)
         }`;
         if (err instanceof DiscordHttpError && err.status === 401) {
           return this.#fatal(new DiscordGatewayError(`${what}. ${FATAL_CLOSE_CODES[4004]}`, 4004));
         }
         if (!isDiscordApiBase(this.#o.apiBase)) {
+          // Never send the token to Discord's real gateway when the API base is elsewhere.
           return this.#fatal(
             new DiscordGatewayError(what, err instanceof DiscordHttpError ? err.status : undefined),
           );
         }
-        // Discord itself is having a bad day: one shard, whose gateway client asks
-        // again (or falls back to the public gateway); Discord closes with 4011 if
-        // the bot really needs more.
-        this.#log.warn(`${what}; starting with 1 shard`, TAG);
+        // Discord itself is having a bad day: its public gateway, and one shard unless
+        // the count is fixed (Discord closes with 4011 if the bot really needs more).
+        this.#log.warn(
+          `${what}; using ${DEFAULT_GATEWAY_URL} with ${plan.count} shard(s)`,
+          TAG,
+        );
+        plan = { ...plan, url: DEFAULT_GATEWAY_URL };
       }
     }
     if (this.#state !== "starting") return;
