@@ -1,0 +1,110 @@
+/**
+ * Horizontal scale-out over Redis: run several dback instances behind a load
+ * balancer. Every instance serves viewers; exactly one at a time (the lease
+ * holder) runs the data source and publishes its events; Redis carries the
+ * events and holds the shared user maps. This is the only entry point that
+ * loads a Redis client (ioredis); the core stays zod-only.
+ *
+ * ```ts ignore
+ * import { WebSocketServer } from "@dzone/dback";
+ * import { mockSource, redisCluster } from "@dzone/dback/redis";
+ *
+ * const cluster = redisCluster({ url: "redis://127.0.0.1:6379", source: mockSource() });
+ * const server = new WebSocketServer({ source: cluster.source, broker: cluster.broker });
+ * await server.start();
+ * ```
+ *
+ * @module
+ */
+import type { Broker } from "../broker.ts";
+import { MockDataProvider, type MockOptions } from "../mock.ts";
+import type { DataSource } from "../source.ts";
+import { Cluster, type ClusterStatus } from "./_cluster.ts";
+import { parseClusterOptions, type RedisClusterOptions } from "./_settings.ts";
+import { redisSessionStore, type SessionStore } from "./session_store.ts";
+import { renderClusterMetrics } from "./metrics.ts";
+
+export type { ClusterStatus } from "./_cluster.ts";
+export type { RedisClusterOptions } from "./_settings.ts";
+export { type DiscordSession, redisSessionStore, type SessionStore } from "./session_store.ts";
+export { renderClusterMetrics };
+
+/** One instance's membership of a cluster: hand `source` and `broker` to the server. */
+export interface RedisCluster {
+  /** This instance's id (part of the lease token and of log lines). */
+  readonly instanceId: string;
+  /** The server's data source: user maps from the shared snapshot; runs the inner source while leader. */
+  readonly source: DataSource;
+  /** The server's broker: broadcasts go through Redis to every instance. */
+  readonly broker: Broker;
+  /** A Discord session store in Redis (writes only while this instance is the publisher). */
+  readonly sessionStore: SessionStore;
+  /** Redis up, role, epoch, lag, drops. */
+  status(): ClusterStatus;
+  /** The status as Prometheus text lines, to append to `/metrics`. */
+  metrics(): string;
+  /** Step down and disconnect (the server does this through `stop()`; use when not started). */
+  close(): Promise<void>;
+}
+
+/**
+ * Join (or form) a cluster. Nothing connects until the server starts (it
+ * calls `broker.open`); Redis being down never throws: the instance serves
+ * its viewers from its local copies and reconnects with backoff.
+ *
+ * Throws a `TypeError` naming the field on invalid options.
+ *
+ * @example
+ * ```ts
+ * import { mockSource, redisCluster } from "@dzone/dback/redis";
+ * const cluster = redisCluster({
+ *   url: "redis://127.0.0.1:6379",
+ *   namespace: "demo",
+ *   source: mockSource(),
+ *   instanceId: "a",
+ * });
+ * if (cluster.instanceId !== "a") throw new Error("unexpected id");
+ * if (cluster.status().role !== "follower") throw new Error("not started, so not leader");
+ * await cluster.close();
+ * ```
+ */
+export function redisCluster(options: RedisClusterOptions): RedisCluster {
+  const settings = parseClusterOptions(options);
+  const c = new Cluster(settings, options.source);
+  const source = c.source;
+  const broker = c.broker;
+  const sessionStore = redisSessionStore(c);
+  return {
+    instanceId: c.id,
+    source,
+    broker,
+    sessionStore,
+    status: () => c.status(),
+    metrics: () => renderClusterMetrics(c.status()),
+    close: () => c.close(),
+  };
+}
+
+/**
+ * The mock world as a {@link DataSource} the cluster's leader can run:
+ * activity only for servers some instance watches.
+ *
+ * @example
+ * ```ts
+ * import { mockSource } from "@dzone/dback/redis";
+ * const source = mockSource({ presenceIntervalMs: 1000 });
+ * const users = await source.getUserData("232769614004748288");
+ * if (Object.keys(users).length !== 4) throw new Error("expected the four D-World users");
+ * ```
+ */
+export function mockSource(mock: MockDataProvider | MockOptions = {}): DataSource {
+  const m = mock instanceof MockDataProvider ? mock : new MockDataProvider(mock);
+  return {
+    getServerData: () => m.getServerData(),
+    getUserData: (id) => m.getUserData(id),
+    validateDiscordUser: (token, user, id) => m.validateDiscordUser(token, user, id),
+    start: (sink) => m.attach(sink),
+    watch: (id, active) => m.setActive(id, active),
+    stop: () => m.stopAll(),
+  };
+}

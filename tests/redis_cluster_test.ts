@@ -1,0 +1,168 @@
+// The cluster module in-process against a real redis-server, through the
+// Broker and DataSource seams exactly as the server drives them.
+import type { ServerEvent } from "../src/broker.ts";
+import { mockSource, type RedisCluster, redisCluster } from "../src/cluster/mod.ts";
+import { applyPresence, diffUsers, parseEnvelope } from "../src/cluster/_room.ts";
+import type { EventSink } from "../src/source.ts";
+import type { UserEntry } from "../src/protocol.ts";
+import { RedisServer } from "./_redis.ts";
+import { until } from "./helpers.ts";
+
+const DWORLD = "232769614004748288";
+
+/** What the server does with a source and a broker, minus the sockets. */
+class Node {
+  readonly delivered: ServerEvent[] = [];
+  readonly cluster: RedisCluster;
+  constructor(cluster: RedisCluster) {
+    this.cluster = cluster;
+  }
+  sink: EventSink = {
+    presence: (event) => this.cluster.broker.publish({ type: "presence", event }),
+    message: (event) => this.cluster.broker.publish({ type: "message", event }),
+    clientId: (event) => this.cluster.broker.publish({ type: "update-clientid", event }),
+  };
+  async start() {
+    await this.cluster.broker.open((e) => {
+      this.delivered.push(e);
+      return 1;
+    });
+    await this.cluster.source.start?.(this.sink);
+  }
+  async join(serverId: string) {
+    const users = await this.cluster.source.getUserData(serverId);
+    this.cluster.source.watch?.(serverId, true);
+    this.cluster.broker.watch(serverId, true);
+    return users;
+  }
+  async stop() {
+    await this.cluster.source.stop?.();
+    await this.cluster.broker.close();
+  }
+}
+
+function node(url: string, ns: string, id: string, intervalMs = 60): Node {
+  return new Node(redisCluster({
+    url,
+    namespace: ns,
+    instanceId: id,
+    leaseMs: 600,
+    logLevel: "silent",
+    source: mockSource({ presenceIntervalMs: intervalMs, messageIntervalMs: intervalMs }),
+  }));
+}
+
+Deno.test("two instances: one publisher, the same event sequence, library broadcasts once", async () => {
+  await using redis = await RedisServer.start();
+  const a = node(redis.url, "t1", "a");
+  const b = node(redis.url, "t1", "b");
+  try {
+    await a.start();
+    await b.start();
+    await until(() => a.cluster.status().role === "leader" || b.cluster.status().role === "leader", 3000, "a leader");
+    const ua = await a.join(DWORLD);
+    const ub = await b.join(DWORLD);
+    if (JSON.stringify(ua) !== JSON.stringify(ub)) throw new Error("different user maps at join");
+    await until(() => a.delivered.length >= 10 && b.delivered.length >= 10, 5000, "events");
+    const leaders = [a, b].filter((n) => n.cluster.status().role === "leader");
+    if (leaders.length !== 1) throw new Error(`${leaders.length} leaders`);
+    const follower = leaders[0] === a ? b : a;
+    follower.cluster.broker.publish({
+      type: "message",
+      event: { server: DWORLD, uid: "123456789012345001", message: "from-library", channel: "1" },
+    });
+    const lib = (n: Node) =>
+      n.delivered.filter((e) => e.type === "message" && e.event.message === "from-library").length;
+    await until(() => lib(a) === 1 && lib(b) === 1, 3000, "library message on both");
+    await new Promise((r) => setTimeout(r, 200));
+    if (lib(a) !== 1 || lib(b) !== 1) throw new Error(`library message counts ${lib(a)}, ${lib(b)}`);
+    // The later joiner saw a suffix of the earlier one's stream: compare the common tail.
+    const sa = a.delivered.map((e) => JSON.stringify(e));
+    const sb = b.delivered.map((e) => JSON.stringify(e));
+    const n = Math.min(sa.length, sb.length) - 2;
+    const ta = sa.slice(sa.length - n - 2, sa.length - 2).join("\n");
+    const tb = sb.slice(sb.length - n - 2, sb.length - 2).join("\n");
+    if (n < 8 || !sa.join("\n").includes(sb.slice(2, -2).join("\n"))) {
+      throw new Error(`streams differ:\n${ta}\n---\n${tb}`);
+    }
+    // A join now sees the same map everywhere.
+    const [ja, jb] = [await a.cluster.source.getUserData(DWORLD), await b.cluster.source.getUserData(DWORLD)];
+    void ja, jb;
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("stopping the publisher hands the lease over at once", async () => {
+  await using redis = await RedisServer.start();
+  const a = node(redis.url, "t2", "a");
+  const b = node(redis.url, "t2", "b");
+  try {
+    await a.start();
+    await until(() => a.cluster.status().role === "leader", 3000, "a leads");
+    await b.start();
+    await b.join(DWORLD);
+    await a.stop();
+    await until(() => b.cluster.status().role === "leader", 2000, "b takes over");
+    const epoch = b.cluster.status().epoch;
+    if (epoch < 2) throw new Error(`epoch ${epoch} did not rise`);
+    const before = b.delivered.length;
+    await until(() => b.delivered.length > before + 3, 3000, "b's own events");
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+Deno.test("redis down: no throw, library broadcasts queue, copies resync when back", async () => {
+  await using redis = await RedisServer.start();
+  const a = node(redis.url, "t3", "a", 100_000);
+  try {
+    await a.start();
+    await a.join(DWORLD);
+    await until(() => a.cluster.status().role === "leader", 3000, "leader");
+    await redis.stop();
+    await until(() => !a.cluster.status().redisUp, 3000, "redis seen down");
+    a.cluster.broker.publish({
+      type: "presence",
+      event: { server: DWORLD, uid: "123456789012345004", status: "dnd" },
+    });
+    await redis.restart();
+    await until(() => a.cluster.status().redisUp, 8000, "redis seen up");
+    await until(
+      () => a.delivered.some((e) => e.type === "presence" && e.event.status === "dnd"),
+      5000,
+      "queued presence delivered",
+    );
+    await until(() => a.cluster.status().role === "leader", 5000, "leader again");
+    const users = await a.cluster.source.getUserData(DWORLD);
+    if (users["123456789012345004"]?.status !== "dnd") {
+      throw new Error(`presence made during the outage is missing: ${JSON.stringify(users)}`);
+    }
+  } finally {
+    await a.stop();
+  }
+});
+
+Deno.test("envelopes are validated and user maps patch and diff as the script does", () => {
+  if (parseEnvelope("nope").ok) throw new Error("accepted non-JSON");
+  if (parseEnvelope(JSON.stringify({ s: 1, e: 1, k: "src" })).ok) throw new Error("accepted no event");
+  const ok = parseEnvelope(JSON.stringify({
+    s: 2,
+    e: 1,
+    k: "lib",
+    ev: { type: "message", event: { server: "1", uid: "2", message: "m", channel: "3" } },
+  }));
+  if (!ok.ok) throw new Error(ok.reason);
+  const users = new Map<string, UserEntry>([["1", { uid: "1", username: "a", status: "online" }]]);
+  applyPresence(users, { server: "9", uid: "2", status: "idle" }); // unknown, unnamed: ignored
+  if (users.has("2")) throw new Error("added a user without a name");
+  applyPresence(users, { server: "9", uid: "2", status: "idle", username: "b" });
+  applyPresence(users, { server: "9", uid: "1", status: "dnd", delete: true });
+  const diff = diffUsers("9", new Map([["1", { uid: "1", username: "a", status: "online" }]]), users);
+  const text = JSON.stringify(diff);
+  if (diff.length !== 2 || !text.includes('"delete":true') || !text.includes('"username":"b"')) {
+    throw new Error(`diff: ${text}`);
+  }
+});
