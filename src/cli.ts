@@ -34,6 +34,12 @@ Options:
                              repeat for more (default: any origin)
   --presence-interval <ms>   mock presence change period (default 4000)
   --message-interval <ms>    mock chat message period (default 5000)
+  --redis <url>              join a cluster over Redis (redis://host:port): every
+                             instance serves viewers, one publishes (see README
+                             "Running several instances")
+  --redis-namespace <ns>     key and channel prefix in Redis (default dback)
+  --redis-lease-ms <ms>      publisher lease; a dead publisher is replaced within
+                             about 1.3x this (default 5000)
   --version                  print the version and exit
   -h, --help                 print this help and exit
 
@@ -54,6 +60,7 @@ export type CliCommand =
     allowedOrigins?: string[];
     presenceIntervalMs?: number;
     messageIntervalMs?: number;
+    redis?: { url: string; namespace?: string; leaseMs?: number };
   }
   | { kind: "error"; message: string };
 
@@ -75,6 +82,12 @@ const flagsSchema = z.object({
   "allowed-origin": z.array(z.string().min(1)).optional(),
   "presence-interval": intFlag("presence-interval", 10, 86_400_000).optional(),
   "message-interval": intFlag("message-interval", 10, 86_400_000).optional(),
+  redis: z.string().regex(/^rediss?:\/\/\S+$/, "--redis must be redis://host:port").optional(),
+  "redis-namespace": z.string().regex(
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    "--redis-namespace must be 1-64 letters, digits, '_', '.' or '-'",
+  ).optional(),
+  "redis-lease-ms": intFlag("redis-lease-ms", 300, 600_000).optional(),
   version: z.boolean().optional(),
   help: z.boolean().optional(),
 });
@@ -97,6 +110,9 @@ export function parseCli(args: string[]): CliCommand {
     "allowed-origin": { type: "string", multiple: true },
     "presence-interval": { type: "string" },
     "message-interval": { type: "string" },
+    redis: { type: "string" },
+    "redis-namespace": { type: "string" },
+    "redis-lease-ms": { type: "string" },
     version: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, flagsSchema);
@@ -110,6 +126,11 @@ export function parseCli(args: string[]): CliCommand {
   if (f["allowed-origin"] !== undefined) cmd.allowedOrigins = f["allowed-origin"];
   if (f["presence-interval"] !== undefined) cmd.presenceIntervalMs = f["presence-interval"];
   if (f["message-interval"] !== undefined) cmd.messageIntervalMs = f["message-interval"];
+  if (f.redis !== undefined) {
+    cmd.redis = { url: f.redis, namespace: f["redis-namespace"], leaseMs: f["redis-lease-ms"] };
+  } else if (f["redis-namespace"] !== undefined || f["redis-lease-ms"] !== undefined) {
+    return { kind: "error", message: "--redis-namespace and --redis-lease-ms need --redis" };
+  }
   return cmd;
 }
 
@@ -149,18 +170,28 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
       return 1;
     }
   }
+  const mock = {
+    presenceIntervalMs: cmd.presenceIntervalMs,
+    messageIntervalMs: cmd.messageIntervalMs,
+  };
+  // Loaded only with --redis, so a single instance never loads the Redis client.
+  const cluster = cmd.redis
+    ? (await import("./cluster/mod.ts")).cliCluster(cmd.redis, mock, cmd.logLevel)
+    : undefined;
   const server = new WebSocketServer({
+    ...cluster?.serverOptions,
     port: cmd.port,
     hostname: cmd.hostname,
     staticDir: cmd.staticDir,
     logLevel: cmd.logLevel,
     allowedOrigins: cmd.allowedOrigins,
     callbacks,
-    mock: { presenceIntervalMs: cmd.presenceIntervalMs, messageIntervalMs: cmd.messageIntervalMs },
+    mock,
   });
   try {
     await server.start();
   } catch (err) {
+    await cluster?.close();
     console.error(
       `error: cannot listen on ${cmd.hostname}:${cmd.port}: ${
         err instanceof Error ? err.message : err

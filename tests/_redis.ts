@@ -1,6 +1,8 @@
 // Test harness for the Redis cluster: a private redis-server (free port,
 // persistence off, temp dir) and dback instances as real subprocesses.
-import { Client } from "./helpers.ts";
+import { WebSocketServer } from "../mod.ts";
+import { mockSource, type RedisCluster, redisCluster } from "../src/cluster/mod.ts";
+import type { Client } from "./helpers.ts";
 
 /** The one command that installs what these tests need. */
 export const INSTALL_HINT = "apt-get install -y redis-server";
@@ -123,7 +125,12 @@ export class Instance {
   readonly #child: Deno.ChildProcess;
   readonly #done: Promise<void>;
 
-  private constructor(child: Deno.ChildProcess, port: number, done: Promise<void>, lines: string[]) {
+  private constructor(
+    child: Deno.ChildProcess,
+    port: number,
+    done: Promise<void>,
+    lines: string[],
+  ) {
     this.#child = child;
     this.port = port;
     this.#done = done;
@@ -273,4 +280,44 @@ export async function startInstances(
 export async function cleanup(clients: Client[], instances: Instance[]): Promise<void> {
   await Promise.all(clients.map((c) => c.close().catch(() => {})));
   await Promise.all(instances.map((i) => i.stop().catch(() => {})));
+}
+
+/** The user map a viewer holds: its join map with every presence frame applied. */
+export function viewerMap(c: Client): Record<string, Record<string, unknown>> {
+  let users: Record<string, Record<string, unknown>> = {};
+  for (const f of c.frames) {
+    if (f.type === "server-join") users = structuredClone(f.data.users);
+    if (f.type !== "presence") continue;
+    const d = f.data;
+    if (d.delete) delete users[d.uid];
+    else if (users[d.uid]) users[d.uid] = { ...users[d.uid], ...d };
+    else if (d.username !== undefined) users[d.uid] = { ...d };
+  }
+  return users;
+}
+
+/** An in-process instance (library use) in the same cluster. */
+export async function libraryInstance(
+  url: string,
+  namespace: string,
+  extra: Partial<ConstructorParameters<typeof WebSocketServer>[0]> = {},
+): Promise<{ server: WebSocketServer; cluster: RedisCluster; url: string }> {
+  const cluster = redisCluster({
+    url,
+    namespace,
+    leaseMs: 1000,
+    logLevel: "silent",
+    candidate: false, // the publisher is a subprocess, so tests can kill it
+    source: mockSource(),
+  });
+  const server = new WebSocketServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    logLevel: "silent",
+    source: cluster.source,
+    broker: cluster.broker,
+    ...extra,
+  });
+  await server.start();
+  return { server, cluster, url: `ws://127.0.0.1:${server.port}` };
 }

@@ -59,7 +59,11 @@ Deno.test("two instances: one publisher, the same event sequence, library broadc
   try {
     await a.start();
     await b.start();
-    await until(() => a.cluster.status().role === "leader" || b.cluster.status().role === "leader", 3000, "a leader");
+    await until(
+      () => a.cluster.status().role === "leader" || b.cluster.status().role === "leader",
+      3000,
+      "a leader",
+    );
     const ua = await a.join(DWORLD);
     const ub = await b.join(DWORLD);
     if (JSON.stringify(ua) !== JSON.stringify(ub)) throw new Error("different user maps at join");
@@ -75,7 +79,9 @@ Deno.test("two instances: one publisher, the same event sequence, library broadc
       n.delivered.filter((e) => e.type === "message" && e.event.message === "from-library").length;
     await until(() => lib(a) === 1 && lib(b) === 1, 3000, "library message on both");
     await new Promise((r) => setTimeout(r, 200));
-    if (lib(a) !== 1 || lib(b) !== 1) throw new Error(`library message counts ${lib(a)}, ${lib(b)}`);
+    if (lib(a) !== 1 || lib(b) !== 1) {
+      throw new Error(`library message counts ${lib(a)}, ${lib(b)}`);
+    }
     // The later joiner saw a suffix of the earlier one's stream: compare the common tail.
     const sa = a.delivered.map((e) => JSON.stringify(e));
     const sb = b.delivered.map((e) => JSON.stringify(e));
@@ -86,7 +92,10 @@ Deno.test("two instances: one publisher, the same event sequence, library broadc
       throw new Error(`streams differ:\n${ta}\n---\n${tb}`);
     }
     // A join now sees the same map everywhere.
-    const [ja, jb] = [await a.cluster.source.getUserData(DWORLD), await b.cluster.source.getUserData(DWORLD)];
+    const [ja, jb] = [
+      await a.cluster.source.getUserData(DWORLD),
+      await b.cluster.source.getUserData(DWORLD),
+    ];
     void ja, jb;
   } finally {
     await a.stop();
@@ -147,7 +156,9 @@ Deno.test("redis down: no throw, library broadcasts queue, copies resync when ba
 
 Deno.test("envelopes are validated and user maps patch and diff as the script does", () => {
   if (parseEnvelope("nope").ok) throw new Error("accepted non-JSON");
-  if (parseEnvelope(JSON.stringify({ s: 1, e: 1, k: "src" })).ok) throw new Error("accepted no event");
+  if (parseEnvelope(JSON.stringify({ s: 1, e: 1, k: "src" })).ok) {
+    throw new Error("accepted no event");
+  }
   const ok = parseEnvelope(JSON.stringify({
     s: 2,
     e: 1,
@@ -160,7 +171,11 @@ Deno.test("envelopes are validated and user maps patch and diff as the script do
   if (users.has("2")) throw new Error("added a user without a name");
   applyPresence(users, { server: "9", uid: "2", status: "idle", username: "b" });
   applyPresence(users, { server: "9", uid: "1", status: "dnd", delete: true });
-  const diff = diffUsers("9", new Map([["1", { uid: "1", username: "a", status: "online" }]]), users);
+  const diff = diffUsers(
+    "9",
+    new Map([["1", { uid: "1", username: "a", status: "online" }]]),
+    users,
+  );
   const text = JSON.stringify(diff);
   if (diff.length !== 2 || !text.includes('"delete":true') || !text.includes('"username":"b"')) {
     throw new Error(`diff: ${text}`);

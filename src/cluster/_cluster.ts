@@ -154,13 +154,18 @@ export class Cluster {
       this.#onState(up, why);
       if (up) resolve();
     });
-    this.#c.sub.on("message", (channel: string, message: string) => this.#onMessage(channel, message));
+    this.#c.sub.on(
+      "message",
+      (channel: string, message: string) => this.#onMessage(channel, message),
+    );
     this.#c.sub.subscribe(this.#key("ctl")).catch(() => {});
     const wait = setTimeout(resolve, this.#s.connectWaitMs);
     await firstUp;
     clearTimeout(wait);
     if (!this.#up) {
-      this.#log.warn(`cluster: redis at ${redactUrl(this.#s.url)} unreachable; serving and retrying`);
+      this.#log.warn(
+        `cluster: redis at ${redactUrl(this.#s.url)} unreachable; serving and retrying`,
+      );
     }
   }
 
@@ -576,7 +581,7 @@ export class Cluster {
     Promise.all(loads).then(() => {
       const pending = this.#pending;
       this.#pending = [];
-      if (this.#up) for (const e of pending) this.#send(e, "");
+      if (this.#up) { for (const e of pending) this.#send(e, ""); }
       else this.#pending.unshift(...pending);
     });
   }

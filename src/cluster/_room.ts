@@ -59,7 +59,10 @@ export function parseEnvelope(raw: string): { ok: true; value: Envelope } | {
   }
   const r = envelopeSchema.safeParse(json);
   if (!r.success) {
-    return { ok: false, reason: r.error.issues[0]?.path.join(".") + ": " + r.error.issues[0]?.message };
+    return {
+      ok: false,
+      reason: r.error.issues[0]?.path.join(".") + ": " + r.error.issues[0]?.message,
+    };
   }
   return { ok: true, value: r.data as Envelope };
 }

@@ -49,7 +49,10 @@ const schema = z.object({
     "namespace must be 1-64 letters, digits, '_', '.' or '-'",
   ).default("dback"),
   leaseMs: z.number().int().min(300, "leaseMs must be at least 300").max(600_000).default(5000),
-  instanceId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "instanceId must be 1-64 letters, digits, '_', '.' or '-'")
+  instanceId: z.string().regex(
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    "instanceId must be 1-64 letters, digits, '_', '.' or '-'",
+  )
     .optional(),
   candidate: z.boolean().default(true),
   snapshotWaitMs: z.number().int().nonnegative().default(2000),
@@ -71,7 +74,10 @@ export type ClusterSettings = Omit<z.infer<typeof schema>, "instanceId"> & {
 /** Check options; throws a `TypeError` naming the field. */
 export function parseClusterOptions(options: RedisClusterOptions): ClusterSettings {
   const { source, logSink, ...rest } = options;
-  if (!source || typeof source.getServerData !== "function" || typeof source.getUserData !== "function") {
+  if (
+    !source || typeof source.getServerData !== "function" ||
+    typeof source.getUserData !== "function"
+  ) {
     throw new TypeError("Invalid redisCluster options: source: must be a DataSource");
   }
   const r = schema.safeParse(rest);

@@ -19,6 +19,7 @@
 import type { Broker } from "../broker.ts";
 import { MockDataProvider, type MockOptions } from "../mock.ts";
 import type { DataSource } from "../source.ts";
+import type { LogLevel } from "../log.ts";
 import { Cluster, type ClusterStatus } from "./_cluster.ts";
 import { parseClusterOptions, type RedisClusterOptions } from "./_settings.ts";
 import { redisSessionStore, type SessionStore } from "./session_store.ts";
@@ -106,5 +107,41 @@ export function mockSource(mock: MockDataProvider | MockOptions = {}): DataSourc
     start: (sink) => m.attach(sink),
     watch: (id, active) => m.setActive(id, active),
     stop: () => m.stopAll(),
+  };
+}
+
+/**
+ * What `dback --redis …` runs: a cluster over the mock world, as server
+ * options. Used by the command line through a dynamic import, so a single
+ * instance never loads this module.
+ *
+ * @example
+ * ```ts
+ * import { cliCluster } from "@dzone/dback/redis";
+ * const c = cliCluster({ url: "redis://127.0.0.1:6379", namespace: "x" }, {}, "silent");
+ * if (typeof c.serverOptions.broker.publish !== "function") throw new Error("no broker");
+ * await c.close();
+ * ```
+ */
+export function cliCluster(
+  redis: { url: string; namespace?: string; leaseMs?: number },
+  mock: MockOptions,
+  logLevel?: LogLevel,
+): {
+  cluster: RedisCluster;
+  serverOptions: { source: DataSource; broker: Broker };
+  close(): Promise<void>;
+} {
+  const cluster = redisCluster({
+    url: redis.url,
+    namespace: redis.namespace,
+    leaseMs: redis.leaseMs,
+    logLevel,
+    source: mockSource(mock),
+  });
+  return {
+    cluster,
+    serverOptions: { source: cluster.source, broker: cluster.broker },
+    close: () => cluster.close(),
   };
 }
