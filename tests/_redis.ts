@@ -148,11 +148,12 @@ export class Instance {
   }
 
   /** Start one and wait for its "listening on" line. */
-  static async start(args: string[]): Promise<Instance> {
+  static async start(args: string[], denoFlags: string[] = []): Promise<Instance> {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "-A",
+        ...denoFlags,
         new URL("../examples/main.ts", import.meta.url).pathname,
         "--port",
         "0",

@@ -181,3 +181,35 @@ Deno.test("envelopes are validated and user maps patch and diff as the script do
     throw new Error(`diff: ${text}`);
   }
 });
+
+Deno.test("a receiver drops source events of an epoch older than the newest it has seen", async () => {
+  await using redis = await RedisServer.start();
+  const a = node(redis.url, "t5", "a", 100_000);
+  const { Redis } = await import("ioredis");
+  const raw = new Redis(redis.url);
+  try {
+    await a.start();
+    await until(() => a.cluster.status().role === "leader", 3000, "leader");
+    await a.join(DWORLD);
+    await until(() => a.cluster.status().epoch >= 1, 1000, "an epoch");
+    const event = {
+      type: "message",
+      event: { server: DWORLD, uid: "123456789012345001", message: "zombie", channel: "1" },
+    };
+    // Straight onto the channel, as a fenced-off leader whose script check was bypassed.
+    await raw.publish(
+      `t5:ev:${DWORLD}`,
+      JSON.stringify({ s: 1_000_000, e: 0, k: "src", ev: event }),
+    );
+    await until(() => a.cluster.status().dropped.staleEpoch === 1, 2000, "the drop counted");
+    if (a.delivered.some((e) => e.type === "message" && e.event.message === "zombie")) {
+      throw new Error("a stale-epoch event was delivered");
+    }
+    // And the last viewer leaving unsubscribes: nothing more is delivered.
+    a.cluster.broker.watch(DWORLD, false);
+    if (a.cluster.status().rooms !== 0) throw new Error("room kept after the last viewer left");
+  } finally {
+    raw.disconnect();
+    await a.stop();
+  }
+});
