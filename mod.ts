@@ -1,15 +1,17 @@
 /**
- * dback: the d-zone backend for Deno. One `Deno.serve` port speaks the d-back
- * WebSocket protocol to the d-zone web client, serves static files and
- * `/api/version`, and fans out presence and chat to every viewer of a
+ * dback: the d-zone backend. One port speaks the d-back WebSocket protocol
+ * to the d-zone web client, serves static files, `/api/version`, `/healthz`
+ * and `/metrics`, and fans out presence and chat to every viewer of a
  * Discord server.
  *
  * @example
  * ```ts
  * import { WebSocketServer } from "@dzone/dback";
  *
- * const server = new WebSocketServer({
- *   port: 3000,
+ * await using server = new WebSocketServer({
+ *   port: 0,
+ *   hostname: "127.0.0.1",
+ *   logLevel: "warn",
  *   callbacks: {
  *     getServerData: () => ({
  *       "232769614004748288": { id: "dworld", name: "D-World", default: true },
@@ -20,39 +22,36 @@
  *   },
  * });
  * await server.start();
- * server.broadcastPresence({ server: "232769614004748288", uid: "42", status: "idle" });
- * await server.stop();
+ * const ws = new WebSocket(`ws://127.0.0.1:${server.port}`);
+ * const first = await new Promise<string>((resolve) => ws.onmessage = (e) => resolve(e.data));
+ * ws.close();
+ * if (JSON.parse(first).type !== "server-list") throw new Error("unexpected first frame");
  * ```
  *
  * @module
  */
-export { DEFAULT_STATIC_DIR, type ServerOptions, WebSocketServer } from "./src/server.ts";
+export {
+  DEFAULT_STATIC_DIR,
+  type ServerOptions,
+  type StartOptions,
+  WebSocketServer,
+} from "./src/server.ts";
 export type { CallbackName, Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
 export {
   type ChatEvent,
   type ClientIdEvent,
-  type ConnectRequest,
   type DiscordUser,
   ERRORS,
-  parseClientFrame,
-  type ParsedFrame,
   type PresenceEvent,
-  type PublicServerEntry,
   type ServerEntry,
   type ServerMap,
   type Status,
-  STATUSES,
   type UserEntry,
   type UserMap,
 } from "./src/protocol.ts";
-export {
-  MOCK_CHANNEL,
-  MOCK_MESSAGES,
-  MockDataProvider,
-  type MockOptions,
-  type MockSink,
-} from "./src/mock.ts";
-export { constantTimeEqual } from "./src/auth.ts";
+export type { DataSource, EventSink } from "./src/source.ts";
+export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
+export { type MockOptions, MockSource } from "./src/sources/mock.ts";
 export * from "./src/discord/mod.ts";
 export {
   type DiscordOAuthOptions,
@@ -60,7 +59,5 @@ export {
   type DiscordUserValidator,
 } from "./src/oauth.ts";
 export { formatLogRecord, type LogLevel, type LogRecord, type LogSink } from "./src/log.ts";
-export { type CallbackStats, Metrics } from "./src/metrics.ts";
-export type { DataSource, EventSink } from "./src/source.ts";
-export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
+export type { CallbackStats, MetricsSnapshot } from "./src/metrics.ts";
 export { VERSION } from "./src/version.ts";

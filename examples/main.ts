@@ -3,11 +3,13 @@
  *
  * ```sh
  * deno run -A examples/main.ts            # or: deno task start
+ * bun run examples/main.ts
  * deno run -A examples/main.ts --help
  * ```
  *
  * @module
  */
+import process from "node:process";
 import { main } from "../src/cli.ts";
 
-Deno.exit(await main(Deno.args));
+process.exit(await main(process.argv.slice(2)));

@@ -16,8 +16,10 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { constantTimeEqual } from "@dzone/dback";
- * constantTimeEqual("hunter2", "hunter2"); // true
+ * import { constantTimeEqual } from "./auth.ts";
+ * if (!constantTimeEqual("hunter2", "hunter2") || constantTimeEqual("hunter2", "hunter3")) {
+ *   throw new Error("unexpected");
+ * }
  * ```
  */
 export function constantTimeEqual(a: string, b: string): boolean {

@@ -51,3 +51,24 @@ export interface Broker {
   /** Stop; no `deliver` call follows. */
   close(): Promise<void>;
 }
+
+/** The broker of a single process: every event goes straight back to this instance (internal). */
+export class LocalBroker implements Broker {
+  #deliver: Deliver = () => 0;
+  /** Keep `deliver`. */
+  open(deliver: Deliver): Promise<void> {
+    this.#deliver = deliver;
+    return Promise.resolve();
+  }
+  /** Deliver here, now. */
+  publish(event: ServerEvent): number {
+    return this.#deliver(event);
+  }
+  /** Nothing to subscribe to. */
+  watch(): void {}
+  /** Deliver nothing more. */
+  close(): Promise<void> {
+    this.#deliver = () => 0;
+    return Promise.resolve();
+  }
+}

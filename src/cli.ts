@@ -9,11 +9,14 @@
  *
  * @module
  */
+import { stat } from "node:fs/promises";
+import process from "node:process";
 import { z } from "zod";
 import type { Callbacks } from "./callbacks.ts";
 import { parseFlags, shutdownSignal } from "./flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { WebSocketServer } from "./server.ts";
+import { MockSource } from "./sources/mock.ts";
 import { VERSION } from "./version.ts";
 
 /** The text `--help` prints. */
@@ -102,6 +105,8 @@ const flagsSchema = z.object({
  * ```
  */
 export function parseCli(args: string[]): CliCommand {
+  // Asking for help is never an error, whatever else is on the line.
+  if (args.includes("--help") || args.includes("-h")) return { kind: "help" };
   const parsed = parseFlags(args, {
     port: { type: "string" },
     host: { type: "string" },
@@ -158,53 +163,82 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
       console.error(`error: ${cmd.message}\n\n${USAGE}`);
       return 2;
   }
+  const logLevel = cmd.logLevel ?? envLogLevel();
+  if (typeof logLevel === "object") {
+    console.error(`error: ${logLevel.error}\n\n${USAGE}`);
+    return 2;
+  }
   if (cmd.staticDir !== undefined) {
-    let isDir = false;
+    let what = "no such directory";
     try {
-      isDir = (await Deno.stat(cmd.staticDir)).isDirectory;
+      if ((await stat(cmd.staticDir)).isDirectory()) what = "";
+      else what = "not a directory (it is a file)";
     } catch {
-      // reported below
+      // no such directory
     }
-    if (!isDir) {
-      console.error(`error: --static-dir ${cmd.staticDir}: no such directory`);
+    if (what) {
+      console.error(`error: --static-dir ${cmd.staticDir}: ${what}`);
       return 1;
     }
   }
-  const mock = {
+  const mock = new MockSource({
     presenceIntervalMs: cmd.presenceIntervalMs,
     messageIntervalMs: cmd.messageIntervalMs,
-  };
+  });
   // Loaded only with --redis, so a single instance never loads the Redis client.
   const cluster = cmd.redis
-    ? (await import("./cluster/mod.ts")).cliCluster(cmd.redis, mock, cmd.logLevel)
+    ? (await import("./cluster/mod.ts")).cliCluster(cmd.redis, mock, logLevel)
     : undefined;
-  const server = new WebSocketServer({
-    ...cluster?.serverOptions,
-    port: cmd.port,
-    hostname: cmd.hostname,
-    staticDir: cmd.staticDir,
-    logLevel: cmd.logLevel,
-    allowedOrigins: cmd.allowedOrigins,
-    callbacks,
-    mock,
-  });
+  // Signals count from here: a SIGTERM while starting still exits cleanly.
+  const shutdown = shutdownSignal();
+  let server: WebSocketServer;
+  try {
+    server = new WebSocketServer({
+      port: cmd.port,
+      hostname: cmd.hostname,
+      staticDir: cmd.staticDir,
+      logLevel,
+      allowedOrigins: cmd.allowedOrigins,
+      callbacks,
+      source: cluster?.source ?? mock,
+      broker: cluster?.broker,
+    });
+  } catch (err) {
+    shutdown.dispose();
+    await cluster?.close();
+    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    return 2;
+  }
   try {
     await server.start();
   } catch (err) {
+    shutdown.dispose();
     await cluster?.close();
     console.error(
-      `error: cannot listen on ${cmd.hostname}:${cmd.port}: ${
+      `error: cannot start on ${cmd.hostname}:${cmd.port}: ${
         err instanceof Error ? err.message : err
       }`,
     );
     return 1;
   }
-  const shutdown = shutdownSignal();
   await shutdown.signalled;
-  // Still listening while draining, so a second signal does not kill the drain.
+  // A second signal while draining ends the process at once.
+  shutdown.onAgain(() => {
+    console.error("second signal: exiting without waiting for the drain");
+    process.exit(1);
+  });
   await server.stop();
   shutdown.dispose();
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+/** The log level from `DBACK_LOG_LEVEL`, when set; an invalid value is an error. */
+function envLogLevel(): LogLevel | undefined | { error: string } {
+  const v = process.env.DBACK_LOG_LEVEL;
+  if (v === undefined || v === "") return undefined;
+  return (LOG_LEVELS as readonly string[]).includes(v) ? v as LogLevel : {
+    error: `DBACK_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (got ${JSON.stringify(v)})`,
+  };
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -1,14 +1,17 @@
 /**
- * One client's WebSocket: inbound limits (frame size, rate, join deadline),
- * decoding, in-order handling of its frames, and outbound delivery that
- * drops a client which stopped reading instead of buffering without bound.
+ * One viewer's WebSocket: inbound limits where the bytes arrive (frame size,
+ * per-connection rate, the per-IP budget it shares, join and open
+ * deadlines), decoding, in-order handling of a small bounded queue of its
+ * requests, and outbound delivery that never lets one socket's unsent bytes
+ * pass the hard cap.
  *
  * @module
  */
-import type { Subscriber } from "./hub.ts";
+import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { type ConnectRequest, errorFrame, ERRORS, parseClientFrame } from "./protocol.ts";
+import type { WsEvents, WsPeer } from "./transport/types.ts";
 
 /** Per-connection limits. */
 export interface ConnectionLimits {
@@ -18,110 +21,195 @@ export interface ConnectionLimits {
   ratePerSecond: number;
   /** Frames allowed in a burst above the rate. */
   rateBurst: number;
-  /** Frames refused for rate before the connection is closed with 1008. */
+  /** Frames refused for rate (own or the IP's) before the connection is closed with 1008. */
   rateStrikes: number;
   /** Milliseconds a connection may stay open without joining; 0 disables. */
   joinTimeoutMs: number;
+  /** Milliseconds an upgraded socket may take to open before it is forgotten. */
+  openTimeoutMs: number;
   /** Unsent bytes above which a client counts as behind; behind for `slowGraceMs` means dropped. */
   highWaterBytes: number;
   /** How long a client may stay above `highWaterBytes` (bursts are fine, stalls are not). */
   slowGraceMs: number;
-  /** Unsent bytes at which a client is dropped at once, whatever the grace: the memory bound. */
+  /** Unsent bytes no send may exceed: the per-connection memory bound. */
   maxBufferedBytes: number;
 }
 
-/** What a connection asks of the rest of the server. */
+/** The frames and bytes one client IP may send per second, shared by all its connections. */
+export interface IpBudget {
+  /** Take one frame of `bytes` from the IP's budget; `false` when it is spent. */
+  take(bytes: number): boolean;
+}
+
+/** What a connection asks of the protocol layer. */
 export interface ConnectionHandler {
   /** Runs first, before any client frame is handled (sends the server list). */
   open(conn: Connection): Promise<void>;
   /** A parsed `connect` request. Requests of one connection run one at a time, in order. */
   connect(conn: Connection, request: ConnectRequest): Promise<void>;
-  /** The socket closed. */
-  closed(conn: Connection): void;
 }
 
+/** Who owns the connection's place in rooms and limits. */
+export interface ConnectionOwner {
+  /** The connection will send nothing more: take it out of its room. */
+  leave(conn: Connection): void;
+  /** The socket is really gone (or never opened): free its place in the limits. */
+  release(conn: Connection): void;
+}
+
+type Task =
+  | { kind: "open" }
+  | { kind: "connect"; request: ConnectRequest }
+  | { kind: "error"; message: string }
+  | { kind: "close"; code: number; reason: string };
+
+// Enough for a burst of answers; a client cannot grow it further (newest connect wins).
+const MAX_TASKS = 8;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** UTF-8 size of a string, counted without encoding a copy of a possibly huge frame. */
-function utf8Length(s: string): number {
-  let bytes = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const next = s.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
-}
-
 /** A client WebSocket, as seen by the hub and the handler. */
-export class Connection implements Subscriber {
+export class Connection implements WsEvents {
   /** Connection id used in logs, e.g. `c12`. */
   readonly id: string;
   /** Remote IP address. */
   readonly ip: string;
-  #ws: WebSocket;
+  /** The room it was in when it left (for the log line). */
+  lastRoom: string | undefined;
+  #peer: WsPeer | undefined;
   #limits: ConnectionLimits;
   #log: Logger;
   #metrics: Metrics;
   #handler: ConnectionHandler;
-  #queue: Promise<void> = Promise.resolve();
-  #tokens: number;
-  #refilled = performance.now();
+  #owner: ConnectionOwner;
+  #budget: IpBudget;
+  #bucket: TokenBucket;
   #strikes = 0;
-  #joinTimer: ReturnType<typeof setTimeout> | undefined;
-  #closed = false;
+  #tasks: Task[] = [];
+  #running = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #state: "upgrading" | "open" | "doomed" | "closed" = "upgrading";
+  #ignoring = false;
   #behindSince = 0;
-  #doomed = false;
+  #sentBytes = 0;
+  #joinEnd = 0;
 
-  /** Wire a freshly upgraded socket. */
+  /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
     id: string,
     ip: string,
-    ws: WebSocket,
     limits: ConnectionLimits,
     handler: ConnectionHandler,
+    owner: ConnectionOwner,
+    budget: IpBudget,
     log: Logger,
     metrics: Metrics,
   ) {
     this.id = id;
     this.ip = ip;
-    this.#ws = ws;
     this.#limits = limits;
     this.#handler = handler;
+    this.#owner = owner;
+    this.#budget = budget;
     this.#log = log;
     this.#metrics = metrics;
-    this.#tokens = limits.rateBurst;
-    ws.binaryType = "arraybuffer";
-    ws.onopen = () => {
-      if (limits.joinTimeoutMs > 0) {
-        this.#joinTimer = setTimeout(() => {
-          this.#log.warn(`closing: not joined within ${limits.joinTimeoutMs} ms`, this.id);
-          this.#metrics.closedForAbuse++;
-          this.drop(1008, "Join timeout");
-        }, limits.joinTimeoutMs);
-      }
-      this.#enqueue(() => handler.open(this));
-    };
-    ws.onmessage = (e) => this.#onMessage(e.data);
-    ws.onclose = (e) => this.#onClose(e.code);
-    ws.onerror = () => {}; // the close event that follows says what happened
+    this.#bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
+    // A peer that resets during the upgrade never opens and never closes: forget it.
+    this.#timer = setTimeout(() => {
+      this.#log.warn(`forgotten: socket did not open within ${limits.openTimeoutMs} ms`, this.id);
+      this.#finish("never opened");
+    }, limits.openTimeoutMs);
   }
 
   /** Whether the socket is open for sending. */
-  get open(): boolean {
-    return this.#ws.readyState === WebSocket.OPEN;
+  get isOpen(): boolean {
+    return this.#state === "open" && this.#peer !== undefined && this.#peer.isOpen;
   }
 
+  /** Whether the connection is finished (closed, never opened, or dropped). */
+  get closed(): boolean {
+    return this.#state === "closed";
+  }
+
+  /** Unsent bytes. */
+  get bufferedAmount(): number {
+    return this.#peer?.bufferedAmount ?? 0;
+  }
+
+  // --- transport events ---
+
+  /** Transport event: the socket opened. */
+  open(peer: WsPeer): void {
+    if (this.#state !== "upgrading") return;
+    this.#peer = peer;
+    this.#state = "open";
+    clearTimeout(this.#timer);
+    const joinMs = this.#limits.joinTimeoutMs;
+    this.#timer = joinMs > 0
+      ? setTimeout(() => {
+        this.#log.warn(`closing: not joined within ${joinMs} ms`, this.id);
+        this.#metrics.closedForAbuse++;
+        this.drop(1008, "Join timeout");
+      }, joinMs)
+      : undefined;
+    this.#push({ kind: "open" });
+  }
+
+  /** Transport event: one message arrived. */
+  message(data: string | ArrayBuffer | Uint8Array): void {
+    if (this.#state !== "open" || this.#ignoring) return;
+    this.#metrics.framesIn++;
+    const max = this.#limits.maxFrameBytes;
+    const size = typeof data === "string" ? sizeForLimit(data, max) : data.byteLength;
+    if (size > max) {
+      this.#log.warn(`closing: frame of ${size} bytes exceeds ${max}`, this.id);
+      this.#metrics.closedForAbuse++;
+      this.drop(1009, ERRORS.tooLarge);
+      return;
+    }
+    const own = this.#bucket.take();
+    if (this.#bucket.full()) this.#strikes = 0;
+    if (!own || !this.#budget.take(size)) {
+      if (++this.#strikes > this.#limits.rateStrikes) {
+        this.#log.warn(
+          `closing: ${this.#strikes} frames over the ${own ? "per-IP budget" : "rate limit"}`,
+          this.id,
+        );
+        this.#metrics.closedForAbuse++;
+        // After the answers already queued, so the client sees why.
+        this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
+        this.#push({ kind: "close", code: 1008, reason: "Rate limit exceeded" });
+        this.#ignoring = true;
+      } else {
+        this.#push({ kind: "error", message: ERRORS.rateLimited });
+      }
+      return;
+    }
+    let text: string;
+    if (typeof data === "string") text = data;
+    else {
+      try {
+        text = decoder.decode(data);
+      } catch {
+        this.#push({ kind: "error", message: ERRORS.invalidBinary });
+        return;
+      }
+    }
+    const parsed = parseClientFrame(text);
+    if (parsed.ok) this.#push({ kind: "connect", request: parsed.request });
+    else this.#push({ kind: "error", message: parsed.error });
+  }
+
+  /** Transport event: the socket closed. */
+  close(code: number): void {
+    this.#log.debug(`socket closed with code ${code}`, this.id);
+    this.#finish(`closed (${code})`);
+  }
+
+  // --- used by the handler and the hub ---
+
   /** Send a frame to this client only (answers, errors). */
-  send(frame: string): void {
-    this.deliver(frame);
+  send(frame: string): boolean {
+    return this.deliver(frame, utf8Length(frame));
   }
 
   /** Send an error frame. */
@@ -131,159 +219,141 @@ export class Connection implements Subscriber {
     this.send(errorFrame(message));
   }
 
+  /** Send the `server-join` frame and remember where it ends in the outbound stream. */
+  sendJoin(frame: string): boolean {
+    if (!this.send(frame)) return false;
+    this.#joinEnd = this.#sentBytes;
+    return true;
+  }
+
+  /** Whether an earlier `server-join` has not yet left the process. */
+  get joinUnsent(): boolean {
+    return this.#sentBytes - this.bufferedAmount < this.#joinEnd;
+  }
+
   /** The handler calls this once the connection has joined a server. */
   joined(): void {
-    clearTimeout(this.#joinTimer);
-    this.#joinTimer = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   /**
-   * Hub delivery: never awaits. A client whose unsent backlog stays above the
-   * high-water mark for the grace period, or reaches the hard cap, is dropped
-   * with 1013 instead of growing the server's memory.
+   * Hub delivery: never awaits. A send that would take the unsent bytes past
+   * `maxBufferedBytes`, or a client that stays above the high-water mark for
+   * the grace period, drops the client with 1013 instead of growing memory.
    */
-  deliver(frame: string): boolean {
-    const ws = this.#ws;
-    if (ws.readyState !== WebSocket.OPEN) return false;
-    const buffered = ws.bufferedAmount;
-    if (buffered > this.#limits.highWaterBytes) {
+  deliver(frame: string, bytes: number): boolean {
+    const peer = this.#peer;
+    if (this.#state !== "open" || !peer || !peer.isOpen) return false;
+    const buffered = peer.bufferedAmount;
+    const limits = this.#limits;
+    if (buffered + bytes > limits.maxBufferedBytes) return this.#tooSlow(buffered, "(hard limit)");
+    if (buffered > limits.highWaterBytes) {
       const now = performance.now();
       if (this.#behindSince === 0) this.#behindSince = now;
-      const stalled = now - this.#behindSince >= this.#limits.slowGraceMs;
-      if (stalled || buffered + frame.length > this.#limits.maxBufferedBytes) {
-        this.#metrics.droppedSlowClients++;
-        this.#log.warn(
-          `dropping slow client: ${buffered} bytes unsent ${
-            stalled ? `for ${Math.round(now - this.#behindSince)} ms` : "(hard limit)"
-          }`,
-          this.id,
-        );
-        this.drop(1013, "Client too slow");
-        return false;
+      else if (now - this.#behindSince >= limits.slowGraceMs) {
+        return this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
       }
     } else if (this.#behindSince !== 0) {
       this.#behindSince = 0;
     }
-    try {
-      ws.send(frame);
-    } catch {
-      return false;
-    }
+    peer.send(frame);
+    this.#sentBytes += bytes;
     this.#metrics.framesOut++;
     return true;
   }
 
-  /**
-   * Close and forget at once: a peer that stopped reading may never answer
-   * the close handshake, and must not hold its place in rooms and limits
-   * while Deno waits for it.
-   */
-  drop(code: number, reason: string): void {
-    this.close(code, reason);
-    this.#release(`dropped (${code} ${reason})`);
-  }
-
-  /** Close with a code and reason; safe to call more than once. */
-  close(code: number, reason: string): void {
-    if (this.#ws.readyState === WebSocket.CLOSED || this.#ws.readyState === WebSocket.CLOSING) {
-      return;
-    }
-    try {
-      this.#ws.close(code, reason);
-    } catch {
-      // already closing
-    }
-  }
-
-  /** Whether the socket has closed. */
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  #enqueue(task: () => Promise<void>): void {
-    this.#queue = this.#queue.then(task).catch((err) => {
-      this.#log.error(
-        `handler failed: ${err instanceof Error ? err.message : String(err)}`,
-        this.id,
-      );
-    });
-  }
-
-  #allow(): boolean {
-    const now = performance.now();
-    const { ratePerSecond, rateBurst } = this.#limits;
-    this.#tokens = Math.min(
-      rateBurst,
-      this.#tokens + (now - this.#refilled) * ratePerSecond / 1000,
-    );
-    this.#refilled = now;
-    if (this.#tokens >= rateBurst) this.#strikes = 0;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return true;
-    }
+  #tooSlow(buffered: number, why: string): false {
+    this.#metrics.droppedSlowClients++;
+    this.#log.warn(`dropping slow client: ${buffered} bytes unsent ${why}`, this.id);
+    this.drop(1013, "Client too slow");
     return false;
   }
 
-  #onMessage(data: unknown): void {
-    if (this.#closed || this.#doomed) return;
-    this.#metrics.framesIn++;
-    const max = this.#limits.maxFrameBytes;
-    const size = typeof data === "string"
-      ? (data.length * 3 <= max ? 0 : utf8Length(data))
-      : data instanceof ArrayBuffer
-      ? data.byteLength
-      : 0;
-    if (size > max) {
-      this.#log.warn(`closing: frame of ${size} bytes exceeds ${max}`, this.id);
-      this.#metrics.closedForAbuse++;
-      this.drop(1009, ERRORS.tooLarge);
-      return;
-    }
-    if (!this.#allow()) {
-      if (++this.#strikes > this.#limits.rateStrikes) {
-        this.#doomed = true;
-        this.#log.warn(`closing: ${this.#strikes} frames over the rate limit`, this.id);
-        this.#metrics.closedForAbuse++;
-        // After the answers already queued, so the client sees why.
-        this.#enqueue(() => Promise.resolve(this.drop(1008, "Rate limit exceeded")));
-      } else {
-        this.#answerInOrder(ERRORS.rateLimited);
-      }
-      return;
-    }
-    let text: string;
-    if (typeof data === "string") text = data;
-    else {
-      try {
-        text = decoder.decode(data as ArrayBuffer);
-      } catch {
-        this.#answerInOrder(ERRORS.invalidBinary);
-        return;
-      }
-    }
-    const parsed = parseClientFrame(text);
-    if (parsed.ok) this.#enqueue(() => this.#handler.connect(this, parsed.request));
-    else this.#answerInOrder(parsed.error);
+  /**
+   * Stop talking to this client: close, tear down where the runtime can, and
+   * leave the room at once. Its place in the limits is freed only when the
+   * socket is really gone, so dropped sockets still count.
+   */
+  drop(code: number, reason: string): void {
+    if (this.#state === "closed") return;
+    const peer = this.#peer;
+    this.#state = "doomed";
+    this.#tasks = [];
+    clearTimeout(this.#timer);
+    this.#owner.leave(this);
+    if (!peer) return this.#finish("dropped before open");
+    peer.close(code, reason);
+    if (peer.terminate()) this.#finish(`terminated (${code} ${reason})`);
+    else this.#log.debug(`dropped (${code} ${reason}); counted until the socket closes`, this.id);
   }
 
-  /** Errors are answered after the requests queued before them, never ahead. */
-  #answerInOrder(message: string): void {
-    this.#enqueue(() => {
-      this.sendError(message);
-      return Promise.resolve();
-    });
+  /** Close with a code and reason (shutdown); the close event finishes it. */
+  closeWith(code: number, reason: string): void {
+    if (this.#peer) this.#peer.close(code, reason);
+    else this.#finish("closed before open");
   }
 
-  #onClose(code: number): void {
-    this.#release(`socket closed with code ${code}`);
-  }
-
-  #release(why: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearTimeout(this.#joinTimer);
+  #finish(why: string): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#tasks = [];
+    clearTimeout(this.#timer);
     this.#log.debug(why, this.id);
-    this.#handler.closed(this);
+    this.#owner.leave(this);
+    this.#owner.release(this);
+  }
+
+  #push(task: Task): void {
+    if (task.kind === "connect") {
+      // The newest connect wins: older ones still waiting are dropped.
+      this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
+    } else if (task.kind === "error" && this.#tasks.length >= MAX_TASKS) {
+      return; // the client is told enough already
+    }
+    this.#tasks.push(task);
+    if (!this.#running) this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#tasks.length > 0 && this.#state !== "closed") {
+        const task = this.#tasks.shift()!;
+        try {
+          await this.#run(task);
+        } catch (err) {
+          this.#log.error(
+            `handler failed: ${err instanceof Error ? err.message : String(err)}`,
+            this.id,
+          );
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #run(task: Task): Promise<void> {
+    switch (task.kind) {
+      case "open":
+        return await this.#handler.open(this);
+      case "connect":
+        // One server-join at a time: a second waits until the first has left the process.
+        while (this.joinUnsent && this.#state === "open") {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        if (this.#state !== "open") return;
+        return await this.#handler.connect(this, task.request);
+      case "error":
+        this.sendError(task.message);
+        return;
+      case "close":
+        // Let frames already on the wire be read first: Deno ends a socket that receives
+        // data after its close frame abnormally (code 0), and the client would not see why.
+        await new Promise((r) => setTimeout(r, 10));
+        this.drop(task.code, task.reason);
+        return;
+    }
   }
 }

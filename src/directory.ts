@@ -1,106 +1,153 @@
 /**
  * The server's view of its data: the server list and each server's user map,
- * from the callbacks when registered and from mock mode otherwise. Results
- * are validated once and the serialised user map is shared: concurrent joins
- * wait on one callback call, and a join storm costs one serialisation per
- * change of the map, not one per joiner.
+ * asked of one data source. Results are validated once; concurrent joins
+ * wait on one call; the user map is kept as one serialised fragment per user
+ * and patched by presence events, so a join storm costs one string join per
+ * change of the map, never a callback call or a full re-serialisation per
+ * presence.
  *
  * @module
  */
 import {
   type CallbackRunner,
-  type Callbacks,
   clientIdResultSchema,
   type Guarded,
   validationResultSchema,
 } from "./callbacks.ts";
-import type { MockDataProvider } from "./mock.ts";
+import type { DataSource } from "./source.ts";
 import {
   type DiscordUser,
   normaliseServers,
-  serialiseUsers,
+  type PresenceEvent,
   type ServerInfo,
   serverMapSchema,
+  type UserMap,
   userMapSchema,
 } from "./protocol.ts";
 
-interface UserCacheEntry {
-  json: Promise<Guarded<string>>;
-  expires: number;
+/** One server's user map as wire fragments (`"key":{...}`), keyed by user id. */
+class UserMapCache {
+  #fragments = new Map<string, string>();
+  #json: string | null = null;
+  expires = Number.POSITIVE_INFINITY;
+
+  constructor(map: UserMap) {
+    for (const [key, u] of Object.entries(map)) {
+      const uid = u.uid ?? key;
+      this.#set(uid, key, uid, u.username, u.status, u.roleColor ?? "#ffffff");
+    }
+  }
+
+  #users = new Map<string, { key: string; username: string; roleColor: string }>();
+
+  #set(
+    uid: string,
+    key: string,
+    wireUid: string,
+    username: string,
+    status: string,
+    roleColor: string,
+  ) {
+    this.#users.set(uid, { key, username, roleColor });
+    this.#fragments.set(
+      uid,
+      `${JSON.stringify(key)}:${JSON.stringify({ uid: wireUid, username, status, roleColor })}`,
+    );
+    this.#json = null;
+  }
+
+  /** Apply a presence event; an unknown user without a name cannot be drawn, so it is skipped. */
+  apply(e: PresenceEvent): void {
+    const known = this.#users.get(e.uid);
+    if (e.delete) {
+      if (known && this.#fragments.delete(e.uid)) {
+        this.#users.delete(e.uid);
+        this.#json = null;
+      }
+      return;
+    }
+    const username = e.username ?? known?.username;
+    if (username === undefined) return;
+    this.#set(
+      e.uid,
+      known?.key ?? e.uid,
+      e.uid,
+      username,
+      e.status,
+      e.roleColor ?? known?.roleColor ?? "#ffffff",
+    );
+  }
+
+  get json(): string {
+    return this.#json ??= `{${[...this.#fragments.values()].join(",")}}`;
+  }
 }
 
-/** Reads server and user data through the callbacks (or the mock world). */
+type Loading = { promise: Promise<Guarded<UserMapCache>>; pending: PresenceEvent[] };
+
+/** Reads server and user data from a data source. */
 export class Directory {
-  #callbacks: Callbacks;
-  #mock: MockDataProvider;
+  #source: DataSource;
   #runner: CallbackRunner;
   #cacheMs: number;
   #servers: Promise<Guarded<ServerInfo[]>> | undefined;
-  #users = new Map<string, UserCacheEntry>();
+  #users = new Map<string, UserMapCache>();
+  #loading = new Map<string, Loading>();
 
   /**
-   * `callbacks` is read at each call, so hooks registered later take effect.
-   * `cacheMs` is how long a serialised user map may be reused when no
-   * presence change for that server was broadcast in between.
+   * `cacheMs` is how long a user map may be reused before the source is
+   * asked again (presence events keep it current meanwhile).
    */
-  constructor(
-    callbacks: Callbacks,
-    mock: MockDataProvider,
-    runner: CallbackRunner,
-    cacheMs: number,
-  ) {
-    this.#callbacks = callbacks;
-    this.#mock = mock;
+  constructor(source: DataSource, runner: CallbackRunner, cacheMs: number) {
+    this.#source = source;
     this.#runner = runner;
     this.#cacheMs = cacheMs;
-  }
-
-  /** Whether the server list is the mock one. */
-  get mockServers(): boolean {
-    return !this.#callbacks.getServerData;
-  }
-
-  /** Whether user data for `serverId` comes from the mock world. */
-  mockUsers(serverId: string): boolean {
-    return !this.#callbacks.getUserData && this.#mock.has(serverId);
   }
 
   /** The enabled servers, normalised. Concurrent callers share one call. */
   servers(conn?: string): Promise<Guarded<ServerInfo[]>> {
     if (this.#servers) return this.#servers;
-    const hook = this.#callbacks.getServerData;
-    const p = hook
-      ? this.#runner.run("getServerData", () => hook(), serverMapSchema, conn)
-      : Promise.resolve({ ok: true as const, value: this.#mock.getServerData() });
-    this.#servers = p.then((r) => r.ok ? { ok: true, value: normaliseServers(r.value) } : r);
+    this.#servers = this.#runner
+      .run("getServerData", () => this.#source.getServerData(), serverMapSchema, conn)
+      .then((r) => r.ok ? { ok: true, value: normaliseServers(r.value) } : r);
     // Shared only while in flight: the next caller asks afresh.
     this.#servers.finally(() => this.#servers = undefined);
     return this.#servers;
   }
 
   /** The serialised user map of one Discord server. */
-  usersJson(serverId: string, conn?: string): Promise<Guarded<string>> {
-    const now = Date.now();
+  async usersJson(serverId: string, conn?: string): Promise<Guarded<string>> {
     const hit = this.#users.get(serverId);
-    if (hit && hit.expires > now) return hit.json;
-    const hook = this.#callbacks.getUserData;
-    const json =
-      (hook
-        ? this.#runner.run("getUserData", () => hook(serverId), userMapSchema, conn)
-        : Promise.resolve({ ok: true as const, value: this.#mock.getUserData(serverId) }))
-        .then((r): Guarded<string> => r.ok ? { ok: true, value: serialiseUsers(r.value) } : r);
-    const entry = { json, expires: Number.POSITIVE_INFINITY };
-    this.#users.set(serverId, entry);
-    json.then((r) => {
-      if (this.#users.get(serverId) !== entry) return;
-      // Failures are not cached; successes live for cacheMs after they arrive.
-      if (!r.ok || this.#cacheMs <= 0) this.#users.delete(serverId);
-      else entry.expires = Date.now() + this.#cacheMs;
-    });
-    return json;
+    if (hit && hit.expires > Date.now()) return { ok: true, value: hit.json };
+    let loading = this.#loading.get(serverId);
+    if (!loading) {
+      const pending: PresenceEvent[] = [];
+      const promise = this.#runner
+        .run("getUserData", () => this.#source.getUserData(serverId), userMapSchema, conn)
+        .then((r): Guarded<UserMapCache> => {
+          this.#loading.delete(serverId);
+          if (!r.ok) return r; // failures are not cached
+          const cache = new UserMapCache(r.value);
+          // Events that arrived while the source was answering may be newer than its answer.
+          for (const e of pending) cache.apply(e);
+          cache.expires = this.#cacheMs > 0 ? Date.now() + this.#cacheMs : 0;
+          if (this.#cacheMs > 0) this.#users.set(serverId, cache);
+          return { ok: true, value: cache };
+        });
+      loading = { promise, pending };
+      this.#loading.set(serverId, loading);
+    }
+    const r = await loading.promise;
+    return r.ok ? { ok: true, value: r.value.json } : r;
   }
 
-  /** Forget the cached user map of a server (its users changed). */
+  /** Keep the cached user map of a server current with a presence event. */
+  apply(e: PresenceEvent): void {
+    this.#users.get(e.server)?.apply(e);
+    this.#loading.get(e.server)?.pending.push(e);
+  }
+
+  /** Forget the cached user map of a server (its users changed without an event). */
   invalidate(serverId: string): void {
     this.#users.delete(serverId);
   }
@@ -112,14 +159,19 @@ export class Directory {
 
   /** The OAuth2 client id for a server, when known. */
   async clientId(serverId: string, conn?: string): Promise<Guarded<string | undefined>> {
-    const hook = this.#callbacks.getClientId;
-    if (!hook) return { ok: true, value: undefined };
-    return await this.#runner.run("getClientId", () => hook(serverId), clientIdResultSchema, conn);
+    const source = this.#source;
+    if (!source.getClientId) return { ok: true, value: undefined };
+    return await this.#runner.run(
+      "getClientId",
+      () => source.getClientId!(serverId),
+      clientIdResultSchema,
+      conn,
+    );
   }
 
   /**
-   * Ask the validation hook about a token; `undefined` when there is no way
-   * to validate (no hook, and not the mock world's demo server).
+   * Ask the source about a token; `undefined` when there is no way to
+   * validate. A broken validator refuses: failing open would let anyone in.
    */
   async validate(
     token: string,
@@ -127,20 +179,14 @@ export class Directory {
     serverId: string,
     conn?: string,
   ): Promise<boolean | undefined> {
-    const hook = this.#callbacks.validateDiscordUser;
-    if (hook) {
-      const r = await this.#runner.run(
-        "validateDiscordUser",
-        () => hook(token, user, serverId),
-        validationResultSchema,
-        conn,
-      );
-      // A broken validator refuses: failing open would let anyone in.
-      return r.ok ? r.value : false;
-    }
-    if (this.mockServers && this.#mock.has(serverId)) {
-      return this.#mock.validateDiscordUser(token, user, serverId);
-    }
-    return undefined;
+    const check = this.#source.validateDiscordUser;
+    if (!check) return undefined;
+    const r = await this.#runner.run(
+      "validateDiscordUser",
+      () => check(token, user, serverId),
+      validationResultSchema,
+      conn,
+    );
+    return r.ok ? r.value : false;
   }
 }

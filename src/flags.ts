@@ -4,6 +4,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import type { z } from "zod";
 
@@ -31,16 +32,31 @@ export function parseFlags<T>(
     : { ok: false, message: parsed.error.issues[0].message };
 }
 
-/** Resolves with the first SIGINT or SIGTERM; `dispose()` stops listening. */
-export function shutdownSignal(): { signalled: Promise<Deno.Signal>; dispose(): void } {
-  const { promise, resolve } = Promise.withResolvers<Deno.Signal>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const handlers = signals.map((s) => [s, () => resolve(s)] as const);
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+/**
+ * Resolves with the first SIGINT or SIGTERM; `onAgain` hears any later one;
+ * `dispose()` stops listening.
+ */
+export function shutdownSignal(): {
+  signalled: Promise<NodeJS.Signals>;
+  onAgain(fn: () => void): void;
+  dispose(): void;
+} {
+  const { promise, resolve } = Promise.withResolvers<NodeJS.Signals>();
+  let first = true;
+  let again = () => {};
+  const handler = (signal: NodeJS.Signals) => {
+    if (first) {
+      first = false;
+      resolve(signal);
+    } else again();
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) process.on(s, handler);
   return {
     signalled: promise,
+    onAgain: (fn) => again = fn,
     dispose: () => {
-      for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+      for (const s of signals) process.off(s, handler);
     },
   };
 }

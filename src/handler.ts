@@ -21,10 +21,10 @@ import {
 /** Handles the frames of every connection. */
 export class ProtocolHandler implements ConnectionHandler {
   #directory: Directory;
-  #hub: Hub;
+  #hub: Hub<Connection>;
   #log: Logger;
   #metrics: Metrics;
-  #onClosed: (conn: Connection) => void;
+  #mayValidate: (ip: string) => boolean;
   #frames = new Map<string, {
     usersJson: string;
     requested: string;
@@ -33,19 +33,19 @@ export class ProtocolHandler implements ConnectionHandler {
     frame: string;
   }>();
 
-  /** `onClosed` lets the server forget the connection. */
+  /** `mayValidate(ip)` spends one login check from that IP's budget. */
   constructor(
     directory: Directory,
-    hub: Hub,
+    hub: Hub<Connection>,
     log: Logger,
     metrics: Metrics,
-    onClosed: (conn: Connection) => void,
+    mayValidate: (ip: string) => boolean,
   ) {
     this.#directory = directory;
     this.#hub = hub;
     this.#log = log;
     this.#metrics = metrics;
-    this.#onClosed = onClosed;
+    this.#mayValidate = mayValidate;
   }
 
   /** Send the server list. */
@@ -74,7 +74,14 @@ export class ProtocolHandler implements ConnectionHandler {
       const outcome = await authorise(
         request,
         server.password,
-        (token, user) => this.#directory.validate(token, user, server.discordId, conn.id),
+        (token, user) => {
+          // Each check may cost a request to Discord: one IP gets a small budget of them.
+          if (!this.#mayValidate(conn.ip)) {
+            this.#log.warn("login check refused: per-IP budget spent", conn.id);
+            return Promise.resolve(false);
+          }
+          return this.#directory.validate(token, user, server.discordId, conn.id);
+        },
       );
       if (!outcome.ok) {
         this.#log.info(
@@ -90,11 +97,16 @@ export class ProtocolHandler implements ConnectionHandler {
       this.#directory.usersJson(server.discordId, conn.id),
     ]);
     if (!users.ok || !clientId.ok) return conn.sendError(ERRORS.serverUnavailable);
-    if (!conn.open) return;
+    if (!conn.isOpen) return;
     // Sent and subscribed in one tick: no broadcast falls between the two.
-    conn.send(
-      this.#joinFrame(server.discordId, users.value, request.server, server.name, clientId.value),
+    const frame = this.#joinFrame(
+      server.discordId,
+      users.value,
+      request.server,
+      server.name,
+      clientId.value,
     );
+    if (!conn.sendJoin(frame)) return;
     this.#hub.join(conn, server.discordId);
     conn.joined();
     this.#metrics.joins++;
@@ -123,13 +135,5 @@ export class ProtocolHandler implements ConnectionHandler {
     const frame = serverJoinFrame(usersJson, requested, name, clientId);
     this.#frames.set(discordId, { usersJson, requested, name, clientId, frame });
     return frame;
-  }
-
-  /** Leave the room and let the server forget the connection. */
-  closed(conn: Connection): void {
-    const room = this.#hub.roomOf(conn);
-    this.#hub.leave(conn);
-    this.#onClosed(conn);
-    this.#log.info(`disconnected${room ? ` from ${room}` : ""}`, conn.id);
   }
 }

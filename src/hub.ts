@@ -4,29 +4,30 @@
  *
  * @module
  */
+import { utf8Length } from "./_limits.ts";
 
 /** Something that can receive frames: a connection, as the hub sees it. */
 export interface Subscriber {
-  /** Hand over one serialised frame; `false` when it was not delivered. Must not throw or await. */
-  deliver(frame: string): boolean;
+  /** Hand over one serialised frame of `bytes` UTF-8 bytes; `false` when it was not delivered. Must not throw or await. */
+  deliver(frame: string, bytes: number): boolean;
 }
 
 /** Called when a room gains its first member or loses its last. */
 export type RoomListener = (serverId: string, active: boolean) => void;
 
 /** Rooms of subscribers keyed by Discord server id. */
-export class Hub {
-  #rooms = new Map<string, Set<Subscriber>>();
-  #where = new Map<Subscriber, string>();
+export class Hub<S extends Subscriber = Subscriber> {
+  #rooms = new Map<string, Set<S>>();
+  #where = new Map<S, string>();
   #listener: RoomListener;
 
-  /** `listener` hears when a room becomes active or empty (mock activity uses it). */
+  /** `listener` hears when a room becomes active or empty (sources and brokers use it). */
   constructor(listener: RoomListener = () => {}) {
     this.#listener = listener;
   }
 
   /** Move `sub` into the room of `serverId`, leaving any room it was in. */
-  join(sub: Subscriber, serverId: string): void {
+  join(sub: S, serverId: string): void {
     const current = this.#where.get(sub);
     if (current === serverId) return;
     if (current !== undefined) this.leave(sub);
@@ -41,7 +42,7 @@ export class Hub {
   }
 
   /** Take `sub` out of its room, if any. */
-  leave(sub: Subscriber): void {
+  leave(sub: S): void {
     const serverId = this.#where.get(sub);
     if (serverId === undefined) return;
     this.#where.delete(sub);
@@ -55,8 +56,13 @@ export class Hub {
   }
 
   /** The room `sub` is in. */
-  roomOf(sub: Subscriber): string | undefined {
+  roomOf(sub: S): string | undefined {
     return this.#where.get(sub);
+  }
+
+  /** The members of a room (a copy), e.g. to tell them the server is gone. */
+  members(serverId: string): S[] {
+    return [...this.#rooms.get(serverId) ?? []];
   }
 
   /**
@@ -66,9 +72,10 @@ export class Hub {
   publish(serverId: string, frame: string): number {
     const room = this.#rooms.get(serverId);
     if (!room) return 0;
+    const bytes = utf8Length(frame);
     let reached = 0;
     // A member dropped during delivery leaves the Set; Set iteration tolerates that.
-    for (const sub of room) if (sub.deliver(frame)) reached++;
+    for (const sub of room) if (sub.deliver(frame, bytes)) reached++;
     return reached;
   }
 

@@ -16,7 +16,31 @@ export interface CallbackStats {
   seconds: number;
 }
 
-/** The server's counters. Read them directly; render them with {@link Metrics.render}. */
+/** A copy of the server's counters at one moment. */
+export interface MetricsSnapshot {
+  /** WebSocket connections accepted since start. */
+  readonly connectionsTotal: number;
+  /** Upgrades refused by a limit or the origin check, by reason. */
+  readonly rejected: Readonly<Record<string, number>>;
+  /** Frames received from clients. */
+  readonly framesIn: number;
+  /** Frames sent to clients (each delivery of a broadcast counts). */
+  readonly framesOut: number;
+  /** Broadcasts by type. */
+  readonly broadcasts: Readonly<Record<string, number>>;
+  /** Error frames sent to clients. */
+  readonly errorFrames: number;
+  /** Connections dropped because they stopped reading. */
+  readonly droppedSlowClients: number;
+  /** Connections closed for abuse (rate, size, join timeout). */
+  readonly closedForAbuse: number;
+  /** Successful joins. */
+  readonly joins: number;
+  /** Per-callback calls, errors and total latency. */
+  readonly callbacks: Readonly<Record<string, CallbackStats>>;
+}
+
+/** The server's counters (internal); render them with {@link Metrics.render}. */
 export class Metrics {
   /** WebSocket connections accepted since start. */
   connectionsTotal = 0;
@@ -38,6 +62,22 @@ export class Metrics {
   joins = 0;
   /** Per-callback calls, errors and total latency. */
   callbacks: Record<string, CallbackStats> = {};
+
+  /** A copy for readers outside the server. */
+  snapshot(): MetricsSnapshot {
+    return structuredClone({
+      connectionsTotal: this.connectionsTotal,
+      rejected: this.rejected,
+      framesIn: this.framesIn,
+      framesOut: this.framesOut,
+      broadcasts: this.broadcasts,
+      errorFrames: this.errorFrames,
+      droppedSlowClients: this.droppedSlowClients,
+      closedForAbuse: this.closedForAbuse,
+      joins: this.joins,
+      callbacks: this.callbacks,
+    });
+  }
 
   /** Record one callback call. */
   observeCallback(name: string, seconds: number, failed: boolean): void {

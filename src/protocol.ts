@@ -178,9 +178,9 @@ const passwordSchema = z.string().max(4096);
  *
  * @example
  * ```ts
- * import { parseClientFrame } from "@dzone/dback";
- * parseClientFrame('{"type":"connect","data":{"server":" dworld "}}');
- * // → { ok: true, request: { server: "dworld" } }
+ * import { parseClientFrame } from "./protocol.ts";
+ * const parsed = parseClientFrame('{"type":"connect","data":{"server":" dworld "}}');
+ * if (!parsed.ok || parsed.request.server !== "dworld") throw new Error("unexpected");
  * ```
  */
 export function parseClientFrame(text: string): ParsedFrame {

@@ -1,24 +1,24 @@
 /**
- * `WebSocketServer`: one `Deno.serve` port for the d-back WebSocket protocol,
- * static files, `/api/version`, `/healthz` and `/metrics`; the typed callback
- * map; and the broadcast methods.
+ * `WebSocketServer`: wires the pieces (transport, admission, protocol
+ * handler, hub, directory, data source, broker), owns the lifecycle, and
+ * offers the broadcasts.
  *
  * @module
  */
-import { z } from "zod";
-import {
-  CallbackRunner,
-  type Callbacks,
-  type StaticResult,
-  staticResultSchema,
-} from "./callbacks.ts";
-import { Connection, type ConnectionLimits } from "./connection.ts";
+import { stat } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import type { z } from "zod";
+import { Admission, quote } from "./admission.ts";
+import { type Broker, LocalBroker, type ServerEvent } from "./broker.ts";
+import { CallbackRunner, type Callbacks } from "./callbacks.ts";
+import type { Connection } from "./connection.ts";
 import { Directory } from "./directory.ts";
 import { ProtocolHandler } from "./handler.ts";
+import { routes } from "./http.ts";
 import { Hub } from "./hub.ts";
-import { Logger, type LogLevel, type LogSink } from "./log.ts";
-import { Metrics } from "./metrics.ts";
-import { MockDataProvider, type MockOptions } from "./mock.ts";
+import { Logger } from "./log.ts";
+import { Metrics, type MetricsSnapshot } from "./metrics.ts";
+import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
 import {
   type ChatEvent,
   type ClientIdEvent,
@@ -31,104 +31,27 @@ import {
   presenceEventSchema,
   presenceFrame,
 } from "./protocol.ts";
+import type { DataSource, EventSink } from "./source.ts";
+import { MockSource } from "./sources/mock.ts";
+import { withCallbacks } from "./sources/callbacks.ts";
 import { errorPage, type StaticSource, staticSource } from "./static.ts";
+import { denoTransport } from "./transport/deno.ts";
+import type { Listener, RequestContext, Transport } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
+
+export type { ServerOptions } from "./options.ts";
 
 /** The page this package ships, served when no `staticDir` is given. */
 export const DEFAULT_STATIC_DIR: URL = new URL("../public/", import.meta.url);
 
-/**
- * Options of {@link WebSocketServer}. Every limit has a default fit for the
- * public internet; see the README's "Security" and "Operating" sections.
- */
-export interface ServerOptions {
-  /** TCP port; `0` picks a free one (read it back from {@link WebSocketServer.port}). Default 3000. */
-  port?: number;
-  /** Interface to bind. Default `"localhost"`. */
-  hostname?: string;
-  /** Directory of static files; default: the package's own page. `false` disables static files. */
-  staticDir?: string | URL | false;
-  /** The hooks; the `on…` methods fill the same map. */
-  callbacks?: Callbacks;
-  /** Lowest level logged. Default `"info"`, or the `DBACK_LOG_LEVEL` environment variable. */
-  logLevel?: LogLevel;
-  /** Where log lines go (default: the console). */
-  logSink?: LogSink;
-  /** The mock world used for data hooks that are not registered, or options for a new one. */
-  mock?: MockDataProvider | MockOptions;
-  /** Deadline for each callback call, in ms. Default 5000. */
-  callbackTimeoutMs?: number;
-  /** How long a serialised user map is reused between presence changes, in ms. Default 1000; 0 disables. */
-  userDataCacheMs?: number;
-  /** Largest inbound frame in bytes; larger closes the connection with 1009. Default 65536. */
-  maxFrameBytes?: number;
-  /** Sustained inbound frames per second per connection. Default 10. */
-  ratePerSecond?: number;
-  /** Inbound burst allowance per connection. Default 20. */
-  rateBurst?: number;
-  /** Frames refused for rate before closing with 1008. Default 20. */
-  rateStrikes?: number;
-  /** Open WebSocket connections in total; more get HTTP 503. Default 10000. */
-  maxConnections?: number;
-  /** Open WebSocket connections per client IP; more get HTTP 429. Default 256. */
-  maxConnectionsPerIp?: number;
-  /** A connection that has not joined within this many ms is closed with 1008. Default 60000; 0 disables. */
-  joinTimeoutMs?: number;
-  /** Seconds without a pong before a peer is considered dead (Deno's ping/pong). Default 60; 0 disables. */
-  idleTimeoutSeconds?: number;
+/** What {@link WebSocketServer.start} should do besides starting the source. */
+export interface StartOptions {
   /**
-   * Unsent bytes above which a client counts as behind. Default 4 MiB: above
-   * the ~1 MB `server-join` of a 10,000-user server, so a big join is not
-   * mistaken for a stall.
+   * Bind the port from the options (default `true`). `false` starts only the
+   * data source and broker, for a server mounted with
+   * {@link WebSocketServer.fetch} inside another HTTP server.
    */
-  highWaterBytes?: number;
-  /** A client behind for this many ms is dropped with 1013. Default 2000. */
-  slowClientGraceMs?: number;
-  /** Unsent bytes at which a client is dropped at once (the per-client memory bound). Default 32 MiB. */
-  maxBufferedBytes?: number;
-  /** When set, WebSocket upgrades whose `Origin` is not listed get 403. Default: any origin. */
-  allowedOrigins?: string[];
-  /** How long {@link WebSocketServer.stop} waits for clients to close, in ms. Default 5000. */
-  shutdownTimeoutMs?: number;
-}
-
-const count = z.number().int().nonnegative();
-const positive = z.number().int().positive();
-const optionsSchema = z.object({
-  port: z.number().int().min(0).max(65535).default(3000),
-  hostname: z.string().min(1).default("localhost"),
-  staticDir: z.union([z.string().min(1), z.instanceof(URL), z.literal(false)]).optional(),
-  logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).optional(),
-  callbackTimeoutMs: positive.default(5000),
-  userDataCacheMs: count.default(1000),
-  maxFrameBytes: positive.default(64 * 1024),
-  ratePerSecond: z.number().positive().default(10),
-  rateBurst: positive.default(20),
-  rateStrikes: count.default(20),
-  maxConnections: positive.default(10_000),
-  maxConnectionsPerIp: positive.default(256),
-  joinTimeoutMs: count.default(60_000),
-  idleTimeoutSeconds: count.default(60),
-  highWaterBytes: positive.default(4 * 1024 * 1024),
-  slowClientGraceMs: count.default(2000),
-  maxBufferedBytes: positive.default(32 * 1024 * 1024),
-  allowedOrigins: z.array(z.string().min(1)).optional(),
-  shutdownTimeoutMs: count.default(5000),
-}).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {
-  message: "maxBufferedBytes must be at least highWaterBytes",
-  path: ["maxBufferedBytes"],
-});
-
-type Settings = z.infer<typeof optionsSchema>;
-
-function envLogLevel(): LogLevel | undefined {
-  try {
-    const v = Deno.env.get("DBACK_LOG_LEVEL");
-    const parsed = z.enum(["debug", "info", "warn", "error", "silent"]).safeParse(v);
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined; // no --allow-env
-  }
+  listen?: boolean;
 }
 
 /**
@@ -139,95 +62,80 @@ function envLogLevel(): LogLevel | undefined {
  * ```ts
  * import { WebSocketServer } from "@dzone/dback";
  *
- * const server = new WebSocketServer({ port: 3000 }); // mock data
+ * await using server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", logLevel: "warn" });
  * await server.start();
- * server.broadcastMessage({
+ * const res = await fetch(`http://127.0.0.1:${server.port}/api/version`);
+ * const { version } = await res.json();
+ * if (typeof version !== "string") throw new Error("no version");
+ * // Nobody has joined, so a broadcast reaches no one.
+ * const reached = server.broadcastMessage({
  *   server: "232769614004748288",
  *   uid: "123456789012345001",
  *   message: "hello",
  *   channel: "527964146659229701",
  * });
- * await server.stop();
+ * if (reached !== 0) throw new Error("unexpected");
  * ```
  */
-export class WebSocketServer {
-  /** The hooks. Also filled by the `on…` methods. */
-  readonly callbacks: Callbacks;
-  /** The mock world used for data hooks that are not registered. */
-  readonly mock: MockDataProvider;
-  /** Counters behind `GET /metrics`. */
-  readonly metrics: Metrics = new Metrics();
+export class WebSocketServer implements AsyncDisposable {
   #settings: Settings;
-  #limits: ConnectionLimits;
   #log: Logger;
-  #hub: Hub;
-  #directory: Directory;
-  #handler: ProtocolHandler;
+  #metrics = new Metrics();
+  #hooks: Callbacks;
+  #source: DataSource;
+  #broker: Broker;
   #runner: CallbackRunner;
-  #static: StaticSource | null;
-  #connections = new Set<Connection>();
-  #perIp = new Map<string, number>();
-  #nextId = 1;
-  #http: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #directory: Directory;
+  #hub: Hub<Connection>;
+  #admission: Admission;
+  #files: StaticSource | null;
+  #transport: Transport = denoTransport;
+  #fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
+  #listener: Listener | undefined;
   #state: "stopped" | "starting" | "running" | "stopping" = "stopped";
   #stopping: Promise<void> | undefined;
 
-  /** Create a server; nothing listens until {@link WebSocketServer.start}. Throws on invalid options. */
+  /** Create a server; nothing listens until {@link WebSocketServer.start}. Throws a `TypeError` on invalid options. */
   constructor(options: ServerOptions = {}) {
-    const { callbacks, logSink, mock, ...rest } = options;
-    const parsed = optionsSchema.safeParse(rest);
-    if (!parsed.success) {
-      throw new TypeError(`Invalid WebSocketServer options: ${describeZodError(parsed.error)}`);
-    }
-    this.#settings = parsed.data;
-    this.#limits = {
-      maxFrameBytes: parsed.data.maxFrameBytes,
-      ratePerSecond: parsed.data.ratePerSecond,
-      rateBurst: parsed.data.rateBurst,
-      rateStrikes: parsed.data.rateStrikes,
-      joinTimeoutMs: parsed.data.joinTimeoutMs,
-      highWaterBytes: parsed.data.highWaterBytes,
-      slowGraceMs: parsed.data.slowClientGraceMs,
-      maxBufferedBytes: parsed.data.maxBufferedBytes,
-    };
-    this.callbacks = { ...callbacks };
-    this.#log = new Logger(parsed.data.logLevel ?? envLogLevel() ?? "info", logSink);
-    this.mock = mock instanceof MockDataProvider ? mock : new MockDataProvider(mock);
-    this.#runner = new CallbackRunner(parsed.data.callbackTimeoutMs, this.#log, this.metrics);
-    this.#directory = new Directory(
-      this.callbacks,
-      this.mock,
-      this.#runner,
-      parsed.data.userDataCacheMs,
-    );
-    this.#hub = new Hub((serverId, active) => {
-      if (!active) this.mock.setActive(serverId, false);
-      else if (this.#directory.mockUsers(serverId)) this.mock.setActive(serverId, true);
+    const s = this.#settings = parseOptions(options);
+    this.#log = new Logger(s.logLevel, s.logSink);
+    this.#hooks = { ...s.callbacks };
+    this.#source = withCallbacks(s.source ?? new MockSource(), this.#hooks);
+    this.#broker = s.broker ?? new LocalBroker();
+    this.#runner = new CallbackRunner(s.callbackTimeoutMs, this.#log, this.#metrics);
+    this.#directory = new Directory(this.#source, this.#runner, s.userDataCacheMs);
+    this.#hub = new Hub<Connection>((serverId, active) => {
+      this.#source.watch?.(serverId, active);
+      this.#broker.watch(serverId, active);
     });
-    this.mock.attach({
-      presence: (e) => this.broadcastPresence(e),
-      message: (e) => this.broadcastMessage(e),
-    });
-    this.#handler = new ProtocolHandler(
+    const handler = new ProtocolHandler(
       this.#directory,
       this.#hub,
       this.#log,
-      this.metrics,
-      (conn) => this.#forget(conn),
+      this.#metrics,
+      (ip) => this.#admission.mayValidate(ip),
     );
-    const dir = parsed.data.staticDir;
-    this.#static = dir === false ? null : staticSource(dir ?? DEFAULT_STATIC_DIR);
+    this.#admission = new Admission(s, this.#hub, handler, this.#log, this.#metrics);
+    this.#files = s.staticDir === false ? null : staticSource(s.staticDir ?? DEFAULT_STATIC_DIR);
+    this.#fetch = routes({
+      healthy: () => this.#state === "running",
+      metrics: () =>
+        this.#metrics.render(this.#admission.size, this.#hub.sizes(), this.#state !== "running"),
+      hooks: this.#hooks,
+      runner: this.#runner,
+      files: this.#files,
+      upgrade: (req, ctx) => this.#upgrade(req, ctx),
+    });
   }
 
-  /** The bound port (the real one when constructed with `port: 0`). Throws before start. */
+  /** The bound port once listening; before that, the port from the options. */
   get port(): number {
-    if (!this.#http) throw new Error("WebSocketServer is not started");
-    return this.#http.addr.port;
+    return this.#listener?.port ?? this.#settings.port;
   }
 
-  /** The bound hostname. */
+  /** The bound hostname once listening; before that, the one from the options. */
   get hostname(): string {
-    return this.#http?.addr.hostname ?? this.#settings.hostname;
+    return this.#listener?.hostname ?? this.#settings.hostname;
   }
 
   /** Whether the server is accepting connections. */
@@ -235,103 +143,243 @@ export class WebSocketServer {
     return this.#state === "running";
   }
 
-  /** The number of open WebSocket connections. */
+  /** WebSocket connections that count against the limits now. */
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#admission.size;
+  }
+
+  /** The registered hooks (a read-only copy; register with the `on…` methods). */
+  get callbacks(): Readonly<Callbacks> {
+    return Object.freeze({ ...this.#hooks });
+  }
+
+  /** A snapshot of the counters behind `GET /metrics`. */
+  get metrics(): MetricsSnapshot {
+    return this.#metrics.snapshot();
   }
 
   /** Register `getServerData` (reference-style). */
   onGetServerData(fn: NonNullable<Callbacks["getServerData"]>): this {
-    this.callbacks.getServerData = fn;
+    this.#hooks.getServerData = fn;
     return this;
   }
-  /** Register `getUserData` (reference-style). */
+  /** Register `getUserData` (reference-style); cached user maps are dropped. */
   onGetUserData(fn: NonNullable<Callbacks["getUserData"]>): this {
-    this.callbacks.getUserData = fn;
+    this.#hooks.getUserData = fn;
     this.#directory.invalidateAll();
     return this;
   }
   /** Register `staticRequest` (reference-style). */
   onStaticRequest(fn: NonNullable<Callbacks["staticRequest"]>): this {
-    this.callbacks.staticRequest = fn;
+    this.#hooks.staticRequest = fn;
     return this;
   }
   /** Register `validateDiscordUser` (reference-style). */
   onValidateDiscordUser(fn: NonNullable<Callbacks["validateDiscordUser"]>): this {
-    this.callbacks.validateDiscordUser = fn;
+    this.#hooks.validateDiscordUser = fn;
     return this;
   }
   /** Register `getClientId` (reference-style). */
   onGetClientId(fn: NonNullable<Callbacks["getClientId"]>): this {
-    this.callbacks.getClientId = fn;
+    this.#hooks.getClientId = fn;
     return this;
   }
 
   /**
-   * Start listening. Resolves once the port is bound. Throws if already
-   * started, or if the port cannot be bound.
+   * Answer one HTTP request (or WebSocket upgrade), for mounting dback inside
+   * another server: pass the runtime's second handler argument as `ctx`
+   * (Deno's `info`). Answers 503 unless the server is started.
+   *
+   * @example
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   *
+   * await using dzone = new WebSocketServer({ logLevel: "warn" });
+   * await dzone.start({ listen: false });
+   * await using app = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req, info) =>
+   *   new URL(req.url).pathname === "/" ? new Response("my app") : dzone.fetch(req, info));
+   * const res = await fetch(`http://127.0.0.1:${app.addr.port}/healthz`);
+   * if ((await res.text()) !== "ok\n") throw new Error("not mounted");
+   * ```
    */
-  start(): Promise<void> {
-    if (this.#state !== "stopped") {
-      return Promise.reject(new Error(`WebSocketServer is already ${this.#state}`));
-    }
+  fetch(req: Request, ctx?: unknown): Promise<Response> {
+    return this.#fetch(req, ctx);
+  }
+
+  /**
+   * Start the broker and the data source, then listen (unless
+   * `listen: false`). Resolves once the port is bound. Throws if already
+   * started, if `staticDir` is not a readable directory, if the source fails
+   * to start, or if the port cannot be bound.
+   */
+  async start(options: StartOptions = {}): Promise<void> {
+    if (this.#state !== "stopped") throw new Error(`WebSocketServer is already ${this.#state}`);
     this.#state = "starting";
-    return new Promise<void>((resolve, reject) => {
-      try {
-        this.#http = Deno.serve({
+    try {
+      await this.#checkStaticDir();
+      await this.#broker.open((e) => this.#deliver(e));
+      await this.#source.start?.(this.#sink());
+      if (options.listen !== false) {
+        this.#listener = await this.#transport.serve({
           port: this.#settings.port,
           hostname: this.#settings.hostname,
-          onListen: ({ hostname, port }) => {
-            this.#state = "running";
-            this.#log.info(`dback ${VERSION} listening on http://${hostname}:${port}`);
-            resolve();
-          },
+          fetch: this.#fetch,
           onError: (err) => {
             this.#log.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
             return errorPage(500, "Internal Server Error");
           },
-        }, (req, info) => this.#route(req, info));
-      } catch (err) {
-        this.#state = "stopped";
-        this.#http = undefined;
-        reject(err);
+        });
+        this.#log.info(`dback ${VERSION} listening on ${this.url}`);
       }
-    });
+      this.#state = "running";
+    } catch (err) {
+      await this.#stopParts();
+      this.#state = "stopped";
+      throw err;
+    }
+  }
+
+  /** `http://host:port` of the listener, with IPv6 addresses in brackets. */
+  get url(): string {
+    const h = this.hostname;
+    return `http://${h.includes(":") ? `[${h}]` : h}:${this.port}`;
   }
 
   /**
-   * Stop: refuse new connections (and report 503 on `/healthz`), close every
-   * WebSocket with 1001, wait up to `shutdownTimeoutMs` for them, free the
-   * port. Stopping a stopped server does nothing.
+   * Stop: refuse new connections (and report 503 on `/healthz`), stop the
+   * source, close every WebSocket with 1001, wait up to `shutdownTimeoutMs`
+   * for them, free the port. Returns by the deadline even if a peer never
+   * answers. Stopping a stopped server does nothing.
    */
   stop(): Promise<void> {
     if (this.#state === "stopped") return Promise.resolve();
     if (this.#stopping) return this.#stopping;
     this.#stopping = this.#drain().finally(() => {
       this.#stopping = undefined;
-      this.#http = undefined;
+      this.#listener = undefined;
       this.#state = "stopped";
     });
     return this.#stopping;
   }
 
+  /** Same as {@link WebSocketServer.stop}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
   async #drain(): Promise<void> {
     this.#state = "stopping";
-    this.#log.info(`shutting down: closing ${this.#connections.size} connection(s)`);
-    this.mock.stopAll();
-    for (const conn of this.#connections) conn.close(1001, "Server shutting down");
-    const deadline = Date.now() + this.#settings.shutdownTimeoutMs;
-    while (this.#connections.size > 0 && Date.now() < deadline) {
+    const s = this.#settings;
+    this.#log.info(`shutting down: closing ${this.#admission.size} connection(s)`);
+    const deadline = Date.now() + s.shutdownTimeoutMs;
+    await this.#stopParts(true);
+    this.#admission.closeAll(1001, "Server shutting down");
+    while (this.#admission.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    if (this.#connections.size > 0) {
-      this.#log.warn(`${this.#connections.size} connection(s) did not close in time`);
+    if (this.#admission.size > 0) {
+      this.#log.warn(`${this.#admission.forgetAll()} connection(s) did not close in time`);
     }
-    const http = this.#http!;
-    await http.shutdown();
-    await http.finished;
-    this.mock.stopAll();
+    const listener = this.#listener;
+    if (listener) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 1000));
+      const done = await Promise.race([listener.shutdown().then(() => "done" as const), late]);
+      clearTimeout(timer);
+      if (done === "late") this.#log.warn("the HTTP server did not finish in time; stopped anyway");
+    }
     this.#log.info("stopped");
+  }
+
+  async #stopParts(logFailures = false): Promise<void> {
+    for (
+      const [what, part] of [
+        ["data source", () => this.#source.stop?.()],
+        ["broker", () => this.#broker.close()],
+      ] as const
+    ) {
+      try {
+        await part();
+      } catch (err) {
+        if (logFailures) {
+          this.#log.error(`${what} failed to stop: ${err instanceof Error ? err.message : err}`);
+        }
+      }
+    }
+  }
+
+  async #checkStaticDir(): Promise<void> {
+    const dir = this.#settings.staticDir;
+    if (dir === undefined || dir === false) return;
+    if (dir instanceof URL && dir.protocol !== "file:") return;
+    const path = dir instanceof URL ? fileURLToPath(dir) : dir;
+    let ok = false;
+    try {
+      ok = (await stat(path)).isDirectory();
+    } catch (err) {
+      throw new Error(`staticDir ${path}: ${err instanceof Error ? err.message : err}`);
+    }
+    if (!ok) throw new Error(`staticDir ${path}: not a directory`);
+  }
+
+  #sink(): EventSink {
+    const guard = <T>(name: string, fn: (e: T) => unknown) => (e: T) => {
+      try {
+        fn(e);
+      } catch (err) {
+        this.#log.error(
+          `data source sent a bad ${name}: ${err instanceof Error ? err.message : err}`,
+        );
+      }
+    };
+    return {
+      presence: guard("presence", (e: PresenceEvent) => this.broadcastPresence(e)),
+      message: guard("message", (e: ChatEvent) => this.broadcastMessage(e)),
+      clientId: guard("client id", (e: ClientIdEvent) => this.broadcastClientIdUpdate(e)),
+    };
+  }
+
+  #upgrade(req: Request, ctx: RequestContext): Response {
+    if (this.#state !== "running") {
+      this.#metrics.reject("draining");
+      return errorPage(503, "Service Unavailable");
+    }
+    const ip = this.#transport.clientIp(req, ctx);
+    if (ip === null) {
+      // The peer reset before we could see its address: nothing to upgrade.
+      this.#metrics.reject("peer_gone");
+      return errorPage(400, "Bad Request");
+    }
+    const origin = req.headers.get("origin");
+    const refusal = this.#admission.check(ip, origin, new URL(req.url).origin);
+    if (refusal) return errorPage(refusal.status, refusal.title);
+    const conn = this.#admission.admit(ip);
+    try {
+      const res = this.#transport.upgrade(req, ctx, {
+        idleTimeoutSeconds: this.#settings.idleTimeoutSeconds,
+        maxPayloadBytes: this.#settings.maxFrameBytes,
+        maxBufferedBytes: this.#settings.maxBufferedBytes,
+      }, conn);
+      this.#log.info(`connected from ${ip}${origin ? ` (origin ${quote(origin)})` : ""}`, conn.id);
+      return res;
+    } catch (err) {
+      conn.drop(1002, "Bad upgrade");
+      this.#log.warn(`bad upgrade from ${ip}: ${err instanceof Error ? err.message : err}`);
+      return errorPage(400, "Bad Request");
+    }
+  }
+
+  #deliver(e: ServerEvent): number {
+    switch (e.type) {
+      case "presence":
+        // The next joiner must see this change in its user map.
+        this.#directory.apply(e.event);
+        return this.#hub.publish(e.event.server, presenceFrame(e.event));
+      case "message":
+        return this.#hub.publish(e.event.server, messageFrame(e.event));
+      case "update-clientid":
+        return this.#hub.publish(e.event.server, clientIdFrame(e.event));
+    }
   }
 
   /**
@@ -339,14 +387,17 @@ export class WebSocketServer {
    * Returns how many connections it reached. Throws a `TypeError` on invalid input.
    *
    * @example
-   * ```ts ignore
-   * server.broadcastMessage({ server: "232769614004748288", uid: "42", message: "hi", channel: "1" });
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * const server = new WebSocketServer();
+   * const reached = server.broadcastMessage({ server: "1", uid: "42", message: "hi", channel: "1" });
+   * if (reached !== 0) throw new Error("nobody is joined yet");
    * ```
    */
   broadcastMessage(event: ChatEvent): number {
     const e = check(messageEventSchema, event, "broadcastMessage");
-    this.metrics.broadcasts.message++;
-    return this.#hub.publish(e.server, messageFrame(e));
+    this.#metrics.broadcasts.message++;
+    return this.#broker.publish({ type: "message", event: e });
   }
 
   /**
@@ -355,16 +406,22 @@ export class WebSocketServer {
    * `delete: true` removes the user. Returns how many connections it reached.
    *
    * @example
-   * ```ts ignore
-   * server.broadcastPresence({ server: "232769614004748288", uid: "42", status: "idle" });
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * const server = new WebSocketServer();
+   * let error = "";
+   * try {
+   *   server.broadcastPresence({ server: "1", uid: "42", status: "away" as "idle" });
+   * } catch (err) {
+   *   error = String(err);
+   * }
+   * if (!error.includes("status")) throw new Error("bad input must be refused");
    * ```
    */
   broadcastPresence(event: PresenceEvent): number {
     const e = check(presenceEventSchema, event, "broadcastPresence");
-    this.metrics.broadcasts.presence++;
-    // The next joiner must see this change in its user map.
-    this.#directory.invalidate(e.server);
-    return this.#hub.publish(e.server, presenceFrame(e));
+    this.#metrics.broadcasts.presence++;
+    return this.#broker.publish({ type: "presence", event: e });
   }
 
   /**
@@ -372,118 +429,24 @@ export class WebSocketServer {
    * Returns how many connections it reached.
    *
    * @example
-   * ```ts ignore
-   * server.broadcastClientIdUpdate({ server: "232769614004748288", clientId: "1234567890" });
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * const server = new WebSocketServer();
+   * if (server.broadcastClientIdUpdate({ server: "1", clientId: "1234567890" }) !== 0) {
+   *   throw new Error("nobody is joined yet");
+   * }
    * ```
    */
   broadcastClientIdUpdate(event: ClientIdEvent): number {
     const e = check(clientIdEventSchema, event, "broadcastClientIdUpdate");
-    this.metrics.broadcasts["update-clientid"]++;
-    return this.#hub.publish(e.server, clientIdFrame(e));
+    this.#metrics.broadcasts["update-clientid"]++;
+    return this.#broker.publish({ type: "update-clientid", event: e });
   }
 
-  /** Drop the cached user map of a server, e.g. after changing users without a broadcast. */
+  /** Drop the cached user map of a server (or all), e.g. after changing users without a broadcast. */
   invalidateUserData(serverId?: string): void {
     if (serverId === undefined) this.#directory.invalidateAll();
     else this.#directory.invalidate(serverId);
-  }
-
-  #forget(conn: Connection): void {
-    if (!this.#connections.delete(conn)) return;
-    const n = (this.#perIp.get(conn.ip) ?? 1) - 1;
-    if (n <= 0) this.#perIp.delete(conn.ip);
-    else this.#perIp.set(conn.ip, n);
-  }
-
-  #route(req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response | Promise<Response> {
-    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      return this.#upgrade(req, info.remoteAddr.hostname);
-    }
-    const url = new URL(req.url);
-    const path = url.pathname;
-    if (path === "/api/version" && (req.method === "GET" || req.method === "HEAD")) {
-      return Response.json({ version: VERSION });
-    }
-    if (path === "/healthz") {
-      const ok = this.#state === "running";
-      return new Response(ok ? "ok\n" : "draining\n", {
-        status: ok ? 200 : 503,
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
-    }
-    if (path === "/metrics") {
-      return new Response(
-        this.metrics.render(
-          this.#connections.size,
-          this.#hub.sizes(),
-          this.#state !== "running",
-        ),
-        {
-          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-        },
-      );
-    }
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      const res = errorPage(405, "Method Not Allowed");
-      res.headers.set("allow", "GET, HEAD");
-      return res;
-    }
-    return this.#serveStatic(path, req.method);
-  }
-
-  async #serveStatic(path: string, method: string): Promise<Response> {
-    const hook = this.callbacks.staticRequest;
-    if (hook) {
-      let decoded = path;
-      try {
-        decoded = decodeURIComponent(path);
-      } catch { /* the hook sees the raw path */ }
-      const r = await this.#runner.run("staticRequest", () => hook(decoded), staticResultSchema);
-      if (!r.ok) return errorPage(500, "Internal Server Error");
-      if (r.value) return toResponse(r.value, method);
-    }
-    if (!this.#static) return errorPage(404, "Not Found");
-    return this.#static.serve(path, method);
-  }
-
-  #upgrade(req: Request, ip: string): Response {
-    const s = this.#settings;
-    const refuse = (status: 403 | 429 | 503, reason: string, title: string) => {
-      this.metrics.reject(reason);
-      this.#log.warn(`upgrade from ${ip} refused: ${reason}`);
-      return errorPage(status, title);
-    };
-    if (this.#state !== "running") return refuse(503, "draining", "Service Unavailable");
-    const origin = req.headers.get("origin");
-    if (s.allowedOrigins && (origin === null || !s.allowedOrigins.includes(origin))) {
-      return refuse(403, "origin", "Forbidden");
-    }
-    if (this.#connections.size >= s.maxConnections) {
-      return refuse(503, "max_connections", "Service Unavailable");
-    }
-    const fromIp = this.#perIp.get(ip) ?? 0;
-    if (fromIp >= s.maxConnectionsPerIp) return refuse(429, "max_per_ip", "Too Many Requests");
-    let upgraded: { socket: WebSocket; response: Response };
-    try {
-      upgraded = Deno.upgradeWebSocket(req, { idleTimeout: s.idleTimeoutSeconds });
-    } catch (err) {
-      this.#log.warn(`bad upgrade from ${ip}: ${err instanceof Error ? err.message : err}`);
-      return errorPage(400, "Bad Request");
-    }
-    const conn = new Connection(
-      `c${this.#nextId++}`,
-      ip,
-      upgraded.socket,
-      this.#limits,
-      this.#handler,
-      this.#log,
-      this.metrics,
-    );
-    this.#connections.add(conn);
-    this.#perIp.set(ip, fromIp + 1);
-    this.metrics.connectionsTotal++;
-    this.#log.info(`connected from ${ip}${origin ? ` (origin ${origin})` : ""}`, conn.id);
-    return upgraded.response;
   }
 }
 
@@ -491,12 +454,4 @@ function check<T>(schema: z.ZodType<T>, value: unknown, method: string): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new TypeError(`${method}: ${describeZodError(r.error)}`);
   return r.data;
-}
-
-function toResponse(result: StaticResult, method: string): Response {
-  if (result instanceof Response) return result;
-  const [type, content] = result;
-  return new Response(method === "HEAD" ? null : content as BodyInit, {
-    headers: { "content-type": type },
-  });
 }

@@ -1,7 +1,8 @@
 // Test harness for the Redis cluster: a private redis-server (free port,
 // persistence off, temp dir) and dback instances as real subprocesses.
 import { WebSocketServer } from "../mod.ts";
-import { mockSource, type RedisCluster, redisCluster } from "../src/cluster/mod.ts";
+import { type RedisCluster, redisCluster } from "../src/cluster/mod.ts";
+import { MockSource } from "../src/sources/mock.ts";
 import type { Client } from "./helpers.ts";
 
 /** The one command that installs what these tests need. */
@@ -302,14 +303,16 @@ export async function libraryInstance(
   url: string,
   namespace: string,
   extra: Partial<ConstructorParameters<typeof WebSocketServer>[0]> = {},
+  candidate = false,
 ): Promise<{ server: WebSocketServer; cluster: RedisCluster; url: string }> {
   const cluster = redisCluster({
     url,
     namespace,
     leaseMs: 1000,
     logLevel: "silent",
-    candidate: false, // the publisher is a subprocess, so tests can kill it
-    source: mockSource(),
+    // By default the publisher is a subprocess, so tests can kill or pause it.
+    candidate,
+    source: new MockSource(),
   });
   const server = new WebSocketServer({
     port: 0,

@@ -1,9 +1,16 @@
 // The benchmark suite still works end to end: `bench/run.ts --smoke` starts
 // dback and the raw Deno loop, joins a few clients through several load
 // generator processes, publishes, and must report frames delivered by dback.
-// Only Deno is needed (no bun or node peers), and nothing is asserted about
-// speed, so a loaded machine cannot fail it.
+// It also tries dback on Bun: that row either delivers frames too or says why
+// it is unavailable (no bun, no zod for Bun, or dback not yet running on Bun).
+// Only Deno is needed, and nothing is asserted about speed, so a loaded
+// machine cannot fail it. The second test feeds made-up figures to the report
+// and checks the Bun target verdicts and the "not measured" reasons.
 import assert from "node:assert/strict";
+import { parseOptions } from "../bench/_options.ts";
+import type { Measured } from "../bench/_session.ts";
+import { render, type Row } from "../bench/report.ts";
+import type { MainResult } from "../bench/scenarios/main.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -35,7 +42,79 @@ Deno.test("bench: smoke mode runs end to end and dback delivers frames", async (
     assert.ok(dback.main.latency.frames > 0);
     assert.ok(dback.main.flood.frames > 0);
     assert.ok(dback.storm.join.ok > 0);
+
+    const onBun = report.rows.find((r: { impl: string }) => r.impl === "dback-bun");
+    assert.ok(onBun, "dback-bun row missing");
+    if (onBun.unavailable === undefined) {
+      assert.equal(onBun.error, undefined, `dback-bun failed: ${onBun.error}`);
+      assert.ok(onBun.main.flood.frames > 0, "dback on Bun delivered no frames");
+    } else {
+      assert.match(onBun.unavailable, /\S/, "dback-bun unavailable without a reason");
+      assert.match(stdout, /dback-bun @ 20 clients: unavailable: /);
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
+});
+
+/** A measured window with only the figures the Bun table reads; the rest NaN. */
+function window(framesPerS: number, cpuPerFrameUs: number): Measured {
+  const load = { serverPct: 1, genMaxPct: 1, boxPct: 1, genSaturated: false, boxSaturated: false };
+  return {
+    frames: 1,
+    expected: 1,
+    complete: true,
+    wallS: 1,
+    framesPerS,
+    serverCpuS: NaN,
+    cpuPerFrameUs,
+    latency: { p50: NaN, p99: NaN, max: NaN },
+    load,
+    rssStartKiB: NaN,
+    rssPeakKiB: NaN,
+    rssEndKiB: NaN,
+  };
+}
+
+function row(impl: string, cpuUs: number, kib: number, floodPerS: number): Row {
+  const join = { ok: 1, failed: 0, wallMs: 1, joinsPerS: 1, p50: 1, p99: 1, max: 1, errors: {} };
+  const cpu = window(NaN, cpuUs);
+  const main: MainResult = {
+    join,
+    rssBeforeKiB: 0,
+    rssAfterKiB: kib,
+    rssPerConnKiB: kib,
+    latency: cpu,
+    cpu: [cpu],
+    cpuPerFrameUs: cpuUs,
+    cpuRate: 1,
+    flood: window(floodPerS, cpuUs),
+  };
+  return { impl, n: 1000, main };
+}
+
+Deno.test("bench: the Bun table says which targets dback on Bun meets, with ratios", () => {
+  const o = parseOptions(["--clients", "1000", "--servers", "dback,dback-bun,bun"]);
+  const line = (rows: Row[]) =>
+    render(o, rows).text.split("\n").find((l) => l.startsWith("dback-bun") && l.includes("cpu "));
+  const met = line([
+    row("dback", 9, 33, 100_000),
+    row("dback-bun", 5.5, 5, 160_000),
+    row("bun", 5, 4, 1e6),
+  ]);
+  assert.match(met ?? "", /1\.10×.*1\.60×\s+cpu met, mem met, flood met$/);
+  const missed = line([
+    row("dback", 9, 33, 100_000),
+    row("dback-bun", 6, 7, 140_000),
+    row("bun", 5, 4, 1e6),
+  ]);
+  assert.match(missed ?? "", /1\.20×.*cpu missed, mem missed, flood missed$/);
+
+  const gone = render(o, [row("dback", 9, 33, 1), {
+    impl: "dback-bun",
+    n: 1000,
+    unavailable: "no bun",
+  }]);
+  assert.match(gone.text, /^dback-bun\s+unavailable/m);
+  assert.match(gone.md, /- dback-bun @ 1000 clients: unavailable: no bun/);
 });

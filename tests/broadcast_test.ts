@@ -1,6 +1,6 @@
 // Broadcasts reach exactly the connections joined to that Discord server; mock activity is per server.
 import assert from "node:assert/strict";
-import { MockDataProvider } from "../mod.ts";
+import { MockSource } from "../mod.ts";
 import { Client, DOCS, DWORLD, joined, REPOS, startServer, until } from "./helpers.ts";
 
 Deno.test("each broadcast reaches exactly the connections joined to its server, and says how many", async () => {
@@ -82,7 +82,7 @@ Deno.test("a connection that closes mid-broadcast is not an error for anyone els
 
 Deno.test("mock activity: presence and chat per joined server, at the configured intervals, from that server's users", async () => {
   const { server, url } = await startServer({
-    mock: { presenceIntervalMs: 40, messageIntervalMs: 60 },
+    source: new MockSource({ presenceIntervalMs: 40, messageIntervalMs: 60 }),
   });
   const c = await joined(url, "docs");
   const seen = { presence: 0, message: 0 };
@@ -110,14 +110,14 @@ Deno.test("mock activity: presence and chat per joined server, at the configured
 });
 
 Deno.test("mock activity runs only for servers with viewers and moves with a switching client", async () => {
-  const mock = new MockDataProvider({ presenceIntervalMs: 30, messageIntervalMs: 30 });
-  const { server, url } = await startServer({ mock });
-  assert.deepEqual(mock.activeServers(), []);
+  const mock = new MockSource({ presenceIntervalMs: 30, messageIntervalMs: 30 });
+  const { server, url } = await startServer({ source: mock });
+  assert.deepEqual(mock.watched, []);
   const c = await joined(url, "dworld");
-  assert.deepEqual(mock.activeServers(), [DWORLD]);
+  assert.deepEqual(mock.watched, [DWORLD]);
   await c.nextOf("presence");
   await c.join("repos");
-  assert.deepEqual(mock.activeServers(), [REPOS]);
+  assert.deepEqual(mock.watched, [REPOS]);
   await c.quiet(20); // drop anything sent before the switch landed
   for (let i = 0; i < 6; i++) {
     const f = await c.next();
@@ -125,13 +125,13 @@ Deno.test("mock activity runs only for servers with viewers and moves with a swi
     assert.ok(f.data.uid.startsWith("4234567890123450"));
   }
   await c.close();
-  await until(() => mock.activeServers().length === 0, 3000, "ticker to stop");
+  await until(() => mock.watched.length === 0, 3000, "ticker to stop");
   await server.stop();
 });
 
 Deno.test("mock presence changes are kept: a later joiner sees the new status", async () => {
-  const mock = new MockDataProvider({ presenceIntervalMs: 1e9, messageIntervalMs: 1e9 });
-  const { server, url } = await startServer({ mock });
+  const mock = new MockSource({ presenceIntervalMs: 1e9, messageIntervalMs: 1e9 });
+  const { server, url } = await startServer({ source: mock });
   const a = await joined(url, "docs");
   mock.tickPresence(DOCS);
   const p = await a.nextOf("presence");

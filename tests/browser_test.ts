@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 // The live view (public/) in a real browser: Debian's headless chromium driven
 // by puppeteer-core. Asserts what a person sees, and that the page logs no errors.
+import { MockSource } from "../mod.ts";
 import assert from "node:assert/strict";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { launchBrowser, openPage, type Page, type PageProblem } from "./browser.ts";
@@ -49,7 +50,7 @@ const errorText = (page: Page) =>
 
 Deno.test("live view in headless chromium", async (t) => {
   const mock = { presenceIntervalMs: 700, messageIntervalMs: 300 };
-  let { server, http } = await startServer({ mock });
+  let { server, http } = await startServer({ source: new MockSource(mock) });
   const port = server.port;
   const problems: PageProblem[] = [];
   const duringOutage: PageProblem[] = [];
@@ -296,7 +297,7 @@ Deno.test("live view in headless chromium", async (t) => {
       );
       // Stay down long enough for at least one failed attempt.
       await new Promise((r) => setTimeout(r, 1200));
-      ({ server, http } = await startServer({ mock, port }));
+      ({ server, http } = await startServer({ source: new MockSource(mock), port }));
       // The old cards stay on screen while reconnecting: wait for the new session's join.
       const restarted = server;
       await until(() => restarted.metrics.joins >= 1, 15_000, "the page to rejoin");

@@ -225,7 +225,7 @@ Deno.test("staticRequest: tuple with string or bytes, Response, fall-through, ga
   await server.stop();
 });
 
-Deno.test("concurrent joins share one getUserData call; a presence broadcast invalidates the cached map", async () => {
+Deno.test("concurrent joins share one getUserData call; a presence broadcast patches the cached map without a new call", async () => {
   let calls = 0;
   const users: UserMap = { "1": { username: "a", status: "online" } };
   const { server, url } = await startServer({
@@ -243,11 +243,20 @@ Deno.test("concurrent joins share one getUserData call; a presence broadcast inv
   const joins = await Promise.all(clients.map((c) => c.join("main")));
   assert.ok(joins.every((j) => j.type === "server-join"));
   assert.equal(calls, 1);
-  users["1"].status = "idle";
   server.broadcastPresence({ server: "100", uid: "1", status: "idle" });
+  server.broadcastPresence({ server: "100", uid: "2", status: "dnd", username: "new" });
+  server.broadcastPresence({ server: "100", uid: "3", status: "online" }); // unknown, no name: skipped
   const late = await joined(url);
-  assert.equal((await late.join("main")).data.users["1"].status, "idle");
-  assert.equal(calls, 2);
+  const map = (await late.join("main")).data.users;
+  assert.deepEqual(map, {
+    "1": { uid: "1", username: "a", status: "idle", roleColor: "#ffffff" },
+    "2": { uid: "2", username: "new", status: "dnd", roleColor: "#ffffff" },
+  });
+  assert.equal(calls, 1, "the map was patched, not asked for again");
+  server.broadcastPresence({ server: "100", uid: "2", status: "offline", delete: true });
+  const later = await joined(url);
+  assert.deepEqual(Object.keys((await later.join("main")).data.users), ["1"]);
+  await later.close();
   await Promise.all([...clients, late].map((c) => c.close()));
   await server.stop();
 });

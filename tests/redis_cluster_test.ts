@@ -1,7 +1,8 @@
 // The cluster module in-process against a real redis-server, through the
 // Broker and DataSource seams exactly as the server drives them.
 import type { ServerEvent } from "../src/broker.ts";
-import { mockSource, type RedisCluster, redisCluster } from "../src/cluster/mod.ts";
+import { type RedisCluster, redisCluster } from "../src/cluster/mod.ts";
+import { MockSource } from "../src/sources/mock.ts";
 import { applyPresence, diffUsers, parseEnvelope } from "../src/cluster/_room.ts";
 import type { EventSink } from "../src/source.ts";
 import type { UserEntry } from "../src/protocol.ts";
@@ -48,7 +49,7 @@ function node(url: string, ns: string, id: string, intervalMs = 60): Node {
     instanceId: id,
     leaseMs: 600,
     logLevel: "silent",
-    source: mockSource({ presenceIntervalMs: intervalMs, messageIntervalMs: intervalMs }),
+    source: new MockSource({ presenceIntervalMs: intervalMs, messageIntervalMs: intervalMs }),
   }));
 }
 

@@ -17,7 +17,7 @@
 /// <reference lib="dom" />
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { WebSocketServer } from "../mod.ts";
+import { MockSource, WebSocketServer } from "../mod.ts";
 import { launchBrowser, openPage, type PageProblem } from "./browser.ts";
 
 const { values } = parseArgs({
@@ -40,13 +40,14 @@ const DISCORD_IDS: Record<string, string> = {
 const discordId = DISCORD_IDS[values.server];
 if (!discordId) throw new Error(`--server must be one of ${Object.keys(DISCORD_IDS).join(", ")}`);
 
+// Hour-long intervals: no random activity while the picture is taken.
+const mock = new MockSource({ presenceIntervalMs: 3_600_000, messageIntervalMs: 3_600_000 });
 const newServer = (port: number) =>
   new WebSocketServer({
     port,
     hostname: "127.0.0.1",
     logLevel: "warn",
-    // Hour-long intervals: no random activity while the picture is taken.
-    mock: { presenceIntervalMs: 3_600_000, messageIntervalMs: 3_600_000 },
+    source: mock,
   });
 // The usual port makes a nicer socketURL in the picture; any free one will do.
 let server = newServer(Number(values.port));
@@ -76,7 +77,7 @@ try {
     { polling: 50, timeout: 10_000 },
     values.server,
   );
-  const users = Object.values(server.mock.getUserData(discordId));
+  const users = Object.values(mock.getUserData(discordId));
   const say = (i: number, message: string) =>
     server.broadcastMessage({
       server: discordId,

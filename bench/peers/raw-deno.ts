@@ -46,5 +46,5 @@ Deno.serve({
     : new Response(body, { headers: { "content-type": "application/json" } });
 });
 
-// Exit cleanly on SIGTERM so that a --cpu-prof profile is written (see BENCH_DENO_FLAGS in run.ts).
+// Exit cleanly on SIGTERM so that a --cpu-prof profile is written (see BENCH_DENO_FLAGS in _targets.ts).
 Deno.addSignalListener("SIGTERM", () => Deno.exit(0));

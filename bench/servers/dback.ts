@@ -4,12 +4,18 @@
 // raised because every benchmark client comes from 127.0.0.1, and logLevel is
 // "warn" so that no line is written per connection.
 //
-//   deno run -A bench/servers/dback.ts --users 100
+// Runtime-neutral (node:process instead of Deno.*), so the same file is the
+// `dback` target under Deno and the `dback-bun` target under Bun:
 //
-// Prints `READY <port>`; the control endpoint (GET /publish/<count>/<rate>[/<pad>])
+//   deno run -A bench/servers/dback.ts --users 100
+//   NODE_PATH=bench/npm/node_modules bun run --no-install bench/servers/dback.ts --users 100
+//
+// Prints `READY <port>`, or `UNAVAILABLE <reason>` and exits when dback cannot
+// start on this runtime; the control endpoint (GET /publish/<count>/<rate>[/<pad>])
 // is served through the public `staticRequest` hook and publishes through the
 // public `broadcastMessage`.
-import { type UserMap, WebSocketServer } from "../../mod.ts";
+import process from "node:process";
+import type { UserMap, WebSocketServer } from "../../mod.ts";
 import {
   CHANNEL,
   createPublisher,
@@ -21,26 +27,39 @@ import {
   SPEAKER,
 } from "../peers/common.mjs";
 
-const { users } = parseArgs(Deno.args);
+const runtime = "Bun" in globalThis ? "Bun" : "Deno";
+const { users } = parseArgs(process.argv.slice(2));
 const userMap: UserMap = makeUsers(users);
 
-const server = new WebSocketServer({
-  port: 0,
-  hostname: "127.0.0.1",
-  logLevel: "warn",
-  maxConnections: 1_000_000,
-  maxConnectionsPerIp: 1_000_000,
-  callbacks: {
-    getServerData: () => ({
-      [DID]: { id: SHORT_ID, name: SERVER_NAME, default: true },
-    }),
-    getUserData: () => userMap,
-    staticRequest: (path) => {
-      const body = publish(path);
-      return body === null ? null : ["application/json", body];
+let server: WebSocketServer;
+try {
+  // Imported here, so that a runtime that cannot even load dback (a missing zod, say)
+  // is reported like one that cannot start it.
+  const dback = await import("../../mod.ts");
+  server = new dback.WebSocketServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    logLevel: "warn",
+    maxConnections: 1_000_000,
+    maxConnectionsPerIp: 1_000_000,
+    callbacks: {
+      getServerData: () => ({
+        [DID]: { id: SHORT_ID, name: SERVER_NAME, default: true },
+      }),
+      getUserData: () => userMap,
+      staticRequest: (path) => {
+        const body = publish(path);
+        return body === null ? null : ["application/json", body];
+      },
     },
-  },
-});
+  });
+  await server.start();
+} catch (err) {
+  // One line the driver reports as the reason (e.g. dback does not run on Bun yet).
+  const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  console.log(`UNAVAILABLE dback did not start on ${runtime}: ${why.split("\n")[0]}`);
+  process.exit(0);
+}
 
 const publish = createPublisher((message) => {
   server.broadcastMessage({
@@ -51,8 +70,7 @@ const publish = createPublisher((message) => {
   });
 });
 
-await server.start();
 console.log(`READY ${server.port}`);
 
-// Exit cleanly on SIGTERM so that a --cpu-prof profile is written (see BENCH_DENO_FLAGS in run.ts).
-Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+// Exit cleanly on SIGTERM so that a --cpu-prof profile is written (see BENCH_DENO_FLAGS in _targets.ts).
+process.on("SIGTERM", () => process.exit(0));

@@ -6,10 +6,10 @@
  * loads a Redis client (ioredis); the core stays zod-only.
  *
  * ```ts ignore
- * import { WebSocketServer } from "@dzone/dback";
- * import { mockSource, redisCluster } from "@dzone/dback/redis";
+ * import { MockSource, WebSocketServer } from "@dzone/dback";
+ * import { redisCluster } from "@dzone/dback/redis";
  *
- * const cluster = redisCluster({ url: "redis://127.0.0.1:6379", source: mockSource() });
+ * const cluster = redisCluster({ url: "redis://127.0.0.1:6379", source: new MockSource() });
  * const server = new WebSocketServer({ source: cluster.source, broker: cluster.broker });
  * await server.start();
  * ```
@@ -17,7 +17,6 @@
  * @module
  */
 import type { Broker } from "../broker.ts";
-import { MockDataProvider, type MockOptions } from "../mock.ts";
 import type { DataSource } from "../source.ts";
 import type { LogLevel } from "../log.ts";
 import { Cluster, type ClusterStatus } from "./_cluster.ts";
@@ -57,11 +56,12 @@ export interface RedisCluster {
  *
  * @example
  * ```ts
- * import { mockSource, redisCluster } from "@dzone/dback/redis";
+ * import { MockSource } from "@dzone/dback";
+ * import { redisCluster } from "@dzone/dback/redis";
  * const cluster = redisCluster({
  *   url: "redis://127.0.0.1:6379",
  *   namespace: "demo",
- *   source: mockSource(),
+ *   source: new MockSource(),
  *   instanceId: "a",
  * });
  * if (cluster.instanceId !== "a") throw new Error("unexpected id");
@@ -87,61 +87,29 @@ export function redisCluster(options: RedisClusterOptions): RedisCluster {
 }
 
 /**
- * The mock world as a {@link DataSource} the cluster's leader can run:
- * activity only for servers some instance watches.
+ * What `dback --redis …` runs: a cluster around the given source (the mock
+ * world). The command line reaches this through a dynamic import, so a
+ * single instance never loads this module or the Redis client.
  *
  * @example
  * ```ts
- * import { mockSource } from "@dzone/dback/redis";
- * const source = mockSource({ presenceIntervalMs: 1000 });
- * const users = await source.getUserData("232769614004748288");
- * if (Object.keys(users).length !== 4) throw new Error("expected the four D-World users");
- * ```
- */
-export function mockSource(mock: MockDataProvider | MockOptions = {}): DataSource {
-  const m = mock instanceof MockDataProvider ? mock : new MockDataProvider(mock);
-  return {
-    getServerData: () => m.getServerData(),
-    getUserData: (id) => m.getUserData(id),
-    validateDiscordUser: (token, user, id) => m.validateDiscordUser(token, user, id),
-    start: (sink) => m.attach(sink),
-    watch: (id, active) => m.setActive(id, active),
-    stop: () => m.stopAll(),
-  };
-}
-
-/**
- * What `dback --redis …` runs: a cluster over the mock world, as server
- * options. Used by the command line through a dynamic import, so a single
- * instance never loads this module.
- *
- * @example
- * ```ts
+ * import { MockSource } from "@dzone/dback";
  * import { cliCluster } from "@dzone/dback/redis";
- * const c = cliCluster({ url: "redis://127.0.0.1:6379", namespace: "x" }, {}, "silent");
- * if (typeof c.serverOptions.broker.publish !== "function") throw new Error("no broker");
+ * const c = cliCluster({ url: "redis://127.0.0.1:6379" }, new MockSource(), "silent");
+ * if (typeof c.broker.publish !== "function") throw new Error("no broker");
  * await c.close();
  * ```
  */
 export function cliCluster(
   redis: { url: string; namespace?: string; leaseMs?: number },
-  mock: MockOptions,
+  source: DataSource,
   logLevel?: LogLevel,
-): {
-  cluster: RedisCluster;
-  serverOptions: { source: DataSource; broker: Broker };
-  close(): Promise<void>;
-} {
-  const cluster = redisCluster({
+): RedisCluster {
+  return redisCluster({
     url: redis.url,
     namespace: redis.namespace,
     leaseMs: redis.leaseMs,
     logLevel,
-    source: mockSource(mock),
+    source,
   });
-  return {
-    cluster,
-    serverOptions: { source: cluster.source, broker: cluster.broker },
-    close: () => cluster.close(),
-  };
 }

@@ -1,0 +1,72 @@
+// The driver's command line: which servers and client counts, how many load
+// generator processes, where the reports go, and how long each window runs
+// (--smoke and --quick shorten them).
+
+import { ROOT } from "./_paths.ts";
+import { TARGETS } from "./_targets.ts";
+
+/** Everything one run is configured by. */
+export interface Options {
+  smoke: boolean;
+  servers: string[];
+  clients: number[];
+  workers: number;
+  out: string;
+  stallClients: number;
+  /** Seconds of the 20 broadcasts/s latency window. */
+  latencyS: number;
+  /** Seconds of each fixed-rate CPU window, and how many (median taken). */
+  cpuS: number;
+  cpuReps: number;
+  /** Frames per second the fixed-rate CPU window aims at (rate = this / clients). */
+  cpuFramesPerS: number;
+  floodS: number;
+  stallBaseS: number;
+  stallS: number;
+  stormUsers: number;
+  idleUsers: number;
+}
+
+/** Servers of a full run, in table order. */
+const ALL = "dback,raw-deno,dback-bun,bun,node-ws";
+/** Servers of a smoke run: dback-bun is reported as unavailable when bun or zod is missing. */
+const SMOKE = "dback,raw-deno,dback-bun";
+
+/** Parses `--flag value`, `--flag=value`, and the switches --smoke and --quick. */
+export function parseOptions(args: string[]): Options {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
+    const eq = a.indexOf("=");
+    if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+    else if (["smoke", "quick"].includes(a.slice(2))) flags.set(a.slice(2), "1");
+    else flags.set(a.slice(2), args[++i] ?? "");
+  }
+  const smoke = flags.has("smoke");
+  const quick = flags.has("quick");
+  const list = (k: string, d: string) => (flags.get(k) ?? d).split(",").filter(Boolean);
+  const cores = navigator.hardwareConcurrency || 2;
+  const o: Options = {
+    smoke,
+    servers: list("servers", smoke ? SMOKE : ALL),
+    clients: list("clients", smoke ? "20" : "100,1000,5000").map(Number),
+    workers: Number(flags.get("workers") ?? Math.min(8, Math.max(2, cores - 1))),
+    out: flags.get("out") ?? `${ROOT}/out/bench`,
+    stallClients: Number(flags.get("stall-clients") ?? (smoke ? 0 : 1000)),
+    latencyS: smoke ? 0.5 : quick ? 2 : 5,
+    cpuS: smoke ? 0.5 : quick ? 1.5 : 3,
+    cpuReps: smoke ? 1 : quick ? 1 : 3,
+    cpuFramesPerS: 50_000,
+    floodS: smoke ? 0.5 : quick ? 1.5 : 4,
+    stallBaseS: quick ? 3 : 5,
+    stallS: quick ? 10 : 30,
+    stormUsers: Number(flags.get("storm-users") ?? 10_000),
+    idleUsers: 100,
+  };
+  for (const s of o.servers) {
+    if (!(s in TARGETS)) throw new Error(`unknown server ${s}; known: ${Object.keys(TARGETS)}`);
+  }
+  if (o.clients.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("bad --clients");
+  return o;
+}

@@ -1,0 +1,174 @@
+/**
+ * Who may open a WebSocket, and the life of every connection let in: the
+ * origin check, the total and per-IP caps (a dropped socket still counts
+ * until it is really gone), the per-IP inbound and login-check budgets, and
+ * the set of live connections the server drains on stop.
+ *
+ * @module
+ */
+import { TokenBucket } from "./_limits.ts";
+import { Connection, type ConnectionHandler, type ConnectionLimits } from "./connection.ts";
+import type { Hub } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Settings } from "./options.ts";
+
+/** Why an upgrade was refused, and what to answer. */
+export interface Refusal {
+  /** HTTP status. */
+  status: 403 | 429 | 503;
+  /** Short reason, the `/metrics` label. */
+  reason: string;
+  /** Title of the error page. */
+  title: string;
+}
+
+interface PerIp {
+  count: number;
+  frames: TokenBucket;
+  bytes: TokenBucket;
+  logins: TokenBucket;
+}
+
+/** Quote a client-chosen value for a log line: escaped, and cut to `max` characters. */
+export function quote(value: string, max = 100): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value)
+    .replace(
+      /[\u007f-\u009f\u2028\u2029]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+}
+
+/** Admission control and the connection registry. */
+export class Admission {
+  #settings: Settings;
+  #limits: ConnectionLimits;
+  #hub: Hub<Connection>;
+  #handler: ConnectionHandler;
+  #log: Logger;
+  #metrics: Metrics;
+  #live = new Set<Connection>();
+  #perIp = new Map<string, PerIp>();
+  #nextId = 1;
+
+  constructor(
+    settings: Settings,
+    hub: Hub<Connection>,
+    handler: ConnectionHandler,
+    log: Logger,
+    metrics: Metrics,
+  ) {
+    this.#settings = settings;
+    this.#limits = {
+      maxFrameBytes: settings.maxFrameBytes,
+      ratePerSecond: settings.ratePerSecond,
+      rateBurst: settings.rateBurst,
+      rateStrikes: settings.rateStrikes,
+      joinTimeoutMs: settings.joinTimeoutMs,
+      openTimeoutMs: settings.openTimeoutMs,
+      highWaterBytes: settings.highWaterBytes,
+      slowGraceMs: settings.slowClientGraceMs,
+      maxBufferedBytes: settings.maxBufferedBytes,
+    };
+    this.#hub = hub;
+    this.#handler = handler;
+    this.#log = log;
+    this.#metrics = metrics;
+  }
+
+  /** Connections that count against the caps now (dropped ones included until gone). */
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * Whether an upgrade from `ip` with this `Origin` may go ahead. `ownOrigin`
+   * is the server's own (its page may always connect).
+   */
+  check(ip: string, origin: string | null, ownOrigin: string): Refusal | null {
+    const s = this.#settings;
+    let refusal: Refusal | null = null;
+    if (s.allowedOrigins && origin !== ownOrigin && !s.allowedOrigins.includes(origin ?? "")) {
+      refusal = { status: 403, reason: "origin", title: "Forbidden" };
+    } else if (this.#live.size >= s.maxConnections) {
+      refusal = { status: 503, reason: "max_connections", title: "Service Unavailable" };
+    } else if ((this.#perIp.get(ip)?.count ?? 0) >= s.maxConnectionsPerIp) {
+      refusal = { status: 429, reason: "max_per_ip", title: "Too Many Requests" };
+    }
+    if (refusal) {
+      this.#metrics.reject(refusal.reason);
+      this.#log.warn(
+        `upgrade from ${ip} refused: ${refusal.reason}${
+          refusal.reason === "origin"
+            ? ` (origin ${origin === null ? "missing" : quote(origin)})`
+            : ""
+        }`,
+      );
+    }
+    return refusal;
+  }
+
+  /** Let a connection in: it counts from now until its socket is gone (or never opens). */
+  admit(ip: string): Connection {
+    const s = this.#settings;
+    let entry = this.#perIp.get(ip);
+    if (!entry) {
+      entry = {
+        count: 0,
+        frames: new TokenBucket(s.ipFramesPerSecond, s.ipFramesPerSecond * 2),
+        bytes: new TokenBucket(s.ipBytesPerSecond, s.ipBytesPerSecond * 2),
+        logins: new TokenBucket(s.ipLoginChecksPerMinute / 60, 5),
+      };
+      this.#perIp.set(ip, entry);
+    }
+    entry.count++;
+    const budget = entry;
+    const conn = new Connection(
+      `c${this.#nextId++}`,
+      ip,
+      this.#limits,
+      this.#handler,
+      this,
+      { take: (bytes) => budget.frames.take() && budget.bytes.take(bytes) },
+      this.#log,
+      this.#metrics,
+    );
+    this.#live.add(conn);
+    this.#metrics.connectionsTotal++;
+    return conn;
+  }
+
+  /** Spend one login check from `ip`'s budget; `false` when it is spent. */
+  mayValidate(ip: string): boolean {
+    return this.#perIp.get(ip)?.logins.take() ?? false;
+  }
+
+  /** The connection sends nothing more: out of its room. */
+  leave(conn: Connection): void {
+    const room = this.#hub.roomOf(conn);
+    if (room === undefined) return;
+    this.#hub.leave(conn);
+    conn.lastRoom = room;
+  }
+
+  /** The socket is gone: free its place. */
+  release(conn: Connection): void {
+    if (!this.#live.delete(conn)) return;
+    const entry = this.#perIp.get(conn.ip);
+    if (entry && --entry.count <= 0) this.#perIp.delete(conn.ip);
+    this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
+  }
+
+  /** Ask every connection to close (shutdown). */
+  closeAll(code: number, reason: string): void {
+    for (const conn of this.#live) conn.closeWith(code, reason);
+  }
+
+  /** Forget connections whose sockets never finished closing (after the shutdown deadline). */
+  forgetAll(): number {
+    const n = this.#live.size;
+    for (const conn of [...this.#live]) conn.drop(1001, "Server shutting down");
+    for (const conn of [...this.#live]) this.release(conn);
+    return n;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The transport seam (internal): what the server core needs from a runtime.
+ * Listening, upgrading a request to a WebSocket, and the few socket calls
+ * the core makes. One adapter per runtime implements it; nothing above this
+ * seam names a runtime.
+ *
+ * @module
+ */
+
+/** A server-side WebSocket, as the core sees it. */
+export interface WsPeer {
+  /** Queue one text frame; never throws (a closed socket drops it). */
+  send(frame: string): void;
+  /** Bytes queued and not yet written to the network. */
+  readonly bufferedAmount: number;
+  /** Whether frames can still be sent. */
+  readonly isOpen: boolean;
+  /** Start the close handshake. */
+  close(code: number, reason: string): void;
+  /**
+   * Tear the connection down without waiting for the peer. Returns `false`
+   * where the runtime has no way to do so (then only the close handshake, or
+   * the runtime's own timeouts, end it).
+   */
+  terminate(): boolean;
+}
+
+/** What the core wants to hear from one upgraded socket. */
+export interface WsEvents {
+  /** The socket is open; `peer` is how to talk to it from now on. */
+  open(peer: WsPeer): void;
+  /** One complete message. */
+  message(data: string | ArrayBuffer | Uint8Array): void;
+  /** The socket closed (for whatever reason). */
+  close(code: number): void;
+}
+
+/** Limits the runtime enforces itself, where it can. */
+export interface SocketLimits {
+  /** Seconds without traffic/pong before the runtime closes the socket; 0 disables. */
+  idleTimeoutSeconds: number;
+  /** Largest inbound message; a runtime that can refuses larger ones before buffering them. */
+  maxPayloadBytes: number;
+  /** Unsent bytes at which a runtime that can closes the socket itself. */
+  maxBufferedBytes: number;
+}
+
+/** Whatever the runtime passes next to the request (Deno's `info`, Bun's `server`). */
+export type RequestContext = unknown;
+
+/** The core's request handler, as a runtime calls it. */
+export type FetchHandler = (req: Request, ctx: RequestContext) => Response | Promise<Response>;
+
+/** A listening server. */
+export interface Listener {
+  /** The bound address. */
+  readonly hostname: string;
+  /** The bound port. */
+  readonly port: number;
+  /** Stop accepting, let in-flight requests finish; resolves when the port is free. */
+  shutdown(): Promise<void>;
+}
+
+/** One runtime's way to serve HTTP and WebSockets. */
+export interface Transport {
+  /** Which runtime this is, for logs and `/metrics`. */
+  readonly runtime: string;
+  /** Bind and serve; resolves once listening. */
+  serve(options: {
+    port: number;
+    hostname: string;
+    fetch: FetchHandler;
+    onError: (err: unknown) => Response;
+  }): Promise<Listener>;
+  /** The client's IP address, or `null` when the runtime no longer knows it (peer already gone). */
+  clientIp(req: Request, ctx: RequestContext): string | null;
+  /**
+   * Upgrade `req` to a WebSocket wired to `events`. Returns the response to
+   * answer the request with. Throws on a request that cannot be upgraded.
+   */
+  upgrade(req: Request, ctx: RequestContext, limits: SocketLimits, events: WsEvents): Response;
+}
