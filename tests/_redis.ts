@@ -170,8 +170,9 @@ export class Instance {
     const { promise: listening, resolve } = Promise.withResolvers<number>();
     const pump = async (stream: ReadableStream<Uint8Array>) => {
       let rest = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        rest += chunk;
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) {
+        rest += decoder.decode(chunk, { stream: true });
         const parts = rest.split("\n");
         rest = parts.pop()!;
         for (const line of parts) {

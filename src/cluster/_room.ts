@@ -82,7 +82,8 @@ export function presencePatch(e: PresenceEvent): UserEntry & { uid: string } {
  * @example
  * ```ts
  * import { applyPresence } from "./_room.ts";
- * const users = new Map([["1", { uid: "1", username: "ada", status: "online" as const }]]);
+ * import type { UserEntry } from "../protocol.ts";
+ * const users = new Map<string, UserEntry>([["1", { uid: "1", username: "ada", status: "online" }]]);
  * applyPresence(users, { server: "9", uid: "1", status: "idle" });
  * if (users.get("1")?.status !== "idle") throw new Error("not patched");
  * ```

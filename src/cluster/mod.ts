@@ -26,7 +26,12 @@ import { renderClusterMetrics } from "./metrics.ts";
 
 export type { ClusterStatus } from "./_cluster.ts";
 export type { RedisClusterOptions } from "./_settings.ts";
-export { type DiscordSession, redisSessionStore, type SessionStore } from "./session_store.ts";
+export {
+  type DiscordSession,
+  type FencedKv,
+  redisSessionStore,
+  type SessionStore,
+} from "./session_store.ts";
 export { renderClusterMetrics };
 
 /** One instance's membership of a cluster: hand `source` and `broker` to the server. */
