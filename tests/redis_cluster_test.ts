@@ -214,3 +214,39 @@ Deno.test("a receiver drops source events of an epoch older than the newest it h
     await a.stop();
   }
 });
+
+Deno.test("library broadcasts queued while redis is down are bounded: the oldest are dropped", async () => {
+  await using redis = await RedisServer.start();
+  const a = new Node(redisCluster({
+    url: redis.url,
+    namespace: "t6",
+    instanceId: "a",
+    leaseMs: 600,
+    logLevel: "silent",
+    libraryQueue: 2,
+    source: new MockSource({ presenceIntervalMs: 100_000, messageIntervalMs: 100_000 }),
+  }));
+  try {
+    await a.start();
+    await a.join(DWORLD);
+    await redis.stop();
+    await until(() => !a.cluster.status().redisUp, 3000, "redis seen down");
+    for (const n of [1, 2, 3]) {
+      a.cluster.broker.publish({
+        type: "message",
+        event: { server: DWORLD, uid: "123456789012345001", message: `queued-${n}`, channel: "1" },
+      });
+    }
+    if (a.cluster.status().dropped.library !== 1) throw new Error("the oldest was not dropped");
+    await redis.restart();
+    const got = () =>
+      a.delivered.filter((e) => e.type === "message").map((e) =>
+        e.type === "message" ? e.event.message : ""
+      );
+    await until(() => got().length === 2, 8000, "the two kept broadcasts");
+    await new Promise((r) => setTimeout(r, 300));
+    if (got().join() !== "queued-2,queued-3") throw new Error(`delivered ${got()}`);
+  } finally {
+    await a.stop();
+  }
+});
