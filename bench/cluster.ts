@@ -1,12 +1,12 @@
 // Scale-out benchmark: the same 1,000 viewers of one server on 1 process
 // without Redis, then on 1, 2 and 3 instances over a private redis-server.
-// The mock world publishes at a fixed rate (one presence and one chat message
-// every --interval ms), so every configuration delivers the same frames; the
-// table shows delivered frames/s and the CPU it cost, servers and redis-server
-// together, per delivered frame.
+// Instance 0 makes --events library broadcasts at --rate per second (so every
+// configuration delivers the same frames, however starved the machine); the
+// table shows delivered frames/s and the CPU it cost, servers and
+// redis-server together, per delivered frame.
 //
 //   deno run -A bench/cluster.ts                 # ~80 s: 4 configurations × ~20 s
-//   deno run -A bench/cluster.ts --viewers 1000 --interval 25 --window 10
+//   deno run -A bench/cluster.ts --viewers 1000 --events 400 --rate 40
 //
 // Viewers run in two client processes (not counted in the CPU column).
 import { parseArgs } from "node:util";
@@ -15,11 +15,10 @@ import { cpuSeconds } from "./_procfs.ts";
 const { values } = parseArgs({
   options: {
     viewers: { type: "string", default: "1000" },
-    interval: { type: "string", default: "25" },
-    window: { type: "string", default: "10" },
+    events: { type: "string", default: "400" },
+    rate: { type: "string", default: "40" },
     worker: { type: "boolean", default: false },
     urls: { type: "string" },
-    start: { type: "string" },
     end: { type: "string" },
     count: { type: "string" },
     only: { type: "string" },
@@ -29,25 +28,38 @@ const { values } = parseArgs({
 if (values.worker) await worker();
 else await orchestrate();
 
-/** A client process: `count` viewers over `urls`, counting frames in [start, end). */
+/**
+ * A client process: `count` viewers over `urls`. Counts the benchmark's
+ * broadcast frames; exits when it has all `events` × `count`
+ * of them, or at `end`, printing the count and the time of the last one.
+ */
 async function worker(): Promise<void> {
   const urls = values.urls!.split(",");
   const count = Number(values.count);
-  const start = Number(values.start), end = Number(values.end);
-  let frames = 0, joined = 0;
+  const expected = count * Number(values.events);
+  const end = Number(values.end);
+  let frames = 0, joined = 0, closed = 0, last = 0;
+  const { promise: done, resolve } = Promise.withResolvers<void>();
   const sockets: WebSocket[] = [];
   for (let i = 0; i < count; i++) {
     const ws = new WebSocket(urls[i % urls.length]);
     sockets.push(ws);
     ws.onopen = () => ws.send(JSON.stringify({ type: "connect", data: { server: "dworld" } }));
+    ws.onclose = () => closed++;
     ws.onmessage = (e) => {
-      const now = Date.now();
-      if (typeof e.data === "string" && e.data.startsWith('{"type":"server-join"')) joined++;
-      else if (now >= start && now < end) frames++;
+      if (typeof e.data !== "string") return;
+      if (e.data.startsWith('{"type":"server-join"')) joined++;
+      else if (e.data.includes('"bench-')) {
+        frames++;
+        last = Date.now();
+        if (frames === expected) resolve();
+      }
     };
   }
-  await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now() + 200)));
-  console.log(JSON.stringify({ frames, joined }));
+  const timer = setTimeout(resolve, Math.max(0, end - Date.now()));
+  await done;
+  clearTimeout(timer);
+  console.log(JSON.stringify({ frames, joined, closed, last }));
   for (const ws of sockets) ws.close();
   Deno.exit(0);
 }
@@ -96,8 +108,14 @@ function boxJiffies(): { busy: number; total: number } {
 
 interface Row {
   config: string;
+  /** Broadcast frames the viewers received in the window. */
+  frames: number;
+  /** Broadcasts × viewers. */
+  expected: number;
   framesPerSec: number;
   joined: number;
+  /** Viewers the server closed before the end (a slow client dropped would show here). */
+  closed: number;
   serverCpuPct: number;
   redisCpuPct: number;
   usPerFrame: number;
@@ -106,7 +124,9 @@ interface Row {
 
 async function run(instances: number, redis: boolean): Promise<Row> {
   const viewers = Number(values.viewers);
-  const windowMs = Number(values.window) * 1000;
+  const events = Number(values.events), rate = Number(values.rate);
+  // Sending takes events/rate seconds; a starved machine gets 30 s more.
+  const deadlineMs = (events / rate) * 1000 + 30_000;
   const procs: Proc[] = [];
   let redisProc: Proc | undefined;
   const dir = await Deno.makeTempDir({ prefix: "dback-bench-redis-" });
@@ -134,7 +154,6 @@ async function run(instances: number, redis: boolean): Promise<Row> {
     const ports: number[] = [];
     for (let i = 0; i < instances; i++) {
       const args = ["run", "-A", new URL("./cluster_instance.ts", import.meta.url).pathname];
-      args.push("--interval", String(values.interval));
       if (redis) args.push("--redis", url, "--namespace", "bench");
       const p = spawn(Deno.execPath(), args);
       procs.push(p);
@@ -142,7 +161,7 @@ async function run(instances: number, redis: boolean): Promise<Row> {
     }
     if (redis) await Promise.race(procs.map((p) => waitLine(p, /is the publisher/)));
     const urls = ports.map((p) => `ws://127.0.0.1:${p}`).join(",");
-    const start = Date.now() + 6000, end = start + windowMs;
+    const start = Date.now() + 6000, end = start + deadlineMs;
     const workers = [0, 1].map((w) =>
       new Deno.Command(Deno.execPath(), {
         args: [
@@ -154,8 +173,8 @@ async function run(instances: number, redis: boolean): Promise<Row> {
           urls,
           "--count",
           String(Math.floor(viewers / 2) + (w === 0 ? viewers % 2 : 0)),
-          "--start",
-          String(start),
+          "--events",
+          String(events),
           "--end",
           String(end),
         ],
@@ -168,25 +187,33 @@ async function run(instances: number, redis: boolean): Promise<Row> {
     const cpu0 = pids.map(cpuSeconds);
     const r0 = redisProc ? cpuSeconds(redisProc.child.pid) : 0;
     const b0 = boxJiffies();
-    await new Promise((r) => setTimeout(r, end - Date.now()));
+    await (await fetch(`http://127.0.0.1:${ports[0]}/publish/${events}/${rate}`)).text();
+    const outputs = await Promise.all(workers);
     const cpu1 = pids.map(cpuSeconds);
     const r1 = redisProc ? cpuSeconds(redisProc.child.pid) : 0;
     const b1 = boxJiffies();
-    let frames = 0, joined = 0;
-    for (const w of await Promise.all(workers)) {
+    const t1 = Date.now();
+    let frames = 0, joined = 0, closed = 0, last = start;
+    for (const w of outputs) {
       const out = JSON.parse(new TextDecoder().decode(w.stdout).trim().split("\n").pop()!);
       frames += out.frames;
       joined += out.joined;
+      closed += out.closed;
+      last = Math.max(last, out.last);
     }
     const serverCpu = cpu1.reduce((a, b, i) => a + b - cpu0[i], 0);
     const redisCpu = r1 - r0;
-    const secs = windowMs / 1000;
+    const secs = (t1 - start) / 1000;
+    const sending = Math.max(events / rate, (last - start) / 1000);
     return {
       config: redis
         ? `${instances} instance${instances > 1 ? "s" : ""} + redis`
         : "1 process, no redis",
-      framesPerSec: frames / secs,
+      frames,
+      expected: events * viewers,
+      framesPerSec: frames / sending,
       joined,
+      closed,
       serverCpuPct: (serverCpu / secs) * 100,
       redisCpuPct: (redisCpu / secs) * 100,
       usPerFrame: ((serverCpu + redisCpu) / frames) * 1e6,
@@ -220,20 +247,20 @@ async function orchestrate(): Promise<void> {
   }
   const base = rows.find((r) => r.config.startsWith("1 process"));
   console.log(
-    `\n${values.viewers} viewers of one server, one presence + one message every ${values.interval} ms, ${values.window} s window\n`,
+    `\n${values.viewers} viewers of one server; ${values.events} broadcasts at ${values.rate}/s from instance 0\n`,
   );
   console.log(
-    "| configuration | joined | delivered frames/s | servers CPU | redis CPU | CPU µs per frame | vs 1 process | box busy |",
+    "| configuration | joined | dropped | frames delivered | frames/s | servers CPU | redis CPU | CPU µs per frame | vs 1 process | box busy |",
   );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of rows) {
     const ratio = base ? (r.usPerFrame / base.usPerFrame).toFixed(2) + "×" : "-";
     console.log(
-      `| ${r.config} | ${r.joined} | ${Math.round(r.framesPerSec).toLocaleString("en")} | ${
-        r.serverCpuPct.toFixed(0)
-      }% | ${r.redisCpuPct.toFixed(1)}% | ${r.usPerFrame.toFixed(2)} | ${ratio} | ${
-        r.boxPct.toFixed(0)
-      }% |`,
+      `| ${r.config} | ${r.joined} | ${r.closed} | ${r.frames.toLocaleString("en")} of ${
+        r.expected.toLocaleString("en")
+      } | ${Math.round(r.framesPerSec).toLocaleString("en")} | ${r.serverCpuPct.toFixed(0)}% | ${
+        r.redisCpuPct.toFixed(1)
+      }% | ${r.usPerFrame.toFixed(2)} | ${ratio} | ${r.boxPct.toFixed(0)}% |`,
     );
   }
 }

@@ -100,6 +100,8 @@ export class Cluster {
   #candidate = false;
   #innerOps: Promise<void> = Promise.resolve();
   #innerWatched = new Set<string>();
+  #wantInterest = new Set<string>();
+  #interestQueued = false;
   #seeding = new Map<string, Promise<void>>();
   // data
   #rooms = new Map<string, Room>();
@@ -356,14 +358,16 @@ export class Cluster {
           () => this.#stepDown("lease not renewed in time"),
           Math.max(0, this.#validUntil - performance.now()),
         );
-        if (fresh) await this.#becomeLeader();
+        // Not awaited: a slow source start (a gateway connecting) must not
+        // hold back the heartbeats that keep the lease.
+        if (fresh) this.#becomeLeader();
         const union = new Set<string>();
         for (const l of lists) {
           try {
             for (const id of JSON.parse(l) as string[]) union.add(String(id));
           } catch { /* another version's entry */ }
         }
-        await this.#followInterest(union);
+        this.#queueInterest(union);
       } else if (this.#token) {
         await this.#stepDown(`lease lost to ${holder || "nobody"}`);
       }
@@ -389,12 +393,12 @@ export class Cluster {
     }, 5);
   }
 
-  async #becomeLeader(): Promise<void> {
+  #becomeLeader(): void {
     this.#log.info(`cluster: instance ${this.id} is the publisher (epoch ${this.#epoch})`);
     if (this.#epoch > this.#newestEpoch) this.#newestEpoch = this.#epoch;
     const token = this.#token;
     const sink = this.#guardedSink(token);
-    this.#innerOps = this.#innerOps.then(async () => {
+    this.#chain(async () => {
       if (this.#token !== token) return;
       try {
         const servers = serverMapSchema.parse(await this.#inner.getServerData());
@@ -408,10 +412,10 @@ export class Cluster {
         await this.#inner.start?.(sink);
       } catch (err) {
         this.#log.error(`cluster: the data source failed to start: ${message(err)}`);
-        await this.#stepDown("data source failed");
+        // Not awaited: this runs inside the chain the stop is appended to.
+        void this.#stepDown("data source failed");
       }
     });
-    await this.#innerOps;
   }
 
   #guardedSink(token: string): EventSink {
@@ -443,7 +447,7 @@ export class Cluster {
     this.#innerWatched.clear();
     const log = why === "stopping" ? this.#log.info : this.#log.warn;
     log.call(this.#log, `cluster: instance ${this.id} stops publishing (epoch ${was}): ${why}`);
-    this.#innerOps = this.#innerOps.then(async () => {
+    this.#chain(async () => {
       for (const id of watched) this.#inner.watch?.(id, false);
       try {
         await this.#inner.stop?.();
@@ -452,6 +456,25 @@ export class Cluster {
       }
     });
     await this.#innerOps;
+  }
+
+  /** Run `op` after every earlier start/stop/watch of the inner source; a failure is logged, never blocks the next. */
+  #chain(op: () => Promise<void> | void): Promise<void> {
+    this.#innerOps = this.#innerOps.then(op).catch((err) => {
+      this.#log.error(`cluster: the data source failed: ${message(err)}`);
+    });
+    return this.#innerOps;
+  }
+
+  /** Follow the newest interest after the source has started; older ones are skipped. */
+  #queueInterest(union: Set<string>): void {
+    this.#wantInterest = union;
+    if (this.#interestQueued) return;
+    this.#interestQueued = true;
+    this.#chain(() => {
+      this.#interestQueued = false;
+      return this.#token ? this.#followInterest(this.#wantInterest) : undefined;
+    });
   }
 
   /** Run the inner source where any instance has viewers, seeding snapshots first. */
@@ -483,7 +506,8 @@ export class Cluster {
         const pairs: string[] = [];
         for (const [uid, u] of Object.entries(users)) pairs.push(uid, JSON.stringify(u));
         const r = await this.#writeSnapshot(serverId, token, pairs);
-        if (r === -1) await this.#stepDown("fenced by redis while seeding");
+        // Not awaited: seeding runs inside the chain the stop is appended to.
+        if (r === -1) void this.#stepDown("fenced by redis while seeding");
         else if (r > 0) this.#log.debug(`cluster: seeded ${serverId} (seq ${r})`);
       } catch (err) {
         this.#log.warn(`cluster: cannot seed ${serverId}: ${message(err)}`);
