@@ -50,6 +50,7 @@ export {
   type UserMap,
 } from "./src/protocol.ts";
 export type { DataSource, EventSink } from "./src/source.ts";
+export type { MountedWebSocket } from "./src/transport/types.ts";
 export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
 export { type MockOptions, MockSource } from "./src/sources/mock.ts";
 export * from "./src/discord/mod.ts";

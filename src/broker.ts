@@ -8,7 +8,16 @@
  */
 import type { ChatEvent, ClientIdEvent, PresenceEvent } from "./protocol.ts";
 
-/** One broadcast, as it travels between instances. */
+/**
+ * One broadcast, as it travels between instances.
+ *
+ * @example
+ * ```ts
+ * import type { ServerEvent } from "@dzone/dback";
+ * const e: ServerEvent = { type: "presence", event: { server: "1", uid: "42", status: "idle" } };
+ * if (e.type !== "presence") throw new Error("unexpected");
+ * ```
+ */
 export type ServerEvent =
   | { type: "presence"; event: PresenceEvent }
   | { type: "message"; event: ChatEvent }
@@ -17,6 +26,15 @@ export type ServerEvent =
 /**
  * Delivers an event to this instance's viewers (patching its cached user
  * map first) and returns how many connections it reached.
+ *
+ * @example
+ * ```ts
+ * import type { Deliver } from "@dzone/dback";
+ * const nobody: Deliver = () => 0;
+ * if (nobody({ type: "update-clientid", event: { server: "1", clientId: "2" } }) !== 0) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
  */
 export type Deliver = (event: ServerEvent) => number;
 

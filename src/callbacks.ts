@@ -11,12 +11,30 @@ import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { describeZodError, type DiscordUser, type ServerMap, type UserMap } from "./protocol.ts";
 
-/** A value or a promise of it: every callback may be sync or async. */
+/**
+ * A value or a promise of it: every callback may be sync or async.
+ *
+ * @example
+ * ```ts
+ * import type { MaybePromise } from "@dzone/dback";
+ * const now: MaybePromise<number> = 1;
+ * const later: MaybePromise<number> = Promise.resolve(2);
+ * if ((await now) + (await later) !== 3) throw new Error("unexpected");
+ * ```
+ */
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * What `staticRequest` may answer: `[contentType, content]`, a full
  * `Response`, or `null`/`undefined` to fall through to the static directory.
+ *
+ * @example
+ * ```ts
+ * import type { StaticResult } from "@dzone/dback";
+ * const text: StaticResult = ["text/plain", "hi"];
+ * const full: StaticResult = new Response("hi", { status: 201 });
+ * if (text[1] !== "hi" || full.status !== 201) throw new Error("unexpected");
+ * ```
  */
 export type StaticResult = [contentType: string, content: string | Uint8Array] | Response;
 
@@ -29,9 +47,11 @@ export type StaticResult = [contentType: string, content: string | Uint8Array] |
  * import type { Callbacks } from "@dzone/dback";
  * const callbacks: Callbacks = {
  *   getServerData: () => ({ "1": { id: "home", name: "Home", default: true } }),
- *   getUserData: async (serverId) => ({ "7": { uid: "7", username: "ada", status: "online" } }),
+ *   getUserData: async (_serverId) => ({ "7": { uid: "7", username: "ada", status: "online" } }),
  *   getClientId: () => "1234567890",
  * };
+ * const users = await callbacks.getUserData!("1");
+ * if (users["7"].username !== "ada") throw new Error("unexpected");
  * ```
  */
 export interface Callbacks {
@@ -51,7 +71,16 @@ export interface Callbacks {
   getClientId?: (serverId: string) => MaybePromise<string | null | undefined>;
 }
 
-/** The names of the hooks. */
+/**
+ * The names of the hooks.
+ *
+ * @example
+ * ```ts
+ * import type { CallbackName } from "@dzone/dback";
+ * const names: CallbackName[] = ["getServerData", "getUserData", "staticRequest"];
+ * if (names.length !== 3) throw new Error("unexpected");
+ * ```
+ */
 export type CallbackName = keyof Callbacks;
 
 /** Outcome of one guarded callback call. */

@@ -146,8 +146,9 @@ export function parseCli(args: string[]): CliCommand {
  *
  * @example
  * ```ts ignore
+ * import process from "node:process";
  * import { main } from "@dzone/dback/cli";
- * Deno.exit(await main(Deno.args));
+ * process.exit(await main(process.argv.slice(2)));
  * ```
  */
 export async function main(args: string[], callbacks: Callbacks = {}): Promise<number> {

@@ -130,6 +130,11 @@ export class Connection implements WsEvents {
     return this.#state === "closed";
   }
 
+  /** The socket, once open. */
+  get peer(): WsPeer | undefined {
+    return this.#peer;
+  }
+
   /** Unsent bytes. */
   get bufferedAmount(): number {
     return this.#peer?.bufferedAmount ?? 0;
@@ -261,6 +266,28 @@ export class Connection implements WsEvents {
     this.#sentBytes += bytes;
     this.#metrics.framesOut++;
     return true;
+  }
+
+  /**
+   * The slow-reader check without a send, for frames that bypass
+   * {@link Connection.deliver} (native fan-out): call it periodically.
+   */
+  sweep(): void {
+    const peer = this.#peer;
+    if (this.#state !== "open" || !peer || !peer.isOpen) return;
+    const buffered = peer.bufferedAmount;
+    const limits = this.#limits;
+    if (buffered >= limits.maxBufferedBytes) {
+      this.#tooSlow(buffered, "(hard limit)");
+    } else if (buffered > limits.highWaterBytes) {
+      const now = performance.now();
+      if (this.#behindSince === 0) this.#behindSince = now;
+      else if (now - this.#behindSince >= limits.slowGraceMs) {
+        this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
+      }
+    } else if (this.#behindSince !== 0) {
+      this.#behindSince = 0;
+    }
   }
 
   #tooSlow(buffered: number, why: string): false {

@@ -17,13 +17,14 @@ import {
 import type { DataSource } from "./source.ts";
 import {
   type DiscordUser,
+  lenientServerMapSchema,
+  lenientUserMapSchema,
   normaliseServers,
   type PresenceEvent,
   type ServerInfo,
-  serverMapSchema,
   type UserMap,
-  userMapSchema,
 } from "./protocol.ts";
+import type { Logger } from "./log.ts";
 
 /** One server's user map as wire fragments (`"key":{...}`), keyed by user id. */
 class UserMapCache {
@@ -88,6 +89,7 @@ type Loading = { promise: Promise<Guarded<UserMapCache>>; pending: PresenceEvent
 /** Reads server and user data from a data source. */
 export class Directory {
   #source: DataSource;
+  #log: Logger;
   #runner: CallbackRunner;
   #cacheMs: number;
   #servers: Promise<Guarded<ServerInfo[]>> | undefined;
@@ -98,7 +100,8 @@ export class Directory {
    * `cacheMs` is how long a user map may be reused before the source is
    * asked again (presence events keep it current meanwhile).
    */
-  constructor(source: DataSource, runner: CallbackRunner, cacheMs: number) {
+  constructor(source: DataSource, runner: CallbackRunner, cacheMs: number, log: Logger) {
+    this.#log = log;
     this.#source = source;
     this.#runner = runner;
     this.#cacheMs = cacheMs;
@@ -108,8 +111,12 @@ export class Directory {
   servers(conn?: string): Promise<Guarded<ServerInfo[]>> {
     if (this.#servers) return this.#servers;
     this.#servers = this.#runner
-      .run("getServerData", () => this.#source.getServerData(), serverMapSchema, conn)
-      .then((r) => r.ok ? { ok: true, value: normaliseServers(r.value) } : r);
+      .run("getServerData", () => this.#source.getServerData(), lenientServerMapSchema, conn)
+      .then((r) => {
+        if (!r.ok) return r;
+        this.#skipped("getServerData", r.value.skipped);
+        return { ok: true, value: normaliseServers(r.value.map) };
+      });
     // Shared only while in flight: the next caller asks afresh.
     this.#servers.finally(() => this.#servers = undefined);
     return this.#servers;
@@ -123,11 +130,12 @@ export class Directory {
     if (!loading) {
       const pending: PresenceEvent[] = [];
       const promise = this.#runner
-        .run("getUserData", () => this.#source.getUserData(serverId), userMapSchema, conn)
+        .run("getUserData", () => this.#source.getUserData(serverId), lenientUserMapSchema, conn)
         .then((r): Guarded<UserMapCache> => {
           this.#loading.delete(serverId);
           if (!r.ok) return r; // failures are not cached
-          const cache = new UserMapCache(r.value);
+          this.#skipped(`getUserData(${serverId})`, r.value.skipped);
+          const cache = new UserMapCache(r.value.map);
           // Events that arrived while the source was answering may be newer than its answer.
           for (const e of pending) cache.apply(e);
           cache.expires = this.#cacheMs > 0 ? Date.now() + this.#cacheMs : 0;
@@ -139,6 +147,17 @@ export class Directory {
     }
     const r = await loading.promise;
     return r.ok ? { ok: true, value: r.value.json } : r;
+  }
+
+  /** One warning per answer (user maps are cached, so not one per join). */
+  #skipped(what: string, skipped: string[]): void {
+    const n = skipped.length;
+    if (n === 0) return;
+    this.#log.warn(
+      `callback ${what}: skipped ${n} malformed entr${n === 1 ? "y" : "ies"}: ${
+        skipped.slice(0, 3).join("; ")
+      }${n > 3 ? `; and ${n - 3} more` : ""}`,
+    );
   }
 
   /** Keep the cached user map of a server current with a presence event. */

@@ -7,7 +7,7 @@
  */
 import { type CallbackRunner, type StaticResult, staticResultSchema } from "./callbacks.ts";
 import type { Callbacks } from "./callbacks.ts";
-import { errorPage, type StaticSource } from "./static.ts";
+import { errorPage, normaliseRequestPath, type StaticSource } from "./static.ts";
 import type { RequestContext } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 
@@ -62,11 +62,12 @@ export function routes(deps: RouteDeps): (req: Request, ctx: RequestContext) => 
 async function serveStatic(deps: RouteDeps, path: string, method: string): Promise<Response> {
   const hook = deps.hooks.staticRequest;
   if (hook) {
-    let decoded = path;
-    try {
-      decoded = decodeURIComponent(path);
-    } catch { /* the hook sees the raw path */ }
-    const r = await deps.runner.run("staticRequest", () => hook(decoded), staticResultSchema);
+    // The hook sees the path the built-in server would use, or nothing at all.
+    const checked = normaliseRequestPath(path);
+    if (!checked.ok) {
+      return checked.status === 400 ? errorPage(400, "Bad Request") : errorPage(403, "Forbidden");
+    }
+    const r = await deps.runner.run("staticRequest", () => hook(checked.path), staticResultSchema);
     if (!r.ok) return errorPage(500, "Internal Server Error");
     if (r.value) return toResponse(r.value, method);
   }

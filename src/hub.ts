@@ -12,6 +12,21 @@ export interface Subscriber {
   deliver(frame: string, bytes: number): boolean;
 }
 
+/**
+ * A runtime's own fan-out (Bun's topics), mirrored from the hub's rooms: the
+ * hub still keeps the members (for sizes and `members()`), but a broadcast is
+ * one `publish` call instead of a loop. Per-member policy (slow readers) is
+ * then up to whoever supplies it.
+ */
+export interface NativeFanout<S> {
+  /** `sub` entered `room`. */
+  join(sub: S, room: string): void;
+  /** `sub` left `room`. */
+  leave(sub: S, room: string): void;
+  /** Send `frame` to the room's `size` members. */
+  publish(room: string, frame: string, size: number): void;
+}
+
 /** Called when a room gains its first member or loses its last. */
 export type RoomListener = (serverId: string, active: boolean) => void;
 
@@ -20,10 +35,15 @@ export class Hub<S extends Subscriber = Subscriber> {
   #rooms = new Map<string, Set<S>>();
   #where = new Map<S, string>();
   #listener: RoomListener;
+  #native: NativeFanout<S> | undefined;
 
-  /** `listener` hears when a room becomes active or empty (sources and brokers use it). */
-  constructor(listener: RoomListener = () => {}) {
+  /**
+   * `listener` hears when a room becomes active or empty (sources and
+   * brokers use it); `native`, when given, does the fan-out.
+   */
+  constructor(listener: RoomListener = () => {}, native?: NativeFanout<S>) {
     this.#listener = listener;
+    this.#native = native;
   }
 
   /** Move `sub` into the room of `serverId`, leaving any room it was in. */
@@ -38,6 +58,7 @@ export class Hub<S extends Subscriber = Subscriber> {
     }
     room.add(sub);
     this.#where.set(sub, serverId);
+    this.#native?.join(sub, serverId);
     if (room.size === 1) this.#listener(serverId, true);
   }
 
@@ -49,6 +70,7 @@ export class Hub<S extends Subscriber = Subscriber> {
     const room = this.#rooms.get(serverId);
     if (!room) return;
     room.delete(sub);
+    this.#native?.leave(sub, serverId);
     if (room.size === 0) {
       this.#rooms.delete(serverId);
       this.#listener(serverId, false);
@@ -72,11 +94,20 @@ export class Hub<S extends Subscriber = Subscriber> {
   publish(serverId: string, frame: string): number {
     const room = this.#rooms.get(serverId);
     if (!room) return 0;
+    if (this.#native) {
+      this.#native.publish(serverId, frame, room.size);
+      return room.size;
+    }
     const bytes = utf8Length(frame);
     let reached = 0;
     // A member dropped during delivery leaves the Set; Set iteration tolerates that.
     for (const sub of room) if (sub.deliver(frame, bytes)) reached++;
     return reached;
+  }
+
+  /** Call `fn` for every member of every room. */
+  each(fn: (sub: S) => void): void {
+    for (const sub of [...this.#where.keys()]) fn(sub);
   }
 
   /** Members per room, for metrics. */

@@ -6,13 +6,31 @@
  * @module
  */
 
-/** Log levels, most verbose first; `silent` logs nothing. */
+/**
+ * Log levels, most verbose first; `silent` logs nothing.
+ *
+ * @example
+ * ```ts
+ * import type { LogLevel } from "@dzone/dback";
+ * const quiet: LogLevel = "warn";
+ * if (quiet !== "warn") throw new Error("unexpected");
+ * ```
+ */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 /** The levels, in order. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
 
-/** One log line, before formatting. */
+/**
+ * One log line, before formatting.
+ *
+ * @example
+ * ```ts
+ * import type { LogRecord } from "@dzone/dback";
+ * const r: LogRecord = { time: new Date(0), level: "info", conn: "c1", message: "joined" };
+ * if (r.level !== "info") throw new Error("unexpected");
+ * ```
+ */
 export interface LogRecord {
   /** When it happened. */
   time: Date;
@@ -24,10 +42,31 @@ export interface LogRecord {
   message: string;
 }
 
-/** Where log records go. The default writes one formatted line to stdout/stderr. */
+/**
+ * Where log records go. The default writes one formatted line to stdout/stderr.
+ *
+ * @example
+ * ```ts
+ * import { type LogRecord, type LogSink, WebSocketServer } from "@dzone/dback";
+ * const records: LogRecord[] = [];
+ * const sink: LogSink = (r) => records.push(r);
+ * await using server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", logSink: sink });
+ * await server.start();
+ * if (!records.some((r) => r.message.includes("listening on"))) throw new Error("not logged");
+ * ```
+ */
 export type LogSink = (record: LogRecord) => void;
 
-/** Format a record as `2026-01-01T00:00:00.000Z INFO  [c1] message`. */
+/**
+ * Format a record as `2026-01-01T00:00:00.000Z INFO  [c1] message`.
+ *
+ * @example
+ * ```ts
+ * import { formatLogRecord } from "@dzone/dback";
+ * const line = formatLogRecord({ time: new Date(0), level: "info", conn: "c1", message: "hi" });
+ * if (line !== "1970-01-01T00:00:00.000Z INFO  [c1] hi") throw new Error(line);
+ * ```
+ */
 export function formatLogRecord(r: LogRecord): string {
   return `${r.time.toISOString()} ${r.level.toUpperCase().padEnd(5)} ${
     r.conn ? `[${r.conn}] ` : ""

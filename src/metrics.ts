@@ -6,7 +6,16 @@
  * @module
  */
 
-/** Latency and error tally for one callback. */
+/**
+ * Latency and error tally for one callback.
+ *
+ * @example
+ * ```ts
+ * import type { CallbackStats } from "@dzone/dback";
+ * const s: CallbackStats = { calls: 4, errors: 1, seconds: 0.2 };
+ * if (s.seconds / s.calls !== 0.05) throw new Error("unexpected");
+ * ```
+ */
 export interface CallbackStats {
   /** Calls made. */
   calls: number;
@@ -16,7 +25,17 @@ export interface CallbackStats {
   seconds: number;
 }
 
-/** A copy of the server's counters at one moment. */
+/**
+ * A copy of the server's counters at one moment.
+ *
+ * @example
+ * ```ts
+ * import { type MetricsSnapshot, WebSocketServer } from "@dzone/dback";
+ * const server = new WebSocketServer();
+ * const m: MetricsSnapshot = server.metrics;
+ * if (m.joins !== 0 || m.framesOut !== 0) throw new Error("unexpected");
+ * ```
+ */
 export interface MetricsSnapshot {
   /** WebSocket connections accepted since start. */
   readonly connectionsTotal: number;

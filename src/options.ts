@@ -14,6 +14,20 @@ import type { DataSource } from "./source.ts";
 /**
  * Options of `WebSocketServer`. Every limit has a default fit for the public
  * internet; see the README's "Security" and "Operating" sections.
+ *
+ * @example
+ * ```ts
+ * import { type ServerOptions, WebSocketServer } from "@dzone/dback";
+ * const options: ServerOptions = { port: 0, maxConnectionsPerIp: 8, allowedOrigins: ["https://d-zone.example"] };
+ * let refused = "";
+ * try {
+ *   new WebSocketServer({ ...options, allowedOrigins: ["https://d-zone.example/"] });
+ * } catch (err) {
+ *   refused = String(err);
+ * }
+ * if (!refused.includes("not an origin")) throw new Error("a trailing slash must be refused");
+ * new WebSocketServer(options);
+ * ```
  */
 export interface ServerOptions {
   /** TCP port; `0` picks a free one (read it back from `server.port`). Default 3000. */

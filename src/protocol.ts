@@ -10,7 +10,16 @@
  */
 import { z } from "zod";
 
-/** A Discord presence status, as the d-zone client draws it. */
+/**
+ * A Discord presence status, as the d-zone client draws it.
+ *
+ * @example
+ * ```ts
+ * import type { Status } from "@dzone/dback";
+ * const all: Status[] = ["online", "idle", "dnd", "offline"];
+ * if (all.length !== 4) throw new Error("unexpected");
+ * ```
+ */
 export type Status = "online" | "idle" | "dnd" | "offline";
 
 /** The statuses a user may have, in the order the client knows them. */
@@ -24,6 +33,7 @@ export const STATUSES: readonly Status[] = ["online", "idle", "dnd", "offline"];
  * ```ts
  * import type { ServerEntry } from "@dzone/dback";
  * const entry: ServerEntry = { id: "dworld", name: "D-World", default: true, passworded: false };
+ * if (entry.passworded) throw new Error("unexpected");
  * ```
  */
 export interface ServerEntry {
@@ -43,7 +53,16 @@ export interface ServerEntry {
   password?: string;
 }
 
-/** The server map: Discord id → server entry. */
+/**
+ * The server map: Discord id → server entry.
+ *
+ * @example
+ * ```ts
+ * import type { ServerMap } from "@dzone/dback";
+ * const map: ServerMap = { "232769614004748288": { id: "dworld", name: "D-World", default: true } };
+ * if (map["232769614004748288"].id !== "dworld") throw new Error("unexpected");
+ * ```
+ */
 export type ServerMap = Record<string, ServerEntry>;
 
 /**
@@ -53,6 +72,7 @@ export type ServerMap = Record<string, ServerEntry>;
  * ```ts
  * import type { UserEntry } from "@dzone/dback";
  * const u: UserEntry = { uid: "42", username: "vegeta897", status: "online", roleColor: "#ff6b6b" };
+ * if (u.status !== "online") throw new Error("unexpected");
  * ```
  */
 export interface UserEntry {
@@ -66,7 +86,16 @@ export interface UserEntry {
   roleColor?: string;
 }
 
-/** The user map: user id → user entry. */
+/**
+ * The user map: user id → user entry.
+ *
+ * @example
+ * ```ts
+ * import type { UserMap } from "@dzone/dback";
+ * const users: UserMap = { "42": { username: "ada", status: "idle" } };
+ * if (users["42"].status !== "idle") throw new Error("unexpected");
+ * ```
+ */
 export type UserMap = Record<string, UserEntry>;
 
 /** A server entry as it is sent to clients: no password, no legacy fields. */
@@ -89,7 +118,15 @@ export interface ServerInfo extends PublicServerEntry {
   password?: string;
 }
 
-/** The error texts of the protocol, to the letter. */
+/**
+ * The error texts of the protocol, to the letter.
+ *
+ * @example
+ * ```ts
+ * import { ERRORS } from "@dzone/dback";
+ * if (ERRORS.invalidJson !== "Invalid JSON") throw new Error("unexpected");
+ * ```
+ */
 export const ERRORS = {
   invalidJson: "Invalid JSON",
   unknownType: "Unknown event type",
@@ -135,17 +172,139 @@ export const userEntrySchema: z.ZodType<UserEntry> = z.object({
 /** Schema of the whole user map. */
 export const userMapSchema: z.ZodType<UserMap> = z.record(snowflakeish, userEntrySchema);
 
-/** The `/users/@me` object the client sends when logging in with Discord. */
+/**
+ * A map read leniently: the entries that passed their schema, and one line
+ * per entry that did not (its key, quoted, and the reason).
+ */
+export interface LenientMap<T> {
+  /** The valid entries, keyed as they came. */
+  map: Record<string, T>;
+  /** One `"key": reason` line per dropped entry, in input order. */
+  skipped: string[];
+}
+
+const objectOfEntries = z.custom<Record<string, unknown>>(
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  "expected an object of entries keyed by id",
+);
+
+/** Quote a key for a log line: bounded, with control and C1 characters escaped. */
+function quoteKey(key: string): string {
+  const short = key.length > 64 ? key.slice(0, 64) + "…" : key;
+  return JSON.stringify(short).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+function lenient<T>(entry: z.ZodType<T>): z.ZodType<LenientMap<T>> {
+  return objectOfEntries.transform((value) => {
+    const map: Record<string, T> = {};
+    const skipped: string[] = [];
+    for (const [key, raw] of Object.entries(value)) {
+      const id = snowflakeish.safeParse(key);
+      if (!id.success) {
+        skipped.push(`${quoteKey(key)}: key must be 1 to 64 characters`);
+        continue;
+      }
+      const parsed = entry.safeParse(raw);
+      if (!parsed.success) {
+        skipped.push(`${quoteKey(key)}: ${describeZodError(parsed.error)}`);
+        continue;
+      }
+      // defineProperty: a key such as `__proto__` stays a plain entry.
+      Object.defineProperty(map, key, {
+        value: parsed.data,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return { map, skipped };
+  });
+}
+
+/**
+ * Schema of a server map read entry by entry: a value that is not an object
+ * fails, while each malformed entry is dropped and named in `skipped`, so one
+ * bad entry no longer hides the whole list.
+ */
+export const lenientServerMapSchema: z.ZodType<LenientMap<ServerEntry>> = lenient(
+  serverEntrySchema,
+);
+
+/** Schema of a user map read entry by entry; see {@link lenientServerMapSchema}. */
+export const lenientUserMapSchema: z.ZodType<LenientMap<UserEntry>> = lenient(userEntrySchema);
+
+/**
+ * Read a server map, dropping the malformed entries instead of failing the
+ * whole map. Throws a `TypeError` only when `value` is not an object at all.
+ *
+ * @example
+ * ```ts
+ * import { parseServerMap } from "./protocol.ts";
+ * const { map, skipped } = parseServerMap({
+ *   "1": { id: "good", name: "Good" },
+ *   "2": { id: "", name: "Bad" },
+ * });
+ * if (Object.keys(map).join() !== "1") throw new Error("only the good entry stays");
+ * if (skipped.length !== 1 || !skipped[0].startsWith('"2": id:')) throw new Error(skipped[0]);
+ * ```
+ */
+export function parseServerMap(value: unknown): LenientMap<ServerEntry> {
+  return parseLenient(lenientServerMapSchema, value, "server map");
+}
+
+/**
+ * Read a user map, dropping the malformed entries instead of failing the
+ * whole map. Throws a `TypeError` only when `value` is not an object at all.
+ *
+ * @example
+ * ```ts
+ * import { parseUserMap } from "./protocol.ts";
+ * const { map, skipped } = parseUserMap({
+ *   "42": { username: "ada", status: "online" },
+ *   "43": { username: "bob", status: "asleep" },
+ * });
+ * if (Object.keys(map).join() !== "42") throw new Error("only ada stays");
+ * if (!skipped[0].startsWith('"43": status:')) throw new Error(skipped[0]);
+ * ```
+ */
+export function parseUserMap(value: unknown): LenientMap<UserEntry> {
+  return parseLenient(lenientUserMapSchema, value, "user map");
+}
+
+function parseLenient<T>(
+  schema: z.ZodType<LenientMap<T>>,
+  value: unknown,
+  what: string,
+): LenientMap<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new TypeError(`${what}: ${describeZodError(r.error)}`);
+  return r.data;
+}
+
+/**
+ * The `/users/@me` object the client sends when logging in with Discord.
+ *
+ * @example
+ * ```ts
+ * import type { DiscordUser } from "@dzone/dback";
+ * const user: DiscordUser = { id: "80351110224678912", username: "nelly" };
+ * if (!/^\d+$/.test(user.id)) throw new Error("unexpected");
+ * ```
+ */
 export interface DiscordUser {
   /** Discord user id. */
   id: string;
   /** Discord username. */
   username: string;
-  /** Any other fields Discord returned. */
+  /** Other fields are dropped at the edge: hooks see only `id` and `username`. */
   [key: string]: unknown;
 }
 
-const discordUserSchema = z.looseObject({
+// Only what the login check uses is kept: extra fields a client sends are dropped at the edge.
+const discordUserSchema = z.object({
   id: z.string().min(1).max(64),
   username: z.string().min(1).max(200),
 });
@@ -287,7 +446,16 @@ export function errorFrame(message: string): string {
   return JSON.stringify({ type: "error", data: { message } });
 }
 
-/** A chat message to show in a bubble. */
+/**
+ * A chat message to show in a bubble.
+ *
+ * @example
+ * ```ts
+ * import type { ChatEvent } from "@dzone/dback";
+ * const e: ChatEvent = { server: "1", uid: "42", message: "hello", channel: "9" };
+ * if (e.message !== "hello") throw new Error("unexpected");
+ * ```
+ */
 export interface ChatEvent {
   /** Discord id of the server. */
   server: string;
@@ -299,7 +467,16 @@ export interface ChatEvent {
   channel: string;
 }
 
-/** A presence change, a new user (with `username`) or a removal (`delete: true`). */
+/**
+ * A presence change, a new user (with `username`) or a removal (`delete: true`).
+ *
+ * @example
+ * ```ts
+ * import type { PresenceEvent } from "@dzone/dback";
+ * const gone: PresenceEvent = { server: "1", uid: "42", status: "offline", delete: true };
+ * if (!gone.delete) throw new Error("unexpected");
+ * ```
+ */
 export interface PresenceEvent {
   /** Discord id of the server. */
   server: string;
@@ -315,7 +492,16 @@ export interface PresenceEvent {
   delete?: boolean;
 }
 
-/** A change of the OAuth2 application id for a server. */
+/**
+ * A change of the OAuth2 application id for a server.
+ *
+ * @example
+ * ```ts
+ * import type { ClientIdEvent } from "@dzone/dback";
+ * const e: ClientIdEvent = { server: "1", clientId: "1234567890" };
+ * if (e.clientId.length !== 10) throw new Error("unexpected");
+ * ```
+ */
 export interface ClientIdEvent {
   /** Discord id of the server. */
   server: string;

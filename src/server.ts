@@ -35,16 +35,36 @@ import type { DataSource, EventSink } from "./source.ts";
 import { MockSource } from "./sources/mock.ts";
 import { withCallbacks } from "./sources/callbacks.ts";
 import { errorPage, type StaticSource, staticSource } from "./static.ts";
+import { bunTransport } from "./transport/bun.ts";
 import { denoTransport } from "./transport/deno.ts";
-import type { Listener, RequestContext, Transport } from "./transport/types.ts";
+import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 
 export type { ServerOptions } from "./options.ts";
 
-/** The page this package ships, served when no `staticDir` is given. */
+/**
+ * The page this package ships, served when no `staticDir` is given.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STATIC_DIR } from "@dzone/dback";
+ * if (!DEFAULT_STATIC_DIR.href.endsWith("/public/")) throw new Error(DEFAULT_STATIC_DIR.href);
+ * ```
+ */
 export const DEFAULT_STATIC_DIR: URL = new URL("../public/", import.meta.url);
 
-/** What {@link WebSocketServer.start} should do besides starting the source. */
+/**
+ * What {@link WebSocketServer.start} should do besides starting the source.
+ *
+ * @example
+ * ```ts
+ * import { WebSocketServer } from "@dzone/dback";
+ * await using server = new WebSocketServer({ logLevel: "warn" });
+ * await server.start({ listen: false }); // no port bound: mount it with server.fetch
+ * const res = await server.fetch(new Request("http://dzone.local/healthz"));
+ * if (res.status !== 200) throw new Error("not running");
+ * ```
+ */
 export interface StartOptions {
   /**
    * Bind the port from the options (default `true`). `false` starts only the
@@ -89,7 +109,8 @@ export class WebSocketServer implements AsyncDisposable {
   #hub: Hub<Connection>;
   #admission: Admission;
   #files: StaticSource | null;
-  #transport: Transport = denoTransport;
+  #transport: Transport;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
   #fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
   #listener: Listener | undefined;
   #state: "stopped" | "starting" | "running" | "stopping" = "stopped";
@@ -99,15 +120,33 @@ export class WebSocketServer implements AsyncDisposable {
   constructor(options: ServerOptions = {}) {
     const s = this.#settings = parseOptions(options);
     this.#log = new Logger(s.logLevel, s.logSink);
+    this.#transport = "Bun" in globalThis
+      ? bunTransport({
+        idleTimeoutSeconds: s.idleTimeoutSeconds,
+        maxPayloadBytes: s.maxFrameBytes,
+        maxBufferedBytes: s.maxBufferedBytes,
+      })
+      : denoTransport;
     this.#hooks = { ...s.callbacks };
     this.#source = withCallbacks(s.source ?? new MockSource(), this.#hooks);
     this.#broker = s.broker ?? new LocalBroker();
     this.#runner = new CallbackRunner(s.callbackTimeoutMs, this.#log, this.#metrics);
-    this.#directory = new Directory(this.#source, this.#runner, s.userDataCacheMs);
-    this.#hub = new Hub<Connection>((serverId, active) => {
-      this.#source.watch?.(serverId, active);
-      this.#broker.watch(serverId, active);
-    });
+    this.#directory = new Directory(this.#source, this.#runner, s.userDataCacheMs, this.#log);
+    const rooms = this.#transport.rooms;
+    this.#hub = new Hub<Connection>(
+      (serverId, active) => {
+        this.#source.watch?.(serverId, active);
+        this.#broker.watch(serverId, active);
+      },
+      rooms && {
+        join: (conn, room) => conn.peer && rooms.subscribe(conn.peer, room),
+        leave: (conn, room) => conn.peer && rooms.unsubscribe(conn.peer, room),
+        publish: (room, frame, size) => {
+          rooms.publish(room, frame);
+          this.#metrics.framesOut += size;
+        },
+      },
+    );
     const handler = new ProtocolHandler(
       this.#directory,
       this.#hub,
@@ -185,10 +224,36 @@ export class WebSocketServer implements AsyncDisposable {
     return this;
   }
 
+  /** Which runtime adapter serves this server: `"deno"` or `"bun"`. */
+  get runtime(): string {
+    return this.#transport.runtime;
+  }
+
+  /**
+   * On Bun, the `websocket` handlers to give a `Bun.serve` you own when you
+   * mount dback with {@link WebSocketServer.fetch}; `undefined` on Deno
+   * (which needs none).
+   *
+   * ```ts ignore
+   * const dzone = new WebSocketServer();
+   * await dzone.start({ listen: false });
+   * Bun.serve({
+   *   port: 8080,
+   *   fetch: (req, server) => dzone.fetch(req, server),
+   *   websocket: dzone.websocket!,
+   * });
+   * ```
+   */
+  get websocket(): MountedWebSocket | undefined {
+    return this.#transport.websocket;
+  }
+
   /**
    * Answer one HTTP request (or WebSocket upgrade), for mounting dback inside
    * another server: pass the runtime's second handler argument as `ctx`
-   * (Deno's `info`). Answers 503 unless the server is started.
+   * (Deno's `info`, Bun's `server`; on Bun also pass
+   * {@link WebSocketServer.websocket} as the server's `websocket` option).
+   * Answers 503 unless the server is started.
    *
    * @example
    * ```ts
@@ -228,9 +293,11 @@ export class WebSocketServer implements AsyncDisposable {
             this.#log.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
             return errorPage(500, "Internal Server Error");
           },
+          log: (message) => this.#log.error(message),
         });
         this.#log.info(`dback ${VERSION} listening on ${this.url}`);
       }
+      this.#startSweeper();
       this.#state = "running";
     } catch (err) {
       await this.#stopParts();
@@ -267,8 +334,18 @@ export class WebSocketServer implements AsyncDisposable {
     return this.stop();
   }
 
+  // Native fan-out bypasses each connection's send-time check for slow readers, so they
+  // are checked on a timer instead (the runtime itself closes one at maxBufferedBytes).
+  #startSweeper(): void {
+    if (!this.#transport.rooms) return;
+    const every = Math.max(50, Math.min(500, this.#settings.slowClientGraceMs / 4));
+    this.#sweeper = setInterval(() => this.#hub.each((conn) => conn.sweep()), every);
+  }
+
   async #drain(): Promise<void> {
     this.#state = "stopping";
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
     const s = this.#settings;
     this.#log.info(`shutting down: closing ${this.#admission.size} connection(s)`);
     const deadline = Date.now() + s.shutdownTimeoutMs;

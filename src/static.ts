@@ -1,11 +1,16 @@
 /**
  * Static files from one directory: streamed, never read whole; `/` is
  * `/index.html`; anything that resolves outside the directory (encoded `..`,
- * symlinks pointing out) is refused with 403.
+ * symlinks pointing out) is refused with 403. {@link normaliseRequestPath} is
+ * the one check every request path passes, also before the `staticRequest`
+ * hook sees it.
  *
  * @module
  */
+import { createReadStream, type Stats } from "node:fs";
+import { realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 const TYPES: Record<string, string> = {
@@ -87,12 +92,10 @@ export class RemoteFiles implements StaticSource {
 
   /** Fetch the file; anything trying to climb out of the base is refused. */
   async serve(pathname: string, method: string): Promise<Response> {
-    const decoded = decodePath(pathname);
-    if (decoded === null) return page(400, "Bad Request");
-    const parts = decoded.split("/");
-    if (parts.some((p) => p === "..")) return page(403, "Forbidden");
-    const rel = parts.filter((p) => p !== "" && p !== ".").join("/") || "index.html";
-    const path = decoded.endsWith("/") && rel !== "index.html" ? `${rel}/index.html` : rel;
+    const checked = normaliseRequestPath(pathname);
+    if (!checked.ok) return refusal(checked.status);
+    const rel = checked.path.slice(1);
+    const path = rel === "" || rel.endsWith("/") ? `${rel}index.html` : rel;
     let res: Response;
     try {
       res = await fetch(new URL(path, this.#base));
@@ -120,7 +123,7 @@ export class StaticFiles implements StaticSource {
   /** `root` must be a directory; it is resolved (symlinks too) once. */
   constructor(root: string | URL) {
     this.#root = resolve(typeof root === "string" ? root : fileURLToPath(root));
-    this.#realRoot = Deno.realPath(this.#root).catch(() => null);
+    this.#realRoot = realpath(this.#root).catch(() => null);
   }
 
   /** The directory served. */
@@ -130,52 +133,110 @@ export class StaticFiles implements StaticSource {
 
   /** Answer a GET or HEAD for `pathname` (the URL's raw, still-encoded path). */
   async serve(pathname: string, method: string): Promise<Response> {
-    let decoded = decodePath(pathname);
-    if (decoded === null) return page(400, "Bad Request");
-    if (decoded.endsWith("/")) decoded += "index.html";
+    const checked = normaliseRequestPath(pathname);
+    if (!checked.ok) return refusal(checked.status);
     const realRoot = await this.#realRoot;
     if (realRoot === null) return page(404, "Not Found");
-    const candidate = resolve(join(this.#root, decoded));
+    const asked = checked.path.endsWith("/") ? checked.path + "index.html" : checked.path;
+    let found = await this.#find(asked, realRoot);
+    if (found instanceof Response) return found;
+    if (found.info.isDirectory() && !checked.path.endsWith("/")) {
+      // `/a` naming a directory serves `/a/index.html`, once: the index itself
+      // is never looked into further (a directory called `index.html` is a 404).
+      found = await this.#find(asked + "/index.html", realRoot);
+      if (found instanceof Response) return found;
+    }
+    const { info, real } = found;
+    if (!info.isFile()) return page(404, "Not Found");
+    const headers = {
+      "content-type": contentType(real),
+      "content-length": String(info.size),
+      "x-content-type-options": "nosniff",
+      "cache-control": "no-cache",
+    };
+    if (method === "HEAD") return new Response(null, { headers });
+    // Opened lazily and closed when the body ends or the client goes away.
+    const body = Readable.toWeb(createReadStream(real)) as ReadableStream<Uint8Array>;
+    return new Response(body, { headers });
+  }
+
+  /** Resolve a checked path below the root, or the error page to answer instead. */
+  async #find(
+    path: string,
+    realRoot: string,
+  ): Promise<{ info: Stats; real: string } | Response> {
+    const candidate = resolve(join(this.#root, path));
     if (!inside(this.#root, candidate)) return page(403, "Forbidden");
     let real: string;
     try {
-      real = await Deno.realPath(candidate);
+      real = await realpath(candidate);
     } catch {
       return page(404, "Not Found");
     }
     if (!inside(realRoot, real)) return page(403, "Forbidden");
-    let file: Deno.FsFile;
     try {
-      file = await Deno.open(real, { read: true });
+      return { info: await stat(real), real };
     } catch {
-      return page(404, "Not Found");
-    }
-    try {
-      const info = await file.stat();
-      if (info.isDirectory) {
-        file.close();
-        return this.serve(pathname.replace(/\/?$/, "/"), method);
-      }
-      if (!info.isFile) {
-        file.close();
-        return page(404, "Not Found");
-      }
-      const headers = {
-        "content-type": contentType(real),
-        "content-length": String(info.size),
-        "x-content-type-options": "nosniff",
-        "cache-control": "no-cache",
-      };
-      if (method === "HEAD") {
-        file.close();
-        return new Response(null, { headers });
-      }
-      return new Response(file.readable, { headers });
-    } catch {
-      file.close();
       return page(404, "Not Found");
     }
   }
+}
+
+/** What {@link normaliseRequestPath} makes of a request path. */
+export type CheckedPath =
+  | {
+    /** The path is acceptable. */
+    ok: true;
+    /**
+     * Decoded and normalised: starts with `/`, no `.`, `..` or empty
+     * segments, backslashes turned into `/`; ends with `/` when the request
+     * named a directory (`/`, `/a/`, `/a/.`).
+     */
+    path: string;
+  }
+  | {
+    /** The path is refused. */
+    ok: false;
+    /** 400 for a malformed encoding or a NUL, 403 for `..` climbing above the root. */
+    status: 400 | 403;
+  };
+
+/**
+ * Decode, check and normalise a URL path (raw, still percent-encoded) the way
+ * the built-in static server does before it touches the disk: malformed
+ * percent-encoding and NUL are refused with 400, `..` that would climb above
+ * the root with 403, and `.`/`..` segments inside the root are resolved.
+ *
+ * @example
+ * ```ts
+ * import { normaliseRequestPath } from "./static.ts";
+ * const ok = normaliseRequestPath("/hook/a/%2e%2e/b%20c");
+ * if (!ok.ok || ok.path !== "/hook/b c") throw new Error("expected /hook/b c");
+ * const climb = normaliseRequestPath("/hook/../../etc/passwd");
+ * if (climb.ok || climb.status !== 403) throw new Error("expected 403");
+ * const nul = normaliseRequestPath("/a%00.html");
+ * if (nul.ok || nul.status !== 400) throw new Error("expected 400");
+ * ```
+ */
+export function normaliseRequestPath(pathname: string): CheckedPath {
+  const decoded = decodePath(pathname);
+  if (decoded === null) return { ok: false, status: 400 };
+  const parts: string[] = [];
+  const segments = decoded.split("/");
+  for (const segment of segments) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") {
+      if (parts.length === 0) return { ok: false, status: 403 };
+      parts.pop();
+    } else parts.push(segment);
+  }
+  const last = segments[segments.length - 1];
+  const dir = parts.length === 0 || last === "" || last === "." || last === "..";
+  return { ok: true, path: "/" + parts.join("/") + (dir && parts.length ? "/" : "") };
+}
+
+function refusal(status: 400 | 403): Response {
+  return status === 400 ? page(400, "Bad Request") : page(403, "Forbidden");
 }
 
 /**

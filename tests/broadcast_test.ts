@@ -4,14 +4,17 @@ import { MockSource } from "../mod.ts";
 import { Client, DOCS, DWORLD, joined, REPOS, startServer, until } from "./helpers.ts";
 
 Deno.test("each broadcast reaches exactly the connections joined to its server, and says how many", async () => {
-  const { server, url } = await startServer();
-  const world = await Promise.all([
+  await using s = await startServer();
+  const { server, url } = s;
+  await using clients = new AsyncDisposableStack();
+  const world = (await Promise.all([
     joined(url, "dworld"),
     joined(url, "dworld"),
     joined(url, "dworld"),
-  ]);
-  const docs = await Promise.all([joined(url, "docs"), joined(url, "docs")]);
-  const lobby = await joined(url); // connected, never joined
+  ])).map((c) => clients.use(c));
+  const docs = (await Promise.all([joined(url, "docs"), joined(url, "docs")]))
+    .map((c) => clients.use(c));
+  await using lobby = await joined(url); // connected, never joined
   assert.equal(
     server.broadcastMessage({ server: DWORLD, uid: "1", message: "w", channel: "c" }),
     3,
@@ -35,13 +38,12 @@ Deno.test("each broadcast reaches exactly the connections joined to its server, 
     });
   }
   for (const c of [...world, ...docs, lobby]) assert.deepEqual(await c.quiet(50), []);
-  await Promise.all([...world, ...docs, lobby].map((c) => c.close()));
-  await server.stop();
 });
 
 Deno.test("broadcast input is validated: a clear TypeError, nothing sent", async () => {
-  const { server, url } = await startServer();
-  const c = await joined(url, "dworld");
+  await using s = await startServer();
+  const { server, url } = s;
+  await using c = await joined(url, "dworld");
   assert.throws(
     () => server.broadcastPresence({ server: DWORLD, uid: "1", status: "away" as "idle" }),
     TypeError,
@@ -56,14 +58,13 @@ Deno.test("broadcast input is validated: a clear TypeError, nothing sent", async
   );
   assert.throws(() => server.broadcastClientIdUpdate({ server: "", clientId: "1" }), TypeError);
   assert.deepEqual(await c.quiet(50), []);
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("a connection that closes mid-broadcast is not an error for anyone else", async () => {
-  const { server, url } = await startServer();
-  const a = await joined(url, "dworld");
-  const b = await joined(url, "dworld");
+  await using s = await startServer();
+  const { server, url } = s;
+  await using a = await joined(url, "dworld");
+  await using b = await joined(url, "dworld");
   a.ws.close();
   // Without waiting for the close to arrive, broadcast repeatedly.
   let total = 0;
@@ -76,15 +77,14 @@ Deno.test("a connection that closes mid-broadcast is not an error for anyone els
   await until(() =>
     server.broadcastMessage({ server: DWORLD, uid: "1", message: "z", channel: "c" }) === 1
   );
-  await b.close();
-  await server.stop();
 });
 
 Deno.test("mock activity: presence and chat per joined server, at the configured intervals, from that server's users", async () => {
-  const { server, url } = await startServer({
+  await using s = await startServer({
     source: new MockSource({ presenceIntervalMs: 40, messageIntervalMs: 60 }),
   });
-  const c = await joined(url, "docs");
+  const { url } = s;
+  await using c = await joined(url, "docs");
   const seen = { presence: 0, message: 0 };
   const started = Date.now();
   while (seen.presence < 3 || seen.message < 3) {
@@ -105,15 +105,14 @@ Deno.test("mock activity: presence and chat per joined server, at the configured
   }
   // Three of each at 40 ms / 60 ms take at least ~180 ms.
   assert.ok(Date.now() - started >= 150);
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("mock activity runs only for servers with viewers and moves with a switching client", async () => {
   const mock = new MockSource({ presenceIntervalMs: 30, messageIntervalMs: 30 });
-  const { server, url } = await startServer({ source: mock });
+  await using s = await startServer({ source: mock });
+  const { url } = s;
   assert.deepEqual(mock.watched, []);
-  const c = await joined(url, "dworld");
+  await using c = await joined(url, "dworld");
   assert.deepEqual(mock.watched, [DWORLD]);
   await c.nextOf("presence");
   await c.join("repos");
@@ -126,43 +125,40 @@ Deno.test("mock activity runs only for servers with viewers and moves with a swi
   }
   await c.close();
   await until(() => mock.watched.length === 0, 3000, "ticker to stop");
-  await server.stop();
 });
 
 Deno.test("mock presence changes are kept: a later joiner sees the new status", async () => {
   const mock = new MockSource({ presenceIntervalMs: 1e9, messageIntervalMs: 1e9 });
-  const { server, url } = await startServer({ source: mock });
-  const a = await joined(url, "docs");
+  await using s = await startServer({ source: mock });
+  const { url } = s;
+  await using a = await joined(url, "docs");
   mock.tickPresence(DOCS);
   const p = await a.nextOf("presence");
-  const b = await joined(url);
+  await using b = await joined(url);
   const j = await b.join("docs");
   assert.equal(j.data.users["223456789012345001"].status, p.data.status);
-  await a.close();
-  await b.close();
-  await server.stop();
 });
 
 Deno.test("one broadcast is serialised once: every client receives identical bytes", async () => {
-  const { server, url } = await startServer();
-  const clients = await Promise.all(Array.from({ length: 5 }, () => joined(url, "dworld")));
+  await using s = await startServer();
+  const { server, url } = s;
+  await using stack = new AsyncDisposableStack();
+  const clients = (await Promise.all(Array.from({ length: 5 }, () => joined(url, "dworld"))))
+    .map((c) => stack.use(c));
   server.broadcastMessage({ server: DWORLD, uid: "1", message: 'é ✓ "q"', channel: "c" });
   await Promise.all(clients.map((c) => c.nextOf("message")));
   const bodies = new Set(clients.map((c) => c.raw[c.raw.length - 1]));
   assert.equal(bodies.size, 1);
-  await Promise.all(clients.map((c) => c.close()));
-  await server.stop();
 });
 
 Deno.test("a never-joined client gets no broadcasts", async () => {
-  const { server, url } = await startServer();
-  const c = await Client.open(url);
+  await using s = await startServer();
+  const { server, url } = s;
+  await using c = await Client.open(url);
   await c.next();
   assert.equal(
     server.broadcastMessage({ server: DWORLD, uid: "1", message: "m", channel: "c" }),
     0,
   );
   assert.deepEqual(await c.quiet(30), []);
-  await c.close();
-  await server.stop();
 });

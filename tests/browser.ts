@@ -7,8 +7,8 @@ import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@24.43.1";
 
 export type { Browser, Page };
 
-/** The browser the tests drive: Debian's `chromium` package. */
-export const CHROMIUM = "/usr/bin/chromium";
+/** The browser the tests drive: `CHROME_PATH` when set, else Debian's `chromium` package. */
+export const CHROMIUM = Deno.env.get("CHROME_PATH") || "/usr/bin/chromium";
 
 /** Fails with a clear message when chromium is missing (CI installs it). */
 export async function requireChromium(): Promise<void> {
@@ -18,7 +18,8 @@ export async function requireChromium(): Promise<void> {
   } catch { /* reported below */ }
   throw new Error(
     `${CHROMIUM} not found: the browser tests need Debian's chromium. ` +
-      "Install it with `apt-get install -y chromium` (.ci/run does this).",
+      "Install it with `apt-get install -y chromium` (.ci/run does this), " +
+      "or point CHROME_PATH at a Chromium binary.",
   );
 }
 

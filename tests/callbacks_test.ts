@@ -16,7 +16,7 @@ for (const mode of ["sync", "async"] as const) {
   Deno.test(`${mode} data callbacks feed server-list and server-join`, async () => {
     const wrap = <T>(v: T) => mode === "sync" ? v : Promise.resolve(v);
     const asked: string[] = [];
-    const { server, url } = await startServer({
+    await using s = await startServer({
       callbacks: {
         getServerData: () => wrap(SERVERS),
         getUserData: (id) => {
@@ -26,7 +26,8 @@ for (const mode of ["sync", "async"] as const) {
         getClientId: () => wrap("555"),
       },
     });
-    const c = await Client.open(url);
+    const { url } = s;
+    await using c = await Client.open(url);
     assert.deepEqual(Object.keys((await c.next()).data), ["100", "101"]);
     const j = await c.join("main");
     assert.deepEqual(asked, ["100"]);
@@ -35,13 +36,12 @@ for (const mode of ["sync", "async"] as const) {
       "8": { uid: "8", username: "bob", status: "dnd", roleColor: "#ffffff" },
     });
     assert.equal(j.data.clientId, "555");
-    await c.close();
-    await server.stop();
   });
 }
 
 Deno.test("the reference-style on… methods fill the same callback map", async () => {
-  const { server, url, http } = await startServer();
+  await using s = await startServer();
+  const { server, url, http } = s;
   server
     .onGetServerData(() => SERVERS)
     .onGetUserData(() => USERS)
@@ -49,7 +49,7 @@ Deno.test("the reference-style on… methods fill the same callback map", async 
     .onValidateDiscordUser((token) => token === "good")
     .onStaticRequest((path) => path === "/hello" ? ["text/plain", "hi"] : null);
   assert.equal(typeof server.callbacks.getServerData, "function");
-  const c = await Client.open(url);
+  await using c = await Client.open(url);
   assert.deepEqual(Object.keys((await c.next()).data), ["100", "101"]);
   const user = { id: "1", username: "u" };
   assert.deepEqual((await c.join("vip", { discordToken: "bad", discordUser: user })).data, {
@@ -60,13 +60,11 @@ Deno.test("the reference-style on… methods fill the same callback map", async 
   assert.equal(ok.data.clientId, "999");
   const res = await fetch(`${http}/hello`);
   assert.equal(await res.text(), "hi");
-  await c.close();
-  await server.stop();
 });
 
-Deno.test("validateDiscordUser receives the token, the claimed user and the Discord id", async () => {
+Deno.test("validateDiscordUser receives the token, the claimed user (id and username only) and the Discord id", async () => {
   const seen: unknown[] = [];
-  const { server, url } = await startServer({
+  await using s = await startServer({
     callbacks: {
       getServerData: () => SERVERS,
       getUserData: () => ({}),
@@ -77,12 +75,11 @@ Deno.test("validateDiscordUser receives the token, the claimed user and the Disc
       },
     },
   });
-  const c = await joined(url);
+  const { url } = s;
+  await using c = await joined(url);
   const user = { id: "1", username: "u", avatar: null };
   assert.equal((await c.join("vip", { discordToken: "t", discordUser: user })).type, "server-join");
-  assert.deepEqual(seen, [["t", user, "101"]]);
-  await c.close();
-  await server.stop();
+  assert.deepEqual(seen, [["t", { id: "1", username: "u" }, "101"]]);
 });
 
 const failures: Array<[string, Callbacks["getUserData"]]> = [
@@ -90,21 +87,47 @@ const failures: Array<[string, Callbacks["getUserData"]]> = [
     throw new Error("database down");
   }],
   ["rejects", () => Promise.reject(new Error("database down"))],
-  ["returns garbage", () => ({ "1": { username: 5, status: "sleeping" } }) as unknown as UserMap],
   ["returns null", () => null as unknown as UserMap],
-  ["returns a bad colour", () => ({ "1": { username: "x", status: "online", roleColor: "red" } })],
+  ["returns a string", () => "users" as unknown as UserMap],
 ];
+
+// One bad entry no longer makes the whole server unavailable: it is skipped and named once.
+const badEntries: Array<[string, Callbacks["getUserData"]]> = [
+  ["garbage", () => ({ "1": { username: 5, status: "sleeping" } }) as unknown as UserMap],
+  ["a bad colour", () => ({ "1": { username: "x", status: "online", roleColor: "red" } })],
+];
+for (const [what, bad] of badEntries) {
+  Deno.test(`getUserData with an entry of ${what}: the entry is skipped with a warning naming it, the rest is served`, async () => {
+    await using s = await startServer({
+      callbacks: {
+        getServerData: () => SERVERS,
+        getUserData: (id) => ({ ...bad!(id), "2": { username: "ok", status: "idle" } }),
+      },
+    });
+    await using c = await joined(s.url);
+    const join = await c.join("main");
+    assert.equal(join.type, "server-join");
+    assert.deepEqual(Object.keys(join.data.users), ["2"]);
+    const line = s.logs.find((l) =>
+      l.message.includes("getUserData(100): skipped 1 malformed entry")
+    );
+    assert.ok(line, "a warning names the callback and the entry");
+    assert.equal(line.level, "warn");
+    assert.match(line.message, /"1": /);
+  });
+}
 for (const [what, getUserData] of failures) {
   Deno.test(`getUserData that ${what}: error frame, log line naming it, connection and server keep working`, async () => {
     let broken = true;
-    const { server, url, logs } = await startServer({
+    await using s = await startServer({
       callbacks: {
         getServerData: () => SERVERS,
         getUserData: (id) => broken ? getUserData!(id) : USERS,
       },
     });
-    const c = await joined(url);
-    const other = await joined(url);
+    const { url, logs } = s;
+    await using c = await joined(url);
+    await using other = await joined(url);
     assert.deepEqual((await c.join("main")).data, { message: ERRORS.serverUnavailable });
     const line = logs.find((l) => l.message.includes("getUserData"));
     assert.ok(line, "a log line names the callback");
@@ -112,15 +135,12 @@ for (const [what, getUserData] of failures) {
     broken = false;
     assert.equal((await c.join("main")).type, "server-join");
     assert.equal((await other.join("main")).type, "server-join");
-    await c.close();
-    await other.close();
-    await server.stop();
   });
 }
 
 Deno.test("getServerData that fails: the client gets an error frame instead of a list, and can retry", async () => {
   let calls = 0;
-  const { server, url, logs } = await startServer({
+  await using s = await startServer({
     callbacks: {
       getServerData: () => {
         if (calls++ === 0) throw new Error("boom");
@@ -129,19 +149,18 @@ Deno.test("getServerData that fails: the client gets an error frame instead of a
       getUserData: () => USERS,
     },
   });
-  const c = await Client.open(url);
+  const { url, logs } = s;
+  await using c = await Client.open(url);
   assert.deepEqual(await c.next(), {
     type: "error",
     data: { message: ERRORS.serverListUnavailable },
   });
   assert.ok(logs.some((l) => l.message === "callback getServerData threw: boom"));
   assert.equal((await c.join("main")).type, "server-join");
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("a hanging callback hits its deadline; others are unaffected", async () => {
-  const { server, url, logs } = await startServer({
+  await using s = await startServer({
     callbackTimeoutMs: 150,
     callbacks: {
       getServerData: () => SERVERS,
@@ -150,8 +169,9 @@ Deno.test("a hanging callback hits its deadline; others are unaffected", async (
     },
     userDataCacheMs: 0,
   });
-  const a = await joined(url);
-  const b = await joined(url);
+  const { url, logs } = s;
+  await using a = await joined(url);
+  await using b = await joined(url);
   const started = Date.now();
   a.send({ type: "connect", data: { server: "main" } });
   // While a waits, b is served (its list already came; it can still talk).
@@ -161,23 +181,21 @@ Deno.test("a hanging callback hits its deadline; others are unaffected", async (
   assert.ok(Date.now() - started >= 140);
   assert.ok(logs.some((l) => l.message.startsWith("callback getUserData timed out")));
   assert.equal(a.ws.readyState, WebSocket.OPEN);
-  await a.close();
-  await b.close();
-  await server.stop();
 });
 
 Deno.test("a validator that throws or answers non-boolean refuses (fails closed)", async () => {
   let answer: () => unknown = () => {
     throw new Error("oops");
   };
-  const { server, url } = await startServer({
+  await using s = await startServer({
     callbacks: {
       getServerData: () => SERVERS,
       getUserData: () => ({}),
       validateDiscordUser: () => answer() as boolean,
     },
   });
-  const c = await joined(url);
+  const { url } = s;
+  await using c = await joined(url);
   const creds = { discordToken: "t", discordUser: { id: "1", username: "u" } };
   assert.deepEqual((await c.join("vip", creds)).data, { message: ERRORS.authFailed });
   answer = () => "yes";
@@ -186,12 +204,10 @@ Deno.test("a validator that throws or answers non-boolean refuses (fails closed)
   assert.deepEqual((await c.join("vip", creds)).data, { message: ERRORS.authFailed });
   answer = () => true;
   assert.equal((await c.join("vip", creds)).type, "server-join");
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("staticRequest: tuple with string or bytes, Response, fall-through, garbage → 500", async () => {
-  const { server, http, logs } = await startServer({
+  await using srv = await startServer({
     callbacks: {
       staticRequest: async (path) => {
         await Promise.resolve();
@@ -204,6 +220,7 @@ Deno.test("staticRequest: tuple with string or bytes, Response, fall-through, ga
       },
     },
   });
+  const { http, logs } = srv;
   const s = await fetch(`${http}/s?query=ignored`);
   assert.equal(s.headers.get("content-type"), "text/plain; charset=utf-8");
   assert.equal(await s.text(), "string body");
@@ -222,13 +239,12 @@ Deno.test("staticRequest: tuple with string or bytes, Response, fall-through, ga
   assert.equal(thrown.status, 500);
   await thrown.body?.cancel();
   assert.ok(logs.some((l) => l.message === "callback staticRequest threw: hook exploded"));
-  await server.stop();
 });
 
 Deno.test("concurrent joins share one getUserData call; a presence broadcast patches the cached map without a new call", async () => {
   let calls = 0;
   const users: UserMap = { "1": { username: "a", status: "online" } };
-  const { server, url } = await startServer({
+  await using s = await startServer({
     callbacks: {
       getServerData: () => SERVERS,
       getUserData: async () => {
@@ -239,14 +255,17 @@ Deno.test("concurrent joins share one getUserData call; a presence broadcast pat
     },
     userDataCacheMs: 60_000,
   });
-  const clients = await Promise.all(Array.from({ length: 10 }, () => joined(url)));
+  const { server, url } = s;
+  await using stack = new AsyncDisposableStack();
+  const clients = (await Promise.all(Array.from({ length: 10 }, () => joined(url))))
+    .map((c) => stack.use(c));
   const joins = await Promise.all(clients.map((c) => c.join("main")));
   assert.ok(joins.every((j) => j.type === "server-join"));
   assert.equal(calls, 1);
   server.broadcastPresence({ server: "100", uid: "1", status: "idle" });
   server.broadcastPresence({ server: "100", uid: "2", status: "dnd", username: "new" });
   server.broadcastPresence({ server: "100", uid: "3", status: "online" }); // unknown, no name: skipped
-  const late = await joined(url);
+  await using late = await joined(url);
   const map = (await late.join("main")).data.users;
   assert.deepEqual(map, {
     "1": { uid: "1", username: "a", status: "idle", roleColor: "#ffffff" },
@@ -254,9 +273,6 @@ Deno.test("concurrent joins share one getUserData call; a presence broadcast pat
   });
   assert.equal(calls, 1, "the map was patched, not asked for again");
   server.broadcastPresence({ server: "100", uid: "2", status: "offline", delete: true });
-  const later = await joined(url);
+  await using later = await joined(url);
   assert.deepEqual(Object.keys((await later.join("main")).data.users), ["1"]);
-  await later.close();
-  await Promise.all([...clients, late].map((c) => c.close()));
-  await server.stop();
 });

@@ -105,35 +105,45 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       env: { NO_COLOR: "1" },
     }).spawn();
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    let port = 0;
-    while (!port) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`server exited early: ${out}`);
-      out += value;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) port = Number(m[1]);
+    // Whatever fails below, the child is killed and reaped and its pipes are released.
+    try {
+      let out = "";
+      let port = 0;
+      while (!port) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`server exited early: ${out}`);
+        out += value;
+        const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+        if (m) port = Number(m[1]);
+      }
+      await using c = await Client.open(`ws://127.0.0.1:${port}`);
+      assert.equal((await c.next()).type, "server-list");
+      assert.equal((await c.join("dworld")).data.serverName, "D-World");
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+      child.kill(signal);
+      const ev = await c.closed;
+      assert.equal(ev.code, 1001);
+      const status = await child.status;
+      assert.equal(status.code, 0);
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += value;
+      }
+      assert.match(out, /\[c1\] connected from 127\.0\.0\.1/);
+      assert.match(out, /\[c1\] joined dworld \(232769614004748288\)/);
+      assert.match(out, /shutting down: closing 1 connection/);
+      assert.match(out, /stopped/);
+    } finally {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* it already exited */ }
+      await child.status;
+      // Never mask the test's own error with a cleanup one.
+      await reader.cancel().catch(() => {});
+      await child.stderr.cancel().catch(() => {});
     }
-    const c = await Client.open(`ws://127.0.0.1:${port}`);
-    assert.equal((await c.next()).type, "server-list");
-    assert.equal((await c.join("dworld")).data.serverName, "D-World");
-    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
-    assert.equal(health.status, 200);
-    await health.body?.cancel();
-    child.kill(signal);
-    const ev = await c.closed;
-    assert.equal(ev.code, 1001);
-    const status = await child.status;
-    assert.equal(status.code, 0);
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += value;
-    }
-    await child.stderr.cancel();
-    assert.match(out, /\[c1\] connected from 127\.0\.0\.1/);
-    assert.match(out, /\[c1\] joined dworld \(232769614004748288\)/);
-    assert.match(out, /shutting down: closing 1 connection/);
-    assert.match(out, /stopped/);
   });
 }

@@ -113,7 +113,7 @@ function adversarialFrames(random: () => number, count: number): Array<string | 
 Deno.test("fuzz: thousands of adversarial frames; the server keeps serving and memory returns", async () => {
   const seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
   const random = prng(seed);
-  const { server, url } = await startServer({
+  await using s = await startServer({
     logLevel: "silent",
     ratePerSecond: 1_000_000,
     rateBurst: 1_000_000,
@@ -121,7 +121,8 @@ Deno.test("fuzz: thousands of adversarial frames; the server keeps serving and m
     ipBytesPerSecond: 1_000_000_000,
     maxFrameBytes: 64 * 1024,
   });
-  const warm = await joined(url, "dworld");
+  const { server, url } = s;
+  await using warm = await joined(url, "dworld");
   await warm.close();
   const gc = (globalThis as { gc?: () => void }).gc;
   assert.ok(gc, "run the tests with --v8-flags=--expose-gc (deno task test does)");
@@ -130,7 +131,7 @@ Deno.test("fuzz: thousands of adversarial frames; the server keeps serving and m
   const perConnection = 400;
   const connections = 8;
   for (let n = 0; n < connections; n++) {
-    const c = await joined(url);
+    await using c = await joined(url);
     const frames = adversarialFrames(random, perConnection);
     // In chunks the size of the per-connection queue: every bad frame is answered with an
     // error; of connect requests waiting together only the newest is kept (a client cannot
@@ -148,10 +149,9 @@ Deno.test("fuzz: thousands of adversarial frames; the server keeps serving and m
       );
       assert.equal(c.ws.readyState, WebSocket.OPEN, `connection survived (seed ${seed})`);
     }
-    await c.close();
   }
   // Prototype keys in a request are data, not instructions: the join still works as asked.
-  const proto = await joined(url);
+  await using proto = await joined(url);
   proto.send(
     '{"type":"connect","data":{"server":"docs","__proto__":{"server":"dworld"},' +
       '"constructor":{"prototype":{"server":"dworld"}}}}',
@@ -161,7 +161,7 @@ Deno.test("fuzz: thousands of adversarial frames; the server keeps serving and m
   assert.equal(({} as Record<string, unknown>).server, undefined);
   await proto.close();
   // A well-behaved client still joins and receives broadcasts.
-  const good = await joined(url, "dworld");
+  await using good = await joined(url, "dworld");
   assert.equal(
     server.broadcastMessage({ server: DWORLD, uid: "1", message: "still here", channel: "c" }),
     1,
@@ -176,15 +176,15 @@ Deno.test("fuzz: thousands of adversarial frames; the server keeps serving and m
     grown < 40 * 1024 * 1024,
     `heap grew by ${Math.round(grown / 1024 / 1024)} MiB (seed ${seed})`,
   );
-  await server.stop();
 });
 
 Deno.test("fuzz under default limits: abusive connections are closed, the process and others are fine", async () => {
   const random = prng(42);
-  const { server, url } = await startServer({ logLevel: "silent" });
-  const bystander = await joined(url, "dworld");
+  await using s = await startServer({ logLevel: "silent" });
+  const { server, url } = s;
+  await using bystander = await joined(url, "dworld");
   for (let n = 0; n < 5; n++) {
-    const c = await joined(url);
+    await using c = await joined(url);
     for (const f of adversarialFrames(random, 200)) c.ws.send(f);
     c.ws.send("z".repeat(100_000)); // over the 8 KiB frame limit
     await c.closed;
@@ -196,6 +196,4 @@ Deno.test("fuzz under default limits: abusive connections are closed, the proces
     1,
   );
   assert.equal((await bystander.nextOf("message")).data.message, "ok");
-  await bystander.close();
-  await server.stop();
 });

@@ -5,10 +5,16 @@ import { type LogRecord, type ServerOptions, WebSocketServer } from "../mod.ts";
 // deno-lint-ignore no-explicit-any
 export type Frame = { type: string; server?: string; data: any };
 
+/** A started test server; `await using` stops it even when an assertion fails. */
+export interface TestServer extends AsyncDisposable {
+  server: WebSocketServer;
+  logs: LogRecord[];
+  url: string;
+  http: string;
+}
+
 /** Start a server on 127.0.0.1:0 with logs captured instead of printed. */
-export async function startServer(
-  options: ServerOptions = {},
-): Promise<{ server: WebSocketServer; logs: LogRecord[]; url: string; http: string }> {
+export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const logs: LogRecord[] = [];
   const server = new WebSocketServer({
     port: 0,
@@ -23,11 +29,12 @@ export async function startServer(
     logs,
     url: `ws://127.0.0.1:${server.port}`,
     http: `http://127.0.0.1:${server.port}`,
+    [Symbol.asyncDispose]: () => server.stop(),
   };
 }
 
 /** A WebSocket client that records every frame and lets tests wait for the next ones. */
-export class Client {
+export class Client implements AsyncDisposable {
   readonly ws: WebSocket;
   readonly frames: Frame[] = [];
   readonly raw: string[] = [];
@@ -127,6 +134,11 @@ export class Client {
     if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close();
     await this.closed;
   }
+
+  /** `await using c = …` closes the client at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 /** Open a client, read its server-list, optionally join; returns the client. */
@@ -168,7 +180,7 @@ export async function rawUpgrade(
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
   await conn.write(
     new TextEncoder().encode(
-      `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
     ),
   );

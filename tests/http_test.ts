@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { VERSION, WebSocketServer } from "../mod.ts";
 import { Client, joined, startServer } from "./helpers.ts";
 
-async function fixture(): Promise<{ root: string; dir: string; cleanup: () => Promise<void> }> {
+/** A temporary static site; `await using` removes it even when an assertion fails. */
+async function fixture(): Promise<{ root: string; dir: string } & AsyncDisposable> {
   const root = await Deno.makeTempDir({ prefix: "dback-static-" });
   const dir = `${root}/site`;
   await Deno.mkdir(`${dir}/sub`, { recursive: true });
@@ -17,116 +18,109 @@ async function fixture(): Promise<{ root: string; dir: string; cleanup: () => Pr
   await Deno.writeTextFile(`${root}/secret.txt`, "top secret");
   await Deno.symlink(`${root}/secret.txt`, `${dir}/link-out.txt`);
   await Deno.symlink(`${dir}/style.css`, `${dir}/link-in.css`);
-  return { root, dir, cleanup: () => Deno.remove(root, { recursive: true }) };
+  return { root, dir, [Symbol.asyncDispose]: () => Deno.remove(root, { recursive: true }) };
 }
 
 Deno.test("static files: index, content types, HEAD, query strings, streaming a large file", async () => {
-  const fx = await fixture();
-  const { server, http } = await startServer({ staticDir: fx.dir });
-  try {
-    const home = await fetch(`${http}/?x=1`);
-    assert.equal(home.status, 200);
-    assert.equal(home.headers.get("content-type"), "text/html; charset=utf-8");
-    assert.equal(await home.text(), "<!doctype html><title>home</title>");
-    const types: Array<[string, string]> = [
-      ["/app.mjs", "text/javascript; charset=utf-8"],
-      ["/style.css", "text/css; charset=utf-8"],
-      ["/big.wasm", "application/wasm"],
-      ["/data.weird", "application/octet-stream"],
-      ["/a%20b.txt", "text/plain; charset=utf-8"],
-      ["/link-in.css", "text/css; charset=utf-8"],
-    ];
-    for (const [path, type] of types) {
-      const r = await fetch(http + path);
-      assert.equal(r.status, 200, path);
-      assert.equal(r.headers.get("content-type"), type, path);
-      await r.body?.cancel();
-    }
-    const sub = await fetch(`${http}/sub`);
-    assert.equal(await sub.text(), "sub index");
-    const head = await fetch(`${http}/big.wasm`, { method: "HEAD" });
-    assert.equal(head.status, 200);
-    assert.equal(head.headers.get("content-length"), String(3 * 1024 * 1024));
-    assert.equal((await head.arrayBuffer()).byteLength, 0);
-    const big = new Uint8Array(await (await fetch(`${http}/big.wasm`)).arrayBuffer());
-    assert.equal(big.byteLength, 3 * 1024 * 1024);
-    assert.equal(big[big.length - 1], 7);
-    const post = await fetch(`${http}/`, { method: "POST", body: "x" });
-    assert.equal(post.status, 405);
-    await post.body?.cancel();
-  } finally {
-    await server.stop();
-    await fx.cleanup();
+  await using fx = await fixture();
+  await using s = await startServer({ staticDir: fx.dir });
+  const { http } = s;
+  const home = await fetch(`${http}/?x=1`);
+  assert.equal(home.status, 200);
+  assert.equal(home.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.equal(await home.text(), "<!doctype html><title>home</title>");
+  const types: Array<[string, string]> = [
+    ["/app.mjs", "text/javascript; charset=utf-8"],
+    ["/style.css", "text/css; charset=utf-8"],
+    ["/big.wasm", "application/wasm"],
+    ["/data.weird", "application/octet-stream"],
+    ["/a%20b.txt", "text/plain; charset=utf-8"],
+    ["/link-in.css", "text/css; charset=utf-8"],
+  ];
+  for (const [path, type] of types) {
+    const r = await fetch(http + path);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.headers.get("content-type"), type, path);
+    await r.body?.cancel();
   }
+  const sub = await fetch(`${http}/sub`);
+  assert.equal(await sub.text(), "sub index");
+  const head = await fetch(`${http}/big.wasm`, { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get("content-length"), String(3 * 1024 * 1024));
+  assert.equal((await head.arrayBuffer()).byteLength, 0);
+  const big = new Uint8Array(await (await fetch(`${http}/big.wasm`)).arrayBuffer());
+  assert.equal(big.byteLength, 3 * 1024 * 1024);
+  assert.equal(big[big.length - 1], 7);
+  const post = await fetch(`${http}/`, { method: "POST", body: "x" });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
 });
 
 Deno.test("static files: 404 page, 403 for traversal (plain, encoded, backslash) and outward symlinks", async () => {
-  const fx = await fixture();
-  const { server, http } = await startServer({ staticDir: fx.dir });
-  try {
-    const missing = await fetch(`${http}/nope.html`);
-    assert.equal(missing.status, 404);
-    assert.equal(missing.headers.get("content-type"), "text/html; charset=utf-8");
-    assert.match(await missing.text(), /404/);
-    for (
-      const path of [
-        "/..%2fsecret.txt",
-        "/%2e%2e%2fsecret.txt",
-        "/sub/..%2F..%2Fsecret.txt",
-        "/..%5csecret.txt",
-        "/link-out.txt",
-      ]
-    ) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-      // Raw request: fetch would normalise the path before sending it.
-      await conn.write(
-        new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
-      );
-      const chunks: Uint8Array[] = [];
-      for await (const chunk of conn.readable) chunks.push(chunk);
-      const text = new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
-      assert.match(text, /^HTTP\/1\.1 403/, path);
-      assert.equal(text.includes("top secret"), false, path);
-    }
-    const bad = await fetch(`${http}/%E0%A4%A`);
-    assert.equal(bad.status, 400);
-    await bad.body?.cancel();
-    const nul = await fetch(`${http}/index.html%00.txt`);
-    assert.equal(nul.status, 400);
-    await nul.body?.cancel();
-  } finally {
-    await server.stop();
-    await fx.cleanup();
+  await using fx = await fixture();
+  await using s = await startServer({ staticDir: fx.dir });
+  const { server, http } = s;
+  const missing = await fetch(`${http}/nope.html`);
+  assert.equal(missing.status, 404);
+  assert.equal(missing.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.match(await missing.text(), /404/);
+  for (
+    const path of [
+      "/..%2fsecret.txt",
+      "/%2e%2e%2fsecret.txt",
+      "/sub/..%2F..%2Fsecret.txt",
+      "/..%5csecret.txt",
+      "/link-out.txt",
+    ]
+  ) {
+    using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    // Raw request: fetch would normalise the path before sending it.
+    await conn.write(
+      new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    );
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of conn.readable) chunks.push(chunk);
+    const text = new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+    assert.match(text, /^HTTP\/1\.1 403/, path);
+    assert.equal(text.includes("top secret"), false, path);
   }
+  const bad = await fetch(`${http}/%E0%A4%A`);
+  assert.equal(bad.status, 400);
+  await bad.body?.cancel();
+  const nul = await fetch(`${http}/index.html%00.txt`);
+  assert.equal(nul.status, 400);
+  await nul.body?.cancel();
 });
 
 Deno.test("the default static directory serves the package's own page", async () => {
-  const { server, http } = await startServer();
+  await using s = await startServer();
+  const { http } = s;
   const r = await fetch(`${http}/`);
   assert.equal(r.status, 200);
   assert.match(await r.text(), /dback/);
-  await server.stop();
 });
 
 Deno.test("GET /api/version answers the version of deno.json", async () => {
-  const { server, http } = await startServer();
+  await using s = await startServer();
+  const { http } = s;
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
   const r = await fetch(`${http}/api/version`);
   assert.equal(r.status, 200);
   assert.match(r.headers.get("content-type") ?? "", /^application\/json/);
   assert.deepEqual(await r.json(), { version: config.version });
   assert.equal(VERSION, config.version);
-  await server.stop();
 });
 
 Deno.test("start/stop/restart: port 0, the bound port is readable, double start is an error, stop is idempotent", async () => {
-  const server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", logLevel: "silent" });
+  // Stopped (again) at the end of the scope whatever happens; stop() is idempotent.
+  await using server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", logLevel: "silent" });
   assert.equal(server.port, 0, "before start(): the port from the options");
   await server.start();
   const port = server.port;
   assert.ok(port > 0);
   await assert.rejects(server.start(), /already running/);
-  const c = await joined(`ws://127.0.0.1:${port}`, "dworld");
+  await using c = await joined(`ws://127.0.0.1:${port}`, "dworld");
   await server.stop();
   const ev = await c.closed;
   assert.equal(ev.code, 1001);
@@ -134,20 +128,21 @@ Deno.test("start/stop/restart: port 0, the bound port is readable, double start 
   assert.equal(server.running, false);
   await assert.rejects(fetch(`http://127.0.0.1:${port}/api/version`));
   // Restart on the same port.
-  const again = new WebSocketServer({ port, hostname: "127.0.0.1", logLevel: "silent" });
-  await again.start();
-  assert.equal(again.port, port);
-  const c2 = await joined(`ws://127.0.0.1:${port}`, "docs");
-  await c2.close();
-  await again.stop();
+  {
+    // This block closes c2 and stops `again` before the port is reused below.
+    await using again = new WebSocketServer({ port, hostname: "127.0.0.1", logLevel: "silent" });
+    await again.start();
+    assert.equal(again.port, port);
+    await using _c2 = await joined(`ws://127.0.0.1:${port}`, "docs");
+  }
   await server.start();
   assert.ok(server.running);
-  await server.stop();
 });
 
 Deno.test("starting on a busy port rejects with the OS error and leaves the server stopped", async () => {
-  const { server } = await startServer();
-  const other = new WebSocketServer({
+  await using s = await startServer();
+  const { server } = s;
+  await using other = new WebSocketServer({
     port: server.port,
     hostname: "127.0.0.1",
     logLevel: "silent",
@@ -155,7 +150,6 @@ Deno.test("starting on a busy port rejects with the OS error and leaves the serv
   await assert.rejects(other.start(), /AddrInUse|address/i);
   assert.equal(other.running, false);
   await other.stop();
-  await server.stop();
 });
 
 Deno.test("invalid options are a clear TypeError", () => {
@@ -171,8 +165,9 @@ Deno.test("invalid options are a clear TypeError", () => {
 });
 
 Deno.test("concurrent stop calls share one shutdown", async () => {
-  const { server, url } = await startServer();
-  const c = await Client.open(url);
+  await using s = await startServer();
+  const { server, url } = s;
+  await using c = await Client.open(url);
   await c.next();
   await Promise.all([server.stop(), server.stop()]);
   assert.equal((await c.closed).code, 1001);
@@ -180,7 +175,7 @@ Deno.test("concurrent stop calls share one shutdown", async () => {
 
 Deno.test("a remote static base (the package loaded from JSR) is fetched, and cannot be climbed out of", async () => {
   const asked: string[] = [];
-  const cdn = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+  await using cdn = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
     const path = new URL(req.url).pathname;
     asked.push(path);
     if (path === "/pkg/public/index.html") return new Response("<h1>remote page</h1>");
@@ -188,23 +183,19 @@ Deno.test("a remote static base (the package loaded from JSR) is fetched, and ca
     return new Response("no", { status: 404 });
   });
   const base = new URL(`http://127.0.0.1:${cdn.addr.port}/pkg/public/`);
-  const { server, http } = await startServer({ staticDir: base });
-  try {
-    const home = await fetch(`${http}/`);
-    assert.equal(home.headers.get("content-type"), "text/html; charset=utf-8");
-    assert.equal(await home.text(), "<h1>remote page</h1>");
-    const js = await fetch(`${http}/app.js?v=2`);
-    assert.equal(js.headers.get("content-type"), "text/javascript; charset=utf-8");
-    assert.equal(await js.text(), "export {};");
-    const missing = await fetch(`${http}/nope.css`);
-    assert.equal(missing.status, 404);
-    await missing.body?.cancel();
-    const climb = await fetch(`${http}/..%2f..%2fsecret`);
-    assert.equal(climb.status, 403);
-    await climb.body?.cancel();
-    assert.equal(asked.some((p) => !p.startsWith("/pkg/public/")), false);
-  } finally {
-    await server.stop();
-    await cdn.shutdown();
-  }
+  await using s = await startServer({ staticDir: base });
+  const { http } = s;
+  const home = await fetch(`${http}/`);
+  assert.equal(home.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.equal(await home.text(), "<h1>remote page</h1>");
+  const js = await fetch(`${http}/app.js?v=2`);
+  assert.equal(js.headers.get("content-type"), "text/javascript; charset=utf-8");
+  assert.equal(await js.text(), "export {};");
+  const missing = await fetch(`${http}/nope.css`);
+  assert.equal(missing.status, 404);
+  await missing.body?.cancel();
+  const climb = await fetch(`${http}/..%2f..%2fsecret`);
+  assert.equal(climb.status, 403);
+  await climb.body?.cancel();
+  assert.equal(asked.some((p) => !p.startsWith("/pkg/public/")), false);
 });

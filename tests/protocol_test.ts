@@ -4,8 +4,9 @@ import { ERRORS, type ServerMap } from "../mod.ts";
 import { Client, DOCS, DWORLD, joined, OAUTH, REPOS, startServer } from "./helpers.ts";
 
 Deno.test("the server list arrives first, with the four mock servers exactly as PROTOCOL.md lists them", async () => {
-  const { server, url } = await startServer();
-  const c = await Client.open(url);
+  await using s = await startServer();
+  const { url } = s;
+  await using c = await Client.open(url);
   const first = await c.next();
   assert.equal(first.type, "server-list");
   assert.deepEqual(first.data, {
@@ -14,13 +15,12 @@ Deno.test("the server list arrives first, with the four mock servers exactly as 
     [OAUTH]: { id: "oauth", name: "OAuth2 Protected Server", default: false, passworded: true },
     [REPOS]: { id: "repos", name: "My Repos", default: false, passworded: false },
   });
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("the full conversation of PROTOCOL.md replays frame by frame", async () => {
-  const { server, url } = await startServer();
-  const c = await Client.open(url);
+  await using s = await startServer();
+  const { server, url } = s;
+  await using c = await Client.open(url);
   assert.equal((await c.next()).type, "server-list");
   c.send({ type: "connect", data: { server: "dworld" } });
   const join = await c.next();
@@ -78,8 +78,6 @@ Deno.test("the full conversation of PROTOCOL.md replays frame by frame", async (
   c.send({ type: "hello", data: {} });
   assert.deepEqual(await c.next(), { type: "error", data: { message: "Unknown event type" } });
   assert.equal(c.ws.readyState, WebSocket.OPEN);
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("connect: default, missing, null, blank, number and padded ids are normalised", async () => {
@@ -87,10 +85,11 @@ Deno.test("connect: default, missing, null, blank, number and padded ids are nor
     "1": { id: "home", name: "Home", default: true },
     "2": { id: "7", name: "Seven" },
   };
-  const { server, url } = await startServer({
+  await using s = await startServer({
     callbacks: { getServerData: () => servers, getUserData: () => ({}) },
   });
-  const c = await joined(url);
+  const { url } = s;
+  await using c = await joined(url);
   const cases: Array<[Record<string, unknown>, string, string]> = [
     [{ server: "default" }, "default", "Home"],
     [{}, "default", "Home"],
@@ -106,13 +105,12 @@ Deno.test("connect: default, missing, null, blank, number and padded ids are nor
     assert.deepEqual(f.data.request, { server: request });
     assert.equal(f.data.serverName, name);
   }
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("connect errors use the protocol's texts and keep the connection open", async () => {
-  const { server, url } = await startServer();
-  const c = await joined(url);
+  await using s = await startServer();
+  const { url } = s;
+  await using c = await joined(url);
   assert.deepEqual((await c.join("nope")).data, {
     message: "Sorry, couldn't connect to that Discord server.",
   });
@@ -129,13 +127,12 @@ Deno.test("connect errors use the protocol's texts and keep the connection open"
   c.send('{"type":"connect","data":');
   assert.deepEqual((await c.next()).data, { message: "Invalid JSON" });
   assert.equal((await c.join("dworld")).type, "server-join");
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("binary frames: UTF-8 is handled like text, invalid UTF-8 is an error and the socket stays open", async () => {
-  const { server, url } = await startServer();
-  const c = await joined(url);
+  await using s = await startServer();
+  const { url } = s;
+  await using c = await joined(url);
   c.ws.send(
     new TextEncoder().encode(JSON.stringify({ type: "connect", data: { server: "docs" } })),
   );
@@ -145,23 +142,21 @@ Deno.test("binary frames: UTF-8 is handled like text, invalid UTF-8 is an error 
   c.ws.send(new Uint8Array([0xff, 0xfe, 0xfd]));
   assert.deepEqual(await c.next(), { type: "error", data: { message: "Invalid binary encoding" } });
   assert.equal(c.ws.readyState, WebSocket.OPEN);
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("WebSocket upgrade works on any path", async () => {
-  const { server, url } = await startServer();
+  await using s = await startServer();
+  const { url } = s;
   for (const path of ["", "/", "/some/path/ws", "/api/version"]) {
-    const c = await Client.open(url + path);
+    await using c = await Client.open(url + path);
     assert.equal((await c.next()).type, "server-list", path);
-    await c.close();
   }
-  await server.stop();
 });
 
 Deno.test("mock protected server: any well-formed token and user joins; otherwise authentication is required", async () => {
-  const { server, url } = await startServer();
-  const c = await joined(url);
+  await using s = await startServer();
+  const { url } = s;
+  await using c = await joined(url);
   const need = { message: ERRORS.authRequired };
   assert.deepEqual((await c.join("oauth")).data, need);
   assert.deepEqual((await c.join("oauth", { discordToken: "abc" })).data, need);
@@ -180,8 +175,6 @@ Deno.test("mock protected server: any well-formed token and user joins; otherwis
   assert.equal(ok.type, "server-join");
   assert.equal(ok.data.serverName, "OAuth2 Protected Server");
   assert.deepEqual(Object.keys(ok.data.users), ["323456789012345001"]);
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("passworded servers: secure default, legacy password in, password never leaves the server", async () => {
@@ -190,10 +183,11 @@ Deno.test("passworded servers: secure default, legacy password in, password neve
     "11": { id: "locked", name: "Locked", passworded: true },
     "12": { id: "legacy", name: "Legacy", passworded: true, password: "s3cret" },
   };
-  const { server, url, logs } = await startServer({
+  await using s = await startServer({
     callbacks: { getServerData: () => servers, getUserData: () => ({}) },
   });
-  const c = await Client.open(url);
+  const { url, logs } = s;
+  await using c = await Client.open(url);
   const list = await c.next();
   assert.equal(c.raw[0].includes("s3cret"), false);
   assert.equal(c.raw[0].includes('password"'), false);
@@ -217,8 +211,6 @@ Deno.test("passworded servers: secure default, legacy password in, password neve
   assert.deepEqual(ok.data.request, { server: "legacy" });
   assert.equal(c.raw.some((r) => r.includes("s3cret")), false);
   assert.equal(logs.some((l) => l.message.includes("s3cret") || l.message.includes("tok")), false);
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("enabled: false hides a server and makes it unjoinable; is_default is honoured", async () => {
@@ -227,34 +219,33 @@ Deno.test("enabled: false hides a server and makes it unjoinable; is_default is 
     "21": { id: "b", name: "B", is_default: true },
     "22": { id: "hidden", name: "Hidden", enabled: false },
   };
-  const { server, url } = await startServer({
+  await using s = await startServer({
     callbacks: { getServerData: () => servers, getUserData: () => ({}) },
   });
-  const c = await Client.open(url);
+  const { url } = s;
+  await using c = await Client.open(url);
   const list = await c.next();
   assert.deepEqual(Object.keys(list.data), ["20", "21"]);
   assert.equal(list.data["21"].default, true);
   assert.equal("is_default" in list.data["21"], false);
   assert.equal((await c.join("default")).data.serverName, "B");
   assert.deepEqual((await c.join("hidden")).data, { message: ERRORS.noSuchServer });
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("clientId is in server-join only when known", async () => {
-  const { server, url } = await startServer({
+  await using s = await startServer({
     callbacks: { getClientId: (id) => id === DWORLD ? "1234567890" : null },
   });
-  const c = await joined(url);
+  const { url } = s;
+  await using c = await joined(url);
   assert.equal((await c.join("dworld")).data.clientId, "1234567890");
   assert.equal("clientId" in (await c.join("docs")).data, false);
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("switching servers moves the connection: it only hears the new server", async () => {
-  const { server, url } = await startServer();
-  const c = await joined(url, "dworld");
+  await using s = await startServer();
+  const { server, url } = s;
+  await using c = await joined(url, "dworld");
   const join = await c.join("repos");
   assert.equal(Object.keys(join.data.users).length, 21);
   assert.equal(
@@ -274,13 +265,11 @@ Deno.test("switching servers moves the connection: it only hears the new server"
     server.broadcastMessage({ server: REPOS, uid: "1", message: "still", channel: "1" }),
     1,
   );
-  await c.close();
-  await server.stop();
 });
 
 Deno.test("frames of one connection are answered in order even when callbacks are slow", async () => {
   let delay = 80;
-  const { server, url } = await startServer({
+  await using s = await startServer({
     callbacks: {
       getServerData: () => ({
         "1": { id: "a", name: "A", default: true },
@@ -295,13 +284,12 @@ Deno.test("frames of one connection are answered in order even when callbacks ar
     },
     userDataCacheMs: 0,
   });
-  const c = await joined(url);
+  const { url } = s;
+  await using c = await joined(url);
   c.send({ type: "connect", data: { server: "a" } });
   c.send("garbage");
   c.send({ type: "connect", data: { server: "b" } });
   assert.equal((await c.next()).data.serverName, "A");
   assert.equal((await c.next()).data.message, "Invalid JSON");
   assert.equal((await c.next()).data.serverName, "B");
-  await c.close();
-  await server.stop();
 });

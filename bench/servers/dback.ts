@@ -42,6 +42,9 @@ try {
     logLevel: "warn",
     maxConnections: 1_000_000,
     maxConnectionsPerIp: 1_000_000,
+    // Every load-generator client comes from 127.0.0.1: the per-IP inbound budget would refuse joins.
+    ipFramesPerSecond: 1_000_000,
+    ipBytesPerSecond: 1_000_000_000,
     callbacks: {
       getServerData: () => ({
         [DID]: { id: SHORT_ID, name: SERVER_NAME, default: true },

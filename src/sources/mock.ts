@@ -10,7 +10,21 @@
 import type { DataSource, EventSink } from "../source.ts";
 import type { DiscordUser, ServerMap, Status, UserEntry, UserMap } from "../protocol.ts";
 
-/** Options for {@link MockSource}. */
+/**
+ * Options for {@link MockSource}.
+ *
+ * @example
+ * ```ts
+ * import { type MockOptions, MockSource } from "@dzone/dback";
+ * const options: MockOptions = { presenceIntervalMs: 100, messageIntervalMs: 100, random: () => 0 };
+ * const mock = new MockSource(options);
+ * const said: string[] = [];
+ * mock.start({ presence: () => {}, message: (e) => said.push(e.message), clientId: () => {} });
+ * mock.tickMessage("232769614004748288");
+ * mock.stop();
+ * if (said[0] !== "hello") throw new Error(said[0]);
+ * ```
+ */
 export interface MockOptions {
   /** Milliseconds between presence changes per watched server. Default 4000. */
   presenceIntervalMs?: number;

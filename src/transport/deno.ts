@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { serveGuarded } from "../_accept_guard.ts";
 import type {
   Listener,
   RequestContext,
@@ -51,15 +52,15 @@ class DenoPeer implements WsPeer {
 export const denoTransport: Transport = {
   runtime: "deno",
 
-  serve({ port, hostname, fetch, onError }): Promise<Listener> {
+  serve({ port, hostname, fetch, onError, log }): Promise<Listener> {
     return new Promise((resolve, reject) => {
       try {
-        const server = Deno.serve({
-          port,
-          hostname,
-          onListen: () => {},
-          onError,
-        }, fetch as (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response);
+        // Guarded: an accept failure (EMFILE) must not end the process or the listening.
+        const server = serveGuarded(
+          { port, hostname, onListen: () => {}, onError },
+          fetch as (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response,
+          { log },
+        );
         resolve({
           hostname: server.addr.hostname,
           port: server.addr.port,

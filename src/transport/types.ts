@@ -61,16 +61,64 @@ export interface Listener {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Native fan-out, for runtimes that have it (Bun's topics): one call per
+ * broadcast serialises and writes the frame to every subscriber outside JS.
+ * The hub uses it when present; without it, the hub loops over its members.
+ */
+export interface NativeRooms {
+  /** Add `peer` to `room`. */
+  subscribe(peer: WsPeer, room: string): void;
+  /** Take `peer` out of `room` (a closed peer is ignored). */
+  unsubscribe(peer: WsPeer, room: string): void;
+  /** Send `frame` to every subscriber of `room`. */
+  publish(room: string, frame: string): void;
+}
+
+/**
+ * WebSocket handlers for a `Bun.serve` the user owns (pass them as its
+ * `websocket` option). Typed without Bun's types: the socket is opaque here.
+ */
+export interface MountedWebSocket {
+  /** Largest inbound message; larger ones close with 1009 before they are buffered. */
+  readonly maxPayloadLength: number;
+  /** Seconds without traffic before the runtime closes the socket. */
+  readonly idleTimeout: number;
+  /** Unsent bytes at which the runtime closes the socket. */
+  readonly backpressureLimit: number;
+  /** Close (rather than skip) a socket past `backpressureLimit`. */
+  readonly closeOnBackpressureLimit: boolean;
+  /** The socket opened. */
+  open(ws: unknown): void;
+  /** One message arrived. */
+  message(ws: unknown, message: string | Uint8Array): void;
+  /** The socket closed. */
+  close(ws: unknown, code: number, reason: string): void;
+  /** The socket can take more data. */
+  drain(ws: unknown): void;
+}
+
 /** One runtime's way to serve HTTP and WebSockets. */
 export interface Transport {
   /** Which runtime this is, for logs and `/metrics`. */
   readonly runtime: string;
+  /** Native fan-out, when the runtime has it. */
+  readonly rooms?: NativeRooms;
+  /** Handlers to mount dback in a server the user owns, when the runtime needs them. */
+  readonly websocket?: MountedWebSocket;
+  /**
+   * Whether the runtime closes a socket itself once `maxBufferedBytes` are
+   * unsent (then native fan-out cannot grow memory past it).
+   */
+  readonly closesOnBackpressure?: boolean;
   /** Bind and serve; resolves once listening. */
   serve(options: {
     port: number;
     hostname: string;
     fetch: FetchHandler;
     onError: (err: unknown) => Response;
+    /** Told about transport trouble the server survives (e.g. accept failures). */
+    log: (message: string) => void;
   }): Promise<Listener>;
   /** The client's IP address, or `null` when the runtime no longer knows it (peer already gone). */
   clientIp(req: Request, ctx: RequestContext): string | null;
