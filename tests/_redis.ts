@@ -149,12 +149,14 @@ export class Instance {
   }
 
   /** Start one and wait for its "listening on" line. */
-  static async start(args: string[], denoFlags: string[] = []): Promise<Instance> {
-    const child = new Deno.Command(Deno.execPath(), {
+  static async start(
+    args: string[],
+    denoFlags: string[] = [],
+    runtime: "deno" | "bun" = "deno",
+  ): Promise<Instance> {
+    const child = new Deno.Command(runtime === "bun" ? "bun" : Deno.execPath(), {
       args: [
-        "run",
-        "-A",
-        ...denoFlags,
+        ...(runtime === "bun" ? ["run"] : ["run", "-A", ...denoFlags]),
         new URL("../examples/main.ts", import.meta.url).pathname,
         "--port",
         "0",
@@ -258,18 +260,23 @@ export async function startInstances(
   redisUrl: string,
   namespace: string,
   extra: string[] = [],
+  runtime: "deno" | "bun" = "deno",
 ): Promise<Instance[]> {
   const out: Instance[] = [];
   try {
     for (let i = 0; i < n; i++) {
       out.push(
-        await Instance.start([
-          "--redis",
-          redisUrl,
-          "--redis-namespace",
-          namespace,
-          ...extra,
-        ]),
+        await Instance.start(
+          [
+            "--redis",
+            redisUrl,
+            "--redis-namespace",
+            namespace,
+            ...extra,
+          ],
+          [],
+          runtime,
+        ),
       );
     }
   } catch (err) {
