@@ -50,6 +50,8 @@ export interface ClusterStatus {
     fenced: number;
     /** Library broadcasts lost while Redis was down (queue full) or on a failed send. */
     library: number;
+    /** Source events the publisher could not send because Redis was down (it steps down after its lease). */
+    offline: number;
   };
   /** Times a local copy was reloaded from Redis after a gap, reconnect or new snapshot. */
   resyncs: number;
@@ -110,7 +112,7 @@ export class Cluster {
   #serversInFlight: Promise<ServerMap> | undefined;
   #lag = 0;
   #published = { source: 0, library: 0 };
-  #dropped = { staleEpoch: 0, fenced: 0, library: 0 };
+  #dropped = { staleEpoch: 0, fenced: 0, library: 0, offline: 0 };
   #resyncs = 0;
 
   constructor(settings: ClusterSettings, inner: DataSource) {
@@ -177,6 +179,11 @@ export class Cluster {
     if (this.#fromSource) {
       if (!this.#leaderValid()) {
         this.#dropped.fenced++;
+        return 0;
+      }
+      if (!this.#up) {
+        // Counted, not logged per event: the outage itself is logged once.
+        this.#dropped.offline++;
         return 0;
       }
       this.#send(event, this.#token);
@@ -566,7 +573,10 @@ export class Cluster {
       // Not retried: the script may have run before the reply was lost, and
       // a retry would then deliver twice.
       if (!token) this.#dropped.library++;
-      this.#log.warn(`cluster: publish to ${server} failed: ${message(err)}`);
+      else this.#dropped.offline++;
+      // Once per event would flood the log during an outage, which is logged once anyway.
+      if (this.#up) this.#log.warn(`cluster: publish to ${server} failed: ${message(err)}`);
+      else this.#log.debug(`cluster: publish to ${server} failed: ${message(err)}`);
     });
   }
 

@@ -15,7 +15,7 @@ import type { ClusterStatus } from "./_cluster.ts";
  * const text = renderClusterMetrics({
  *   instanceId: "a", redisUp: true, role: "leader", epoch: 3, leader: "a:3",
  *   eventLagSeconds: 0.002, rooms: 1, published: { source: 5, library: 1 },
- *   dropped: { staleEpoch: 0, fenced: 0, library: 0 }, resyncs: 1,
+ *   dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0 }, resyncs: 1,
  * });
  * if (!text.includes("dback_redis_up 1\n")) throw new Error("missing redis_up");
  * if (!text.includes("dback_cluster_epoch 3\n")) throw new Error("missing epoch");
@@ -50,6 +50,7 @@ export function renderClusterMetrics(s: ClusterStatus): string {
     `dback_cluster_dropped_total{reason="stale_epoch"} ${s.dropped.staleEpoch}`,
     `dback_cluster_dropped_total{reason="fenced"} ${s.dropped.fenced}`,
     `dback_cluster_dropped_total{reason="library"} ${s.dropped.library}`,
+    `dback_cluster_dropped_total{reason="offline"} ${s.dropped.offline}`,
   );
   return lines.join("\n") + "\n";
 }
