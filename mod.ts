@@ -53,12 +53,11 @@ export type { DataSource, EventSink } from "./src/source.ts";
 export type { MountedWebSocket } from "./src/transport/types.ts";
 export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
 export { type MockOptions, MockSource } from "./src/sources/mock.ts";
-export * from "./src/discord/mod.ts";
 export {
   type DiscordOAuthOptions,
   discordOAuthValidator,
   type DiscordUserValidator,
-} from "./src/oauth.ts";
+} from "./src/discord/oauth.ts";
 export { formatLogRecord, type LogLevel, type LogRecord, type LogSink } from "./src/log.ts";
 export type { CallbackStats, MetricsSnapshot } from "./src/metrics.ts";
 export { VERSION } from "./src/version.ts";

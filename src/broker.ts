@@ -21,7 +21,8 @@ import type { ChatEvent, ClientIdEvent, PresenceEvent } from "./protocol.ts";
 export type ServerEvent =
   | { type: "presence"; event: PresenceEvent }
   | { type: "message"; event: ChatEvent }
-  | { type: "update-clientid"; event: ClientIdEvent };
+  | { type: "update-clientid"; event: ClientIdEvent }
+  | { type: "server-gone"; event: { server: string } };
 
 /**
  * Delivers an event to this instance's viewers (patching its cached user

@@ -25,6 +25,7 @@ import {
   clientIdEventSchema,
   clientIdFrame,
   describeZodError,
+  ERRORS,
   messageEventSchema,
   messageFrame,
   type PresenceEvent,
@@ -413,6 +414,9 @@ export class WebSocketServer implements AsyncDisposable {
       presence: guard("presence", (e: PresenceEvent) => this.broadcastPresence(e)),
       message: guard("message", (e: ChatEvent) => this.broadcastMessage(e)),
       clientId: guard("client id", (e: ClientIdEvent) => this.broadcastClientIdUpdate(e)),
+      serverGone: guard("server removal", (server: string) => {
+        this.#broker.publish({ type: "server-gone", event: { server } });
+      }),
     };
   }
 
@@ -456,6 +460,19 @@ export class WebSocketServer implements AsyncDisposable {
         return this.#hub.publish(e.event.server, messageFrame(e.event));
       case "update-clientid":
         return this.#hub.publish(e.event.server, clientIdFrame(e.event));
+      case "server-gone": {
+        // Its viewers are told as if they had asked for a server that does not exist.
+        const members = this.#hub.members(e.event.server);
+        this.#directory.invalidate(e.event.server);
+        for (const conn of members) {
+          this.#admission.leave(conn);
+          conn.sendError(ERRORS.noSuchServer);
+        }
+        if (members.length) {
+          this.#log.info(`server ${e.event.server} is gone: told ${members.length} viewer(s)`);
+        }
+        return members.length;
+      }
     }
   }
 

@@ -42,6 +42,13 @@ export interface EventSink {
   message(event: ChatEvent): void;
   /** A new OAuth2 client id for a server. */
   clientId(event: ClientIdEvent): void;
+  /**
+   * A server is gone for good (e.g. the bot was removed from the guild): its
+   * viewers get the protocol's "Sorry, couldn't connect to that Discord
+   * server." error and leave the room. Optional: sources whose servers never
+   * vanish need not call it, sinks that cannot act on it may omit it.
+   */
+  serverGone?(serverId: string): void;
 }
 
 /**

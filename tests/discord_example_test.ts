@@ -1,7 +1,9 @@
 // examples/discord.ts as a subprocess, against the fake Discord.
 import assert from "node:assert/strict";
-import { FakeDiscord, GUILD, smallGuild } from "./discord_fake_test.ts";
+import { ADA, BOB, CY, FakeDiscord, GUILD, GUILD2, smallGuild } from "./discord_fake_test.ts";
 import { joined } from "./helpers.ts";
+
+import { socketUrl } from "../examples/discord.ts";
 
 const EXAMPLE = new URL("../examples/discord.ts", import.meta.url).pathname;
 const CWD = new URL("..", import.meta.url).pathname;
@@ -13,6 +15,7 @@ function command(args: string[], env: Record<string, string>) {
     env: {
       DISCORD_TOKEN: "",
       DISCORD_GUILD_IDS: "",
+      DISCORD_ALL_GUILDS: "",
       DISCORD_CHANNEL_IDS: "",
       DISCORD_CLIENT_ID: "",
       DISCORD_PASSWORDED: "",
@@ -106,4 +109,130 @@ Deno.test("discord example: serves the guild and stops on SIGTERM", async () => 
     await fake.stop();
     assert.equal(status.code, 0, `exit code; stderr: ${stderr}`);
   }
+});
+
+/** Spawn the example with output collected; `stop` signals it and returns the exit status. */
+function spawn(args: string[], env: Record<string, string>) {
+  const child = command(args, env).spawn();
+  const out = { stdout: "", stderr: "" };
+  const reads = [
+    (async () => {
+      for await (const c of child.stdout.pipeThrough(new TextDecoderStream())) out.stdout += c;
+    })(),
+    (async () => {
+      for await (const c of child.stderr.pipeThrough(new TextDecoderStream())) out.stderr += c;
+    })(),
+  ];
+  return {
+    out,
+    async stop(signal: Deno.Signal) {
+      child.kill(signal);
+      const status = await child.status;
+      await Promise.all(reads);
+      return status;
+    },
+  };
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`discord example (13.3): ${signal} while waiting for READY exits 0`, async () => {
+    const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+    fake.answerIdentify = false;
+    const p = spawn(["--gateway-url", fake.gatewayUrl, "--port", "0", "--host", "127.0.0.1"], {
+      DISCORD_TOKEN: fake.token,
+      DISCORD_GUILD_IDS: GUILD,
+    });
+    try {
+      await fake.waitOp(2, 1, 30_000); // IDENTIFY sent, never answered
+      const status = await p.stop(signal);
+      assert.equal(status.code, 0, `exit code; stderr: ${p.out.stderr}`);
+      assert.doesNotMatch(p.out.stdout, /socketURL/);
+    } finally {
+      await fake.stop();
+    }
+  });
+}
+
+Deno.test("discord example (13.10): --config file wins over the environment", async () => {
+  const fake = await FakeDiscord.start({
+    guilds: [smallGuild(), smallGuild(GUILD2, "Second")],
+  });
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/discord-config.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      token: fake.token,
+      servers: [
+        { id: GUILD2, alias: "Lobby", slug: "lobby" },
+        { id: GUILD, default: true, hideOffline: true, ignoreUsers: [BOB] },
+      ],
+    }),
+  );
+  const p = spawn(
+    ["--config", file, "--gateway-url", fake.gatewayUrl, "--port", "0", "--host", "127.0.0.1"],
+    // ignored: the file gives the servers and the token
+    { DISCORD_TOKEN: "wrong", DISCORD_GUILD_IDS: "100000000000000009" },
+  );
+  try {
+    await fake.until(() => /socketURL=ws:\/\/127\.0\.0\.1:\d+/.test(p.out.stdout), 30_000, "URL");
+    const url = /socketURL=(ws:\/\/127\.0\.0\.1:\d+)/.exec(p.out.stdout)![1];
+    const c = await joined(url, GUILD);
+    const list = c.frames.find((f) => f.type === "server-list")!.data;
+    assert.deepEqual(list[GUILD2], {
+      id: "lobby",
+      name: "Lobby",
+      default: false,
+      passworded: false,
+    });
+    assert.equal(list[GUILD].default, true);
+    const users = c.frames.find((f) => f.type === "server-join")!.data.users;
+    assert.ok(users[ADA], "online member shown");
+    assert.equal(users[CY], undefined, "offline member hidden");
+    assert.equal(users[BOB], undefined, "ignored user hidden");
+    await c.close();
+  } finally {
+    const status = await p.stop("SIGTERM");
+    await fake.stop();
+    await Deno.remove(dir, { recursive: true });
+    assert.equal(status.code, 0, p.out.stderr);
+  }
+});
+
+Deno.test("discord example (13.10): a bad configuration file names the field", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/c.json`;
+  try {
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        servers: [{ id: GUILD, listenChannels: ["a"], ignoreChannels: ["b"] }, { id: "x" }],
+        colour: "red",
+      }),
+    );
+    const r = await run(["--config", file], { DISCORD_TOKEN: "t" });
+    assert.equal(r.code, 2);
+    assert.match(
+      r.stderr,
+      /servers\[0\]\.listenChannels: give either ignoreChannels or listenChannels/,
+    );
+    assert.match(r.stderr, /servers\[1\]\.id: id must be a Discord id/);
+    assert.match(r.stderr, /colour/);
+    await Deno.writeTextFile(file, "{ not json");
+    const r2 = await run(["--config", file], { DISCORD_TOKEN: "t" });
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /not valid JSON/);
+    const r3 = await run(["--config", `${dir}/missing.json`], { DISCORD_TOKEN: "t" });
+    assert.equal(r3.code, 2);
+    assert.match(r3.stderr, /cannot read the file/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("discord example: the printed URL is usable for wildcard and IPv6 binds", () => {
+  assert.equal(socketUrl("0.0.0.0", 3000), "ws://localhost:3000");
+  assert.equal(socketUrl("::", 3000), "ws://localhost:3000");
+  assert.equal(socketUrl("::1", 80), "ws://[::1]:80");
+  assert.equal(socketUrl("127.0.0.1", 1), "ws://127.0.0.1:1");
 });

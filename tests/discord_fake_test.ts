@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { DiscordGatewaySource, type DiscordSourceOptions } from "../src/discord/mod.ts";
 import type { LogRecord } from "../src/log.ts";
+import type { ChatEvent, PresenceEvent } from "../src/protocol.ts";
+import type { DataSource, EventSink } from "../src/source.ts";
+import { startServer } from "./helpers.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Payload = { op: number; d?: any; s?: number | null; t?: string | null };
@@ -24,6 +27,8 @@ export class FakeConn {
   readonly closed: Promise<void>;
   /** Whether heartbeats get an ACK. */
   ack = true;
+  /** `shard` of the IDENTIFY on this connection. */
+  shard: [number, number] | undefined;
   #fake: FakeDiscord;
 
   constructor(fake: FakeDiscord, id: number, url: URL, ws: WebSocket) {
@@ -78,10 +83,22 @@ export class FakeDiscord {
   identifyCloseCode?: number;
   /** Whether new connections get HELLO. */
   hello = true;
+  /** Close code for IDENTIFY on one connection (e.g. only the second shard fails). */
+  identifyCloseFor?: (conn: FakeConn) => number | undefined;
+  /** Whether IDENTIFY is answered (READY); `false` leaves the client waiting. */
+  answerIdentify = true;
   /** Decides whether a new connection ACKs heartbeats. */
   ackFor: (conn: FakeConn) => boolean = () => true;
   /** Answers op 8; default: nothing. */
   onRequestMembers?: (conn: FakeConn, d: Payload["d"]) => void;
+  /** Answers REST calls the fake does not know (e.g. POST /channels/:id/messages). */
+  onRest?: (req: Request, url: URL, body: string) => Response | undefined;
+  /** `shards` and `max_concurrency` answered by /gateway/bot. */
+  shards = 1;
+  maxConcurrency = 1;
+  /** When set, IDENTIFY must carry `shard: [id, shards]`; otherwise close 4011. */
+  requireShards = false;
+  /** Guild ids per IDENTIFY; default: `guilds` (filtered by shard when sharded). */
   readonly conns: FakeConn[] = [];
   readonly log: Received[] = [];
   readonly rest: Array<{ path: string; authorization: string | null }> = [];
@@ -152,10 +169,15 @@ export class FakeDiscord {
   #established = 0;
 
   guildCreate(conn: FakeConn): void {
-    for (const g of this.guilds) conn.dispatch("GUILD_CREATE", g);
+    for (const g of this.guilds) {
+      const id = (g as { id: string }).id;
+      const s = conn.shard;
+      if (s && Number((BigInt(id) >> 22n) % BigInt(s[1])) !== s[0]) continue;
+      conn.dispatch("GUILD_CREATE", g);
+    }
   }
 
-  #handle(req: Request): Response {
+  #handle(req: Request): Response | Promise<Response> {
     const url = new URL(req.url);
     if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
       const { socket, response } = Deno.upgradeWebSocket(req);
@@ -169,14 +191,26 @@ export class FakeDiscord {
       return response;
     }
     this.rest.push({ path: url.pathname, authorization: req.headers.get("authorization") });
+    if (this.onRest) {
+      return req.text().then((body) => this.onRest?.(req, url, body) ?? this.#rest(req, url));
+    }
+    return this.#rest(req, url);
+  }
+
+  #rest(req: Request, url: URL): Response {
     if (url.pathname === "/api/v10/gateway/bot") {
       if (req.headers.get("authorization") !== `Bot ${this.token}`) {
         return Response.json({ message: "401: Unauthorized", code: 0 }, { status: 401 });
       }
       return Response.json({
         url: `ws://127.0.0.1:${this.port}/gateway`,
-        shards: 1,
-        session_start_limit: { total: 1000, remaining: 999, reset_after: 0, max_concurrency: 1 },
+        shards: this.shards,
+        session_start_limit: {
+          total: 1000,
+          remaining: 999,
+          reset_after: 0,
+          max_concurrency: this.maxConcurrency,
+        },
       });
     }
     if (url.pathname === "/api/v10/users/@me") {
@@ -207,13 +241,26 @@ export class FakeDiscord {
           conn.close(4004, "Authentication failed.");
           return;
         }
+        if (!this.answerIdentify) return;
+        const code = this.identifyCloseFor?.(conn) ?? this.identifyCloseCode;
+        if (code !== undefined) {
+          conn.close(code, "Disallowed intent(s).");
+          return;
+        }
         if (this.identifyCloseCode !== undefined) {
           conn.close(this.identifyCloseCode, "Disallowed intent(s).");
           return;
         }
+        const shard = p.d?.shard as [number, number] | undefined;
+        if (this.requireShards && (!Array.isArray(shard) || shard[1] !== this.shards)) {
+          conn.close(4011, "Sharding required.");
+          return;
+        }
+        conn.shard = shard;
         this.sessionId = `session-${++this.sessions}`;
         this.seq = 0;
-        const ids = [...this.guilds.map((g) => (g as { id: string }).id), ...this.readyGuildIds];
+        const ids = [...this.guilds.map((g) => (g as { id: string }).id), ...this.readyGuildIds]
+          .filter((id) => !shard || Number((BigInt(id) >> 22n) % BigInt(shard[1])) === shard[0]);
         conn.dispatch("READY", {
           v: 10,
           user: { id: "999000000000000001", username: "dzone-bot", bot: true },
@@ -345,4 +392,59 @@ export function makeSource(fake: FakeDiscord, extra: Partial<DiscordSourceOption
     ...extra,
   });
   return { source, logs };
+}
+
+/** An EventSink that records everything, for tests of the source on its own. */
+export class RecordingSink implements EventSink {
+  readonly presences: PresenceEvent[] = [];
+  readonly messages: ChatEvent[] = [];
+  readonly gone: string[] = [];
+  presence(e: PresenceEvent): void {
+    this.presences.push(e);
+  }
+  message(e: ChatEvent): void {
+    this.messages.push(e);
+  }
+  clientId(): void {}
+  serverGone(id: string): void {
+    this.gone.push(id);
+  }
+}
+
+/**
+ * A real server fed by `source` (`new WebSocketServer({ source })`): the
+ * server starts the source and stops it. With `recordGone`, the source is
+ * wrapped so the test also sees which servers it declared gone (the server
+ * still gets every call).
+ */
+export async function serveSource(source: DiscordGatewaySource, { recordGone = false } = {}) {
+  const gone: string[] = [];
+  const spy: DataSource = {
+    getServerData: () => source.getServerData(),
+    getUserData: (id) => source.getUserData(id),
+    getClientId: (id) => source.getClientId(id),
+    validateDiscordUser: (t, u, id) => source.validateDiscordUser(t, u, id),
+    start: (sink) =>
+      source.start({
+        presence: (e) => sink.presence(e),
+        message: (e) => sink.message(e),
+        clientId: (e) => sink.clientId(e),
+        serverGone: (id) => {
+          gone.push(id);
+          sink.serverGone?.(id);
+        },
+      }),
+    stop: () => source.stop(),
+  };
+  const { server, url, logs } = await startServer({ source: recordGone ? spy : source });
+  return {
+    server,
+    url,
+    logs,
+    /** Servers the source declared gone (with `recordGone`). */
+    gone,
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+    },
+  };
 }

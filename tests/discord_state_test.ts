@@ -17,19 +17,18 @@ import {
   role,
   ROLE_BLUE,
   ROLE_RED,
+  serveSource,
   smallGuild,
   user,
 } from "./discord_fake_test.ts";
-import { type Client, joined, startServer } from "./helpers.ts";
+import { type Client, joined } from "./helpers.ts";
 import type { DiscordSourceOptions } from "../src/discord/mod.ts";
 
 /** Fake Discord + started source + real server + a client joined to the guild. */
 async function world(extra: Partial<DiscordSourceOptions> = {}, guilds = [smallGuild()]) {
   const fake = await FakeDiscord.start({ guilds });
   const { source, logs } = makeSource(fake, extra);
-  await source.start();
-  const { server, url } = await startServer({ callbacks: source.callbacks() });
-  source.attach(server);
+  const { server, url } = await serveSource(source);
   const client = await joined(url, extra.slugs?.[GUILD] ?? GUILD);
   return {
     fake,
@@ -40,7 +39,7 @@ async function world(extra: Partial<DiscordSourceOptions> = {}, guilds = [smallG
     client,
     async close() {
       await client.close();
-      await source.close();
+      await source.stop();
       await server.stop();
       await fake.stop();
     },
@@ -69,9 +68,9 @@ Deno.test("discord state: GUILD_CREATE gives names, statuses and highest role co
     assert.deepEqual(source.getServerData(), {
       [GUILD]: { id: GUILD, name: "Test Guild", default: true, passworded: false },
     });
-    assert.equal(source.callbacks().getClientId, undefined);
+    assert.equal(source.getClientId(GUILD), undefined);
   } finally {
-    await source.close();
+    await source.stop();
     await fake.stop();
   }
 });
@@ -94,20 +93,20 @@ Deno.test("discord state: options for slugs, passworded, client id and offline m
       [GUILD]: { id: "test", name: "Test Guild", default: false, passworded: true },
     });
     assert.deepEqual(Object.keys(source.getUserData(GUILD)).sort(), [ADA, BOB, BOTTY].sort());
-    const cb = source.callbacks();
-    assert.equal(await cb.getClientId!(GUILD), "777000000000000001");
+    assert.equal(source.getClientId(GUILD), "777000000000000001");
     assert.throws(() => source.getUserData("123"), /not available/);
     // OAuth check against the fake REST API: token "user-<id>" belongs to <id>.
     const src2 = makeSource(fake, { apiBase: fake.apiBase, passworded: true });
     await src2.source.start();
-    const v = src2.source.callbacks().validateDiscordUser!;
+    const v = (t: string, u: { id: string; username: string }, id: string) =>
+      src2.source.validateDiscordUser(t, u, id);
     assert.equal(await v(`user-${ADA}`, { id: ADA, username: "ada" }, GUILD), true);
     assert.equal(await v(`user-${ADA}`, { id: BOB, username: "bob" }, GUILD), false);
     assert.equal(await v("bad", { id: ADA, username: "ada" }, GUILD), false);
     assert.equal(await v(`user-${DEE}`, { id: DEE, username: "dee" }, GUILD), false);
-    await src2.source.close();
+    await src2.source.stop();
   } finally {
-    await source.close();
+    await source.stop();
     await fake.stop();
   }
 });
@@ -120,7 +119,7 @@ Deno.test("discord state: only listed guilds are served; a missing one is report
     assert.deepEqual(Object.keys(source.getServerData()), [GUILD]);
     assert.ok(logs.some((l) => /not a member of guild 100000000000000009/.test(l.message)));
   } finally {
-    await source.close();
+    await source.stop();
     await fake.stop();
   }
 });
@@ -347,10 +346,8 @@ Deno.test("discord e2e: large guilds are completed with REQUEST_GUILD_MEMBERS ch
     });
   };
   const { source } = makeSource(fake);
-  const { server, url } = await startServer({ callbacks: source.callbacks() });
-  source.attach(server);
+  const { server, url } = await serveSource(source);
   try {
-    await source.start();
     const req = (await fake.waitOp(8)).payload.d;
     assert.equal(req.guild_id, GUILD);
     assert.equal(req.query, "");
@@ -366,7 +363,7 @@ Deno.test("discord e2e: large guilds are completed with REQUEST_GUILD_MEMBERS ch
     assert.equal(Object.keys(joinFrameUsers(c)).length, 6);
     await c.close();
   } finally {
-    await source.close();
+    await source.stop();
     await server.stop();
     await fake.stop();
   }

@@ -1,7 +1,8 @@
-// The built-in Discord OAuth2 validator against a fake Discord API served on
-// 127.0.0.1:0 by Deno.serve. Real Discord is never contacted.
+// The built-in Discord OAuth2 validator against the shared fake Discord
+// (tests/fake_discord.ts) on 127.0.0.1:0. Real Discord is never contacted.
 import assert from "node:assert/strict";
-import { type DiscordOAuthOptions, discordOAuthValidator } from "../src/oauth.ts";
+import { type DiscordOAuthOptions, discordOAuthValidator } from "../src/discord/oauth.ts";
+import { FakeDiscord } from "./fake_discord.ts";
 import { Client, startServer } from "./helpers.ts";
 
 const GOOD = "good-token-0123456789abcdef";
@@ -11,69 +12,15 @@ const BOB = { id: "43", username: "bob" };
 const CLUB = "555000000000000001";
 const ELSEWHERE = "555000000000000099";
 
-type Override = (req: Request, url: URL) => Response | Promise<Response> | undefined;
-
-/** A fake Discord: tokens → users and guild lists; every request is recorded. */
-class FakeDiscord {
-  readonly hits: { path: string; query: string; auth: string | null }[] = [];
-  readonly users = new Map<string, { id: string; username: string }>([[GOOD, ADA], [OTHER, BOB]]);
-  readonly guilds = new Map<string, { id: string; name: string }[]>([
-    [GOOD, [{ id: CLUB, name: "Club" }, { id: "555000000000000002", name: "Other" }]],
-    [OTHER, [{ id: "555000000000000002", name: "Other" }]],
-  ]);
-  override: Override | undefined;
-  #server: Deno.HttpServer<Deno.NetAddr>;
-  #hanging: Array<() => void> = [];
-
-  constructor() {
-    this.#server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      (req) => this.#handle(req),
-    );
-  }
-
-  get base(): string {
-    return `http://127.0.0.1:${this.#server.addr.port}/api`;
-  }
-
-  /** Paths hit so far, in order. */
-  paths(): string[] {
-    return this.hits.map((h) => h.path);
-  }
-
-  /** A handler that never answers; released when the fake closes. */
-  hang(): Promise<Response> {
-    return new Promise((resolve) => {
-      this.#hanging.push(() => resolve(new Response("late", { status: 504 })));
-    });
-  }
-
-  async #handle(req: Request): Promise<Response> {
-    const url = new URL(req.url);
-    const path = url.pathname.replace(/^\/api/, "");
-    this.hits.push({ path, query: url.search, auth: req.headers.get("authorization") });
-    const custom = await this.override?.(req, url);
-    if (custom) return custom;
-    const token = req.headers.get("authorization")?.replace(/^Bearer /, "") ?? "";
-    const user = this.users.get(token);
-    if (!user) return Response.json({ message: "401: Unauthorized", code: 0 }, { status: 401 });
-    if (path === "/users/@me") return Response.json({ ...user, discriminator: "0" });
-    if (path === "/users/@me/guilds") {
-      const limit = Number(url.searchParams.get("limit") ?? 200);
-      const after = url.searchParams.get("after");
-      const all = (this.guilds.get(token) ?? []).toSorted((a, b) =>
-        BigInt(a.id) < BigInt(b.id) ? -1 : 1
-      );
-      const rest = after ? all.filter((g) => BigInt(g.id) > BigInt(after)) : all;
-      return Response.json(rest.slice(0, limit));
-    }
-    return Response.json({ message: "404: Not Found", code: 0 }, { status: 404 });
-  }
-
-  async close(): Promise<void> {
-    for (const release of this.#hanging) release();
-    await this.#server.shutdown();
-  }
+/** The shared fake with two OAuth2 users: ada (member of CLUB) and bob. */
+async function oauthFake(): Promise<FakeDiscord> {
+  const fake = await FakeDiscord.start();
+  fake.oauth.set(GOOD, {
+    user: ADA,
+    guilds: [{ id: CLUB, name: "Club" }, { id: "555000000000000002", name: "Other" }],
+  });
+  fake.oauth.set(OTHER, { user: BOB, guilds: [{ id: "555000000000000002", name: "Other" }] });
+  return fake;
 }
 
 /** Run `body` with a fresh fake and a validator; diagnostics are collected and checked. */
@@ -84,15 +31,11 @@ async function withFake(
     errors: string[],
   ) => Promise<void>,
 ): Promise<void> {
-  const fake = new FakeDiscord();
+  await using fake = await oauthFake();
   const errors: string[] = [];
   const make = (o: DiscordOAuthOptions = {}) =>
-    discordOAuthValidator({ apiBase: fake.base, onError: (m) => errors.push(m), ...o });
-  try {
-    await body(fake, make, errors);
-  } finally {
-    await fake.close();
-  }
+    discordOAuthValidator({ apiBase: fake.apiBase, onError: (m) => errors.push(m), ...o });
+  await body(fake, make, errors);
   for (const m of errors) {
     assert.ok(!m.includes(GOOD) && !m.includes(OTHER), `token leaked into: ${m}`);
   }
@@ -105,9 +48,9 @@ Deno.test("oauth: valid token of a member is allowed", async () => {
     const validate = make();
     assert.equal(await validate(GOOD, ADA, CLUB), true);
     assert.deepEqual(fake.paths(), ["/users/@me", "/users/@me/guilds"]);
-    assert.equal(fake.hits[0].auth, `Bearer ${GOOD}`);
-    assert.equal(fake.hits[1].auth, `Bearer ${GOOD}`);
-    assert.equal(fake.hits[1].query, "?limit=200");
+    assert.equal(fake.rest[0].authorization, `Bearer ${GOOD}`);
+    assert.equal(fake.rest[1].authorization, `Bearer ${GOOD}`);
+    assert.equal(fake.rest[1].query, "?limit=200");
     assert.deepEqual(errors, []);
   });
 });
@@ -144,11 +87,11 @@ Deno.test("oauth: guild list pages are followed with `after`", async () => {
       id: String(600000000000000000n + BigInt(i)),
       name: `g${i}`,
     }));
-    fake.guilds.set(GOOD, many);
+    fake.oauth.get(GOOD)!.guilds = many;
     const validate = make();
     assert.equal(await validate(GOOD, ADA, many[230].id), true);
     assert.deepEqual(fake.paths(), ["/users/@me", "/users/@me/guilds", "/users/@me/guilds"]);
-    assert.equal(fake.hits[2].query, `?limit=200&after=${many[199].id}`);
+    assert.equal(fake.rest[2].query, `?limit=200&after=${many[199].id}`);
   });
 });
 
@@ -200,11 +143,11 @@ Deno.test("oauth: a hanging isMember is cut off by timeoutMs", async () => {
   });
 });
 
-Deno.test("oauth: 429 refuses and backs off the route without calling Discord", async () => {
+Deno.test("oauth: a route 429 backs off that token only, for retry_after", async () => {
   await withFake(async (fake, make, errors) => {
     const validate = make();
-    fake.override = (_req, url) =>
-      url.pathname.endsWith("/users/@me")
+    fake.restOverride = (req, url) =>
+      url.pathname.endsWith("/users/@me") && req.headers.get("authorization") === `Bearer ${GOOD}`
         ? Response.json(
           { message: "You are being rate limited.", retry_after: 0.3, global: false },
           {
@@ -214,38 +157,40 @@ Deno.test("oauth: 429 refuses and backs off the route without calling Discord", 
         )
         : undefined;
     assert.equal(await validate(GOOD, ADA, CLUB), false);
-    assert.equal(fake.hits.length, 1);
-    fake.override = undefined;
-    // Within the window: refused at once, Discord is not asked (other token too).
+    assert.equal(fake.rest.length, 1);
+    // Within the window: that token is refused at once, Discord is not asked.
     assert.equal(await validate(GOOD, ADA, CLUB), false);
-    assert.equal(await validate(OTHER, BOB, "555000000000000002"), false);
-    assert.equal(fake.hits.length, 1);
+    assert.equal(fake.rest.length, 1);
+    // Another token is not locked out: Discord's buckets are per token.
+    assert.equal(await validate(OTHER, BOB, "555000000000000002"), true);
+    assert.equal(fake.rest.length, 3);
     assert.ok(
       errors.some((m) => m.includes("rate limited") && m.includes("300 ms")),
       errors.join(),
     );
+    fake.restOverride = undefined;
     // After retry_after (body wins over the header's 1 s) Discord is asked again.
     await sleep(350);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
-    assert.equal(fake.hits.length, 3);
+    assert.equal(fake.rest.length, 5);
   });
 });
 
 Deno.test("oauth: a 429 on the guild list blocks that route; Retry-After header is used", async () => {
   await withFake(async (fake, make) => {
     const validate = make();
-    fake.override = (_req, url) =>
+    fake.restOverride = (_req, url) =>
       url.pathname.endsWith("/guilds")
         ? new Response("slow down", { status: 429, headers: { "Retry-After": "0.2" } })
         : undefined;
     assert.equal(await validate(GOOD, ADA, CLUB), false);
-    assert.equal(fake.hits.length, 2);
+    assert.equal(fake.rest.length, 2);
     // Guild route blocked: not even /users/@me is asked.
     assert.equal(await validate(GOOD, ADA, CLUB), false);
-    assert.equal(fake.hits.length, 2);
+    assert.equal(fake.rest.length, 2);
     // isMember does not need the blocked route.
     const hooked = make({ isMember: () => true });
-    fake.override = undefined;
+    fake.restOverride = undefined;
     assert.equal(await hooked(GOOD, ADA, CLUB), true);
     await sleep(250);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
@@ -255,7 +200,7 @@ Deno.test("oauth: a 429 on the guild list blocks that route; Retry-After header 
 Deno.test("oauth: a per-user 429 (X-RateLimit-Scope: user) only blocks that token", async () => {
   await withFake(async (fake, make) => {
     const validate = make();
-    fake.override = (req) =>
+    fake.restOverride = (req) =>
       req.headers.get("authorization") === `Bearer ${OTHER}`
         ? Response.json({ retry_after: 5, global: false }, {
           status: 429,
@@ -264,25 +209,42 @@ Deno.test("oauth: a per-user 429 (X-RateLimit-Scope: user) only blocks that toke
         : undefined;
     assert.equal(await validate(OTHER, BOB, "555000000000000002"), false);
     assert.equal(await validate(OTHER, BOB, "555000000000000002"), false);
-    assert.equal(fake.hits.length, 1);
+    assert.equal(fake.rest.length, 1);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
   });
 });
 
-Deno.test("oauth: a global 429 blocks every route", async () => {
-  await withFake(async (fake, make) => {
-    const validate = make({ isMember: () => true });
-    fake.override = () => Response.json({ retry_after: 5, global: true }, { status: 429 });
-    assert.equal(await validate(GOOD, ADA, CLUB), false);
-    fake.override = undefined;
-    assert.equal(await validate(OTHER, BOB, CLUB), false);
-    assert.equal(fake.hits.length, 1);
-  });
+Deno.test("oauth: a global 429 blocks every token and route", async () => {
+  for (
+    const answer of [
+      () => Response.json({ retry_after: 5, global: true }, { status: 429 }),
+      () =>
+        Response.json({ retry_after: 5 }, {
+          status: 429,
+          headers: { "X-RateLimit-Global": "true" },
+        }),
+      () =>
+        Response.json({ retry_after: 5 }, {
+          status: 429,
+          headers: { "X-RateLimit-Scope": "global" },
+        }),
+    ]
+  ) {
+    await withFake(async (fake, make) => {
+      const validate = make({ isMember: () => true });
+      fake.restOverride = answer;
+      assert.equal(await validate(GOOD, ADA, CLUB), false);
+      fake.restOverride = undefined;
+      assert.equal(await validate(OTHER, BOB, CLUB), false);
+      assert.equal(await validate("third-token-0123456789", ADA, CLUB), false);
+      assert.equal(fake.rest.length, 1);
+    });
+  }
 });
 
 Deno.test("oauth: Discord that never answers times out and refuses", async () => {
   await withFake(async (fake, make, errors) => {
-    fake.override = () => fake.hang();
+    fake.restOverride = () => fake.hang();
     const validate = make({ timeoutMs: 100 });
     const started = performance.now();
     assert.equal(await validate(GOOD, ADA, CLUB), false);
@@ -298,7 +260,7 @@ Deno.test("oauth: a network failure (closed port) refuses", async () => {
   listener.close();
   const errors: string[] = [];
   const validate = discordOAuthValidator({
-    apiBase: `http://127.0.0.1:${port}/api`,
+    apiBase: `http://127.0.0.1:${port}/api/v10`,
     onError: (m) => errors.push(m),
   });
   assert.equal(await validate(GOOD, ADA, CLUB), false);
@@ -310,16 +272,16 @@ Deno.test("oauth: a network failure (closed port) refuses", async () => {
 Deno.test("oauth: malformed bodies and server errors refuse and are not cached", async () => {
   await withFake(async (fake, make, errors) => {
     const validate = make();
-    fake.override = (_req, url) =>
+    fake.restOverride = (_req, url) =>
       url.pathname.endsWith("/users/@me") ? Response.json({ username: "no id" }) : undefined;
     assert.equal(await validate(GOOD, ADA, CLUB), false);
-    fake.override = (_req, url) =>
+    fake.restOverride = (_req, url) =>
       url.pathname.endsWith("/guilds") ? new Response("<html>oops</html>") : undefined;
     assert.equal(await validate(GOOD, ADA, CLUB), false);
-    fake.override = (_req, url) =>
+    fake.restOverride = (_req, url) =>
       url.pathname.endsWith("/guilds") ? Response.json({ guilds: [CLUB] }) : undefined;
     assert.equal(await validate(GOOD, ADA, CLUB), false);
-    fake.override = () => new Response("bad gateway", { status: 502 });
+    fake.restOverride = () => new Response("bad gateway", { status: 502 });
     assert.equal(await validate(GOOD, ADA, CLUB), false);
     assert.equal(errors.length, 4, errors.join("\n"));
     assert.match(errors[0], /\/users\/@me: malformed body/);
@@ -327,10 +289,10 @@ Deno.test("oauth: malformed bodies and server errors refuse and are not cached",
     assert.match(errors[2], /\/users\/@me\/guilds: malformed body/);
     assert.match(errors[3], /answered 502/);
     // None of these failures were cached: the next call asks Discord and succeeds.
-    fake.override = undefined;
-    const before = fake.hits.length;
+    fake.restOverride = undefined;
+    const before = fake.rest.length;
     assert.equal(await validate(GOOD, ADA, CLUB), true);
-    assert.equal(fake.hits.length, before + 2);
+    assert.equal(fake.rest.length, before + 2);
   });
 });
 
@@ -338,21 +300,21 @@ Deno.test("oauth: answers are cached for their TTL, per token, user and server",
   await withFake(async (fake, make) => {
     const validate = make({ cacheTtlMs: 150, negativeCacheTtlMs: 150 });
     assert.equal(await validate(GOOD, ADA, CLUB), true);
-    assert.equal(fake.hits.length, 2);
+    assert.equal(fake.rest.length, 2);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
-    assert.equal(fake.hits.length, 2);
+    assert.equal(fake.rest.length, 2);
     // Negative answers are cached too.
     assert.equal(await validate("bad-token-xyz", ADA, CLUB), false);
     assert.equal(await validate("bad-token-xyz", ADA, CLUB), false);
-    assert.equal(fake.hits.length, 3);
+    assert.equal(fake.rest.length, 3);
     // Another server is another key.
     assert.equal(await validate(GOOD, ADA, ELSEWHERE), false);
-    assert.equal(fake.hits.length, 5);
+    assert.equal(fake.rest.length, 5);
     await sleep(200);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
-    assert.equal(fake.hits.length, 7);
+    assert.equal(fake.rest.length, 7);
     // A revoked token is noticed once the positive entry expires.
-    fake.users.delete(GOOD);
+    fake.oauth.delete(GOOD);
     await sleep(200);
     assert.equal(await validate(GOOD, ADA, CLUB), false);
   });
@@ -373,12 +335,12 @@ Deno.test("oauth: the cache is bounded and evicts the oldest entry", async () =>
     await validate(GOOD, ADA, "1");
     await validate(GOOD, ADA, "2");
     await validate(GOOD, ADA, "2");
-    assert.equal(fake.hits.length, 2);
+    assert.equal(fake.rest.length, 2);
     await validate(GOOD, ADA, "3"); // evicts "1"
     await validate(GOOD, ADA, "2");
-    assert.equal(fake.hits.length, 3);
+    assert.equal(fake.rest.length, 3);
     await validate(GOOD, ADA, "1");
-    assert.equal(fake.hits.length, 4);
+    assert.equal(fake.rest.length, 4);
   });
 });
 
@@ -389,7 +351,7 @@ Deno.test("oauth: malformed input is refused without asking Discord", async () =
     assert.equal(await validate("two words", ADA, CLUB), false);
     assert.equal(await validate("line\nbreak", ADA, CLUB), false);
     assert.equal(await validate(GOOD, { id: "", username: "x" }, CLUB), false);
-    assert.equal(fake.hits.length, 0);
+    assert.equal(fake.rest.length, 0);
   });
 });
 
@@ -407,7 +369,7 @@ Deno.test("oauth: invalid options throw a TypeError", () => {
 
 Deno.test("oauth: a throwing onError sink does not break validation", async () => {
   await withFake(async (fake, make) => {
-    fake.override = () => new Response("down", { status: 503 });
+    fake.restOverride = () => new Response("down", { status: 503 });
     const validate = make({
       onError: () => {
         throw new Error("sink broken");
@@ -418,12 +380,12 @@ Deno.test("oauth: a throwing onError sink does not break validation", async () =
 });
 
 Deno.test("oauth: end to end through a real WebSocketServer", async () => {
-  const fake = new FakeDiscord();
+  const fake = await oauthFake();
   const { server, logs, url } = await startServer({
     callbacks: {
       getServerData: () => ({ [CLUB]: { id: "club", name: "The Club", passworded: true } }),
       getUserData: () => ({ "42": { uid: "42", username: "ada", status: "online" } }),
-      validateDiscordUser: discordOAuthValidator({ apiBase: fake.base }),
+      validateDiscordUser: discordOAuthValidator({ apiBase: fake.apiBase }),
     },
   });
   const clients: Client[] = [];
@@ -461,6 +423,6 @@ Deno.test("oauth: end to end through a real WebSocketServer", async () => {
   } finally {
     for (const c of clients) await c.close();
     await server.stop();
-    await fake.close();
+    await fake.stop();
   }
 });

@@ -9,39 +9,43 @@
  *
  * @example
  * ```ts ignore
- * import { DiscordGatewaySource, WebSocketServer } from "@dzone/dback";
+ * import { WebSocketServer } from "@dzone/dback";
+ * import { DiscordGatewaySource } from "@dzone/dback/discord";
  *
- * const source = new DiscordGatewaySource({
+ * const discord = new DiscordGatewaySource({
  *   token: Deno.env.get("DISCORD_TOKEN")!,
- *   guildIds: ["232769614004748288"],
+ *   servers: [{ id: "232769614004748288", alias: "D-World", hideOffline: true }],
  *   onError: (err) => console.error(err.message),
  * });
- * const server = new WebSocketServer({ port: 3000, callbacks: source.callbacks() });
- * source.attach(server);
- * await source.start();
- * await server.start();
+ * const server = new WebSocketServer({ port: 3000, source: discord });
+ * await server.start(); // starts the source; rejects on a bad token
  * // later
- * await source.close();
- * await server.stop();
+ * await server.stop(); // stops the source too
  * ```
  *
  * @module
  */
+export { DiscordGatewaySource } from "./source.ts";
+export type { DiscordSourceOptions } from "./options.ts";
 export {
-  type DiscordEventSink,
-  DiscordGatewaySource,
-  type DiscordSourceOptions,
-} from "./source.ts";
+  type DiscordConfig,
+  DiscordConfigError,
+  loadDiscordConfig,
+  parseDiscordConfig,
+  type ServerConfig,
+} from "./config.ts";
 export {
   DEFAULT_INTENTS,
   DiscordGatewayError,
-  FATAL_CLOSE_CODES,
+  type GatewaySession,
+  type GatewaySessionStore,
   type GatewayTiming,
   Intents,
 } from "./gateway.ts";
 export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./rest.ts";
 // The package types this module's API mentions, so it documents completely on its own.
 export type { Callbacks, MaybePromise, StaticResult } from "../callbacks.ts";
+export type { DataSource, EventSink } from "../source.ts";
 export type {
   ChatEvent,
   DiscordUser,

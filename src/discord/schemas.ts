@@ -176,8 +176,30 @@ export const rateLimitedSchema = z.looseObject({
   meta: z.looseObject({ guild_id: snowflake.optional(), nonce: z.string().optional() }).optional(),
 });
 
-/** `GET /gateway/bot` answer (the field used). */
-export const gatewayBotSchema = z.looseObject({ url: z.string().min(1) });
+/** `session_start_limit` of `GET /gateway/bot`: the IDENTIFY budget (`reset_after` in ms). */
+export const sessionStartLimitSchema = z.looseObject({
+  total: z.number().int().nonnegative(),
+  remaining: z.number().int().nonnegative(),
+  reset_after: z.number().nonnegative(),
+  max_concurrency: z.number().int().positive().default(1),
+});
+
+/**
+ * `GET /gateway/bot` answer (the fields used). A malformed `shards` or
+ * `session_start_limit` is dropped rather than failing the whole answer.
+ */
+export const gatewayBotSchema = z.looseObject({
+  url: z.string().min(1),
+  shards: z.number().int().positive().optional().catch(undefined),
+  session_start_limit: sessionStartLimitSchema.optional().catch(undefined),
+});
+
+/** A gateway session that can be resumed, as kept by a session store. */
+export const storedSessionSchema = z.object({
+  sessionId: z.string().min(1).max(200),
+  seq: z.number().int().nonnegative(),
+  resumeUrl: z.string().min(1).max(2000),
+});
 
 /** Parse each element of `items` with `schema`, dropping (and counting) the malformed ones. */
 export function parseEach<T>(

@@ -1,8 +1,8 @@
 /**
  * In-memory state of one Discord guild, as far as d-zone needs it: members,
  * their presence status and the roles that colour them. Pure data, no I/O:
- * the gateway source feeds it dispatches and turns the differences of
- * {@link GuildState.entry} before and after into presence broadcasts.
+ * the reducer (`reducer.ts`) feeds it dispatches and turns the differences
+ * of {@link GuildState.entry} before and after into presence broadcasts.
  *
  * @module
  */
@@ -79,7 +79,15 @@ function higher(a: RoleRecord, b: RoleRecord): boolean {
   return a.id < b.id;
 }
 
-/** One guild's members, presences and roles. */
+/** What is kept of a channel or thread, for filters by name. */
+export interface ChannelRecord {
+  /** Channel name, when known. */
+  name: string | null;
+  /** Parent channel id (threads), when known. */
+  parentId: string | null;
+}
+
+/** One guild's members, presences, roles and channel names. */
 export class GuildState {
   /** Guild id. */
   readonly id: string;
@@ -93,18 +101,30 @@ export class GuildState {
   readonly presences: Map<string, Status> = new Map();
   /** Roles by id. */
   readonly roles: Map<string, RoleRecord> = new Map();
+  /** Channels and threads by id. */
+  readonly channels: Map<string, ChannelRecord> = new Map();
   /** Whether offline members are part of the user map. */
   readonly includeOffline: boolean;
-  /** Ids seen during a running member sync (chunks); `null` when none runs. */
-  syncSeen: Set<string> | null = null;
-  /** Nonce of the running member request. */
-  syncNonce: string | null = null;
+  /** User ids or usernames never shown. */
+  readonly ignoreUsers: ReadonlySet<string>;
 
   /** An empty guild. */
-  constructor(id: string, name: string, includeOffline: boolean) {
+  constructor(
+    id: string,
+    name: string,
+    includeOffline: boolean,
+    ignoreUsers: ReadonlySet<string> = new Set(),
+  ) {
     this.id = id;
     this.name = name;
     this.includeOffline = includeOffline;
+    this.ignoreUsers = ignoreUsers;
+  }
+
+  /** Whether a member is hidden by `ignoreUsers` (by id or username). */
+  ignored(m: MemberRecord): boolean {
+    return this.ignoreUsers.size > 0 &&
+      (this.ignoreUsers.has(m.id) || this.ignoreUsers.has(m.username));
   }
 
   /** The `#rrggbb` colour of the member's highest coloured role, `#ffffff` when none. */
@@ -126,7 +146,7 @@ export class GuildState {
   /** The user entry d-zone sees for `uid`, or `undefined` when the user is not shown. */
   entry(uid: string): Required<UserEntry> | undefined {
     const m = this.members.get(uid);
-    if (!m) return undefined;
+    if (!m || this.ignored(m)) return undefined;
     const status = this.statusOf(uid);
     if (status === "offline" && !this.includeOffline) return undefined;
     return { uid, username: displayName(m), status, roleColor: this.colorOf(m) };
@@ -155,7 +175,6 @@ export class GuildState {
   /** Add or replace a member. */
   upsertMember(m: MemberRecord): void {
     this.members.set(m.id, m);
-    this.syncSeen?.add(m.id);
   }
 
   /** Forget a member and its presence. */
