@@ -4,8 +4,8 @@ import type { ServerEvent } from "../src/broker.ts";
 import { type RedisCluster, redisCluster } from "../src/cluster/mod.ts";
 import { MockSource } from "../src/sources/mock.ts";
 import { applyPresence, diffUsers, parseEnvelope } from "../src/cluster/_room.ts";
-import type { EventSink } from "../src/source.ts";
-import type { UserEntry } from "../src/protocol.ts";
+import type { DataSource, EventSink } from "../src/source.ts";
+import type { ServerMap, UserEntry } from "../src/protocol.ts";
 import { RedisServer } from "./_redis.ts";
 import { until } from "./helpers.ts";
 
@@ -22,6 +22,8 @@ class Node {
     presence: (event) => this.cluster.broker.publish({ type: "presence", event }),
     message: (event) => this.cluster.broker.publish({ type: "message", event }),
     clientId: (event) => this.cluster.broker.publish({ type: "update-clientid", event }),
+    serverGone: (server) =>
+      void this.cluster.broker.publish({ type: "server-gone", event: { server } }),
   };
   async start() {
     await this.cluster.broker.open((e) => {
@@ -291,5 +293,51 @@ Deno.test("a replaced snapshot reaches viewers as presence frames for what chang
   } finally {
     raw.disconnect();
     await a.stop();
+  }
+});
+
+Deno.test("a server gone at the source reaches every instance, and its snapshot is deleted", async () => {
+  await using redis = await RedisServer.start();
+  let sink: EventSink | undefined;
+  let gone = false;
+  const source: DataSource = {
+    getServerData: (): ServerMap =>
+      gone ? {} : { [DWORLD]: { id: "dworld", name: "D-World", default: true } },
+    getUserData: () => ({ "7": { uid: "7", username: "ada", status: "online" as const } }),
+    start: (s: EventSink) => void (sink = s),
+    stop: () => void (sink = undefined),
+  };
+  const make = (id: string) =>
+    new Node(redisCluster({
+      url: redis.url,
+      namespace: "t8",
+      instanceId: id,
+      leaseMs: 600,
+      logLevel: "silent",
+      candidate: id === "a",
+      source,
+    }));
+  const a = make("a"), b = make("b");
+  const { Redis } = await import("ioredis");
+  const raw = new Redis(redis.url);
+  try {
+    await a.start();
+    await b.start();
+    await until(() => a.cluster.status().role === "leader" && sink !== undefined, 3000, "a leads");
+    await a.join(DWORLD);
+    await b.join(DWORLD);
+    gone = true;
+    sink!.serverGone!(DWORLD);
+    const saw = (n: Node) => n.delivered.some((e) => e.type === "server-gone");
+    await until(() => saw(a) && saw(b), 3000, "server-gone on both");
+    if (await raw.exists(`t8:users:${DWORLD}`, `t8:snap:${DWORLD}`)) {
+      throw new Error("the snapshot of a gone server is still in redis");
+    }
+    const list = await b.cluster.source.getServerData();
+    if (DWORLD in list) throw new Error("the gone server is still listed");
+  } finally {
+    raw.disconnect();
+    await a.stop();
+    await b.stop();
   }
 });

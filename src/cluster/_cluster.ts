@@ -186,6 +186,14 @@ export class Cluster {
         this.#dropped.offline++;
         return 0;
       }
+      if (event.type === "server-gone") {
+        // The list first, so an instance told the server is gone reads a list without it.
+        const token = this.#token;
+        this.#writeServers(token).catch((err) => {
+          this.#log.warn(`cluster: cannot write the server list: ${message(err)}`);
+        }).then(() => this.#send(event, token));
+        return 0;
+      }
       this.#send(event, this.#token);
       return 0;
     }
@@ -408,14 +416,7 @@ export class Cluster {
     this.#chain(async () => {
       if (this.#token !== token) return;
       try {
-        const servers = serverMapSchema.parse(await this.#inner.getServerData());
-        await this.#c?.scripts.fencedSet(
-          this.#key("leader"),
-          this.#key("servers"),
-          token,
-          JSON.stringify(servers),
-          0,
-        );
+        await this.#writeServers(token);
         await this.#inner.start?.(sink);
       } catch (err) {
         this.#log.error(`cluster: the data source failed to start: ${message(err)}`);
@@ -423,6 +424,18 @@ export class Cluster {
         void this.#stepDown("data source failed");
       }
     });
+  }
+
+  /** Publish the inner source's server list (fenced: only while `token` holds the lease). */
+  async #writeServers(token: string): Promise<void> {
+    const servers = serverMapSchema.parse(await this.#inner.getServerData());
+    await this.#c?.scripts.fencedSet(
+      this.#key("leader"),
+      this.#key("servers"),
+      token,
+      JSON.stringify(servers),
+      0,
+    );
   }
 
   #guardedSink(token: string): EventSink {
@@ -442,6 +455,7 @@ export class Cluster {
       presence: pass((s, e) => s.presence(e)),
       message: pass((s, e) => s.message(e)),
       clientId: pass((s, e) => s.clientId(e)),
+      serverGone: pass((s, id: string) => s.serverGone?.(id)),
     };
   }
 
@@ -509,6 +523,8 @@ export class Cluster {
     const p = (async () => {
       if (!token || !this.#c) return;
       try {
+        // A late request (a join racing a removal) must not bring a gone server back.
+        if (!(serverId in await this.#inner.getServerData())) return;
         const users = userMapSchema.parse(await this.#inner.getUserData(serverId));
         const pairs: string[] = [];
         for (const [uid, u] of Object.entries(users)) pairs.push(uid, JSON.stringify(u));
@@ -552,11 +568,13 @@ export class Cluster {
     }
     if (token) this.#published.source++;
     else this.#published.library++;
+    if (event.type === "server-gone") op = "gone";
     c.scripts.publishEvent(
       this.#key("leader"),
       this.#key("epoch"),
       this.#key("seq", server),
       this.#key("users", server),
+      this.#key("snap", server),
       token,
       this.#channel(server),
       op,
@@ -669,6 +687,7 @@ export class Cluster {
     room.seq = env.s;
     const ev = env.ev!;
     if (ev.type === "presence") applyPresence(room.users, ev.event);
+    if (ev.type === "server-gone") this.#servers = undefined; // read the new list
     if (env.t !== undefined) this.#lag = Math.max(0, (Date.now() - env.t) / 1000);
     if (room.watched) this.#deliver?.(ev);
   }

@@ -84,7 +84,7 @@ export function openConnections(
   const defs: Record<keyof Scripts, [number, string]> = {
     heartbeat: [3, HEARTBEAT],
     release: [1, RELEASE],
-    publishEvent: [4, PUBLISH],
+    publishEvent: [5, PUBLISH],
     seed: [5, SEED],
     load: [3, LOAD],
     fencedSet: [2, FENCED_SET],

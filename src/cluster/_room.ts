@@ -36,6 +36,10 @@ const serverEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("presence"), event: presenceEventSchema }),
   z.object({ type: z.literal("message"), event: messageEventSchema }),
   z.object({ type: z.literal("update-clientid"), event: clientIdEventSchema }),
+  z.object({
+    type: z.literal("server-gone"),
+    event: z.object({ server: z.string().min(1).max(64) }),
+  }),
 ]);
 
 const envelopeSchema = z.object({

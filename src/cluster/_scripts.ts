@@ -75,9 +75,10 @@ return 0
 /**
  * Apply one event to a server's snapshot, number it and publish it.
  *
- * KEYS: leader, epoch, seq, users. ARGV: lease token ("" for a library
- * broadcast, which any instance may make), channel, op ("presence", "delete"
- * or "none"), uid, patch (JSON), event (JSON), kind ("src" or "lib").
+ * KEYS: leader, epoch, seq, users, marker. ARGV: lease token ("" for a
+ * library broadcast, which any instance may make), channel, op ("presence",
+ * "delete", "gone": the server and its snapshot are gone, or "none"), uid,
+ * patch (JSON), event (JSON), kind ("src" or "lib").
  *
  * A source event whose token no longer holds the lease is refused (-1): the
  * fencing that keeps a paused-then-resumed leader from publishing beside the
@@ -94,6 +95,8 @@ end
 local op = ARGV[3]
 if op == 'delete' then
   redis.call('HDEL', KEYS[4], ARGV[4])
+elseif op == 'gone' then
+  redis.call('DEL', KEYS[4], KEYS[5])
 elseif op == 'presence' then
   local patch = cjson.decode(ARGV[5])
   local cur = redis.call('HGET', KEYS[4], ARGV[4])
