@@ -341,3 +341,46 @@ Deno.test("a server gone at the source reaches every instance, and its snapshot 
     await b.stop();
   }
 });
+
+Deno.test("a source given as a function is made afresh for each term as publisher", async () => {
+  await using redis = await RedisServer.start();
+  const made: MockSource[] = [];
+  const starts: number[] = [];
+  const factory = () => {
+    const m = new MockSource({ presenceIntervalMs: 50, messageIntervalMs: 50 });
+    const n = made.push(m) - 1;
+    const start = m.start.bind(m);
+    let started = false;
+    // Like the Discord gateway source: one start per object.
+    m.start = (sink) => {
+      if (started) throw new Error("started twice");
+      started = true;
+      starts.push(n);
+      start(sink);
+    };
+    return m;
+  };
+  const a = new Node(redisCluster({
+    url: redis.url,
+    namespace: "t9",
+    instanceId: "a",
+    leaseMs: 600,
+    logLevel: "silent",
+    source: factory,
+  }));
+  const { Redis } = await import("ioredis");
+  const raw = new Redis(redis.url);
+  try {
+    await a.start();
+    await a.join(DWORLD);
+    await until(() => starts.length === 1, 3000, "the first term");
+    await raw.del("t9:leader"); // the lease is lost (as if it had expired)
+    await until(() => starts.length === 2, 3000, "a second term");
+    if (starts.join() !== "0,1" || made.length !== 2) throw new Error(`starts ${starts}`);
+    const before = a.delivered.length;
+    await until(() => a.delivered.length > before + 3, 3000, "events from the new source");
+  } finally {
+    raw.disconnect();
+    await a.stop();
+  }
+});

@@ -79,6 +79,9 @@ export class Cluster {
   readonly id: string;
   #s: ClusterSettings;
   #inner: DataSource;
+  #factory: (() => DataSource) | undefined;
+  /** Whether #inner has been started once (a factory then makes a fresh one). */
+  #innerUsed = false;
   #log: Logger;
   #c: Connections | undefined;
   #up = false;
@@ -115,9 +118,20 @@ export class Cluster {
   #dropped = { staleEpoch: 0, fenced: 0, library: 0, offline: 0 };
   #resyncs = 0;
 
-  constructor(settings: ClusterSettings, inner: DataSource) {
+  constructor(settings: ClusterSettings, inner: DataSource | (() => DataSource)) {
     this.#s = settings;
-    this.#inner = inner;
+    if (typeof inner === "function") {
+      this.#factory = () => {
+        const made = inner();
+        if (typeof made?.getServerData !== "function" || typeof made.getUserData !== "function") {
+          throw new TypeError("redisCluster: the source function did not return a DataSource");
+        }
+        return made;
+      };
+      this.#inner = this.#factory();
+    } else {
+      this.#inner = inner;
+    }
     this.id = settings.instanceId;
     this.#log = new Logger(settings.logLevel, settings.logSink);
   }
@@ -363,6 +377,10 @@ export class Cluster {
       this.#holder = holder;
       const holderEpoch = Number(holder.split(":").pop() ?? 0) || 0;
       if (holderEpoch > this.#newestEpoch) this.#newestEpoch = holderEpoch;
+      if (epoch > 0 && this.#token && epoch !== this.#epoch) {
+        // The lease lapsed and was taken again: a new term, with a new source run.
+        await this.#stepDown(`lease lapsed (epoch ${this.#epoch} → ${epoch})`);
+      }
       if (epoch > 0 && this.#started) {
         const fresh = !this.#token;
         this.#token = `${this.id}:${epoch}`;
@@ -416,6 +434,8 @@ export class Cluster {
     this.#chain(async () => {
       if (this.#token !== token) return;
       try {
+        if (this.#factory && this.#innerUsed) this.#inner = this.#factory();
+        this.#innerUsed = true;
         await this.#writeServers(token);
         await this.#inner.start?.(sink);
       } catch (err) {

@@ -18,10 +18,12 @@ export interface RedisClusterOptions {
   namespace?: string;
   /**
    * The data source the leader runs (mock activity, the Discord gateway
-   * source, your own). Only the lease holder starts it; it may be started
-   * again after a stop when this instance is elected again.
+   * source, your own). Only the lease holder starts it. A source that can
+   * start again after a stop may be given as is; for one that cannot (the
+   * Discord gateway source) give a function making a new one: it is called
+   * once here, and again for each later term as publisher.
    */
-  source: DataSource;
+  source: DataSource | (() => DataSource);
   /** Lease length in ms; a dead leader is replaced within about 1⅓ of it. Default 5000. */
   leaseMs?: number;
   /** This instance's id in the cluster. Default: random. */
@@ -73,12 +75,17 @@ export type ClusterSettings = Omit<z.infer<typeof schema>, "instanceId"> & {
 
 /** Check options; throws a `TypeError` naming the field. */
 export function parseClusterOptions(options: RedisClusterOptions): ClusterSettings {
-  const { source, logSink, ...rest } = options;
+  const { source: given, logSink, ...rest } = options;
+  const source = typeof given === "function" ? undefined : given;
   if (
-    !source || typeof source.getServerData !== "function" ||
-    typeof source.getUserData !== "function"
+    typeof given !== "function" && (
+      !source || typeof source.getServerData !== "function" ||
+      typeof source.getUserData !== "function"
+    )
   ) {
-    throw new TypeError("Invalid redisCluster options: source: must be a DataSource");
+    throw new TypeError(
+      "Invalid redisCluster options: source: must be a DataSource or a function making one",
+    );
   }
   const r = schema.safeParse(rest);
   if (!r.success) throw new TypeError(`Invalid redisCluster options: ${describeZodError(r.error)}`);
