@@ -106,6 +106,8 @@ export class Cluster {
   #innerOps: Promise<void> = Promise.resolve();
   #innerWatched = new Set<string>();
   #wantInterest = new Set<string>();
+  #serversWritten = "";
+  #beats = 0;
   #interestQueued = false;
   #seeding = new Map<string, Promise<void>>();
   // data
@@ -393,7 +395,14 @@ export class Cluster {
         );
         // Not awaited: a slow source start (a gateway connecting) must not
         // hold back the heartbeats that keep the lease.
-        if (fresh) this.#becomeLeader();
+        if (fresh) {
+          this.#serversWritten = "";
+          this.#becomeLeader();
+        } else if (++this.#beats % 10 === 0) {
+          // Sources learn servers over time (a guild arriving): keep the shared list current.
+          const t = this.#token;
+          this.#chain(() => t === this.#token ? this.#writeServers(t, true) : undefined);
+        }
         const union = new Set<string>();
         for (const l of lists) {
           try {
@@ -436,8 +445,9 @@ export class Cluster {
       try {
         if (this.#factory && this.#innerUsed) this.#inner = this.#factory();
         this.#innerUsed = true;
-        await this.#writeServers(token);
+        // Started first: a gateway source knows its servers only once connected.
         await this.#inner.start?.(sink);
+        await this.#writeServers(token, true);
       } catch (err) {
         this.#log.error(`cluster: the data source failed to start: ${message(err)}`);
         // Not awaited: this runs inside the chain the stop is appended to.
@@ -446,14 +456,22 @@ export class Cluster {
     });
   }
 
-  /** Publish the inner source's server list (fenced: only while `token` holds the lease). */
-  async #writeServers(token: string): Promise<void> {
+  /**
+   * Publish the inner source's server list (fenced: only while `token` holds
+   * the lease). With `keepNonEmpty`, an empty list does not replace one: a
+   * source that resumed a session may not know its servers yet.
+   */
+  async #writeServers(token: string, keepNonEmpty = false): Promise<void> {
     const servers = serverMapSchema.parse(await this.#inner.getServerData());
+    const json = JSON.stringify(servers);
+    if (json === this.#serversWritten) return;
+    if (keepNonEmpty && Object.keys(servers).length === 0) return;
+    this.#serversWritten = json;
     await this.#c?.scripts.fencedSet(
       this.#key("leader"),
       this.#key("servers"),
       token,
-      JSON.stringify(servers),
+      json,
       0,
     );
   }
