@@ -333,3 +333,30 @@ export async function libraryInstance(
   await server.start();
   return { server, cluster, url: `ws://127.0.0.1:${server.port}` };
 }
+
+/** Presence and chat frames a viewer received, as sent. */
+export function liveFrames(c: Client): string[] {
+  return c.raw.filter((r) =>
+    r.startsWith('{"type":"presence"') || r.startsWith('{"type":"message"')
+  );
+}
+
+/**
+ * Throw unless viewers (in the order they joined) saw one stream: each later
+ * joiner's frames, less the last few still in flight at the end, appear whole
+ * and in order in every earlier joiner's frames.
+ */
+export function assertOneStream(clients: Client[], minFrames: number): void {
+  const streams = clients.map(liveFrames);
+  for (let i = 0; i < streams.length; i++) {
+    if (streams[i].length < minFrames) {
+      throw new Error(`viewer ${i} got only ${streams[i].length} frames`);
+    }
+    const core = streams[i].slice(1, -3).join("\n");
+    for (let j = 0; j < i; j++) {
+      if (!streams[j].join("\n").includes(core)) {
+        throw new Error(`viewers ${j} and ${i} saw different sequences`);
+      }
+    }
+  }
+}

@@ -1,7 +1,7 @@
 // A cluster that mixes runtimes: one instance under Bun, one under Deno,
 // one redis-server; the Redis client (ioredis) runs on both.
 import { ensureBun, ROOT } from "./_bun.ts";
-import { RedisServer, startInstances } from "./_redis.ts";
+import { assertOneStream, RedisServer, startInstances } from "./_redis.ts";
 import { type Client, joined, until } from "./helpers.ts";
 
 async function ensureIoredisForBun(): Promise<void> {
@@ -41,18 +41,7 @@ Deno.test("a Bun instance and a Deno instance: one publisher, the same sequence 
     for (const i of instances) clients.push(await joined(i.url, "dworld"));
     await until(() => instances.filter((i) => i.isPublisher).length === 1, 5000, "one publisher");
     await new Promise((r) => setTimeout(r, 4000));
-    const streams = clients.map((c) =>
-      c.raw.filter((r) => r.startsWith('{"type":"presence"') || r.startsWith('{"type":"message"'))
-    );
-    for (const s of streams) {
-      if (s.length < 20) throw new Error(`only ${s.length} frames in 4 s`);
-      const core = s.slice(3, -3).join("\n");
-      for (const other of streams) {
-        if (!other.join("\n").includes(core)) {
-          throw new Error("Bun and Deno viewers saw different sequences");
-        }
-      }
-    }
+    assertOneStream(clients, 20);
     if (instances.filter((i) => i.isPublisher).length !== 1) throw new Error("not one publisher");
   } finally {
     await Promise.all(clients.map((c) => c.close()));
