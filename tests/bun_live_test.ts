@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
-// The live page in headless Chromium against a server running under Bun: the page is served by
-// the Bun server, lists the mock servers, joins one over Bun's WebSocket, and shows a broadcast.
+// Under Bun: the live page in headless Chromium (served by the Bun server, it lists the mock
+// servers, joins one over Bun's WebSocket and shows a broadcast), and the idle timeout.
 import assert from "node:assert/strict";
 import { BunServer } from "./_bun.ts";
 import { rawUpgrade } from "./helpers.ts";
