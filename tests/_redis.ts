@@ -54,9 +54,14 @@ export class RedisServer {
 
   /** Start one on a free port; fails with the install command when redis-server is missing. */
   static async start(): Promise<RedisServer> {
-    const r = new RedisServer(freePort(), await Deno.makeTempDir({ prefix: "dback-redis-" }));
+    const r = await RedisServer.reserve();
     await r.#spawn();
     return r;
+  }
+
+  /** A free port and a temp dir, not started yet (`restart()` starts it). */
+  static async reserve(): Promise<RedisServer> {
+    return new RedisServer(freePort(), await Deno.makeTempDir({ prefix: "dback-redis-" }));
   }
 
   async #spawn(): Promise<void> {

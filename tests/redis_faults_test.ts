@@ -207,3 +207,26 @@ Deno.test("redis-server stopped and restarted: no crash, viewers stay, activity 
     for (const i of subs) await i.stop();
   }
 });
+
+Deno.test("redis unreachable at start: the instance serves anyway, and joins the cluster when it appears", async () => {
+  await using redis = await RedisServer.reserve(); // nothing listens on its port yet
+  const [inst] = await startInstances(1, redis.url, "f5", [
+    ...LEASE,
+    "--presence-interval",
+    "100",
+    "--message-interval",
+    "150",
+  ]);
+  const clients: Client[] = [];
+  try {
+    await inst.waitFor(/redis at .* unreachable; serving and retrying/);
+    const c = await joined(inst.url, "dworld"); // from the source's own view meanwhile
+    clients.push(c);
+    await redis.restart();
+    await inst.waitFor(/is the publisher/, 10_000);
+    await until(() => stream(c).length >= 5, 5000, "activity once redis is there");
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await inst.stop();
+  }
+});

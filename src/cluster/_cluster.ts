@@ -85,7 +85,6 @@ export class Cluster {
   #log: Logger;
   #c: Connections | undefined;
   #up = false;
-  #everUp = false;
   #deliver: Deliver | undefined;
   #sink: EventSink | undefined;
   #fromSource = false;
@@ -657,14 +656,12 @@ export class Cluster {
     }
     this.#log.info(`cluster: redis up at ${redactUrl(this.#s.url)} (instance ${this.id})`);
     const loads: Promise<void>[] = [];
-    if (this.#everUp) {
-      // Pub/sub lost whatever was published while down: reload every copy.
-      for (const [id, room] of this.#rooms) {
-        this.#resync(id, true);
-        if (room.loading) loads.push(room.loading);
-      }
+    // Pub/sub lost whatever was published while down, and copies made while
+    // down (before the first connection too) are not subscribed: reload all.
+    for (const [id, room] of this.#rooms) {
+      this.#resync(id, true);
+      if (room.loading) loads.push(room.loading);
     }
-    this.#everUp = true;
     this.#beatNow();
     // Queued broadcasts go out after the copies are back, so none lands on a
     // snapshot that is then restored over it.
