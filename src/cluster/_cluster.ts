@@ -214,6 +214,10 @@ export class Cluster {
     }
     if (!this.#up) {
       // Library broadcasts survive a short outage: queued, bounded, sent once on reconnect.
+      if (this.#s.libraryQueue === 0) {
+        this.#dropped.library++;
+        return 0;
+      }
       if (this.#pending.length >= this.#s.libraryQueue) {
         this.#pending.shift();
         this.#dropped.library++;
