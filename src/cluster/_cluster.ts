@@ -1,10 +1,10 @@
 /**
  * One instance of a dback cluster over Redis: it is both the server's
- * {@link DataSource} (user maps from a local copy kept in sync with Redis)
- * and its {@link Broker} (every broadcast goes through Redis and comes back
- * to each instance that has viewers of that server). It also runs the lease
- * election: the one instance holding the lease runs the inner data source
- * and publishes its events, fenced by an epoch.
+ * {@link DataSource} (user maps from the local copies of `_copies.ts`) and
+ * its {@link Broker} (every broadcast goes through Redis and comes back to
+ * each instance that has viewers of that server). Its own job is the lease
+ * election and publishing: the one instance holding the lease runs the inner
+ * data source and publishes its events, fenced by an epoch.
  *
  * Internal to the `./redis` entry point; `mod.ts` is the public face.
  *
@@ -12,16 +12,11 @@
  */
 import type { Broker, Deliver, ServerEvent } from "../broker.ts";
 import { Logger } from "../log.ts";
-import {
-  type ServerMap,
-  serverMapSchema,
-  type UserEntry,
-  type UserMap,
-  userMapSchema,
-} from "../protocol.ts";
+import { type ServerMap, serverMapSchema, type UserMap, userMapSchema } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
-import { applyPresence, diffUsers, type Envelope, parseEnvelope, presencePatch } from "./_room.ts";
+import { Copies } from "./_copies.ts";
+import { presencePatch } from "./_room.ts";
 import type { ClusterSettings } from "./_settings.ts";
 
 /** What an instance reports about itself (rendered in `/metrics` and logs). */
@@ -57,21 +52,6 @@ export interface ClusterStatus {
   resyncs: number;
 }
 
-interface Room {
-  users: Map<string, UserEntry>;
-  seq: number;
-  /** Loaded from a Redis snapshot (not a fallback copy). */
-  synced: boolean;
-  /** Envelopes that arrived while a snapshot was loading. */
-  buffer: Envelope[] | null;
-  watched: boolean;
-  loading: Promise<void> | undefined;
-  again: boolean;
-  announce: boolean;
-  provisional: ReturnType<typeof setTimeout> | undefined;
-}
-
-const PROVISIONAL_MS = 15_000;
 const SERVER_CACHE_MS = 1000;
 
 /** The cluster instance behind `redisCluster()`. */
@@ -110,14 +90,12 @@ export class Cluster {
   #interestQueued = false;
   #seeding = new Map<string, Promise<void>>();
   // data
-  #rooms = new Map<string, Room>();
+  #copies: Copies;
   #pending: ServerEvent[] = [];
   #servers: { value: ServerMap; at: number } | undefined;
   #serversInFlight: Promise<ServerMap> | undefined;
-  #lag = 0;
   #published = { source: 0, library: 0 };
   #dropped = { staleEpoch: 0, fenced: 0, library: 0, offline: 0 };
-  #resyncs = 0;
 
   constructor(settings: ClusterSettings, inner: DataSource | (() => DataSource)) {
     this.#s = settings;
@@ -135,6 +113,25 @@ export class Cluster {
     }
     this.id = settings.instanceId;
     this.#log = new Logger(settings.logLevel, settings.logSink);
+    this.#copies = new Copies({
+      log: this.#log,
+      conn: () => this.#c,
+      up: () => this.#up,
+      key: (...parts) => this.#key(...parts),
+      inner: () => this.#inner,
+      deliver: (e) => void this.#deliver?.(e),
+      currentEpoch: (epoch) => {
+        if (epoch < this.#newestEpoch) {
+          this.#dropped.staleEpoch++;
+          return false;
+        }
+        this.#newestEpoch = epoch;
+        return true;
+      },
+      restore: (id, pairs) => this.#writeSnapshot(id, "", pairs),
+      serverGone: () => this.#servers = undefined, // read the new list
+      snapshotWaitMs: settings.snapshotWaitMs,
+    });
   }
 
   #key(...parts: string[]): string {
@@ -154,11 +151,11 @@ export class Cluster {
       role: this.#token ? "leader" : "follower",
       epoch: this.#token ? this.#epoch : this.#newestEpoch,
       leader: this.#holder,
-      eventLagSeconds: this.#lag,
-      rooms: this.#rooms.size,
+      eventLagSeconds: this.#copies.lag,
+      rooms: this.#copies.size,
       published: { ...this.#published },
       dropped: { ...this.#dropped },
-      resyncs: this.#resyncs,
+      resyncs: this.#copies.resyncs,
     };
   }
 
@@ -232,18 +229,7 @@ export class Cluster {
   /** {@link Broker.watch}: keep a synced copy (and a subscription) only while watched. */
   watch(serverId: string, active: boolean): void {
     if (this.#closed) return;
-    if (active) {
-      const room = this.#room(serverId);
-      room.watched = true;
-      if (room.provisional) clearTimeout(room.provisional);
-      room.provisional = undefined;
-    } else {
-      const room = this.#rooms.get(serverId);
-      if (room) {
-        room.watched = false;
-        this.#dropRoom(serverId);
-      }
-    }
+    this.#copies.watch(serverId, active);
     this.#announceInterest();
   }
 
@@ -252,8 +238,7 @@ export class Cluster {
     if (this.#closed) return;
     await this.stop();
     this.#closed = true;
-    for (const [, room] of this.#rooms) if (room.provisional) clearTimeout(room.provisional);
-    this.#rooms.clear();
+    this.#copies.clear();
     if (this.#c) closeConnections(this.#c);
     this.#c = undefined;
     this.#deliver = undefined;
@@ -313,17 +298,8 @@ export class Cluster {
   }
 
   /** {@link DataSource.getUserData}: the local copy, loaded from the Redis snapshot on first use. */
-  async getUserData(serverId: string): Promise<UserMap> {
-    const room = this.#room(serverId);
-    if (!room.watched && !room.provisional) {
-      // Asked before the viewer is in the room (a join): keep the copy a while.
-      room.provisional = setTimeout(() => {
-        room.provisional = undefined;
-        if (!room.watched) this.#dropRoom(serverId);
-      }, PROVISIONAL_MS);
-    }
-    while (room.loading) await room.loading;
-    return Object.fromEntries(room.users);
+  getUserData(serverId: string): Promise<UserMap> {
+    return this.#copies.users(serverId);
   }
 
   /** {@link DataSource.validateDiscordUser}: the inner source's. */
@@ -362,7 +338,7 @@ export class Cluster {
         }
         return;
       }
-      const watched = [...this.#rooms].filter(([, r]) => r.watched).map(([id]) => id);
+      const watched = this.#copies.watched();
       const sent = performance.now();
       const candidate = this.#candidate && this.#s.candidate;
       const [epoch, holder, lists] = await this.#c.scripts.heartbeat(
@@ -654,22 +630,18 @@ export class Cluster {
     if (!up) {
       this.#candidate = false;
       this.#log.warn(
-        `cluster: redis down (${why}); keeping ${this.#rooms.size} local copies, reconnecting`,
+        `cluster: redis down (${why}); keeping ${this.#copies.size} local copies, reconnecting`,
       );
       return;
     }
     this.#log.info(`cluster: redis up at ${redactUrl(this.#s.url)} (instance ${this.id})`);
-    const loads: Promise<void>[] = [];
     // Pub/sub lost whatever was published while down, and copies made while
     // down (before the first connection too) are not subscribed: reload all.
-    for (const [id, room] of this.#rooms) {
-      this.#resync(id, true);
-      if (room.loading) loads.push(room.loading);
-    }
+    const reloaded = this.#copies.reloadAll();
     this.#beatNow();
     // Queued broadcasts go out after the copies are back, so none lands on a
     // snapshot that is then restored over it.
-    Promise.all(loads).then(() => {
+    reloaded.then(() => {
       const pending = this.#pending;
       this.#pending = [];
       if (this.#up) { for (const e of pending) this.#send(e, ""); }
@@ -682,16 +654,7 @@ export class Cluster {
     if (channel === this.#key("ctl")) return this.#onControl(raw);
     const prefix = this.#key("ev", "");
     if (!channel.startsWith(prefix)) return;
-    const serverId = channel.slice(prefix.length);
-    const room = this.#rooms.get(serverId);
-    if (!room) return;
-    const parsed = parseEnvelope(raw);
-    if (!parsed.ok) {
-      this.#log.warn(`cluster: bad message on ${channel}: ${parsed.reason}`);
-      return;
-    }
-    if (room.buffer) room.buffer.push(parsed.value);
-    else this.#apply(serverId, room, parsed.value);
+    this.#copies.onMessage(channel.slice(prefix.length), raw);
   }
 
   #onControl(raw: string): void {
@@ -704,161 +667,6 @@ export class Cluster {
     if (!this.#token) return;
     if (typeof msg.need === "string") this.#seed(msg.need);
     else if (msg.interest !== undefined) this.#beatNow();
-  }
-
-  #apply(serverId: string, room: Room, env: Envelope): void {
-    if (env.k === "src" || env.k === "snap") {
-      if (env.e < this.#newestEpoch) {
-        this.#dropped.staleEpoch++;
-        return;
-      }
-      this.#newestEpoch = env.e;
-    }
-    if (env.k === "snap") {
-      if (env.s > room.seq) this.#resync(serverId, true);
-      return;
-    }
-    if (env.s <= room.seq) return; // already in the snapshot, or a repeat
-    if (env.s !== room.seq + 1 || !room.synced) {
-      this.#resync(serverId, true); // missed something: the snapshot has it
-      return;
-    }
-    room.seq = env.s;
-    const ev = env.ev!;
-    if (ev.type === "presence") applyPresence(room.users, ev.event);
-    if (ev.type === "server-gone") this.#servers = undefined; // read the new list
-    if (env.t !== undefined) this.#lag = Math.max(0, (Date.now() - env.t) / 1000);
-    if (room.watched) this.#deliver?.(ev);
-  }
-
-  // ---------------------------------------------------------------- rooms
-
-  #room(serverId: string): Room {
-    let room = this.#rooms.get(serverId);
-    if (room) return room;
-    room = {
-      users: new Map(),
-      seq: 0,
-      synced: false,
-      buffer: null,
-      watched: false,
-      loading: undefined,
-      again: false,
-      announce: false,
-      provisional: undefined,
-    };
-    this.#rooms.set(serverId, room);
-    this.#resync(serverId, false);
-    return room;
-  }
-
-  #dropRoom(serverId: string): void {
-    const room = this.#rooms.get(serverId);
-    if (!room || room.watched) return;
-    if (room.provisional) clearTimeout(room.provisional);
-    this.#rooms.delete(serverId);
-    this.#c?.sub.unsubscribe(this.#channel(serverId)).catch(() => {});
-  }
-
-  #resync(serverId: string, announce: boolean): void {
-    const room = this.#rooms.get(serverId);
-    if (!room) return;
-    if (room.loading) {
-      room.again = true;
-      room.announce ||= announce;
-      return;
-    }
-    room.announce = announce;
-    room.loading = (async () => {
-      do {
-        room.again = false;
-        await this.#load(serverId, room, room.announce);
-      } while (room.again && this.#rooms.get(serverId) === room);
-    })().finally(() => {
-      room.loading = undefined;
-      const buffered = room.buffer ?? [];
-      room.buffer = null;
-      buffered.sort((a, b) => a.s - b.s);
-      for (const env of buffered) this.#apply(serverId, room, env);
-    });
-  }
-
-  /** Subscribe, then read the snapshot: events after it are buffered, none is lost between. */
-  async #load(serverId: string, room: Room, announce: boolean): Promise<void> {
-    room.buffer ??= [];
-    const c = this.#c;
-    let got: { seq: number; users: Map<string, UserEntry> } | undefined;
-    if (c && this.#up) {
-      try {
-        await c.sub.subscribe(this.#channel(serverId));
-        got = await this.#readSnapshot(serverId);
-        if (!got && room.synced) {
-          // Redis lost its data (restarted empty): our copy is the newest there is.
-          const pairs: string[] = [];
-          for (const [uid, u] of room.users) pairs.push(uid, JSON.stringify(u));
-          await this.#writeSnapshot(serverId, "", pairs);
-          got = await this.#readSnapshot(serverId);
-        }
-        if (!got) {
-          // No snapshot yet: ask the leader for one and wait a little.
-          await c.cmd.publish(this.#key("ctl"), JSON.stringify({ need: serverId }));
-          const deadline = performance.now() + this.#s.snapshotWaitMs;
-          while (!got && performance.now() < deadline && this.#rooms.get(serverId) === room) {
-            await new Promise((r) => setTimeout(r, 50));
-            got = await this.#readSnapshot(serverId);
-          }
-        }
-      } catch (err) {
-        this.#log.debug(`cluster: cannot load ${serverId}: ${message(err)}`);
-      }
-    }
-    if (!got) {
-      if (room.users.size === 0 && !room.synced) {
-        // Nothing known yet and nothing in redis: the inner source's view.
-        try {
-          const users = userMapSchema.parse(await this.#inner.getUserData(serverId));
-          room.users = new Map(Object.entries(users));
-        } catch (err) {
-          this.#log.warn(`cluster: no user data for ${serverId}: ${message(err)}`);
-        }
-      }
-      return;
-    }
-    this.#resyncs++;
-    // A seq below ours means redis restarted empty; the snapshot is the truth either way.
-    const before = room.users;
-    room.users = got.users;
-    room.seq = got.seq;
-    const hadCopy = room.synced || before.size > 0;
-    room.synced = true;
-    if (announce && hadCopy && room.watched && this.#deliver) {
-      for (const e of diffUsers(serverId, before, got.users)) {
-        this.#deliver({ type: "presence", event: e });
-      }
-    }
-  }
-
-  async #readSnapshot(
-    serverId: string,
-  ): Promise<{ seq: number; users: Map<string, UserEntry> } | undefined> {
-    const [seq, flat] = await this.#c!.scripts.load(
-      this.#key("seq", serverId),
-      this.#key("users", serverId),
-      this.#key("snap", serverId),
-    );
-    if (seq === null) return undefined;
-    const users = new Map<string, UserEntry>();
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      try {
-        users.set(flat[i], JSON.parse(flat[i + 1]));
-      } catch { /* skipped; the next snapshot rewrites it */ }
-    }
-    const checked = userMapSchema.safeParse(Object.fromEntries(users));
-    if (!checked.success) {
-      this.#log.warn(`cluster: the snapshot of ${serverId} is invalid; keeping the local copy`);
-      return undefined;
-    }
-    return { seq: Number(seq), users: new Map(Object.entries(checked.data)) };
   }
 
   // ---------------------------------------------------------------- session store
