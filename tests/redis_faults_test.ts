@@ -163,6 +163,9 @@ Deno.test("redis-server stopped and restarted: no crash, viewers stay, activity 
     await publisher(subs);
     await redis.stop();
     await new Promise((r) => setTimeout(r, 2 * LEASE_MS));
+    const metrics = async () =>
+      await (await fetch(`${subs[0].url.replace("ws://", "http://")}/metrics`)).text();
+    if (!/^dback_redis_up 0$/m.test(await metrics())) throw new Error("/metrics: redis not down");
     // A change made while Redis is away (a library broadcast; queued, sent once on return).
     a.server.broadcastPresence({
       server: DWORLD,
@@ -198,6 +201,7 @@ Deno.test("redis-server stopped and restarted: no crash, viewers stay, activity 
       throw new Error(`the snapshot lacks the outage change: ${JSON.stringify(j.data.users)}`);
     }
     await publisher(subs);
+    if (!/^dback_redis_up 1$/m.test(await metrics())) throw new Error("/metrics: redis not up");
     if (!subs.some((i) => i.lines.some((l) => /redis down/.test(l)))) {
       throw new Error("outage not logged");
     }

@@ -17,6 +17,7 @@ import type { DataSource, EventSink } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
 import { Copies } from "./_copies.ts";
 import { presencePatch } from "./_room.ts";
+import { renderClusterMetrics } from "./metrics.ts";
 import type { ClusterSettings } from "./_settings.ts";
 
 /** What an instance reports about itself (rendered in `/metrics` and logs). */
@@ -697,6 +698,7 @@ export class Cluster {
       publish: (e) => this.publish(e),
       watch: (id, a) => this.watch(id, a),
       close: () => this.close(),
+      metrics: () => renderClusterMetrics(this.status()),
     };
   }
 
