@@ -69,6 +69,8 @@ export interface Broker {
   watch(serverId: string, active: boolean): void;
   /** Stop; no `deliver` call follows. */
   close(): Promise<void>;
+  /** Extra Prometheus text lines for `/metrics` (e.g. a cluster's Redis state). */
+  metrics?(): string;
 }
 
 /** The broker of a single process: every event goes straight back to this instance (internal). */

@@ -37,6 +37,12 @@ Options:
                              repeat for more (default: any origin)
   --presence-interval <ms>   mock presence change period (default 4000)
   --message-interval <ms>    mock chat message period (default 5000)
+  --redis <url>              join a cluster over Redis (redis://host:port): every
+                             instance serves viewers, one publishes (see README
+                             "Running several instances")
+  --redis-namespace <ns>     key and channel prefix in Redis (default dback)
+  --redis-lease-ms <ms>      publisher lease; a dead publisher is replaced within
+                             about 1.3x this (default 5000)
   --version                  print the version and exit
   -h, --help                 print this help and exit
 
@@ -57,6 +63,7 @@ export type CliCommand =
     allowedOrigins?: string[];
     presenceIntervalMs?: number;
     messageIntervalMs?: number;
+    redis?: { url: string; namespace?: string; leaseMs?: number };
   }
   | { kind: "error"; message: string };
 
@@ -78,6 +85,12 @@ const flagsSchema = z.object({
   "allowed-origin": z.array(z.string().min(1)).optional(),
   "presence-interval": intFlag("presence-interval", 10, 86_400_000).optional(),
   "message-interval": intFlag("message-interval", 10, 86_400_000).optional(),
+  redis: z.string().regex(/^rediss?:\/\/\S+$/, "--redis must be redis://host:port").optional(),
+  "redis-namespace": z.string().regex(
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    "--redis-namespace must be 1-64 letters, digits, '_', '.' or '-'",
+  ).optional(),
+  "redis-lease-ms": intFlag("redis-lease-ms", 300, 600_000).optional(),
   version: z.boolean().optional(),
   help: z.boolean().optional(),
 });
@@ -102,6 +115,9 @@ export function parseCli(args: string[]): CliCommand {
     "allowed-origin": { type: "string", multiple: true },
     "presence-interval": { type: "string" },
     "message-interval": { type: "string" },
+    redis: { type: "string" },
+    "redis-namespace": { type: "string" },
+    "redis-lease-ms": { type: "string" },
     version: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, flagsSchema);
@@ -115,6 +131,11 @@ export function parseCli(args: string[]): CliCommand {
   if (f["allowed-origin"] !== undefined) cmd.allowedOrigins = f["allowed-origin"];
   if (f["presence-interval"] !== undefined) cmd.presenceIntervalMs = f["presence-interval"];
   if (f["message-interval"] !== undefined) cmd.messageIntervalMs = f["message-interval"];
+  if (f.redis !== undefined) {
+    cmd.redis = { url: f.redis, namespace: f["redis-namespace"], leaseMs: f["redis-lease-ms"] };
+  } else if (f["redis-namespace"] !== undefined || f["redis-lease-ms"] !== undefined) {
+    return { kind: "error", message: "--redis-namespace and --redis-lease-ms need --redis" };
+  }
   return cmd;
 }
 
@@ -161,6 +182,14 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
       return 1;
     }
   }
+  const mock = new MockSource({
+    presenceIntervalMs: cmd.presenceIntervalMs,
+    messageIntervalMs: cmd.messageIntervalMs,
+  });
+  // Loaded only with --redis, so a single instance never loads the Redis client.
+  const cluster = cmd.redis
+    ? (await import("./cluster/mod.ts")).cliCluster(cmd.redis, mock, logLevel)
+    : undefined;
   // Signals count from here: a SIGTERM while starting still exits cleanly.
   const shutdown = shutdownSignal();
   let server: WebSocketServer;
@@ -172,13 +201,12 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
       logLevel,
       allowedOrigins: cmd.allowedOrigins,
       callbacks,
-      source: new MockSource({
-        presenceIntervalMs: cmd.presenceIntervalMs,
-        messageIntervalMs: cmd.messageIntervalMs,
-      }),
+      source: cluster?.source ?? mock,
+      broker: cluster?.broker,
     });
   } catch (err) {
     shutdown.dispose();
+    await cluster?.close();
     console.error(`error: ${err instanceof Error ? err.message : err}`);
     return 2;
   }
@@ -186,6 +214,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     await server.start();
   } catch (err) {
     shutdown.dispose();
+    await cluster?.close();
     console.error(
       `error: cannot start on ${cmd.hostname}:${cmd.port}: ${
         err instanceof Error ? err.message : err

@@ -160,7 +160,8 @@ export class WebSocketServer implements AsyncDisposable {
     this.#fetch = routes({
       healthy: () => this.#state === "running",
       metrics: () =>
-        this.#metrics.render(this.#admission.size, this.#hub.sizes(), this.#state !== "running"),
+        this.#metrics.render(this.#admission.size, this.#hub.sizes(), this.#state !== "running") +
+        (this.#broker.metrics?.() ?? ""),
       hooks: this.#hooks,
       runner: this.#runner,
       files: this.#files,

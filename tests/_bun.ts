@@ -8,7 +8,7 @@ export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 let ready: Promise<void> | undefined;
 
-/** Make sure `bun` runs and zod resolves for it; throws with the fix when bun is missing. */
+/** Make sure `bun` runs and package.json's dependencies resolve for it; throws with the fix when bun is missing. */
 export function ensureBun(): Promise<void> {
   return ready ??= (async () => {
     let ok = false;
@@ -17,8 +17,11 @@ export function ensureBun(): Promise<void> {
         .output()).success;
     } catch { /* not found */ }
     if (!ok) throw new Error("bun is not installed; install it with: npm install -g bun");
+    const deps = Object.keys(
+      JSON.parse(await Deno.readTextFile(`${ROOT}package.json`)).dependencies ?? {},
+    );
     try {
-      await Deno.stat(`${ROOT}node_modules/zod/package.json`);
+      for (const dep of deps) await Deno.stat(`${ROOT}node_modules/${dep}/package.json`);
     } catch {
       const out = await new Deno.Command("bun", {
         args: ["install", "--frozen-lockfile"],
