@@ -47,6 +47,11 @@ Options:
                          wss://gateway.discord.gg)
   --api-base <url>       REST API base (default https://discord.com/api/v10)
   --log-level <level>    debug, info, warn, error or silent (default info)
+  --redis <url>          run as one of several instances over Redis
+                         (redis://host:port): every instance serves viewers,
+                         one at a time holds the Discord connection (see the
+                         README, "Several instances")
+  --redis-namespace <ns> key and channel prefix in Redis (default dback)
   -h, --help             print this help and exit
 
 Environment (without --config; with it, only DISCORD_TOKEN is read, and only
@@ -89,7 +94,14 @@ const flagsSchema = z.object({
     error: `--log-level must be one of ${LOG_LEVELS.join(", ")}`,
   }).default("info"),
   config: z.string().min(1, "--config must name a file").optional(),
+  redis: z.string().regex(/^rediss?:\/\/\S+$/, "--redis must be redis://host:port").optional(),
+  "redis-namespace": z.string().regex(
+    /^[A-Za-z0-9_.-]{1,64}$/,
+    "--redis-namespace must be 1-64 letters, digits, '_', '.' or '-'",
+  ).optional(),
   help: z.boolean().optional(),
+}).refine((f) => f.redis !== undefined || f["redis-namespace"] === undefined, {
+  message: "--redis-namespace needs --redis",
 });
 
 const idList = (name: string) =>
@@ -229,6 +241,8 @@ async function run(
     "gateway-url": { type: "string" },
     "api-base": { type: "string" },
     "log-level": { type: "string" },
+    redis: { type: "string" },
+    "redis-namespace": { type: "string" },
     help: { type: "boolean", short: "h" },
   }, flagsSchema);
   if (!flags.ok) {
@@ -277,8 +291,10 @@ async function run(
   }
 
   const { promise: failed, resolve: fail } = Promise.withResolvers<Error>();
+  // The source running now; with --redis, a fresh one for each term as publisher
+  // (a gateway source does not start again after a stop).
   let discord: DiscordGatewaySource;
-  try {
+  const newSource = () =>
     discord = new DiscordGatewaySource({
       ...options,
       gatewayUrl: f["gateway-url"],
@@ -287,15 +303,32 @@ async function run(
       logSink: consoleSink,
       onError: (err) => fail(err),
     });
+  try {
+    discord = newSource(); // checks the options before anything connects
   } catch (err) {
     console.error(`error: ${err instanceof Error ? err.message : err}`);
     return 2;
   }
+  let spare: DiscordGatewaySource | undefined = discord;
+  // Loaded only with --redis, so a single instance never loads the Redis client.
+  const cluster = f.redis === undefined ? undefined : (await import("../src/cluster/mod.ts"))
+    .redisCluster({
+      url: f.redis,
+      namespace: f["redis-namespace"],
+      logLevel,
+      logSink: consoleSink,
+      source: () => {
+        const first = spare;
+        spare = undefined;
+        return first ?? newSource();
+      },
+    });
   const server = new WebSocketServer({
     port: f.port,
     hostname: f.host,
     logLevel,
-    source: discord,
+    source: cluster?.source ?? discord,
+    broker: cluster?.broker,
   });
   // The server starts the source first (it rejects on a bad token or disallowed
   // intents) and listens once the guilds are in. A signal may come at any moment.
@@ -306,11 +339,13 @@ async function run(
     await discord.stop();
     await started;
     await server.stop();
+    await cluster?.close();
     return 0;
   }
   if (first !== null) {
     await server.stop();
     await discord.stop();
+    await cluster?.close();
     if (discord.error) console.error(`error: ${discord.error.message}`);
     else {
       console.error(
@@ -321,7 +356,7 @@ async function run(
     }
     return 1;
   }
-  if (discord.guildIds.length === 0) {
+  if (discord.ready && discord.guildIds.length === 0) {
     console.error(
       "warning: none of the configured guilds is available to the bot yet; " +
         "check the ids and that the bot was invited to those servers",
@@ -332,6 +367,7 @@ async function run(
   const outcome = await Promise.race([signalled.then(() => null), failed]);
   await server.stop();
   await discord.stop();
+  await cluster?.close();
   if (outcome) {
     console.error(`error: ${outcome.message}`);
     return 1;

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { ADA, BOB, CY, FakeDiscord, GUILD, GUILD2, smallGuild } from "./fake_discord.ts";
 import { joined } from "./helpers.ts";
 import { ensureBun } from "./_bun.ts";
+import { RedisServer } from "./_redis.ts";
 import process from "node:process";
 
 import { socketUrl } from "../examples/discord.ts";
@@ -259,6 +260,72 @@ Deno.test("discord example on Bun: --help, a clear env error, serves the guild, 
     const status = await p.stop("SIGTERM");
     await fake.stop();
     assert.equal(status.code, 0, p.out.stderr);
+  }
+});
+
+Deno.test("discord example: --redis flag mistakes are named", async () => {
+  let r = await run(["--redis-namespace", "x"], { DISCORD_TOKEN: "t", DISCORD_GUILD_IDS: GUILD });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--redis-namespace needs --redis/);
+  r = await run(["--redis", "localhost:6379"], { DISCORD_TOKEN: "t", DISCORD_GUILD_IDS: GUILD });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--redis must be redis:\/\/host:port/);
+  r = await run(["--help"], {});
+  assert.match(r.stdout, /--redis <url>/);
+});
+
+Deno.test("discord example --redis: two instances, one Discord connection, viewers on both; the survivor takes over", async () => {
+  await using redis = await RedisServer.start();
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+  const args = [
+    "--gateway-url",
+    fake.gatewayUrl,
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--redis",
+    redis.url,
+    "--redis-namespace",
+    "discordtest",
+  ];
+  const env = { DISCORD_TOKEN: fake.token, DISCORD_GUILD_IDS: GUILD };
+  const urlOf = async (p: ReturnType<typeof spawn>) => {
+    await fake.until(() => /socketURL=ws:\/\/127\.0\.0\.1:\d+/.test(p.out.stdout), 30_000, "URL");
+    return /socketURL=(ws:\/\/127\.0\.0\.1:\d+)/.exec(p.out.stdout)![1];
+  };
+  const a = spawn(args, env);
+  let b: ReturnType<typeof spawn> | undefined;
+  let aStopped = false;
+  try {
+    const urlA = await urlOf(a);
+    await fake.waitSession(1, 20_000); // the first instance took the lease and connected
+    b = spawn(args, env);
+    const urlB = await urlOf(b);
+    // A viewer on the instance without the Discord connection sees the guild.
+    const viewer = await joined(urlB, GUILD);
+    const join = viewer.frames.find((f) => f.type === "server-join")!;
+    assert.equal(join.data.serverName, "Test Guild");
+    assert.ok(join.data.users[ADA], "members from the shared state");
+    // ...and the live changes, through Redis.
+    fake.current.dispatch("PRESENCE_UPDATE", { guild_id: GUILD, user: { id: CY }, status: "dnd" });
+    const p = await viewer.nextOf("presence");
+    assert.equal(p.data.uid, CY);
+    assert.equal(p.data.status, "dnd");
+    await viewer.close();
+    assert.notEqual(urlA, urlB);
+    assert.equal(fake.ops(2).length, 1, "only the publisher identified");
+    assert.doesNotMatch(b.out.stdout + b.out.stderr, /is the publisher/);
+    // The publisher leaves: the other instance connects to Discord in its place.
+    const status = await a.stop("SIGTERM");
+    aStopped = true;
+    assert.equal(status.code, 0, a.out.stderr);
+    await fake.until(() => fake.ops(2).length === 2, 20_000, "the survivor's IDENTIFY");
+  } finally {
+    if (!aStopped) await a.stop("SIGTERM");
+    const sb = b ? await b.stop("SIGTERM") : undefined;
+    await fake.stop();
+    if (sb) assert.equal(sb.code, 0, b!.out.stderr);
   }
 });
 
