@@ -28,7 +28,7 @@ import {
   type DiscordSourceOptions,
   loadDiscordConfig,
 } from "../src/discord/mod.ts";
-import { parseFlags, shutdownSignal } from "../src/flags.ts";
+import { parseFlags, shutdownSignal } from "../src/_flags.ts";
 import { consoleSink, LOG_LEVELS, type LogLevel } from "../src/log.ts";
 import { WebSocketServer } from "../src/server.ts";
 

@@ -13,7 +13,7 @@ import { stat } from "node:fs/promises";
 import process from "node:process";
 import { z } from "zod";
 import type { Callbacks } from "./callbacks.ts";
-import { parseFlags, shutdownSignal } from "./flags.ts";
+import { parseFlags, shutdownSignal } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { WebSocketServer } from "./server.ts";
 import { MockSource } from "./sources/mock.ts";

@@ -8,14 +8,14 @@
 import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
-import { Admission, quote } from "./admission.ts";
+import { Admission, quote } from "./_admission.ts";
 import { type Broker, LocalBroker, type ServerEvent } from "./broker.ts";
 import { CallbackRunner, type Callbacks } from "./callbacks.ts";
-import type { Connection } from "./connection.ts";
-import { Directory } from "./directory.ts";
-import { ProtocolHandler } from "./handler.ts";
-import { routes } from "./http.ts";
-import { Hub } from "./hub.ts";
+import type { Connection } from "./_connection.ts";
+import { Directory } from "./_directory.ts";
+import { ProtocolHandler } from "./_handler.ts";
+import { routes } from "./_http.ts";
+import { Hub } from "./_hub.ts";
 import { Logger } from "./log.ts";
 import { Metrics, type MetricsSnapshot } from "./metrics.ts";
 import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
@@ -34,10 +34,10 @@ import {
 } from "./protocol.ts";
 import type { DataSource, EventSink } from "./source.ts";
 import { MockSource } from "./sources/mock.ts";
-import { withCallbacks } from "./sources/callbacks.ts";
-import { errorPage, type StaticSource, staticSource } from "./static.ts";
-import { bunTransport } from "./transport/bun.ts";
-import { denoTransport } from "./transport/deno.ts";
+import { withCallbacks } from "./sources/_callbacks.ts";
+import { errorPage, type StaticSource, staticSource } from "./_static.ts";
+import { bunTransport } from "./transport/_bun.ts";
+import { denoTransport } from "./transport/_deno.ts";
 import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 

@@ -2,7 +2,7 @@
 // public surface, and unit tests for the small counting pieces.
 import assert from "node:assert/strict";
 import { TokenBucket, utf8Length } from "../src/_limits.ts";
-import { Hub } from "../src/hub.ts";
+import { Hub } from "../src/_hub.ts";
 import { parseCli } from "../src/cli.ts";
 import * as dback from "../mod.ts";
 import { MockSource, WebSocketServer } from "../mod.ts";

@@ -4,7 +4,7 @@
 // the server exactly as written, not as fetch() would normalise it.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { normaliseRequestPath } from "../src/static.ts";
+import { normaliseRequestPath } from "../src/_static.ts";
 import { startServer } from "./helpers.ts";
 
 /** One raw HTTP/1.1 GET; returns the status and body. Fails after `ms`. */

@@ -14,7 +14,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { contentType } from "../src/static.ts";
+import { contentType } from "../src/_static.ts";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const outDir = `${root}out/build`;

@@ -209,7 +209,7 @@ export type CheckedPath =
  *
  * @example
  * ```ts
- * import { normaliseRequestPath } from "./static.ts";
+ * import { normaliseRequestPath } from "./_static.ts";
  * const ok = normaliseRequestPath("/hook/a/%2e%2e/b%20c");
  * if (!ok.ok || ok.path !== "/hook/b c") throw new Error("expected /hook/b c");
  * const climb = normaliseRequestPath("/hook/../../etc/passwd");

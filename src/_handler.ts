@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { authorise } from "./auth.ts";
-import type { Connection, ConnectionHandler } from "./connection.ts";
-import type { Directory } from "./directory.ts";
-import type { Hub } from "./hub.ts";
+import { authorise } from "./_auth.ts";
+import type { Connection, ConnectionHandler } from "./_connection.ts";
+import type { Directory } from "./_directory.ts";
+import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import {

@@ -16,7 +16,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import { constantTimeEqual } from "./auth.ts";
+ * import { constantTimeEqual } from "./_auth.ts";
  * if (!constantTimeEqual("hunter2", "hunter2") || constantTimeEqual("hunter2", "hunter3")) {
  *   throw new Error("unexpected");
  * }

@@ -7,8 +7,8 @@
  * @module
  */
 import { TokenBucket } from "./_limits.ts";
-import { Connection, type ConnectionHandler, type ConnectionLimits } from "./connection.ts";
-import type { Hub } from "./hub.ts";
+import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
+import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Settings } from "./options.ts";

@@ -7,7 +7,7 @@
  */
 import { type CallbackRunner, type StaticResult, staticResultSchema } from "./callbacks.ts";
 import type { Callbacks } from "./callbacks.ts";
-import { errorPage, normaliseRequestPath, type StaticSource } from "./static.ts";
+import { errorPage, normaliseRequestPath, type StaticSource } from "./_static.ts";
 import type { RequestContext } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 
