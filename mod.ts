@@ -36,7 +36,7 @@ export {
   type StartOptions,
   WebSocketServer,
 } from "./src/server.ts";
-export type { CallbackName, Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
+export type { Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
 export {
   type ChatEvent,
   type ClientIdEvent,

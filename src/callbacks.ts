@@ -76,7 +76,7 @@ export interface Callbacks {
  *
  * @example
  * ```ts
- * import type { CallbackName } from "@dzone/dback";
+ * import type { CallbackName } from "./callbacks.ts";
  * const names: CallbackName[] = ["getServerData", "getUserData", "staticRequest"];
  * if (names.length !== 3) throw new Error("unexpected");
  * ```

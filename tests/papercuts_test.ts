@@ -104,7 +104,21 @@ Deno.test("mock fidelity: 'My Repos' has the reference's statuses and colours; o
   await Promise.resolve();
 });
 
-Deno.test("public surface: internals are not exported", () => {
+Deno.test("public surface: at most 35 symbols (types included), no internals", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", new URL("../mod.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const doc = JSON.parse(new TextDecoder().decode(out.stdout));
+  const symbols = new Set<string>();
+  for (const mod of Object.values(doc.nodes) as Array<{ symbols: Array<{ name: string }> }>) {
+    for (const s of mod.symbols) symbols.add(s.name);
+  }
+  assert.ok(symbols.size <= 35, `${symbols.size} exported symbols: ${[...symbols].join(", ")}`);
+  for (const discord of ["DiscordGatewaySource", "Intents", "FATAL_CLOSE_CODES"]) {
+    assert.ok(!symbols.has(discord), `${discord} belongs to ./discord`);
+  }
   const names = Object.keys(dback);
   for (const internal of ["constantTimeEqual", "parseClientFrame", "MOCK_CHANNEL", "Metrics"]) {
     assert.ok(!names.includes(internal), internal);
