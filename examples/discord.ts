@@ -28,7 +28,7 @@ import {
   type DiscordSourceOptions,
   loadDiscordConfig,
 } from "../src/discord/mod.ts";
-import { parseFlags, shutdownSignal } from "../src/_flags.ts";
+import { intFlag, parseFlags, shutdownSignal } from "../src/_flags.ts";
 import { consoleSink, LOG_LEVELS, type LogLevel } from "../src/log.ts";
 import { WebSocketServer } from "../src/server.ts";
 
@@ -70,14 +70,6 @@ The bot needs the privileged intents SERVER MEMBERS, PRESENCE and MESSAGE
 CONTENT (developer portal → Bot → Privileged Gateway Intents). Then open the
 d-zone client with ?socketURL=ws://localhost:3000
 `;
-
-const intFlag = (name: string, min: number, max: number) =>
-  z.string().regex(/^\d+$/, `--${name} must be a whole number`).transform(Number).pipe(
-    z.number().min(min, `--${name} must be at least ${min}`).max(
-      max,
-      `--${name} must be at most ${max}`,
-    ),
-  );
 
 const flagsSchema = z.object({
   port: intFlag("port", 0, 65535).default(3000),

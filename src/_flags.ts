@@ -6,7 +6,7 @@
  */
 import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import type { z } from "zod";
+import { z } from "zod";
 
 /** Parsed flags, or the one-line problem to show with the usage. */
 export type FlagsResult<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -59,4 +59,14 @@ export function shutdownSignal(): {
       for (const s of signals) process.off(s, handler);
     },
   };
+}
+
+/** A whole-number flag between `min` and `max`, with messages that name the flag. */
+export function intFlag(name: string, min: number, max: number): z.ZodType<number, string> {
+  return z.string().regex(/^\d+$/, `--${name} must be a whole number`).transform(Number).pipe(
+    z.number().min(min, `--${name} must be at least ${min}`).max(
+      max,
+      `--${name} must be at most ${max}`,
+    ),
+  );
 }

@@ -13,7 +13,7 @@ import { stat } from "node:fs/promises";
 import process from "node:process";
 import { z } from "zod";
 import type { Callbacks } from "./callbacks.ts";
-import { parseFlags, shutdownSignal } from "./_flags.ts";
+import { intFlag, parseFlags, shutdownSignal } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { WebSocketServer } from "./server.ts";
 import { MockSource } from "./sources/mock.ts";
@@ -66,14 +66,6 @@ export type CliCommand =
     redis?: { url: string; namespace?: string; leaseMs?: number };
   }
   | { kind: "error"; message: string };
-
-const intFlag = (name: string, min: number, max: number) =>
-  z.string().regex(/^\d+$/, `--${name} must be a whole number`).transform(Number).pipe(
-    z.number().min(min, `--${name} must be at least ${min}`).max(
-      max,
-      `--${name} must be at most ${max}`,
-    ),
-  );
 
 const flagsSchema = z.object({
   port: intFlag("port", 0, 65535).optional(),

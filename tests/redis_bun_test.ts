@@ -1,28 +1,11 @@
 // A cluster that mixes runtimes: one instance under Bun, one under Deno,
 // one redis-server; the Redis client (ioredis) runs on both.
-import { ensureBun, ROOT } from "./_bun.ts";
+import { ensureBun } from "./_bun.ts";
 import { assertOneStream, RedisServer, startInstances } from "./_redis.ts";
 import { type Client, joined, until } from "./helpers.ts";
 
-async function ensureIoredisForBun(): Promise<void> {
-  await ensureBun();
-  try {
-    await Deno.stat(`${ROOT}node_modules/ioredis/package.json`);
-  } catch {
-    const out = await new Deno.Command("bun", {
-      args: ["install", "--frozen-lockfile"],
-      cwd: ROOT,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`bun install failed: ${new TextDecoder().decode(out.stderr)}`);
-    }
-  }
-}
-
 Deno.test("a Bun instance and a Deno instance: one publisher, the same sequence on both", async () => {
-  await ensureIoredisForBun();
+  await ensureBun(); // installs package.json dependencies (ioredis too) when missing
   await using redis = await RedisServer.start();
   const flags = [
     "--redis-lease-ms",
