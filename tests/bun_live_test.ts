@@ -64,3 +64,17 @@ Deno.test("idle dead peers are closed on Bun too (the runtime's ping/pong idle t
     dead.conn.close();
   }
 });
+
+Deno.test("on Bun, a silent TCP connection that never sends a request is closed by the server", async () => {
+  await using server = await BunServer.start();
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const started = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    conn.read(new Uint8Array(16)).then((n) => n === null, () => true),
+    new Promise<false>((r) => timer = setTimeout(() => r(false), 30_000)),
+  ]);
+  clearTimeout(timer);
+  assert.ok(closed, "still open after 30 s");
+  console.log(`silent connection closed by Bun after ${Date.now() - started} ms`);
+});
