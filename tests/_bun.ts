@@ -16,6 +16,21 @@ export function ensureBun(): Promise<void> {
       ok = (await new Deno.Command("bun", { args: ["--version"], stdout: "null", stderr: "null" })
         .output()).success;
     } catch { /* not found */ }
+    if (!ok) {
+      // The README's test command must work on a fresh machine: Bun comes from the npm registry.
+      console.error("bun missing: installing it from npm (npm install -g bun)");
+      for (
+        const args of [["install", "-g", "bun"], ["install", "-g", "--allow-scripts=bun", "bun"]]
+      ) {
+        try {
+          await new Deno.Command("npm", { args, stdout: "null", stderr: "null" }).output();
+          ok =
+            (await new Deno.Command("bun", { args: ["--version"], stdout: "null", stderr: "null" })
+              .output()).success;
+        } catch { /* npm or bun not found */ }
+        if (ok) break;
+      }
+    }
     if (!ok) throw new Error("bun is not installed; install it with: npm install -g bun");
     const deps = Object.keys(
       JSON.parse(await Deno.readTextFile(`${ROOT}package.json`)).dependencies ?? {},

@@ -31,6 +31,38 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
+let installing: Promise<void> | undefined;
+
+/**
+ * Install Debian's redis-server when it is missing and we may (root with apt-get), so the
+ * README's test command works on a fresh machine; otherwise the tests fail with the command.
+ */
+export function ensureRedisServer(): Promise<void> {
+  return installing ??= (async () => {
+    const runs = async (cmd: string, args: string[]) => {
+      try {
+        return (await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output())
+          .success;
+      } catch {
+        return false;
+      }
+    };
+    if (await runs("redis-server", ["--version"])) return;
+    if (Deno.uid?.() === 0 && await runs("apt-get", ["--version"])) {
+      console.error(
+        "redis-server missing: installing it from Debian (apt-get install redis-server)",
+      );
+      await runs("bash", [
+        "-c",
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server",
+      ]);
+    }
+    if (!(await runs("redis-server", ["--version"]))) {
+      throw new Error(`redis-server is not installed; run: ${INSTALL_HINT}`);
+    }
+  })();
+}
+
 /** A redis-server of our own: `await using r = await RedisServer.start()`. */
 export class RedisServer {
   readonly port: number;
@@ -61,6 +93,7 @@ export class RedisServer {
 
   /** A free port and a temp dir, not started yet (`restart()` starts it). */
   static async reserve(): Promise<RedisServer> {
+    await ensureRedisServer();
     return new RedisServer(freePort(), await Deno.makeTempDir({ prefix: "dback-redis-" }));
   }
 
