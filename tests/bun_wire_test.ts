@@ -10,6 +10,7 @@ import {
   DWORLD,
   joined,
   OAUTH,
+  rawGet,
   rawSend,
   rawUpgrade,
   REPOS,
@@ -151,14 +152,7 @@ Deno.test("bun: static files, their edge cases, /api/version, /healthz, /metrics
         "/link-out.txt",
       ]
     ) {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: bun.port });
-      // Raw request: fetch would normalise the path before sending it.
-      await conn.write(
-        new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
-      );
-      const chunks: Uint8Array[] = [];
-      for await (const chunk of conn.readable) chunks.push(chunk);
-      const text = new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+      const text = await rawGet(bun.port, path);
       assert.match(text, /^HTTP\/1\.1 403/, path);
       assert.equal(text.includes("top secret"), false, path);
     }

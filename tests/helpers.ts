@@ -207,3 +207,14 @@ export async function rawSend(conn: Deno.TcpConn, text: string): Promise<void> {
   frame.set(payload, header.length + 4);
   await conn.write(frame);
 }
+
+/** A raw HTTP/1.1 GET, the path sent as given (fetch would normalise it); the whole answer. */
+export async function rawGet(port: number, path: string): Promise<string> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(
+    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+  );
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of conn.readable) chunks.push(chunk);
+  return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+}

@@ -1,7 +1,7 @@
 // HTTP on the WebSocket's port: static files and their edge cases, /api/version, start/stop/restart.
 import assert from "node:assert/strict";
 import { VERSION, WebSocketServer } from "../mod.ts";
-import { Client, joined, startServer } from "./helpers.ts";
+import { Client, joined, rawGet, startServer } from "./helpers.ts";
 
 /** A temporary static site; `await using` removes it even when an assertion fails. */
 async function fixture(): Promise<{ root: string; dir: string } & AsyncDisposable> {
@@ -74,14 +74,7 @@ Deno.test("static files: 404 page, 403 for traversal (plain, encoded, backslash)
       "/link-out.txt",
     ]
   ) {
-    using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    // Raw request: fetch would normalise the path before sending it.
-    await conn.write(
-      new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
-    );
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of conn.readable) chunks.push(chunk);
-    const text = new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+    const text = await rawGet(server.port, path);
     assert.match(text, /^HTTP\/1\.1 403/, path);
     assert.equal(text.includes("top secret"), false, path);
   }
