@@ -93,7 +93,9 @@ const flagsSchema = z.object({
  * @example
  * ```ts
  * import { parseCli } from "@dzone/dback/cli";
- * parseCli(["--port", "0"]); // { kind: "run", port: 0, hostname: "localhost" }
+ * const cmd = parseCli(["--port", "0"]);
+ * if (cmd.kind !== "run" || cmd.port !== 0 || cmd.hostname !== "localhost") throw new Error("unexpected");
+ * if (parseCli(["--port", "x", "--help"]).kind !== "help") throw new Error("--help wins");
  * ```
  */
 export function parseCli(args: string[]): CliCommand {
