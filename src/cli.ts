@@ -24,6 +24,7 @@ export const USAGE: string =
   `dback ${VERSION}: the d-zone backend (WebSocket + static files on one port)
 
 Usage: deno run -A examples/main.ts [options]        (from a clone; or: deno task start)
+       bun run examples/main.ts [options]            (from a clone, on Bun)
        deno run -A jsr:@dzone/dback/cli [options]    (from JSR)
 
 Options:
