@@ -224,9 +224,9 @@ export class Connection implements WsEvents {
     this.send(errorFrame(message));
   }
 
-  /** Send the `server-join` frame and remember where it ends in the outbound stream. */
-  sendJoin(frame: string): boolean {
-    if (!this.send(frame)) return false;
+  /** Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember where it ends in the outbound stream. */
+  sendJoin(frame: string, bytes: number): boolean {
+    if (!this.deliver(frame, bytes)) return false;
     this.#joinEnd = this.#sentBytes;
     return true;
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import { authorise } from "./_auth.ts";
+import { utf8Length } from "./_limits.ts";
 import type { Connection, ConnectionHandler } from "./_connection.ts";
 import type { Directory } from "./_directory.ts";
 import type { Hub } from "./_hub.ts";
@@ -31,6 +32,7 @@ export class ProtocolHandler implements ConnectionHandler {
     name: string;
     clientId: string | undefined;
     frame: string;
+    bytes: number;
   }>();
 
   /** `mayValidate(ip)` spends one login check from that IP's budget. */
@@ -99,14 +101,14 @@ export class ProtocolHandler implements ConnectionHandler {
     if (!users.ok || !clientId.ok) return conn.sendError(ERRORS.serverUnavailable);
     if (!conn.isOpen) return;
     // Sent and subscribed in one tick: no broadcast falls between the two.
-    const frame = this.#joinFrame(
+    const join = this.#joinFrame(
       server.discordId,
       users.value,
       request.server,
       server.name,
       clientId.value,
     );
-    if (!conn.sendJoin(frame)) return;
+    if (!conn.sendJoin(join.frame, join.bytes)) return;
     this.#hub.join(conn, server.discordId);
     conn.joined();
     this.#metrics.joins++;
@@ -116,7 +118,7 @@ export class ProtocolHandler implements ConnectionHandler {
   /**
    * The `server-join` frame, reused while nothing in it changed: in a join
    * storm every joiner of a server gets the same (possibly megabyte-sized)
-   * string instead of a fresh copy each.
+   * string (and its UTF-8 size) instead of a fresh copy each.
    */
   #joinFrame(
     discordId: string,
@@ -124,16 +126,18 @@ export class ProtocolHandler implements ConnectionHandler {
     requested: string,
     name: string,
     clientId: string | undefined,
-  ): string {
+  ): { frame: string; bytes: number } {
     const last = this.#frames.get(discordId);
     if (
       last && last.usersJson === usersJson && last.requested === requested &&
       last.name === name && last.clientId === clientId
     ) {
-      return last.frame;
+      return last;
     }
     const frame = serverJoinFrame(usersJson, requested, name, clientId);
-    this.#frames.set(discordId, { usersJson, requested, name, clientId, frame });
-    return frame;
+    // Measured once per frame, not once per joiner: it may be megabytes.
+    const entry = { usersJson, requested, name, clientId, frame, bytes: utf8Length(frame) };
+    this.#frames.set(discordId, entry);
+    return entry;
   }
 }
