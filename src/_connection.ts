@@ -250,18 +250,7 @@ export class Connection implements WsEvents {
   deliver(frame: string, bytes: number): boolean {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
-    const buffered = peer.bufferedAmount;
-    const limits = this.#limits;
-    if (buffered + bytes > limits.maxBufferedBytes) return this.#tooSlow(buffered, "(hard limit)");
-    if (buffered > limits.highWaterBytes) {
-      const now = performance.now();
-      if (this.#behindSince === 0) this.#behindSince = now;
-      else if (now - this.#behindSince >= limits.slowGraceMs) {
-        return this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
-      }
-    } else if (this.#behindSince !== 0) {
-      this.#behindSince = 0;
-    }
+    if (!this.#keepsUp(peer.bufferedAmount, bytes)) return false;
     peer.send(frame);
     this.#sentBytes += bytes;
     this.#metrics.framesOut++;
@@ -275,19 +264,28 @@ export class Connection implements WsEvents {
   sweep(): void {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return;
-    const buffered = peer.bufferedAmount;
+    // As if one more byte were sent: a socket already at the cap is dropped.
+    this.#keepsUp(peer.bufferedAmount, 1);
+  }
+
+  /**
+   * The slow-client policy, shared by sends and sweeps: `false` (and the
+   * client dropped) when `bytes` more would pass `maxBufferedBytes`, or when
+   * it has stayed above `highWaterBytes` for the grace period.
+   */
+  #keepsUp(buffered: number, bytes: number): boolean {
     const limits = this.#limits;
-    if (buffered >= limits.maxBufferedBytes) {
-      this.#tooSlow(buffered, "(hard limit)");
-    } else if (buffered > limits.highWaterBytes) {
+    if (buffered + bytes > limits.maxBufferedBytes) return this.#tooSlow(buffered, "(hard limit)");
+    if (buffered > limits.highWaterBytes) {
       const now = performance.now();
       if (this.#behindSince === 0) this.#behindSince = now;
       else if (now - this.#behindSince >= limits.slowGraceMs) {
-        this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
+        return this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
       }
     } else if (this.#behindSince !== 0) {
       this.#behindSince = 0;
     }
+    return true;
   }
 
   #tooSlow(buffered: number, why: string): false {
