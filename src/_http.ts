@@ -28,6 +28,7 @@ export interface RouteDeps {
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
+const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
 
 /** The request handler of the whole port. */
 export function routes(deps: RouteDeps): (req: Request, ctx: RequestContext) => Promise<Response> {
@@ -42,7 +43,8 @@ export function routes(deps: RouteDeps): (req: Request, ctx: RequestContext) => 
     const head = req.method === "HEAD";
     switch (path) {
       case "/api/version":
-        return Response.json({ version: VERSION });
+        // Spelled out: each runtime's Response.json writes its own content type.
+        return new Response(JSON.stringify({ version: VERSION }), { headers: JSON_TYPE });
       case "/healthz": {
         const ok = deps.healthy();
         return new Response(head ? null : ok ? "ok\n" : "draining\n", {

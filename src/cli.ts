@@ -15,6 +15,7 @@ import { z } from "zod";
 import type { Callbacks } from "./callbacks.ts";
 import { intFlag, parseFlags, shutdownSignal } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import type { TransportName } from "./options.ts";
 import { WebSocketServer } from "./server.ts";
 import { MockSource } from "./sources/mock.ts";
 import { VERSION } from "./version.ts";
@@ -25,6 +26,7 @@ export const USAGE: string =
 
 Usage: deno run -A examples/main.ts [options]        (from a clone; or: deno task start)
        bun run examples/main.ts [options]            (from a clone, on Bun)
+       node examples/main.ts [options]               (from a clone, on Node.js >= 22.18)
        deno run -A jsr:@dzone/dback/cli [options]    (from JSR)
 
 Options:
@@ -36,6 +38,8 @@ Options:
                              or the DBACK_LOG_LEVEL environment variable)
   --allowed-origin <origin>  accept WebSocket upgrades only from this Origin;
                              repeat for more (default: any origin)
+  --transport <name>         deno, bun or node (default: the runtime's own);
+                             node on Deno serves through node:http + ws
   --presence-interval <ms>   mock presence change period (default 4000)
   --message-interval <ms>    mock chat message period (default 5000)
   --redis <url>              join a cluster over Redis (redis://host:port): every
@@ -62,6 +66,7 @@ export type CliCommand =
     staticDir?: string;
     logLevel?: LogLevel;
     allowedOrigins?: string[];
+    transport?: TransportName;
     presenceIntervalMs?: number;
     messageIntervalMs?: number;
     redis?: { url: string; namespace?: string; leaseMs?: number };
@@ -76,6 +81,9 @@ const flagsSchema = z.object({
     error: `--log-level must be one of ${LOG_LEVELS.join(", ")}`,
   }).optional(),
   "allowed-origin": z.array(z.string().min(1)).optional(),
+  transport: z.enum(["deno", "bun", "node"], {
+    error: "--transport must be one of deno, bun, node",
+  }).optional(),
   "presence-interval": intFlag("presence-interval", 10, 86_400_000).optional(),
   "message-interval": intFlag("message-interval", 10, 86_400_000).optional(),
   redis: z.string().regex(/^rediss?:\/\/\S+$/, "--redis must be redis://host:port").optional(),
@@ -108,6 +116,7 @@ export function parseCli(args: string[]): CliCommand {
     "static-dir": { type: "string" },
     "log-level": { type: "string" },
     "allowed-origin": { type: "string", multiple: true },
+    transport: { type: "string" },
     "presence-interval": { type: "string" },
     "message-interval": { type: "string" },
     redis: { type: "string" },
@@ -124,6 +133,7 @@ export function parseCli(args: string[]): CliCommand {
   if (f["static-dir"] !== undefined) cmd.staticDir = f["static-dir"];
   if (f["log-level"] !== undefined) cmd.logLevel = f["log-level"];
   if (f["allowed-origin"] !== undefined) cmd.allowedOrigins = f["allowed-origin"];
+  if (f.transport !== undefined) cmd.transport = f.transport;
   if (f["presence-interval"] !== undefined) cmd.presenceIntervalMs = f["presence-interval"];
   if (f["message-interval"] !== undefined) cmd.messageIntervalMs = f["message-interval"];
   if (f.redis !== undefined) {
@@ -195,6 +205,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
       staticDir: cmd.staticDir,
       logLevel,
       allowedOrigins: cmd.allowedOrigins,
+      transport: cmd.transport,
       callbacks,
       source: cluster?.source ?? mock,
       broker: cluster?.broker,

@@ -96,7 +96,23 @@ export interface ServerOptions {
   allowedOrigins?: string[];
   /** How long `stop()` waits for clients to close, in ms; then it returns anyway. Default 5000. */
   shutdownTimeoutMs?: number;
+  /**
+   * Which runtime adapter serves: `"deno"` (`Deno.serve`), `"bun"`
+   * (`Bun.serve`) or `"node"` (`node:http` + the `ws` package). Default: the
+   * runtime's own (`"node"` on Node.js). `"node"` also runs on Deno, where it
+   * bounds what Deno's native WebSocket cannot (see docs/runtimes.md).
+   */
+  transport?: TransportName;
+  /**
+   * A connection that has not sent a complete request head within this many
+   * ms is closed (Node transport; Bun closes silent connections by itself,
+   * Deno's native server cannot). Default 10000.
+   */
+  headerTimeoutMs?: number;
 }
+
+/** The runtime adapters a server can be served by. */
+export type TransportName = "deno" | "bun" | "node";
 
 const count = z.number().int().nonnegative();
 const positive = z.number().int().positive();
@@ -143,6 +159,8 @@ const schema = z.strictObject({
   maxBufferedBytes: positive.default(16 * 1024 * 1024),
   allowedOrigins: z.array(origin).optional(),
   shutdownTimeoutMs: count.default(5000),
+  transport: z.enum(["deno", "bun", "node"]).optional(),
+  headerTimeoutMs: positive.default(10_000),
 }).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {
   message: "maxBufferedBytes must be at least highWaterBytes",
   path: ["maxBufferedBytes"],
