@@ -127,7 +127,10 @@ export async function runtimeCommand(
   switch (runtime) {
     case "deno":
     case "deno-node":
-      return { cmd: Deno.execPath(), args: ["run", "-A", "--v8-flags=--expose-gc", script, ...args] };
+      return {
+        cmd: Deno.execPath(),
+        args: ["run", "-A", "--v8-flags=--expose-gc", script, ...args],
+      };
     case "bun":
       await ensureBun();
       return { cmd: "bun", args: ["run", script, ...args] };

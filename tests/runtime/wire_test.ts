@@ -11,7 +11,6 @@ import {
   joined,
   OAUTH,
   rawGet,
-  rawSend,
   rawUpgrade,
   REPOS,
   until,
