@@ -1,7 +1,7 @@
 // Test harness for the Redis cluster: a private redis-server (free port,
 // persistence off, temp dir) and dback instances as real subprocesses.
 import { WebSocketServer } from "../../mod.ts";
-import { type RedisCluster, redisCluster } from "../../src/cluster/mod.ts";
+import { type RedisCluster, redisCluster } from "../../src/redis/mod.ts";
 import { MockSource } from "../../src/sources/mock.ts";
 import type { Client } from "./helpers.ts";
 

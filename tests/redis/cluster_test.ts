@@ -1,9 +1,9 @@
 // The cluster module in-process against a real redis-server, through the
 // Broker and DataSource seams exactly as the server drives them.
 import type { ServerEvent } from "../../src/broker.ts";
-import { type RedisCluster, redisCluster } from "../../src/cluster/mod.ts";
+import { type RedisCluster, redisCluster } from "../../src/redis/mod.ts";
 import { MockSource } from "../../src/sources/mock.ts";
-import { applyPresence, diffUsers, parseEnvelope } from "../../src/cluster/_room.ts";
+import { applyPresence, diffUsers, parseEnvelope } from "../../src/redis/_room.ts";
 import type { DataSource, EventSink } from "../../src/source.ts";
 import type { ServerMap, UserEntry } from "../../src/protocol.ts";
 import { RedisServer } from "../_fixtures/_redis.ts";
