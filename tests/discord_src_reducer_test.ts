@@ -1,7 +1,12 @@
 // The pure reducer: dispatch in, outputs out, no sockets.
 import assert from "node:assert/strict";
 import { resolveServer, type ServerConfig, serverConfigSchema } from "../src/discord/config.ts";
-import { type Output, reduce, reissueMemberRequests, SourceState } from "../src/discord/reducer.ts";
+import {
+  type Output,
+  reduce,
+  reissueMemberRequests,
+  SourceState,
+} from "../src/discord/_reducer.ts";
 import {
   ADA,
   BOB,
