@@ -15,7 +15,7 @@ function run(args: string[]): Promise<Deno.CommandOutput> {
 }
 
 Deno.test("parseCli: defaults, every flag, and errors", () => {
-  assert.deepEqual(parseCli([]), { kind: "run", port: 3000, hostname: "localhost" });
+  assert.deepEqual(parseCli([]), { kind: "run", port: 3000, hostname: "localhost", options: {} });
   assert.deepEqual(
     parseCli([
       "--port",
@@ -40,7 +40,7 @@ Deno.test("parseCli: defaults, every flag, and errors", () => {
       hostname: "0.0.0.0",
       staticDir: "site",
       logLevel: "warn",
-      allowedOrigins: ["https://a.example", "https://b.example"],
+      options: { allowedOrigins: ["https://a.example", "https://b.example"] },
       presenceIntervalMs: 100,
       messageIntervalMs: 200,
     },
