@@ -143,7 +143,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   });
   // Loaded only with --redis, so a single instance never loads the Redis client.
   const cluster = cmd.redis
-    ? (await import("./cluster/mod.ts")).cliCluster(cmd.redis, mock, logLevel)
+    ? (await import("./redis/mod.ts")).cliCluster(cmd.redis, mock, logLevel)
     : undefined;
   // Signals count from here: a SIGTERM while starting still exits cleanly.
   const shutdown = shutdownSignal();

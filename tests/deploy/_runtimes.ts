@@ -1,8 +1,8 @@
 // One server, on Deno (in this process) or on Bun (a child process), for tests that
 // must hold on both runtimes. Options must be JSON for Bun (no callbacks).
 import type { LogRecord, ServerOptions } from "../../mod.ts";
-import { BunServer } from "../_bun.ts";
-import { startServer } from "../helpers.ts";
+import { BunServer } from "../_fixtures/_bun.ts";
+import { startServer } from "../_fixtures/helpers.ts";
 
 /** The runtimes every deploy test runs against. */
 export const RUNTIMES = ["deno", "bun"] as const;

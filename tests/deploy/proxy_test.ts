@@ -2,7 +2,7 @@
 // and a login budget that survives reconnecting. Distinct users are distinct loopback
 // source addresses; the IPv6 /64 is put on lo by the test (as root) and removed after.
 import assert from "node:assert/strict";
-import { startServer } from "../helpers.ts";
+import { startServer } from "../_fixtures/helpers.ts";
 import { RUNTIMES, serveOn } from "./_runtimes.ts";
 import { wsFrom } from "./_ws_from.ts";
 
