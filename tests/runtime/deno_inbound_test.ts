@@ -3,7 +3,7 @@
 // fragmented messages grow without a limit of their own, a single frame is
 // buffered whole up to Deno's 64 MiB frame limit. The server runs in a child
 // process so that its RSS is its own. When a Deno upgrade changes any of this,
-// a test fails and says which README sentence to update.
+// a test fails and says which sentence of docs/runtimes.md to update.
 import assert from "node:assert/strict";
 import { rawUpgrade } from "../_fixtures/helpers.ts";
 import { eventually, ServerProcess, writeAll } from "../_fixtures/_server_process.ts";
@@ -118,7 +118,7 @@ Deno.test("Deno buffers a fragmented message without a bound of its own (until F
     } catch (err) {
       assert.fail(
         `Deno now bounds fragmented messages (the connection was closed while fragments ` +
-          `were sent: ${err}): update README (Security: inbound frames)`,
+          `were sent: ${err}): update docs/runtimes.md (Inbound messages on Deno)`,
       );
     }
     const peak = await peakRss(server, 1000);
@@ -131,7 +131,7 @@ Deno.test("Deno buffers a fragmented message without a bound of its own (until F
     assert.ok(
       growth >= 0.5 * SENT,
       `Deno now bounds fragmented messages (RSS grew only ${mib(growth)} MiB for ` +
-        `${mib(SENT)} MiB sent): update README (Security: inbound frames)`,
+        `${mib(SENT)} MiB sent): update docs/runtimes.md (Inbound messages on Deno)`,
     );
     // Only the final fragment hands the message to dback, which then refuses it.
     await writeAll(conn, header(true, 0, 0));
@@ -174,7 +174,7 @@ Deno.test("Deno buffers a single frame whole below 64 MiB, dback refuses it afte
     assert.ok(
       peak - base >= 0.5 * SENT,
       `RSS grew only ${mib(peak - base)} MiB: Deno may no longer buffer whole frames; ` +
-        `update README (Security: inbound frames)`,
+        `update docs/runtimes.md (Inbound messages on Deno)`,
     );
   } finally {
     conn.close();
@@ -202,7 +202,7 @@ Deno.test("Deno refuses a frame of 64 MiB or more at its header, before bufferin
         `Deno's frame limit is no longer ${DENO_FRAME_LIMIT} bytes (a ${length}-byte frame ` +
           `header was ${
             closed ? "refused" : "accepted"
-          }): update README (Security: inbound frames)`,
+          }): update docs/runtimes.md (Inbound messages on Deno)`,
       );
       // dback never saw the refused frame: Deno dropped the connection itself.
       if (refused) assert.equal(reader.closeCode, null);

@@ -69,7 +69,7 @@ Deno.test("EMFILE: bare Deno.serve ends the process (why the guard exists)", asy
     assert.ok(
       status !== null && status.code !== 0,
       "Deno.serve survived EMFILE without the guard: Deno changed; re-check the guard and " +
-        `update the README (process ${
+        `update docs/operating.md (process ${
           status === null ? "still running" : `exited ${status.code}`
         })`,
     );
