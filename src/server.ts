@@ -37,7 +37,7 @@ import {
 import type { DataSource, EventSink } from "./source.ts";
 import { MockSource } from "./sources/mock.ts";
 import { withCallbacks } from "./sources/_callbacks.ts";
-import { errorPage, type StaticSource, staticSource } from "./_static.ts";
+import { errorPage, PAGE_FILES, type StaticSource, staticSource } from "./_static.ts";
 import { bunTransport } from "./transport/_bun.ts";
 import { denoTransport } from "./transport/_deno.ts";
 import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
@@ -161,7 +161,11 @@ export class WebSocketServer implements AsyncDisposable {
       (ip) => this.#admission.mayValidate(ip),
     );
     this.#admission = new Admission(s, this.#hub, handler, this.#log, this.#metrics);
-    this.#files = s.staticDir === false ? null : staticSource(s.staticDir ?? DEFAULT_STATIC_DIR);
+    this.#files = s.staticDir === false
+      ? null
+      : s.staticDir === undefined
+      ? staticSource(DEFAULT_STATIC_DIR, PAGE_FILES)
+      : staticSource(s.staticDir);
     this.#fetch = routes({
       healthy: () => this.#state === "running",
       metrics: s.metrics === undefined ? () => this.#metricsText() : null,
