@@ -416,6 +416,7 @@ export class Cluster {
       watch: (id, a) => this.watch(id, a),
       close: () => this.close(),
       metrics: () => renderClusterMetrics(this.status()),
+      role: () => this.status().role,
     };
   }
 
