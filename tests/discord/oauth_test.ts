@@ -1,7 +1,7 @@
 // The built-in Discord OAuth2 validator against the shared fake Discord
 // (tests/fake_discord.ts) on 127.0.0.1:0. Real Discord is never contacted.
 import assert from "node:assert/strict";
-import { type DiscordOAuthOptions, discordOAuthValidator } from "../../src/discord/oauth.ts";
+import { type DiscordOAuthOptions, discordOAuthValidator } from "../../src/discord/_oauth.ts";
 import { FakeDiscord } from "../_fixtures/fake_discord.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
 import { Client, startServer } from "../_fixtures/helpers.ts";
