@@ -13,6 +13,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
 import type {
   FetchHandler,
@@ -184,17 +185,24 @@ export function nodeTransport(): Transport {
     runtime: "node",
 
     async serve(
-      { port, hostname, fetch, onError, log, headerTimeoutMs },
+      { port, hostname, tls, fetch, onError, log, headerTimeoutMs },
     ): Promise<Listener> {
       ws = await loadWs();
       const headersTimeout = headerTimeoutMs ?? 10_000;
-      const server: Server = createServer({
+      const timeouts = {
         headersTimeout,
         // requestTimeout bounds the whole request, body included; dback reads no body.
         requestTimeout: headersTimeout * 2,
         connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeout / 4)),
         keepAliveTimeout: 5000,
-      });
+        // The server's own Host check answers (and logs) a request without one, as on Deno.
+        requireHostHeader: false,
+      };
+      // https.Server is an http.Server over TLS: the same events, timeouts and upgrades.
+      const server: Server = tls
+        ? createTlsServer({ ...timeouts, cert: tls.cert, key: tls.key })
+        : createServer(timeouts);
+      const secure = tls !== undefined;
       const fallback = () => {
         const a = server.address();
         return a && typeof a === "object"
@@ -209,8 +217,16 @@ export function nodeTransport(): Transport {
         }
       };
       server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-        const request = toRequest(req, fallback());
-        answer(request, { req }).then((r) => writeResponse(res, r, req.method === "HEAD"))
+        let request: Request;
+        try {
+          request = toRequest(req, fallback(), secure);
+        } catch {
+          // A method the Fetch API forbids (TRACE, TRACK): dback answers GET and HEAD only.
+          res.writeHead(405, { allow: "GET, HEAD", "content-length": "0" }).end();
+          return;
+        }
+        answer(request, { req })
+          .then((r) => writeResponse(res, r, req.method === "HEAD"))
           .catch((err) => {
             log(`response failed: ${err instanceof Error ? err.message : err}`);
             res.destroy();
@@ -218,7 +234,13 @@ export function nodeTransport(): Transport {
       });
       server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         socket.on("error", () => {}); // a reset before ws takes the socket over
-        const request = toRequest(req, fallback());
+        let request: Request;
+        try {
+          request = toRequest(req, fallback(), secure);
+        } catch {
+          socket.destroy();
+          return;
+        }
         answer(request, { req, upgrade: { socket, head } }).then((r) => {
           if (!UPGRADED.has(r)) return writeRawResponse(socket, r);
         }).catch(() => socket.destroy());

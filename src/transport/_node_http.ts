@@ -32,10 +32,15 @@ export function toRequest(req: IncomingMessage, fallbackHost: string, secure = f
       // a value the Fetch API refuses is left out, as a proxy would
     }
   }
-  return new Request(`${secure ? "https" : "http"}://${host}${target}`, {
-    method: req.method ?? "GET",
-    headers,
-  });
+  const init = { method: req.method ?? "GET", headers };
+  const scheme = secure ? "https" : "http";
+  try {
+    return new Request(`${scheme}://${host}${target}`, init);
+  } catch {
+    // A Host that only looked valid (port 99999): the URL names the listener; the header stays
+    // as sent, for the server's own Host check to refuse.
+    return new Request(`${scheme}://${fallbackHost}${target}`, init);
+  }
 }
 
 function nodeHeaders(res: Response): Record<string, string | string[]> {
@@ -70,10 +75,11 @@ export async function writeResponse(
   response: Response,
   head: boolean,
 ): Promise<void> {
-  res.writeHead(response.status, response.statusText || undefined, nodeHeaders(response));
+  const headers = nodeHeaders(response);
   const body = response.body;
   if (!body || head) {
     await body?.cancel().catch(() => {});
+    res.writeHead(response.status, response.statusText || undefined, headers);
     res.end();
     return;
   }
@@ -81,7 +87,19 @@ export async function writeResponse(
   const gone = () => void reader.cancel().catch(() => {});
   res.once("close", gone);
   try {
-    for (;;) {
+    // A body that comes in one piece (dback's pages, JSON, metrics) is sent with its length,
+    // as Deno and Bun do; longer ones (files) stream chunked unless they carry a length.
+    const first = await reader.read();
+    const second = first.done ? first : await reader.read();
+    if (second.done && headers["content-length"] === undefined) {
+      headers["content-length"] = String(first.value?.byteLength ?? 0);
+    }
+    res.writeHead(response.status, response.statusText || undefined, headers);
+    for (const piece of [first, second]) {
+      if (piece.done || res.destroyed) break;
+      if (!res.write(piece.value)) await drained(res);
+    }
+    while (!second.done) {
       const { done, value } = await reader.read();
       if (done) break;
       if (res.destroyed) return;

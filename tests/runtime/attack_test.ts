@@ -4,7 +4,7 @@
 // figure measured there is in docs/runtimes.md.
 import assert from "node:assert/strict";
 import { RUNTIMES, RuntimeServer } from "../_fixtures/runtimes.ts";
-import { DWORLD, joined, rawSend, rawUpgrade, until } from "../helpers.ts";
+import { DWORLD, joined, rawSend, rawUpgrade, until } from "../_fixtures/helpers.ts";
 
 const MiB = 1024 * 1024;
 

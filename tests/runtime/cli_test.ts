@@ -3,7 +3,7 @@
 // `deno task binary`, each started as a real process on port 0 and spoken to over a real WebSocket.
 import assert from "node:assert/strict";
 import { ensureBun, ensureNode, ROOT } from "../_fixtures/runtimes.ts";
-import { DWORLD, joined } from "../helpers.ts";
+import { DWORLD, joined } from "../_fixtures/helpers.ts";
 
 /** Start `cmd args`, wait for its "listening on" line, run `body`, then SIGTERM it. */
 async function withProcess(

@@ -3,7 +3,12 @@
 // it lists the mock servers, joins one over that runtime's WebSocket and shows a broadcast.
 import assert from "node:assert/strict";
 import { RUNTIMES, RuntimeServer } from "../_fixtures/runtimes.ts";
-import { launchBrowser, openPage, type PageProblem, requireChromium } from "../browser.ts";
+import {
+  launchBrowser,
+  openPage,
+  type PageProblem,
+  requireChromium,
+} from "../_fixtures/browser.ts";
 
 const WAIT = { timeout: 15_000 };
 

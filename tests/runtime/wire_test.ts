@@ -14,7 +14,7 @@ import {
   rawUpgrade,
   REPOS,
   until,
-} from "../helpers.ts";
+} from "../_fixtures/helpers.ts";
 
 const chat = (server: string, message = "hello") => ({
   server,
