@@ -20,7 +20,7 @@ import {
   ROLE_RED,
   smallGuild,
   user,
-} from "../fake_discord.ts";
+} from "../_fixtures/fake_discord.ts";
 
 function memoryStore() {
   const saved = new Map<number, GatewaySession>();
