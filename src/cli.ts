@@ -143,7 +143,12 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   });
   // Loaded only with --redis, so a single instance never loads the Redis client.
   const cluster = cmd.redis
-    ? (await import("./redis/mod.ts")).cliCluster(cmd.redis, mock, logLevel)
+    ? (await import("./redis/mod.ts")).cliCluster(
+      cmd.redis,
+      mock,
+      logLevel,
+      Math.max(cmd.presenceIntervalMs ?? 4000, cmd.messageIntervalMs ?? 5000),
+    )
     : undefined;
   // Signals count from here: a SIGTERM while starting still exits cleanly.
   const shutdown = shutdownSignal();

@@ -109,6 +109,7 @@ export function cliCluster(
   redis: { url: string; namespace?: string; leaseMs?: number },
   source: DataSource,
   logLevel?: LogLevel,
+  cadenceMs?: number,
 ): RedisCluster {
   return redisCluster({
     url: redis.url,
@@ -116,5 +117,8 @@ export function cliCluster(
     leaseMs: redis.leaseMs,
     logLevel,
     source,
+    // The mock world ticks every cadence per watched server: silence for many
+    // ticks means a source that was left stopped.
+    watchdogMs: cadenceMs === undefined ? undefined : Math.max(10 * cadenceMs, 10_000),
   });
 }
