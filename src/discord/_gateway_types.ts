@@ -261,13 +261,13 @@ export function identifyFrame(token: string, intents: number, shard?: [number, n
  * @example
  * ```ts
  * import { checkShard } from "./_gateway_types.ts";
- * let threw = false;
+ * let caught: unknown;
  * try {
  *   checkShard([2, 2]);
  * } catch (err) {
- *   threw = err instanceof TypeError;
+ *   caught = err;
  * }
- * if (!threw || checkShard([1, 2])?.[1] !== 2) throw new Error("checkShard");
+ * if (!(caught instanceof TypeError) || checkShard([1, 2])?.[1] !== 2) throw new Error("checkShard");
  * ```
  */
 export function checkShard(shard: [number, number] | undefined): [number, number] | undefined {
