@@ -173,10 +173,15 @@ export function describeConfigError(error: z.ZodError): string[] {
  * @example
  * ```ts
  * import { DiscordConfigError, parseDiscordConfig } from "@dzone/dback/discord";
+ * let caught: unknown;
  * try {
  *   parseDiscordConfig(`{"allGuilds": true, "url": "ftp://x"}`, "c.json");
  * } catch (e) {
- *   if (!(e instanceof DiscordConfigError) || !e.problems[0].startsWith("url:")) throw e;
+ *   caught = e;
+ * }
+ * // Fails when nothing was thrown, too.
+ * if (!(caught instanceof DiscordConfigError) || !caught.problems[0].startsWith("url:")) {
+ *   throw new Error(`expected a DiscordConfigError naming url, got ${caught}`);
  * }
  * ```
  */

@@ -1,7 +1,7 @@
 // The mock data source: fidelity to the reference server and its demo login.
 import assert from "node:assert/strict";
 import { ERRORS, MockSource } from "../../mod.ts";
-import { joined, OAUTH, REPOS, startServer } from "../_fixtures/helpers.ts";
+import { joined, REPOS, startServer } from "../_fixtures/helpers.ts";
 
 Deno.test("mock fidelity: 'My Repos' has the reference's statuses and colours; offline members do not chat", async () => {
   const users = Object.values(new MockSource().getUserData(REPOS));
@@ -47,7 +47,9 @@ Deno.test("mock login: with only getUserData registered, the demo 'oauth' server
       discordUser: { id: "1", username: "x" },
     });
     assert.equal(answer.type, "server-join");
-    assert.equal(answer.server ?? OAUTH, OAUTH);
+    assert.equal(answer.data.request.server, "oauth");
+    assert.equal(answer.data.serverName, "OAuth2 Protected Server");
+    assert.ok(Object.keys(answer.data.users).length > 0, "the demo server has members");
     await c.close();
   } finally {
     await demo.server.stop();
