@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import type { EventSink } from "../source.ts";
 import { type Output, reduce, reissueMemberRequests, type SourceState } from "./_reducer.ts";
 import { Op } from "./_schemas.ts";
+import { errText } from "./_gateway_types.ts";
 
 const TAG = "discord";
 
@@ -227,8 +228,4 @@ export class Shard {
     }, this.#h.memberRequestTimeoutMs);
     this.#memberTimers.set(guildId, timer);
   }
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

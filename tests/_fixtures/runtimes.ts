@@ -3,6 +3,7 @@
 // child process under Deno, Deno with the Node transport, Bun or Node.
 import { fileURLToPath } from "node:url";
 import type { LogRecord, ServerOptions } from "../../mod.ts";
+import { ensureTool, TOOLS } from "../../tools/_install.ts";
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -43,48 +44,33 @@ let bunReady: Promise<void> | undefined;
 /** Make sure `bun` runs and package.json's dependencies resolve for it; throws with the fix when bun is missing. */
 export function ensureBun(): Promise<void> {
   return bunReady ??= (async () => {
-    let ok = await runs("bun", ["--version"]);
-    if (!ok) {
-      // The README's test command must work on a fresh machine: Bun comes from the npm registry.
-      console.error("bun missing: installing it from npm (npm install -g bun)");
-      for (
-        const args of [["install", "-g", "bun"], ["install", "-g", "--allow-scripts=bun", "bun"]]
-      ) {
-        await runs("npm", args);
-        ok = await runs("bun", ["--version"]);
-        if (ok) break;
-      }
-    }
-    if (!ok) throw new Error("bun is not installed; install it with: npm install -g bun");
+    // A fresh machine gets Bun from the npm registry (tools/_install.ts).
+    await ensureTool("bun");
     await ensureDeps();
   })();
 }
-
-/** The lowest Node.js that runs dback's `.ts` files (type stripping on by default). */
-const NODE_MIN = [22, 18];
 
 let nodePath: Promise<string> | undefined;
 
 /**
  * The path of a Node.js >= 22.18: `node` on the PATH when recent enough, else
- * `node@24` from the npm registry (through `npx`, which caches it).
+ * `node@24` from npm's cache (tools/_install.ts fetches it with `npx` when missing).
  */
 export function ensureNode(): Promise<string> {
   return nodePath ??= (async () => {
+    await ensureTool("node");
     const recent = (v: string | null) => {
       const [major, minor] = (v ?? "").replace(/^v/, "").split(".").map(Number);
-      return major > NODE_MIN[0] || (major === NODE_MIN[0] && minor >= NODE_MIN[1]);
+      return major > 22 || (major === 22 && minor >= 18);
     };
     let path: string | null = null;
     if (recent(await output("node", ["--version"]))) {
       path = await output("node", ["-p", "process.execPath"]);
-    }
-    if (!path) {
-      console.error("node >= 22.18 missing: using node@24 from npm (npx -y node@24)");
+    } else {
       path = await output("npx", ["-y", "node@24", "-p", "process.execPath"]);
     }
     if (!path || !recent(await output(path, ["--version"]))) {
-      throw new Error("Node.js >= 22.18 is not available; install it, or npm for npx node@24");
+      throw new Error(`Node.js >= 22.18 not found; ${TOOLS.node.hint}`);
     }
     await ensureDeps();
     return path;

@@ -277,7 +277,7 @@ for (const rt of ["bun", "node"] as const) {
 Deno.test("discord example: --redis flag mistakes are named", async () => {
   let r = await run(["--redis-namespace", "x"], { DISCORD_TOKEN: "t", DISCORD_GUILD_IDS: GUILD });
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--redis-namespace needs --redis/);
+  assert.match(r.stderr, /--redis-namespace and --redis-lease-ms need --redis/);
   r = await run(["--redis", "localhost:6379"], { DISCORD_TOKEN: "t", DISCORD_GUILD_IDS: GUILD });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--redis must be redis:\/\/host:port/);
