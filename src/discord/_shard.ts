@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import type { EventSink } from "../source.ts";
 import { type Output, reduce, reissueMemberRequests, type SourceState } from "./_reducer.ts";
 import { Op } from "./_schemas.ts";
+import { errText } from "./_gateway_types.ts";
 
 const TAG = "discord";
 
@@ -93,7 +94,9 @@ export class Shard {
       this.fromSnapshot = false;
       this.#markReady();
       for (const id of [...this.state.guilds.keys()]) {
-        void this.#h.rebuild(this, id).then((out) => this.carryOut(out));
+        void this.#h.rebuild(this, id).then((out) => {
+          if (this.#h.live()) this.carryOut(out);
+        });
       }
       return;
     }
@@ -227,8 +230,4 @@ export class Shard {
     }, this.#h.memberRequestTimeoutMs);
     this.#memberTimers.set(guildId, timer);
   }
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

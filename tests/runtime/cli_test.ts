@@ -1,7 +1,8 @@
-// The command line under Bun: `bun run examples/main.ts` and the single-file binary built by
+// The command line under Bun and Node: `bun run examples/main.ts`, `node examples/main.ts`,
+// `deno run -A examples/main.ts --transport node`, and the single-file binary built by
 // `deno task binary`, each started as a real process on port 0 and spoken to over a real WebSocket.
 import assert from "node:assert/strict";
-import { ensureBun, ROOT } from "../_fixtures/_bun.ts";
+import { ensureBun, ensureNode, ROOT } from "../_fixtures/runtimes.ts";
 import { DWORLD, joined } from "../_fixtures/helpers.ts";
 
 /** Start `cmd args`, wait for its "listening on" line, run `body`, then SIGTERM it. */
@@ -71,6 +72,18 @@ Deno.test("bun run examples/main.ts serves the mock world with the same flags", 
   await withProcess("bun", ["run", "examples/main.ts", ...FLAGS], conversation);
 });
 
+Deno.test("node examples/main.ts serves the mock world with the same flags", async () => {
+  await withProcess(await ensureNode(), ["examples/main.ts", ...FLAGS], conversation);
+});
+
+Deno.test("deno run examples/main.ts --transport node serves the mock world", async () => {
+  await withProcess(
+    Deno.execPath(),
+    ["run", "-A", "examples/main.ts", ...FLAGS, "--transport", "node"],
+    conversation,
+  );
+});
+
 Deno.test("the single-file binary builds, serves the embedded live page and speaks the protocol", async () => {
   await ensureBun();
   const dir = await Deno.makeTempDir({ prefix: "dback-binary-" });
@@ -83,6 +96,13 @@ Deno.test("the single-file binary builds, serves the embedded live page and spea
       stderr: "piped",
     }).output();
     assert.ok(build.success, new TextDecoder().decode(build.stderr));
+    // Its usage names the executable, not the commands that run the sources.
+    const help = await new Deno.Command(bin, { args: ["--help"], stdout: "piped" }).output();
+    const usage = new TextDecoder().decode(help.stdout);
+    assert.equal(help.code, 0);
+    assert.match(usage, /^Usage: dback \[options\]$/m);
+    assert.doesNotMatch(usage, /examples\/main\.ts|deno run/);
+    assert.match(usage, /--port <n>/, "the options are still listed");
     // The page comes from the binary: its own path to public/ points inside the executable.
     await withProcess(bin, FLAGS, conversation);
   } finally {
