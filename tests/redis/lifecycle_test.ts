@@ -13,6 +13,10 @@ class Wedgeable implements DataSource {
   readonly calls: string[] = [];
   #mock = new MockSource({ presenceIntervalMs: 40, messageIntervalMs: 40 });
   wedged = false;
+  startMs: number;
+  constructor(startMs = 30) {
+    this.startMs = startMs;
+  }
   getServerData() {
     return this.#mock.getServerData();
   }
@@ -21,7 +25,7 @@ class Wedgeable implements DataSource {
   }
   async start(sink: EventSink) {
     this.calls.push("start");
-    await new Promise((r) => setTimeout(r, 30)); // a start takes a while, like a gateway's
+    await new Promise((r) => setTimeout(r, this.startMs)); // a start takes a while, like a gateway's
     this.wedged = false;
     const live = (e: unknown, send: () => void) => void (this.wedged || (e && send()));
     this.#mock.start({
@@ -84,17 +88,18 @@ Deno.test("a burst of lease changes ends with the publisher's source started and
   await using redis = await RedisServer.start();
   const { Redis } = await import("ioredis");
   const raw = new Redis(redis.url);
-  const sources = [new Wedgeable(), new Wedgeable()];
+  // Starting takes longer than a heartbeat period (200 ms), as a gateway's does.
+  const sources = [new Wedgeable(300), new Wedgeable(300)];
   const members = [
     await member(redis.url, "l2", sources[0]),
     await member(redis.url, "l2", sources[1]),
   ];
   try {
     await until(() => members.every((m) => m.seen.length >= 5), 5000, "activity");
-    // Take the lease away again and again, faster than a source starts and stops.
-    for (let n = 0; n < 12; n++) {
+    // Take the lease away again and again, while sources are still starting.
+    for (let n = 0; n < 8; n++) {
       await raw.del("l2:leader");
-      await new Promise((r) => setTimeout(r, 15 + (n % 4) * 20));
+      await new Promise((r) => setTimeout(r, 150 + (n % 3) * 100));
     }
     await until(
       () => members.filter((m) => m.cluster.status().role === "leader").length === 1,
