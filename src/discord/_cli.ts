@@ -29,6 +29,7 @@ import {
 } from "../_server_flags.ts";
 import { WebSocketServer } from "../server.ts";
 import { VERSION } from "../version.ts";
+import { loadRedisEntry } from "../_redis_entry.ts";
 
 /** The text `--help` prints. */
 export const USAGE: string = `Serve Discord guilds to d-zone through the Discord gateway.
@@ -334,7 +335,7 @@ async function run(
     console.log(`open d-zone with ?socketURL=${socketUrl(flags.hostname, server.port)}`);
   };
   // Loaded only with --redis, so a single instance never loads the Redis client.
-  const cluster = flags.redis === undefined ? undefined : (await import("../redis/mod.ts"))
+  const cluster = flags.redis === undefined ? undefined : (await loadRedisEntry())
     .redisCluster({
       url: flags.redis.url,
       namespace: flags.redis.namespace,
