@@ -36,6 +36,7 @@ export {
   type StartOptions,
   WebSocketServer,
 } from "./src/server.ts";
+export type { TransportName } from "./src/options.ts";
 export type { Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
 export {
   type ChatEvent,

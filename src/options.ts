@@ -126,7 +126,23 @@ export interface ServerOptions {
    * none.
    */
   metrics?: false | { port: number; hostname?: string };
+  /**
+   * Which runtime adapter serves: `"deno"` (`Deno.serve`), `"bun"`
+   * (`Bun.serve`) or `"node"` (`node:http` + the `ws` package). Default: the
+   * runtime's own (`"node"` on Node.js). `"node"` also runs on Deno, where it
+   * bounds what Deno's native WebSocket cannot (see docs/runtimes.md).
+   */
+  transport?: TransportName;
+  /**
+   * A connection that has not sent a complete request head within this many
+   * ms is closed (Node transport; Bun closes silent connections by itself,
+   * Deno's native server cannot). Default 10000.
+   */
+  headerTimeoutMs?: number;
 }
+
+/** The runtime adapters a server can be served by. */
+export type TransportName = "deno" | "bun" | "node";
 
 const count = z.number().int().nonnegative();
 const positive = z.number().int().positive();
@@ -220,6 +236,10 @@ export const optionsSchema = z.strictObject({
       hostname: z.string().min(1).optional(),
     }),
   ]).optional(),
+  transport: z.enum(["deno", "bun", "node"]).optional(),
+  headerTimeoutMs: positive.default(10_000).describe(
+    "close a connection whose request head is not complete after this, ms (Node transport)",
+  ),
 }).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {
   message: "maxBufferedBytes must be at least highWaterBytes",
   path: ["maxBufferedBytes"],

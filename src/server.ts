@@ -38,8 +38,7 @@ import type { DataSource, EventSink } from "./source.ts";
 import { MockSource } from "./sources/mock.ts";
 import { withCallbacks } from "./sources/_callbacks.ts";
 import { errorPage, PAGE_FILES, type StaticSource, staticSource } from "./_static.ts";
-import { bunTransport } from "./transport/_bun.ts";
-import { denoTransport } from "./transport/_deno.ts";
+import { pickTransport } from "./transport/mod.ts";
 import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 
@@ -126,13 +125,7 @@ export class WebSocketServer implements AsyncDisposable {
     const s = this.#settings = parseOptions(options);
     this.#log = new Logger(s.logLevel, s.logSink);
     this.#clients = new ClientAddresses(s.trustProxy, s.ipv6Prefix);
-    this.#transport = "Bun" in globalThis
-      ? bunTransport({
-        idleTimeoutSeconds: s.idleTimeoutSeconds,
-        maxPayloadBytes: s.maxFrameBytes,
-        maxBufferedBytes: s.maxBufferedBytes,
-      })
-      : denoTransport;
+    this.#transport = pickTransport(s);
     this.#hooks = { ...s.callbacks };
     this.#source = withCallbacks(s.source ?? new MockSource(), this.#hooks);
     this.#broker = s.broker ?? new LocalBroker();
@@ -237,7 +230,7 @@ export class WebSocketServer implements AsyncDisposable {
     return this;
   }
 
-  /** Which runtime adapter serves this server: `"deno"` or `"bun"`. */
+  /** Which runtime adapter serves this server: `"deno"`, `"bun"` or `"node"`. */
   get runtime(): string {
     return this.#transport.runtime;
   }
@@ -313,6 +306,7 @@ export class WebSocketServer implements AsyncDisposable {
             return errorPage(500, "Internal Server Error");
           },
           log: (message) => this.#log.error(message),
+          headerTimeoutMs: this.#settings.headerTimeoutMs,
         });
         this.#log.info(`dback ${VERSION} listening on ${this.url}`);
       }
