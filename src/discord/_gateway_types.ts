@@ -145,7 +145,9 @@ export interface GatewaySessionStore {
 
 /** The message of an unknown thrown value. */
 export function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  // fetch says only "fetch failed"; the DNS or connection failure is its cause.
+  return err.cause === undefined ? err.message : `${err.message}: caused by ${errText(err.cause)}`;
 }
 
 /** {@link GatewayTiming} with every default filled in. */
