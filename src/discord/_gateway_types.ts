@@ -94,7 +94,7 @@ export interface GatewayTiming {
   restRetryBaseMs?: number;
   /** Deadline for each of those requests, ms. Default 10000. */
   restTimeoutMs?: number;
-  /** Least time between two session-store saves, ms. Default 1000. */
+  /** Least time between two session-store saves, ms. Default 1000; 0 saves after every dispatch (one save waiting at most). */
   sessionSaveIntervalMs?: number;
 }
 
@@ -145,7 +145,9 @@ export interface GatewaySessionStore {
 
 /** The message of an unknown thrown value. */
 export function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  // fetch says only "fetch failed"; the DNS or connection failure is its cause.
+  return err.cause === undefined ? err.message : `${err.message}: caused by ${errText(err.cause)}`;
 }
 
 /** {@link GatewayTiming} with every default filled in. */

@@ -347,7 +347,9 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 function errText(err: unknown): string {
   if (err instanceof Error) {
-    return err.name === "Error" ? err.message : `${err.name}: ${err.message}`;
+    const text = err.name === "Error" ? err.message : `${err.name}: ${err.message}`;
+    // fetch says only "fetch failed"; the DNS or connection failure is its cause.
+    return err.cause === undefined ? text : `${text}: caused by ${errText(err.cause)}`;
   }
   return String(err);
 }
