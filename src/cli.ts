@@ -24,6 +24,7 @@ import {
 import { WebSocketServer } from "./server.ts";
 import { MockSource } from "./sources/mock.ts";
 import { VERSION } from "./version.ts";
+import { loadRedisEntry } from "./_redis_entry.ts";
 
 /** The text `--help` prints. */
 export const USAGE: string =
@@ -142,9 +143,9 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     presenceIntervalMs: cmd.presenceIntervalMs,
     messageIntervalMs: cmd.messageIntervalMs,
   });
-  // Loaded only with --redis, so a single instance never loads the Redis client.
+  // Loaded only with --redis, so a single instance never loads (nor downloads) the Redis client.
   const cluster = cmd.redis
-    ? (await import("./redis/mod.ts")).cliCluster(
+    ? (await loadRedisEntry()).cliCluster(
       cmd.redis,
       mock,
       logLevel,

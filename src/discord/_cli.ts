@@ -30,6 +30,7 @@ import {
 } from "../_server_flags.ts";
 import { WebSocketServer } from "../server.ts";
 import { VERSION } from "../version.ts";
+import { loadRedisEntry } from "../_redis_entry.ts";
 
 /** The text `--help` prints. */
 export const USAGE: string = `Serve Discord guilds to d-zone through the Discord gateway.
@@ -344,7 +345,7 @@ async function run(
   // Loaded only with --redis, so a single instance never loads the Redis client.
   const cluster: RedisCluster | undefined = flags.redis === undefined
     ? undefined
-    : (await import("../redis/mod.ts"))
+    : (await loadRedisEntry())
       .redisCluster({
         url: flags.redis.url,
         namespace: flags.redis.namespace,
