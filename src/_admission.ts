@@ -10,7 +10,7 @@ import { TokenBucket } from "./_limits.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
 
 /** Why an upgrade was refused, and what to answer. */
@@ -129,18 +129,16 @@ export class Admission {
       this.#limits,
       this.#handler,
       this,
-      { take: (bytes) => budget.frames.take() && budget.bytes.take(bytes) },
+      {
+        take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
+        login: () => budget.logins.take(),
+      },
       this.#log,
       this.#metrics,
     );
     this.#live.add(conn);
     this.#metrics.connectionsTotal++;
     return conn;
-  }
-
-  /** Spend one login check from `ip`'s budget; `false` when it is spent. */
-  mayValidate(ip: string): boolean {
-    return this.#perIp.get(ip)?.logins.take() ?? false;
   }
 
   /** The connection sends nothing more: out of its room. */

@@ -12,6 +12,7 @@ import { realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { errorText } from "./_errors.ts";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -64,6 +65,36 @@ export function errorPage(
   title: string,
 ): Response {
   return page(status, title);
+}
+
+/**
+ * Check at start that a configured static directory is a readable directory
+ * (a remote URL is not checked: it is fetched per request). Throws an
+ * `Error` naming the path.
+ *
+ * @example
+ * ```ts
+ * import { checkStaticDir } from "./_static.ts";
+ * await checkStaticDir(new URL("../public/", import.meta.url));
+ * let refused = "";
+ * try {
+ *   await checkStaticDir(new URL(import.meta.url));
+ * } catch (err) {
+ *   refused = String(err);
+ * }
+ * if (!refused.endsWith("not a directory")) throw new Error(refused);
+ * ```
+ */
+export async function checkStaticDir(dir: string | URL): Promise<void> {
+  if (dir instanceof URL && dir.protocol !== "file:") return;
+  const path = dir instanceof URL ? fileURLToPath(dir) : dir;
+  let ok = false;
+  try {
+    ok = (await stat(path)).isDirectory();
+  } catch (err) {
+    throw new Error(`staticDir ${path}: ${errorText(err)}`);
+  }
+  if (!ok) throw new Error(`staticDir ${path}: not a directory`);
 }
 
 /** Something that answers GET/HEAD for static paths. */

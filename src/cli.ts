@@ -13,6 +13,7 @@ import { stat } from "node:fs/promises";
 import process from "node:process";
 import { z } from "zod";
 import type { Callbacks } from "./callbacks.ts";
+import { errorText } from "./_errors.ts";
 import { intFlag, parseFlags, shutdownSignal } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { WebSocketServer } from "./server.ts";
@@ -183,7 +184,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   });
   // Loaded only with --redis, so a single instance never loads the Redis client.
   const cluster = cmd.redis
-    ? (await import("./cluster/mod.ts")).cliCluster(cmd.redis, mock, logLevel)
+    ? (await import("./cluster/mod.ts")).redisCluster({ ...cmd.redis, logLevel, source: mock })
     : undefined;
   // Signals count from here: a SIGTERM while starting still exits cleanly.
   const shutdown = shutdownSignal();
@@ -202,7 +203,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   } catch (err) {
     shutdown.dispose();
     await cluster?.close();
-    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    console.error(`error: ${errorText(err)}`);
     return 2;
   }
   try {
@@ -211,9 +212,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     shutdown.dispose();
     await cluster?.close();
     console.error(
-      `error: cannot start on ${cmd.hostname}:${cmd.port}: ${
-        err instanceof Error ? err.message : err
-      }`,
+      `error: cannot start on ${cmd.hostname}:${cmd.port}: ${errorText(err)}`,
     );
     return 1;
   }

@@ -7,9 +7,10 @@
 import { z } from "zod";
 import type { Broker } from "./broker.ts";
 import type { Callbacks } from "./callbacks.ts";
-import { LOG_LEVELS, type LogLevel, type LogSink } from "./log.ts";
-import { describeZodError } from "./protocol.ts";
+import { type LogLevel, logLevelSchema, type LogSink } from "./log.ts";
+import { parseOrThrow } from "./_zod.ts";
 import type { DataSource } from "./source.ts";
+import { TRANSPORT_NAMES, type TransportName } from "./transport/mod.ts";
 
 /**
  * Options of `WebSocketServer`. Every limit has a default fit for the public
@@ -46,6 +47,12 @@ export interface ServerOptions {
   callbacks?: Callbacks;
   /** How broadcasts reach viewers: this process only (default), or every instance (see `./redis`). */
   broker?: Broker;
+  /**
+   * Which transport serves the port: `"deno"` (`Deno.serve`), `"bun"`
+   * (`Bun.serve`) or `"node"` (`node:http` + `ws`, on Node.js; opt-in on
+   * Deno). Default: the runtime's own.
+   */
+  transport?: TransportName;
   /** Lowest level logged. Default `"info"`. */
   logLevel?: LogLevel;
   /** Where log lines go (default: the console). */
@@ -122,7 +129,8 @@ const schema = z.strictObject({
   broker: z.custom<Broker>((v) =>
     typeof v === "object" && v !== null && typeof (v as Broker).publish === "function"
   ).optional(),
-  logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default("info"),
+  transport: z.enum(TRANSPORT_NAMES as [TransportName, ...TransportName[]]).optional(),
+  logLevel: logLevelSchema.default("info"),
   logSink: z.custom<LogSink>((v) => typeof v === "function").optional(),
   callbackTimeoutMs: positive.default(5000),
   userDataCacheMs: count.default(1000),
@@ -153,9 +161,5 @@ export type Settings = z.infer<typeof schema>;
 
 /** Check options and fill in defaults; throws a `TypeError` naming the first bad option. */
 export function parseOptions(options: ServerOptions): Settings {
-  const parsed = schema.safeParse(options);
-  if (!parsed.success) {
-    throw new TypeError(`Invalid WebSocketServer options: ${describeZodError(parsed.error)}`);
-  }
-  return parsed.data;
+  return parseOrThrow(schema, options, "Invalid WebSocketServer options");
 }

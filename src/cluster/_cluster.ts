@@ -10,7 +10,8 @@
  *
  * @module
  */
-import type { Broker, Deliver, ServerEvent } from "../broker.ts";
+import type { Broker, Deliver, EventOrigin } from "../broker.ts";
+import type { ServerEvent } from "../events.ts";
 import { Logger } from "../log.ts";
 import { type ServerMap, serverMapSchema, type UserMap, userMapSchema } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
@@ -19,6 +20,7 @@ import { Copies } from "./_copies.ts";
 import { presencePatch } from "./_room.ts";
 import { renderClusterMetrics } from "./metrics.ts";
 import type { ClusterSettings } from "./_settings.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** What an instance reports about itself (rendered in `/metrics` and logs). */
 export interface ClusterStatus {
@@ -68,7 +70,6 @@ export class Cluster {
   #up = false;
   #deliver: Deliver | undefined;
   #sink: EventSink | undefined;
-  #fromSource = false;
   #closed = false;
   #started = false;
   // lease
@@ -187,9 +188,9 @@ export class Cluster {
   }
 
   /** {@link Broker.publish}: send through Redis; delivery here happens when it comes back. */
-  publish(event: ServerEvent): number {
+  publish(event: ServerEvent, origin: EventOrigin): number {
     if (this.#closed) return 0;
-    if (this.#fromSource) {
+    if (origin === "source") {
       if (!this.#leaderValid()) {
         this.#dropped.fenced++;
         return 0;
@@ -457,23 +458,15 @@ export class Cluster {
   }
 
   #guardedSink(token: string): EventSink {
-    const pass = <E>(send: (sink: EventSink, e: E) => void) => (e: E) => {
-      if (this.#token !== token || !this.#leaderValid() || !this.#sink) {
-        this.#dropped.fenced++;
-        return;
-      }
-      this.#fromSource = true;
-      try {
-        send(this.#sink, e);
-      } finally {
-        this.#fromSource = false;
-      }
-    };
     return {
-      presence: pass((s, e) => s.presence(e)),
-      message: pass((s, e) => s.message(e)),
-      clientId: pass((s, e) => s.clientId(e)),
-      serverGone: pass((s, id: string) => s.serverGone?.(id)),
+      emit: (e) => {
+        if (this.#token !== token || !this.#leaderValid() || !this.#sink) {
+          this.#dropped.fenced++;
+          return;
+        }
+        // The server's sink checks the event and hands it to publish() as "source".
+        this.#sink.emit(e);
+      },
     };
   }
 
@@ -695,7 +688,7 @@ export class Cluster {
   get broker(): Broker {
     return {
       open: (d) => this.open(d),
-      publish: (e) => this.publish(e),
+      publish: (e, origin) => this.publish(e, origin),
       watch: (id, a) => this.watch(id, a),
       close: () => this.close(),
       metrics: () => renderClusterMetrics(this.status()),
@@ -715,10 +708,6 @@ export class Cluster {
       stop: () => this.stop(),
     };
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** A Redis URL without its password, for logs. */

@@ -10,12 +10,13 @@
  *
  * @module
  */
-import type { ServerEvent } from "../broker.ts";
+import type { ServerEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { type UserEntry, type UserMap, userMapSchema } from "../protocol.ts";
 import type { DataSource } from "../source.ts";
 import type { Connections } from "./_redis.ts";
 import { applyPresence, diffUsers, type Envelope, parseEnvelope } from "./_room.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** What the copies need from the cluster around them. */
 export interface CopiesContext {
@@ -286,8 +287,4 @@ export class Copies {
     }
     return { seq: Number(seq), users: new Map(Object.entries(checked.data)) };
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

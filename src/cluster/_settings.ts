@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { describeZodError } from "../protocol.ts";
-import type { LogLevel, LogSink } from "../log.ts";
+import { parseOrThrow } from "../_zod.ts";
+import { type LogLevel, logLevelSchema, type LogSink } from "../log.ts";
 import type { DataSource } from "../source.ts";
 
 /** Options of `redisCluster()`. */
@@ -64,7 +64,7 @@ const schema = z.object({
     minMs: z.number().int().positive().default(100),
     maxMs: z.number().int().positive().default(5000),
   }).default({ minMs: 100, maxMs: 5000 }),
-  logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  logLevel: logLevelSchema.default("info"),
 });
 
 /** Checked options with defaults filled in. */
@@ -87,10 +87,9 @@ export function parseClusterOptions(options: RedisClusterOptions): ClusterSettin
       "Invalid redisCluster options: source: must be a DataSource or a function making one",
     );
   }
-  const r = schema.safeParse(rest);
-  if (!r.success) throw new TypeError(`Invalid redisCluster options: ${describeZodError(r.error)}`);
-  const instanceId = r.data.instanceId ??
+  const parsed = parseOrThrow(schema, rest, "Invalid redisCluster options");
+  const instanceId = parsed.instanceId ??
     Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0"))
       .join("");
-  return { ...r.data, instanceId, logSink };
+  return { ...parsed, instanceId, logSink };
 }

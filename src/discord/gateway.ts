@@ -34,6 +34,7 @@ import {
   type SessionStartLimit,
 } from "./rest.ts";
 import { envelopeSchema, helloSchema, Op, readySchema, storedSessionSchema } from "./schemas.ts";
+import { errorText as errText } from "../_errors.ts";
 
 /**
  * Gateway intents. `GUILD_MEMBERS`, `GUILD_PRESENCES` and `MESSAGE_CONTENT`
@@ -1039,8 +1040,4 @@ export class GatewayClient {
     this.#log("error", err.message);
     this.#o.onFatal(err);
   }
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

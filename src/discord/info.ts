@@ -8,6 +8,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { FetchLike } from "./rest.ts";
+import { errorText } from "../_errors.ts";
 
 /** Options of {@link InfoReplier}. */
 export interface InfoReplierOptions {
@@ -111,7 +112,7 @@ export class InfoReplier {
       } else this.#o.log.info(`info reply sent in channel ${channelId}`, TAG);
     } catch (err) {
       this.#o.log.warn(
-        `info reply in channel ${channelId} failed: ${err instanceof Error ? err.message : err}`,
+        `info reply in channel ${channelId} failed: ${errorText(err)}`,
         TAG,
       );
     } finally {

@@ -16,8 +16,9 @@
  * @module
  */
 import { z } from "zod";
-import type { ChatEvent, PresenceEvent, UserEntry } from "../protocol.ts";
-import { describeZodError } from "../protocol.ts";
+import type { ChatEvent, PresenceEvent } from "../events.ts";
+import type { UserEntry } from "../protocol.ts";
+import { describeZodError } from "../_zod.ts";
 import type { ResolvedServer } from "./config.ts";
 import {
   guildCreateSchema,

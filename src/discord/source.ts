@@ -27,6 +27,7 @@ import { DEFAULT_GATEWAY_URL, DiscordHttpError, type FetchLike, isDiscordApiBase
 import { Op } from "./schemas.ts";
 import { fetchShardPlan, shardOf, type ShardPlan } from "./shards.ts";
 import type { GuildState } from "./state.ts";
+import { errorText as errText } from "../_errors.ts";
 
 const TAG = "discord";
 
@@ -420,10 +421,10 @@ export class DiscordGatewaySource implements DataSource {
   #one(shard: Shard, o: Output): void {
     switch (o.kind) {
       case "presence":
-        this.#sink?.presence(o.event);
+        this.#sink?.emit({ type: "presence", event: o.event });
         return;
       case "message":
-        this.#sink?.message(o.event);
+        this.#sink?.emit({ type: "message", event: o.event });
         return;
       case "log":
         this.#log[o.level](o.message, TAG);
@@ -435,7 +436,7 @@ export class DiscordGatewaySource implements DataSource {
         return;
       case "guild-gone":
         this.#clearMemberTimer(o.guildId);
-        this.#sink?.serverGone?.(o.guildId);
+        this.#sink?.emit({ type: "server-gone", event: { server: o.guildId } });
         return;
       case "member-left":
         this.#forgetLogin(o.userId, o.guildId);
@@ -548,8 +549,4 @@ export class DiscordGatewaySource implements DataSource {
     const name = s.alias ?? g.name;
     this.#info.reply(channelId, `Watch ${name} in d-zone: ${viewerUrl(s.url, s.slug)}`);
   }
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
