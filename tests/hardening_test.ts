@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { ERRORS, type UserMap } from "../mod.ts";
-import { type Client, joined, OAUTH, rawSend, rawUpgrade, startServer, until } from "./helpers.ts";
+import { type Client, joined, rawSend, rawUpgrade, startServer, until } from "./helpers.ts";
 
 const UPGRADE =
   "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
