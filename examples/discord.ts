@@ -303,7 +303,7 @@ async function run(
   }
   let spare: DiscordGatewaySource | undefined = discord;
   // Loaded only with --redis, so a single instance never loads the Redis client.
-  const cluster = f.redis === undefined ? undefined : (await import("../src/cluster/mod.ts"))
+  const cluster = f.redis === undefined ? undefined : (await import("../src/redis/mod.ts"))
     .redisCluster({
       url: f.redis,
       namespace: f["redis-namespace"],

@@ -1,12 +1,15 @@
 /**
  * Who may open a WebSocket, and the life of every connection let in: the
  * origin check, the total and per-IP caps (a dropped socket still counts
- * until it is really gone), the per-IP inbound and login-check budgets, and
- * the set of live connections the server drains on stop.
+ * until it is really gone), the per-IP inbound and login-check budgets (kept
+ * in a table that outlives connections, see `_ip_table.ts`; the client and
+ * its key come from `_client_address.ts`), and the set of live connections
+ * the server drains on stop.
  *
  * @module
  */
-import { TokenBucket } from "./_limits.ts";
+import type { Client } from "./_client_address.ts";
+import { IpTable } from "./_ip_table.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
@@ -21,13 +24,6 @@ export interface Refusal {
   reason: string;
   /** Title of the error page. */
   title: string;
-}
-
-interface PerIp {
-  count: number;
-  frames: TokenBucket;
-  bytes: TokenBucket;
-  logins: TokenBucket;
 }
 
 /** Quote a client-chosen value for a log line: escaped, and cut to `max` characters. */
@@ -48,7 +44,7 @@ export class Admission {
   #log: Logger;
   #metrics: Metrics;
   #live = new Set<Connection>();
-  #perIp = new Map<string, PerIp>();
+  #perIp: IpTable;
   #nextId = 1;
 
   constructor(
@@ -70,6 +66,11 @@ export class Admission {
       slowGraceMs: settings.slowClientGraceMs,
       maxBufferedBytes: settings.maxBufferedBytes,
     };
+    this.#perIp = new IpTable({
+      framesPerSecond: settings.ipFramesPerSecond,
+      bytesPerSecond: settings.ipBytesPerSecond,
+      loginChecksPerMinute: settings.ipLoginChecksPerMinute,
+    }, settings.maxTrackedIps);
     this.#hub = hub;
     this.#handler = handler;
     this.#log = log;
@@ -81,18 +82,28 @@ export class Admission {
     return this.#live.size;
   }
 
+  /** Client keys whose budgets are remembered now. */
+  get trackedIps(): number {
+    return this.#perIp.size;
+  }
+
   /**
-   * Whether an upgrade from `ip` with this `Origin` may go ahead. `ownOrigin`
-   * is the server's own (its page may always connect).
+   * Whether an upgrade from `client` with this `Origin` may go ahead.
+   * `ownOrigins` are the server's own (its page may always connect); they
+   * come from the configuration, never from the request's `Host`.
    */
-  check(ip: string, origin: string | null, ownOrigin: string): Refusal | null {
+  check(client: Client, origin: string | null, ownOrigins: readonly string[]): Refusal | null {
     const s = this.#settings;
+    const ip = client.address;
     let refusal: Refusal | null = null;
-    if (s.allowedOrigins && origin !== ownOrigin && !s.allowedOrigins.includes(origin ?? "")) {
+    if (
+      s.allowedOrigins && !s.allowedOrigins.includes(origin ?? "") &&
+      !ownOrigins.includes(origin ?? "")
+    ) {
       refusal = { status: 403, reason: "origin", title: "Forbidden" };
     } else if (this.#live.size >= s.maxConnections) {
       refusal = { status: 503, reason: "max_connections", title: "Service Unavailable" };
-    } else if ((this.#perIp.get(ip)?.count ?? 0) >= s.maxConnectionsPerIp) {
+    } else if (this.#perIp.count(client.key) >= s.maxConnectionsPerIp) {
       refusal = { status: 429, reason: "max_per_ip", title: "Too Many Requests" };
     }
     if (refusal) {
@@ -108,30 +119,21 @@ export class Admission {
     return refusal;
   }
 
-  /** Let a connection in: it counts from now until its socket is gone (or never opens). */
-  admit(ip: string): Connection {
-    const s = this.#settings;
-    let entry = this.#perIp.get(ip);
-    if (!entry) {
-      entry = {
-        count: 0,
-        frames: new TokenBucket(s.ipFramesPerSecond, s.ipFramesPerSecond * 2),
-        bytes: new TokenBucket(s.ipBytesPerSecond, s.ipBytesPerSecond * 2),
-        logins: new TokenBucket(s.ipLoginChecksPerMinute / 60, 5),
-      };
-      this.#perIp.set(ip, entry);
-    }
-    entry.count++;
-    const budget = entry;
+  /**
+   * Let a connection in: it counts from now until its socket is gone (or
+   * never opens). Its `ip` is the client's per-IP key.
+   */
+  admit(client: Client): Connection {
+    const budget = this.#perIp.acquire(client.key);
     const conn = new Connection(
       `c${this.#nextId++}`,
-      ip,
+      client.key,
       this.#limits,
       this.#handler,
       this,
       {
         take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
-        login: () => budget.logins.take(),
+        login: () => this.#perIp.takeLogin(client.key),
       },
       this.#log,
       this.#metrics,
@@ -152,8 +154,7 @@ export class Admission {
   /** The socket is gone: free its place. */
   release(conn: Connection): void {
     if (!this.#live.delete(conn)) return;
-    const entry = this.#perIp.get(conn.ip);
-    if (entry && --entry.count <= 0) this.#perIp.delete(conn.ip);
+    this.#perIp.release(conn.ip);
     this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
   }
 

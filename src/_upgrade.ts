@@ -7,6 +7,7 @@
  * @module
  */
 import { type Admission, quote } from "./_admission.ts";
+import type { ClientAddresses } from "./_client_address.ts";
 import { errorText } from "./_errors.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
@@ -19,6 +20,10 @@ export interface UpgradeDeps {
   running(): boolean;
   /** The runtime's transport. */
   transport: Transport;
+  /** Which address a request comes from (trusted proxies, IPv6 prefixes). */
+  clients: ClientAddresses;
+  /** The origins this server's own page is served under. */
+  ownOrigins(): string[];
   /** Who may connect, and the connections let in. */
   admission: Admission;
   /** What the runtime enforces itself per socket. */
@@ -36,16 +41,18 @@ export function upgrader(d: UpgradeDeps): (req: Request, ctx: RequestContext) =>
       d.metrics.reject("draining");
       return errorPage(503, "Service Unavailable");
     }
-    const ip = d.transport.clientIp(req, ctx);
-    if (ip === null) {
+    const peer = d.transport.clientIp(req, ctx);
+    if (peer === null) {
       // The peer reset before we could see its address: nothing to upgrade.
       d.metrics.reject("peer_gone");
       return errorPage(400, "Bad Request");
     }
+    const client = d.clients.resolve(peer, req.headers);
+    const ip = client.address;
     const origin = req.headers.get("origin");
-    const refusal = d.admission.check(ip, origin, new URL(req.url).origin);
+    const refusal = d.admission.check(client, origin, d.ownOrigins());
     if (refusal) return errorPage(refusal.status, refusal.title);
-    const conn = d.admission.admit(ip);
+    const conn = d.admission.admit(client);
     try {
       const res = d.transport.upgrade(req, ctx, d.limits, conn);
       d.log.info(`connected from ${ip}${origin ? ` (origin ${quote(origin)})` : ""}`, conn.id);

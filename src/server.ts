@@ -6,6 +6,8 @@
  * @module
  */
 import { Admission } from "./_admission.ts";
+import { ClientAddresses } from "./_client_address.ts";
+import { startMetricsListener } from "./_metrics_port.ts";
 import { type Broker, LocalBroker } from "./broker.ts";
 import { CallbackRunner } from "./_callback_runner.ts";
 import type { Callbacks } from "./callbacks.ts";
@@ -24,7 +26,7 @@ import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
 import type { DataSource } from "./source.ts";
 import { MockSource } from "./sources/mock.ts";
 import { defaultBase, withCallbacks } from "./sources/_callbacks.ts";
-import { checkStaticDir, errorPage, staticSource } from "./_static.ts";
+import { checkStaticDir, errorPage, PAGE_FILES, staticSource } from "./_static.ts";
 import { pickTransport } from "./transport/mod.ts";
 import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
 import { upgrader } from "./_upgrade.ts";
@@ -102,6 +104,7 @@ export class WebSocketServer implements AsyncDisposable {
   #stopSweeper: (() => void) | undefined;
   #fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
   #listener: Listener | undefined;
+  #metricsListener: Listener | undefined;
   #state: "stopped" | "starting" | "running" | "stopping" = "stopped";
   #stopping: Promise<void> | undefined;
 
@@ -150,15 +153,23 @@ export class WebSocketServer implements AsyncDisposable {
     });
     this.#fetch = routes({
       healthy: () => this.#state === "running",
-      metrics: () =>
-        this.#metrics.render(admission.size, this.#hub.sizes(), this.#state !== "running") +
-        (this.#broker.metrics?.() ?? ""),
+      metrics: s.metrics === undefined ? () => this.#metricsText() : null,
+      status: () => this.#status(),
+      sourceState: () => this.#source.state?.(),
+      builtinPage: s.staticDir === undefined,
+      debug: (message) => this.#log.debug(message),
       hooks: this.#hooks,
       runner,
-      files: s.staticDir === false ? null : staticSource(s.staticDir ?? DEFAULT_STATIC_DIR),
+      files: s.staticDir === false
+        ? null
+        : s.staticDir === undefined
+        ? staticSource(DEFAULT_STATIC_DIR, PAGE_FILES)
+        : staticSource(s.staticDir),
       upgrade: upgrader({
         running: () => this.#state === "running",
         transport: this.#transport,
+        clients: new ClientAddresses(s.trustProxy, s.ipv6Prefix),
+        ownOrigins: () => this.#ownOrigins(),
         admission,
         limits,
         log: this.#log,
@@ -287,10 +298,16 @@ export class WebSocketServer implements AsyncDisposable {
       await this.#broker.open((e) => this.#events.deliver(e));
       await this.#source.start?.(this.#events.sink(), { log: this.#log });
       if (options.listen !== false) {
+        const fetch = this.#fetch;
         this.#listener = await this.#transport.serve({
           port: this.#settings.port,
           hostname: this.#settings.hostname,
-          fetch: this.#fetch,
+          tls: this.#settings.tls,
+          // From the network, a request without Host is malformed (mounted use may build one).
+          fetch: (req, ctx) =>
+            req.headers.has("host") ? fetch(req, ctx) : (
+              this.#log.debug("request without a Host header: 400"), errorPage(400, "Bad Request")
+            ),
           onError: (err) => {
             this.#log.error(`request failed: ${errorText(err)}`);
             return errorPage(500, "Internal Server Error");
@@ -298,6 +315,16 @@ export class WebSocketServer implements AsyncDisposable {
           log: (message) => this.#log.error(message),
         });
         this.#log.info(`dback ${VERSION} listening on ${this.url}`);
+      }
+      const m = this.#settings.metrics;
+      if (m) {
+        const l = await startMetricsListener(
+          m.port,
+          m.hostname ?? this.#settings.hostname,
+          () => this.#metricsText(),
+        );
+        this.#metricsListener = l;
+        this.#log.info(`/metrics on ${l.hostname}:${l.port}`);
       }
       if (this.#hub.native) {
         this.#stopSweeper = sweepSlowClients(
@@ -308,15 +335,52 @@ export class WebSocketServer implements AsyncDisposable {
       this.#state = "running";
     } catch (err) {
       await this.#stopParts();
+      // A port that did bind (the viewer port, when the metrics port did not) is let go.
+      for (const l of [this.#metricsListener, this.#listener]) await l?.shutdown().catch(() => {});
+      this.#metricsListener = this.#listener = undefined;
       this.#state = "stopped";
       throw err;
     }
   }
 
-  /** `http://host:port` of the listener, with IPv6 addresses in brackets. */
+  /** `http://host:port` (`https://` with TLS) of the listener, with IPv6 addresses in brackets. */
   get url(): string {
     const h = this.hostname;
-    return `http://${h.includes(":") ? `[${h}]` : h}:${this.port}`;
+    return `${this.#settings.tls ? "https" : "http"}://${
+      h.includes(":") ? `[${h}]` : h
+    }:${this.port}`;
+  }
+
+  /** The port `/metrics` listens on when it has its own (`metrics: { port }`), once started. */
+  get metricsPort(): number | undefined {
+    return this.#metricsListener?.port;
+  }
+
+  #metricsText(): string {
+    const m = this.#metrics.render(this.#admission.size, this.#hub.sizes(), !this.running);
+    return m + (this.#broker.metrics?.() ?? "");
+  }
+
+  // Counts only: nothing here names a user or a server.
+  #status(): Record<string, unknown> {
+    return {
+      version: VERSION,
+      runtime: this.#transport.runtime,
+      state: this.#state,
+      viewers: this.#admission.size,
+      rooms: this.#hub.sizes().size,
+      trackedIps: this.#admission.trackedIps,
+      source: this.#source.state?.() ?? { kind: "custom", state: "running" },
+      cluster: this.#broker.role?.() ?? "single",
+    };
+  }
+
+  // Origins the page of this server is served under: configured, and the listener's own.
+  #ownOrigins(): string[] {
+    const own = [...this.#settings.publicOrigins];
+    const h = this.hostname;
+    if (this.#listener && h !== "0.0.0.0" && h !== "::") own.push(new URL(this.url).origin);
+    return own;
   }
 
   /**
@@ -356,6 +420,8 @@ export class WebSocketServer implements AsyncDisposable {
     if (this.#admission.size > 0) {
       this.#log.warn(`${this.#admission.forgetAll()} connection(s) did not close in time`);
     }
+    await this.#metricsListener?.shutdown();
+    this.#metricsListener = undefined;
     const listener = this.#listener;
     if (listener) {
       let timer: ReturnType<typeof setTimeout> | undefined;

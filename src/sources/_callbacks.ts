@@ -33,6 +33,10 @@ export function withCallbacks(base: DataSource, hooks: Readonly<Callbacks>): Dat
     start: (sink, context) => base.start?.(sink, context),
     watch: (id, active) => base.watch?.(id, active),
     stop: () => base.stop?.(),
+    state: () =>
+      hooks.getServerData
+        ? { kind: "callbacks", state: "ready" }
+        : base.state?.() ?? { kind: "custom", state: "ready" },
   };
 }
 
@@ -74,5 +78,6 @@ export function defaultBase(mock: DataSource, hooks: Readonly<Callbacks>): DataS
       if (!active || mockData()) mock.watch?.(id, active);
     },
     stop: () => mock.stop?.(),
+    state: () => pick().state?.() ?? { kind: "callbacks", state: "ready" },
   };
 }

@@ -119,6 +119,8 @@ export interface Transport {
   serve(options: {
     port: number;
     hostname: string;
+    /** Serve HTTPS/WSS with this PEM certificate (chain) and key. */
+    tls?: { cert: string; key: string };
     fetch: FetchHandler;
     onError: (err: unknown) => Response;
     /** Told about transport trouble the server survives (e.g. accept failures). */

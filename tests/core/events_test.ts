@@ -13,9 +13,9 @@ import {
   WebSocketServer,
 } from "../../mod.ts";
 import { EVENT_TYPES, EVENTS, frameOf, serverEventSchema } from "../../src/events.ts";
-import { parseEnvelope } from "../../src/cluster/_room.ts";
+import { parseEnvelope } from "../../src/redis/_room.ts";
 import { LocalBroker } from "../../src/broker.ts";
-import { joined, startServer } from "../helpers.ts";
+import { joined, startServer } from "../_fixtures/helpers.ts";
 
 const SERVER = "100000000000000001";
 

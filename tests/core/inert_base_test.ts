@@ -5,7 +5,7 @@
 // sentinel: delivery is in order, so any mock frame would arrive before the sentinel.
 import assert from "node:assert/strict";
 import { MockSource, type UserMap } from "../../mod.ts";
-import { DWORLD, type Frame, joined, startServer } from "../helpers.ts";
+import { DWORLD, type Frame, joined, startServer } from "../_fixtures/helpers.ts";
 
 const OWN: UserMap = {
   "900000000000000001": { username: "operator-user", status: "online", roleColor: "#123456" },

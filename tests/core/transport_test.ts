@@ -2,7 +2,7 @@
 // error when the choice cannot run here. Nothing above src/transport/ names a runtime.
 import assert from "node:assert/strict";
 import { WebSocketServer } from "../../mod.ts";
-import { joined, startServer } from "../helpers.ts";
+import { joined, startServer } from "../_fixtures/helpers.ts";
 
 Deno.test("transport: Deno's own by default, and the same when named", async () => {
   for (const transport of [undefined, "deno" as const]) {
