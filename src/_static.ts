@@ -7,10 +7,9 @@
  *
  * @module
  */
-import { createReadStream, type Stats } from "node:fs";
-import { realpath, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { type FileHandle, open, realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { errorText } from "./_errors.ts";
 
@@ -235,9 +234,7 @@ export class StaticFiles implements StaticSource {
       "cache-control": "no-cache",
     };
     if (method === "HEAD") return new Response(null, { headers });
-    // Opened lazily and closed when the body ends or the client goes away.
-    const body = Readable.toWeb(createReadStream(real)) as ReadableStream<Uint8Array>;
-    return new Response(body, { headers });
+    return new Response(fileStream(real), { headers });
   }
 
   /** Resolve a checked path below the root, or the error page to answer instead. */
@@ -335,4 +332,57 @@ function decodePath(pathname: string): string | null {
 
 function inside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+const CHUNK = 64 * 1024;
+
+/**
+ * A file as a byte stream: opened on the first read, read one chunk per
+ * pull (never whole), closed at the end or when the client goes away. Written
+ * out rather than `Readable.toWeb`, whose stream on Deno can throw an
+ * uncaught "cannot close or enqueue" when the client cancels mid-file.
+ *
+ * @example
+ * ```ts
+ * import { fileStream } from "./_static.ts";
+ * const path = new URL("../public/index.html", import.meta.url);
+ * const text = await new Response(fileStream(path)).text();
+ * if (!text.includes("<html")) throw new Error("not the page");
+ * const reader = fileStream(path).getReader();
+ * const first = await reader.read();
+ * await reader.cancel(); // closes the file; nothing is thrown later
+ * if (first.done || first.value.byteLength === 0) throw new Error("no first chunk");
+ * ```
+ */
+export function fileStream(path: string | URL): ReadableStream<Uint8Array> {
+  let file: FileHandle | undefined;
+  let done = false;
+  const finish = async () => {
+    done = true;
+    const f = file;
+    file = undefined;
+    await f?.close().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (done) return;
+      try {
+        file ??= await open(path, "r");
+        const chunk = new Uint8Array(CHUNK);
+        const { bytesRead } = await file.read(chunk, 0, CHUNK, null);
+        if (done) return; // cancelled while reading
+        if (bytesRead === 0) {
+          await finish();
+          controller.close();
+        } else {
+          controller.enqueue(bytesRead === CHUNK ? chunk : chunk.subarray(0, bytesRead));
+        }
+      } catch (err) {
+        if (done) return;
+        await finish();
+        controller.error(err);
+      }
+    },
+    cancel: finish,
+  }, { highWaterMark: 0 });
 }

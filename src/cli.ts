@@ -144,7 +144,17 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   });
   // Loaded only with --redis, so a single instance never loads the Redis client.
   const cluster = cmd.redis
-    ? (await import("./redis/mod.ts")).redisCluster({ ...cmd.redis, logLevel, source: mock })
+    ? (await import("./redis/mod.ts")).redisCluster({
+      ...cmd.redis,
+      logLevel,
+      source: mock,
+      // The mock world ticks every cadence per watched server: silence for many
+      // ticks means a source that was left stopped.
+      watchdogMs: Math.max(
+        10 * Math.max(cmd.presenceIntervalMs ?? 4000, cmd.messageIntervalMs ?? 5000),
+        10_000,
+      ),
+    })
     : undefined;
   // Signals count from here: a SIGTERM while starting still exits cleanly.
   const shutdown = shutdownSignal();

@@ -26,7 +26,7 @@
  *
  * @module
  */
-export { DiscordGatewaySource } from "./source.ts";
+export { DiscordGatewaySource } from "./_source.ts";
 export type { DiscordSourceOptions } from "./options.ts";
 export {
   type DiscordConfig,
@@ -42,14 +42,15 @@ export {
   type GatewaySessionStore,
   type GatewayTiming,
   Intents,
-} from "./gateway.ts";
-export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./rest.ts";
+} from "./_gateway_types.ts";
+export type { DiscordResume, GuildSnapshot } from "./_resume.ts";
+export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./_rest.ts";
 // Also exported by the package root (it is a server hook); here so Discord code needs one import.
 export {
   type DiscordOAuthOptions,
   discordOAuthValidator,
   type DiscordUserValidator,
-} from "./oauth.ts";
+} from "./_oauth.ts";
 // The package types this module's API mentions, so it documents completely on its own.
 export type { Callbacks, MaybePromise, StaticResult } from "../callbacks.ts";
 export type { DataSource, EventSink, SourceContext } from "../source.ts";

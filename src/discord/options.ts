@@ -9,9 +9,10 @@ import { z } from "zod";
 import { type LogLevel, logLevelSchema, type LogSink } from "../log.ts";
 import { parseOrThrow } from "../_zod.ts";
 import { checkServers, type ServerConfig, serverConfigSchema } from "./config.ts";
-import { DEFAULT_INTENTS, type DiscordGatewayError, type GatewayTiming } from "./gateway.ts";
-import { DEFAULT_API_BASE, type FetchLike } from "./rest.ts";
-import { snowflake } from "./schemas.ts";
+import { DEFAULT_INTENTS, type DiscordGatewayError, type GatewayTiming } from "./_gateway_types.ts";
+import { DEFAULT_API_BASE, type FetchLike } from "./_rest.ts";
+import { snowflake } from "./_schemas.ts";
+import type { DiscordResume } from "./_resume.ts";
 
 /** Options of `DiscordGatewaySource`. */
 export interface DiscordSourceOptions {
@@ -75,6 +76,12 @@ export interface DiscordSourceOptions {
    * RESUMED within 30 s). Tests shorten them.
    */
   timing?: GatewayTiming;
+  /**
+   * Take over another process's gateway session (scale-out failover): the
+   * stored session is RESUMEd on the guild snapshot `guilds()` gives, and
+   * the session is kept saved while running. See {@link DiscordResume}.
+   */
+  resume?: DiscordResume;
 }
 
 const optionsSchema = z.object({
@@ -122,7 +129,10 @@ export type SourceSettings = z.output<typeof optionsSchema>;
 
 /** Check `options` (functions taken out) and list the configured servers in order. Throws a `TypeError` naming the option. */
 export function parseSourceOptions(
-  options: Omit<DiscordSourceOptions, "fetch" | "logSink" | "onError" | "onMemberLeave" | "timing">,
+  options: Omit<
+    DiscordSourceOptions,
+    "fetch" | "logSink" | "onError" | "onMemberLeave" | "timing" | "resume"
+  >,
 ): { settings: SourceSettings; entries: Map<string, ServerConfig> } {
   const o = parseOrThrow(optionsSchema, options, "Invalid DiscordGatewaySource options");
   const servers: ServerConfig[] = o.servers ??

@@ -36,7 +36,11 @@ export interface ClusterStatus {
   epoch: number;
   /** The lease holder's token (`instance:epoch`) as last read, or `""`. */
   leader: string;
-  /** Seconds between Redis publishing the last applied event and this instance applying it. */
+  /**
+   * How far behind this instance is, seconds: the delay of the last event
+   * applied while in step; while Redis is unreachable or a copy catches up,
+   * the age of the newest event applied.
+   */
   eventLagSeconds: number;
   /** Servers this instance keeps a local copy of. */
   rooms: number;
@@ -55,6 +59,12 @@ export interface ClusterStatus {
   };
   /** Times a local copy was reloaded from Redis after a gap, reconnect or new snapshot. */
   resyncs: number;
+  /** Times a local copy caught up from its stream (events delivered late, none lost). */
+  caughtUp?: number;
+  /** Events a snapshot reload skipped because the stream no longer held them (chat among them is lost). */
+  lost?: number;
+  /** Times the watchdog restarted a data source that stayed silent while watching servers. */
+  watchdogRestarts?: number;
 }
 
 const SERVER_CACHE_MS = 1000;
@@ -94,14 +104,18 @@ export class Cluster {
       log,
       id: this.id,
       leaseMs: settings.leaseMs,
+      timeoutMs: settings.commandTimeoutMs,
       candidate: settings.candidate,
       conn,
       up,
       key,
       watched: () => this.#copies.watched(),
-      elected: (token) => this.#publisher.elected(token),
+      changed: () => void this.#publisher.changed(),
+      tick: () => {
+        this.#publisher.tick();
+        if (this.#up) this.#c?.pingSub();
+      },
       renewed: (token, union, beats) => this.#publisher.renewed(token, union, beats),
-      ended: () => this.#publisher.ended(),
     });
     this.#publisher = new Publisher({
       log,
@@ -112,6 +126,9 @@ export class Cluster {
       stepDown: (why) => this.#lease.stepDown(why),
       sink: () => this.#sink,
       fenced: () => this.#counters.dropped.fenced++,
+      emit: (event, token) => this.#stream.send(event, token),
+      streamLength: settings.streamLength,
+      watchdogMs: settings.watchdogMs,
     }, inner);
     this.#stream = new EventStream({
       log,
@@ -119,8 +136,9 @@ export class Cluster {
       up,
       key,
       counters: this.#counters,
+      streamLength: settings.streamLength,
       fencedByRedis: () =>
-        void this.#lease.stepDown("fenced by redis: another instance holds the lease"),
+        this.#lease.stepDown("fenced by redis: another instance holds the lease"),
       onEvent: (serverId, raw) => this.#copies.onMessage(serverId, raw),
       onControl: (raw) => this.#onControl(raw),
     });
@@ -131,11 +149,9 @@ export class Cluster {
       key,
       inner: () => this.#publisher.inner,
       deliver: (e) => void this.#deliver?.(e),
-      currentEpoch: (epoch) => {
-        if (this.#lease.current(epoch)) return true;
-        this.#counters.dropped.staleEpoch++;
-        return false;
-      },
+      newestEpoch: () => this.#lease.newest,
+      sawEpoch: (epoch) => this.#lease.saw(epoch),
+      staleEpoch: () => this.#counters.dropped.staleEpoch++,
       restore: (id, pairs) => this.#publisher.writeSnapshot(id, "", pairs),
       serverGone: () => this.#servers = undefined, // read the new list
       snapshotWaitMs: settings.snapshotWaitMs,
@@ -157,11 +173,14 @@ export class Cluster {
       role: this.#lease.token ? "leader" : "follower",
       epoch: this.#lease.epoch,
       leader: this.#lease.holder,
-      eventLagSeconds: this.#copies.lag,
+      eventLagSeconds: this.#copies.lag(!this.#up),
       rooms: this.#copies.size,
       published: { ...published },
       dropped: { ...dropped },
       resyncs: this.#copies.resyncs,
+      caughtUp: this.#copies.caughtUp,
+      lost: this.#copies.lost,
+      watchdogRestarts: this.#publisher.restarts,
     };
   }
 
@@ -172,7 +191,7 @@ export class Cluster {
     if (this.#c) throw new Error("redis cluster is already open");
     this.#deliver = deliver;
     const { promise: firstUp, resolve } = Promise.withResolvers<void>();
-    this.#c = openConnections(this.#s.url, this.#s.backoff, (up, why) => {
+    this.#c = openConnections(this.#s.url, this.#s.backoff, this.#s.commandTimeoutMs, (up, why) => {
       this.#onState(up, why);
       if (up) resolve();
     });

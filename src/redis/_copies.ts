@@ -2,9 +2,11 @@
  * This instance's local copies of user maps in a cluster: one per server it
  * has viewers of (or is answering a join for), each loaded from the Redis
  * snapshot after subscribing to the server's channel, then kept current by
- * the numbered events on that channel. A gap, a replaced snapshot or a
- * reconnect reloads the copy, and viewers get what changed as presence
- * frames.
+ * the numbered events on that channel. After a gap or a reconnect, the
+ * events missed are read from the server's stream and delivered late, in
+ * order; only when the stream no longer reaches back that far (or the
+ * snapshot was replaced) is the copy reloaded from the snapshot, viewers get
+ * what changed as presence frames, and the events skipped are counted lost.
  *
  * Internal to the `./redis` entry point.
  *
@@ -16,6 +18,7 @@ import { type UserEntry, type UserMap, userMapSchema } from "../protocol.ts";
 import type { DataSource } from "../source.ts";
 import type { Connections } from "./_redis.ts";
 import { applyPresence, diffUsers, type Envelope, parseEnvelope } from "./_room.ts";
+import { readAfter } from "./_stream.ts";
 import { errorText as message } from "../_errors.ts";
 
 /** What the copies need from the cluster around them. */
@@ -32,8 +35,12 @@ export interface CopiesContext {
   inner(): DataSource;
   /** Hand an event to this instance's viewers. */
   deliver(event: ServerEvent): void;
-  /** Whether a source event of `epoch` is current (false: older than the newest seen; dropped). */
-  currentEpoch(epoch: number): boolean;
+  /** The newest lease epoch this instance knows. */
+  newestEpoch(): number;
+  /** A source event of `epoch` was applied. */
+  sawEpoch(epoch: number): void;
+  /** A source event older than its copy's epoch was dropped. */
+  staleEpoch(): void;
   /** Write a snapshot from a copy when Redis has none (it restarted empty). */
   restore(serverId: string, pairs: string[]): Promise<number>;
   /** A server was reported gone. */
@@ -45,6 +52,10 @@ export interface CopiesContext {
 interface Copy {
   users: Map<string, UserEntry>;
   seq: number;
+  /** Newest epoch of this server's stream (events of an older one are stale). */
+  epoch: number;
+  /** The snapshot was replaced: the next load reads it rather than the stream. */
+  replaced: boolean;
   /** Loaded from a Redis snapshot (not a stand-in). */
   synced: boolean;
   /** Envelopes that arrived while a snapshot was loading. */
@@ -64,12 +75,29 @@ export class Copies {
   #ctx: CopiesContext;
   #copies = new Map<string, Copy>();
   /** Seconds between Redis publishing the last applied event and applying it here. */
-  lag = 0;
+  #measured = 0;
+  /** Redis's clock (ms) of the newest event applied. */
+  #newestT = 0;
   /** Copies loaded from a snapshot so far. */
   resyncs = 0;
+  /** Copies brought up to date from their stream (events delivered late, none lost). */
+  caughtUp = 0;
+  /** Events skipped by a snapshot reload because the stream no longer held them. */
+  lost = 0;
 
   constructor(ctx: CopiesContext) {
     this.#ctx = ctx;
+  }
+
+  /**
+   * How far behind this instance is, in seconds: the delay of the last event
+   * applied while in step; while `behind` (Redis unreachable) or catching
+   * up, the age of the newest event applied, which grows with the outage.
+   */
+  lag(behind: boolean): number {
+    const catching = behind || [...this.#copies.values()].some((c) => c.loading && c.watched);
+    if (!catching || this.#newestT === 0) return this.#measured;
+    return Math.max(this.#measured, (Date.now() - this.#newestT) / 1000);
   }
 
   /** How many servers this instance keeps a copy of. */
@@ -107,7 +135,9 @@ export class Copies {
         if (!copy.watched) this.#drop(serverId);
       }, PROVISIONAL_MS);
     }
-    while (copy.loading) await copy.loading;
+    // A copy with data answers at once, even while it reloads (a join during an
+    // outage is served from it); the viewer then gets what the reload changes.
+    while (copy.loading && !copy.synced && copy.users.size === 0) await copy.loading;
     return Object.fromEntries(copy.users);
   }
 
@@ -140,10 +170,26 @@ export class Copies {
     this.#copies.clear();
   }
 
-  #apply(serverId: string, copy: Copy, env: Envelope): void {
-    if ((env.k === "src" || env.k === "snap") && !this.#ctx.currentEpoch(env.e)) return;
+  /**
+   * Apply one envelope in sequence. `fromStream`: read back from the stream,
+   * where Redis's order is the truth (the publish script fenced each one).
+   */
+  #apply(serverId: string, copy: Copy, env: Envelope, fromStream = false): void {
+    // A snapshot marker only asks for a reload, which is always safe: it is
+    // not held to the epoch (a copy restored after a Redis restart carries 0).
+    if (env.k === "src") {
+      if (env.e < copy.epoch && !fromStream) {
+        this.#ctx.staleEpoch();
+        return;
+      }
+      if (env.e > copy.epoch) copy.epoch = env.e;
+      this.#ctx.sawEpoch(env.e);
+    }
     if (env.k === "snap") {
-      if (env.s > copy.seq) this.#resync(serverId, true);
+      if (env.s > copy.seq) {
+        copy.replaced = true;
+        this.#resync(serverId, true);
+      }
       return;
     }
     if (env.s <= copy.seq) return; // already in the snapshot, or a repeat
@@ -155,7 +201,10 @@ export class Copies {
     const ev = env.ev!;
     if (ev.type === "presence") applyPresence(copy.users, ev.event);
     if (ev.type === "server-gone") this.#ctx.serverGone(serverId);
-    if (env.t !== undefined) this.lag = Math.max(0, (Date.now() - env.t) / 1000);
+    if (env.t !== undefined) {
+      this.#measured = Math.max(0, (Date.now() - env.t) / 1000);
+      if (env.t > this.#newestT) this.#newestT = env.t;
+    }
     if (copy.watched) this.#ctx.deliver(ev);
   }
 
@@ -165,6 +214,8 @@ export class Copies {
     copy = {
       users: new Map(),
       seq: 0,
+      epoch: 0,
+      replaced: false,
       synced: false,
       buffer: null,
       watched: false,
@@ -209,7 +260,44 @@ export class Copies {
     });
   }
 
-  /** Subscribe, then read the snapshot: events after it are buffered, none is lost between. */
+  /**
+   * Read what a synced copy missed from the server's stream and apply it in
+   * order. False when the stream cannot fill the gap (trimmed past it, a
+   * replaced snapshot in it, or Redis lost its data): the snapshot must.
+   */
+  async #catchUp(c: Connections, serverId: string, copy: Copy): Promise<boolean> {
+    const raw = await c.cmd.get(this.#ctx.key("seq", serverId));
+    const seq = Number(raw);
+    if (raw === null || seq < copy.seq) return false; // Redis restarted empty
+    const missed = await readAfter(c, this.#ctx.key("xs", serverId), copy.seq);
+    if (!missed.ok) {
+      this.lost += Math.max(0, missed.from - copy.seq - 1);
+      this.#ctx.log.warn(
+        `cluster: events ${copy.seq + 1}-${missed.from - 1} of ${serverId} are no longer in ` +
+          `its stream; reloading the snapshot`,
+      );
+      return false;
+    }
+    const envs: Envelope[] = [];
+    for (const raw of missed.envelopes) {
+      const parsed = parseEnvelope(raw);
+      if (!parsed.ok) continue;
+      if (parsed.value.k === "snap") return false;
+      envs.push(parsed.value);
+    }
+    if (envs.length > 0) this.caughtUp++;
+    for (const env of envs) {
+      if (env.s !== copy.seq + 1) {
+        if (env.s <= copy.seq) continue;
+        return false;
+      }
+      this.#apply(serverId, copy, env, true);
+    }
+    // Numbered without reaching the stream (written by an older version): the snapshot has it.
+    return copy.seq >= seq;
+  }
+
+  /** Subscribe, then catch up from the stream or read the snapshot: events after are buffered, none is lost between. */
   async #load(serverId: string, copy: Copy, announce: boolean): Promise<void> {
     copy.buffer ??= [];
     const c = this.#ctx.conn();
@@ -217,6 +305,9 @@ export class Copies {
     if (c && this.#ctx.up()) {
       try {
         await c.sub.subscribe(this.#ctx.key("ev", serverId));
+        const replaced = copy.replaced;
+        copy.replaced = false;
+        if (copy.synced && !replaced && await this.#catchUp(c, serverId, copy)) return;
         got = await this.#read(c, serverId);
         if (!got && copy.synced) {
           // Redis lost its data (restarted empty): our copy is the newest there is.
@@ -255,6 +346,8 @@ export class Copies {
     const before = copy.users;
     copy.users = got.users;
     copy.seq = got.seq;
+    // Published after this snapshot was read, an event of an older epoch can only be a stale one.
+    copy.epoch = Math.max(copy.epoch, this.#ctx.newestEpoch());
     const hadCopy = copy.synced || before.size > 0;
     copy.synced = true;
     if (announce && hadCopy && copy.watched) {

@@ -4,12 +4,20 @@
  * of its epoch. This module owns the token, the epoch and the newest epoch
  * seen, and tells the publisher when a term begins and ends.
  *
+ * Timing that survives a slow or held link: each heartbeat carries a
+ * deadline on Redis's clock (after which the sender has given up on it, so
+ * Redis ignores it rather than hand a lease to an instance that will never
+ * hear of it); a reply older than the newest epoch known grants nothing;
+ * and a term ends when Redis says another instance holds the lease, or when
+ * the lease has expired on Redis's side for certain (no renewal could have
+ * reached Redis since), never merely because a reply was slow.
+ *
  * Internal to the `./redis` entry point.
  *
  * @module
  */
 import type { Logger } from "../log.ts";
-import type { Connections } from "./_redis.ts";
+import { type Connections, isTimeout } from "./_redis.ts";
 import { errorText as message } from "../_errors.ts";
 
 /** What the lease needs from the cluster around it. */
@@ -20,6 +28,8 @@ export interface LeaseContext {
   id: string;
   /** Lease length, ms. */
   leaseMs: number;
+  /** Every Redis command's timeout, ms (a heartbeat is given up after it). */
+  timeoutMs: number;
   /** Whether this instance may hold the lease. */
   candidate: boolean;
   /** The Redis connections (absent before open and after close). */
@@ -30,12 +40,12 @@ export interface LeaseContext {
   key(...parts: string[]): string;
   /** Servers with viewers here (recorded with every heartbeat). */
   watched(): string[];
-  /** A term began: this instance holds the lease as `token`. */
-  elected(token: string): void;
-  /** The lease was renewed; `union` is every instance's interest, `beats` counts renewals. */
+  /** The lease changed hands (or this instance's term began or ended). */
+  changed(): void;
+  /** Every heartbeat tick, whether or not Redis answers (the watchdog's clock). */
+  tick(): void;
+  /** The lease was renewed; `union` is every instance's interest. */
   renewed(token: string, union: Set<string>, beats: number): void;
-  /** The term of `token` ended (the source must stop); resolves once it has. */
-  ended(token: string): Promise<void>;
 }
 
 /** One instance's side of the lease. */
@@ -44,16 +54,20 @@ export class Lease {
   #started = false;
   #token = "";
   #epoch = 0;
+  /** Until when this instance may publish by its own clock (a renewal's send time + lease). */
   #validUntil = 0;
+  /** Until when Redis may still see this instance's lease (no renewal could reach it after). */
+  #mayHoldUntil = 0;
   #newestEpoch = 0;
   #holder = "";
-  #leaseTimer: ReturnType<typeof setTimeout> | undefined;
   #beatTimer: ReturnType<typeof setInterval> | undefined;
   #beatSoon: ReturnType<typeof setTimeout> | undefined;
   #beating = false;
   #beatAgain = false;
   #candidate = false;
   #beats = 0;
+  /** Redis's clock minus this instance's (`Date.now()`), estimated from round trips. */
+  #offset = 0;
 
   constructor(ctx: LeaseContext) {
     this.#ctx = ctx;
@@ -72,17 +86,20 @@ export class Lease {
     return this.#holder;
   }
 
-  /** Whether a source event of `epoch` is current; raises the newest epoch known. */
-  current(epoch: number): boolean {
-    if (epoch < this.#newestEpoch) return false;
-    this.#newestEpoch = epoch;
-    return true;
+  /** The newest epoch this instance knows (its heartbeats raise Redis's counter to it). */
+  get newest(): number {
+    return this.#newestEpoch;
+  }
+
+  /** A source event of `epoch` was applied here. */
+  saw(epoch: number): void {
+    if (epoch > this.#newestEpoch) this.#newestEpoch = epoch;
   }
 
   /** Begin heartbeats. */
   start(): void {
     this.#started = true;
-    this.#beatTimer = setInterval(() => this.#beat(), Math.max(10, this.#ctx.leaseMs / 3));
+    this.#beatTimer = setInterval(() => this.#tick(), Math.max(10, this.#ctx.leaseMs / 3));
     this.#beat();
   }
 
@@ -93,7 +110,7 @@ export class Lease {
     clearInterval(this.#beatTimer);
     clearTimeout(this.#beatSoon);
     const token = this.#token;
-    await this.stepDown("stopping");
+    this.stepDown("stopping");
     const c = this.#ctx.conn();
     if (token && this.#ctx.up() && c) {
       // Hand over now instead of making the next leader wait out the lease.
@@ -106,13 +123,9 @@ export class Lease {
     this.#candidate = false;
   }
 
-  /** Whether this instance may publish as `token` now (false also when the lease ran out). */
+  /** Whether this instance may publish as `token` now (its lease renewed within a lease). */
   valid(token = this.#token): boolean {
-    if (!this.#token || token !== this.#token) return false;
-    if (performance.now() < this.#validUntil) return true;
-    // Late timers (a paused process) must not publish: the lease ran out.
-    void this.stepDown("lease expired before it could be renewed");
-    return false;
+    return !!this.#token && token === this.#token && performance.now() < this.#validUntil;
   }
 
   /** Heartbeat soon (interest changed, or Redis came back). */
@@ -125,90 +138,108 @@ export class Lease {
   }
 
   /** End this instance's term (no-op when not holding the lease). */
-  async stepDown(why: string): Promise<void> {
-    clearTimeout(this.#leaseTimer);
+  stepDown(why: string): void {
     if (!this.#token) return;
-    const token = this.#token;
     this.#token = "";
+    this.#validUntil = 0;
     const log = why === "stopping" ? this.#ctx.log.info : this.#ctx.log.warn;
     log.call(
       this.#ctx.log,
       `cluster: instance ${this.#ctx.id} stops publishing (epoch ${this.#epoch}): ${why}`,
     );
-    await this.#ctx.ended(token);
+    this.#ctx.changed();
+  }
+
+  #tick(): void {
+    this.#ctx.tick();
+    if (this.#token && performance.now() >= this.#mayHoldUntil) {
+      this.stepDown("lease expired: no renewal reached redis in time");
+    }
+    this.#beat();
   }
 
   async #beat(): Promise<void> {
     const c = this.#ctx.conn();
-    if (!this.#started || !c) return;
+    if (!this.#started || !c || !this.#ctx.up()) return;
     if (this.#beating) {
       this.#beatAgain = true;
       return;
     }
     this.#beating = true;
+    const k = this.#ctx.key;
+    const { leaseMs, timeoutMs } = this.#ctx;
+    const token = this.#token;
+    const sent = performance.now();
+    const sentWall = Date.now();
+    if (token) this.#mayHoldUntil = sent + timeoutMs + leaseMs;
     try {
-      if (!this.#ctx.up()) {
-        if (this.#token && performance.now() >= this.#validUntil) {
-          await this.stepDown("redis unreachable");
-        }
-        return;
-      }
-      const k = this.#ctx.key;
-      const sent = performance.now();
       const candidate = this.#candidate && this.#ctx.candidate;
-      const [epoch, holder, lists] = await c.scripts.heartbeat(
+      const [epoch, holder, lists, redisNow] = await c.scripts.heartbeat(
         k("leader"),
         k("epoch"),
         k("interest"),
         this.#ctx.id,
-        this.#token,
-        this.#ctx.leaseMs,
+        token,
+        leaseMs,
         this.#newestEpoch,
         JSON.stringify(this.#ctx.watched()),
-        this.#ctx.leaseMs * 3,
+        leaseMs * 3,
         candidate ? "1" : "0",
+        Math.round(sentWall + this.#offset + timeoutMs),
       );
+      const recvWall = Date.now();
+      this.#offset = Number(redisNow) - (sentWall + recvWall) / 2;
+      if (epoch === -2) {
+        this.#ctx.log.debug("cluster: a heartbeat reached redis after its deadline");
+        return;
+      }
       // The first heartbeat after (re)connecting only raises the epoch floor.
       this.#candidate = true;
       this.#holder = holder;
-      const holderEpoch = Number(holder.split(":").pop() ?? 0) || 0;
+      const holderEpoch = epochOf(holder);
       if (holderEpoch > this.#newestEpoch) this.#newestEpoch = holderEpoch;
-      if (epoch > 0 && this.#token && epoch !== this.#epoch) {
-        // The lease lapsed and was taken again: a new term, with a new source run.
-        await this.stepDown(`lease lapsed (epoch ${this.#epoch} → ${epoch})`);
+      if (token && token !== this.#token) {
+        // Stepped down meanwhile (fenced, stopping): a renewal it made is handed back.
+        if (epoch > 0) await c.scripts.release(k("leader"), token).catch(() => {});
+        return;
       }
-      if (epoch > 0 && this.#started) {
-        const fresh = !this.#token;
-        this.#token = `${this.#ctx.id}:${epoch}`;
-        this.#epoch = epoch;
-        this.#validUntil = sent + this.#ctx.leaseMs;
-        clearTimeout(this.#leaseTimer);
-        this.#leaseTimer = setTimeout(
-          () => this.stepDown("lease not renewed in time"),
-          Math.max(0, this.#validUntil - performance.now()),
+      if (epoch > 0 && epoch < this.#newestEpoch) {
+        // Granted by a reply older than what this instance already knows: give it back.
+        await c.scripts.release(k("leader"), `${this.#ctx.id}:${epoch}`).catch(() => {});
+        return;
+      }
+      if (token && epoch !== this.#epoch) {
+        this.stepDown(
+          epoch > 0
+            ? `lease lapsed (epoch ${this.#epoch} → ${epoch})`
+            : `lease lost to ${holder || "nobody"}`,
         );
-        if (fresh) {
-          this.#ctx.log.info(
-            `cluster: instance ${this.#ctx.id} is the publisher (epoch ${epoch})`,
-          );
-          if (epoch > this.#newestEpoch) this.#newestEpoch = epoch;
-          this.#ctx.elected(this.#token);
-        }
-        const union = new Set<string>();
-        for (const l of lists) {
-          try {
-            for (const id of JSON.parse(l) as string[]) union.add(String(id));
-          } catch { /* another version's entry */ }
-        }
-        this.#ctx.renewed(this.#token, union, fresh ? 0 : ++this.#beats);
-      } else if (this.#token) {
-        await this.stepDown(`lease lost to ${holder || "nobody"}`);
       }
+      if (epoch <= 0) return;
+      if (!this.#started) {
+        await c.scripts.release(k("leader"), `${this.#ctx.id}:${epoch}`).catch(() => {});
+        return;
+      }
+      const fresh = !this.#token;
+      this.#token = `${this.#ctx.id}:${epoch}`;
+      this.#epoch = epoch;
+      this.#validUntil = sent + leaseMs;
+      this.#mayHoldUntil = Math.max(this.#mayHoldUntil, sent + timeoutMs + leaseMs);
+      if (fresh) {
+        this.#ctx.log.info(`cluster: instance ${this.#ctx.id} is the publisher (epoch ${epoch})`);
+        if (epoch > this.#newestEpoch) this.#newestEpoch = epoch;
+        this.#ctx.changed();
+      }
+      const union = new Set<string>();
+      for (const l of lists) {
+        try {
+          for (const id of JSON.parse(l) as string[]) union.add(String(id));
+        } catch { /* another version's entry */ }
+      }
+      this.#ctx.renewed(this.#token, union, fresh ? 0 : ++this.#beats);
     } catch (err) {
       this.#ctx.log.debug(`cluster: heartbeat failed: ${message(err)}`);
-      if (this.#token && performance.now() >= this.#validUntil) {
-        await this.stepDown("cannot renew the lease");
-      }
+      if (isTimeout(err)) c.fail("a heartbeat timed out");
     } finally {
       this.#beating = false;
       if (this.#beatAgain) {
@@ -217,4 +248,8 @@ export class Lease {
       }
     }
   }
+}
+
+function epochOf(token: string): number {
+  return Number(token.split(":").pop() ?? 0) || 0;
 }

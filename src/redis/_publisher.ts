@@ -1,18 +1,27 @@
 /**
  * The publisher's job: while this instance holds the lease it runs the inner
- * data source, seeds the snapshots of the servers any instance watches,
+ * data source, writes the snapshots of the servers any instance watches,
  * keeps the shared server list current, and hands the source's events on
- * fenced by the lease token. Every start, stop and watch of the source runs
- * in one chain, in order.
+ * fenced by the lease token.
+ *
+ * One owner of the source's lifecycle: what the source was last told (its
+ * term, its watched servers) is recorded only once the call has returned,
+ * and one loop at a time compares it with what the lease and the interest
+ * want, issuing one start, stop or watch after another until they agree.
+ * Bursts of lease changes or interest updates therefore cannot leave the
+ * source stopped while recorded as watching. A watchdog restarts a source
+ * that stays silent for too long while it watches servers.
  *
  * Internal to the `./redis` entry point.
  *
  * @module
  */
+import type { ServerEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
-import { serverMapSchema, userMapSchema } from "../protocol.ts";
+import { serverMapSchema, type UserEntry, userMapSchema } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
 import type { Connections } from "./_redis.ts";
+import { diffUsers } from "./_room.ts";
 import { errorText as message } from "../_errors.ts";
 
 /** What the publisher needs from the cluster around it. */
@@ -28,11 +37,17 @@ export interface PublisherContext {
   /** Whether `token` still holds the lease by this instance's clock. */
   valid(token: string): boolean;
   /** End the term (fenced by Redis, or the source failed). */
-  stepDown(why: string): Promise<void>;
+  stepDown(why: string): void;
   /** The server's sink; it publishes what the source emits with origin "source" (fenced). */
   sink(): EventSink | undefined;
   /** An event was refused locally because the lease is no longer held. */
   fenced(): void;
+  /** Publish a source event fenced by `token` (the takeover's corrections). */
+  emit(event: ServerEvent, token: string): void;
+  /** Entries kept in each server's stream. */
+  streamLength: number;
+  /** Restart a source silent this long while watching servers, ms (0: never). */
+  watchdogMs: number;
 }
 
 /** The inner source and its lifecycle. */
@@ -42,12 +57,23 @@ export class Publisher {
   #factory: (() => DataSource) | undefined;
   /** Whether #inner has been started once (a factory then makes a fresh one). */
   #innerUsed = false;
-  #ops: Promise<void> = Promise.resolve();
-  #watched = new Set<string>();
-  #wantInterest = new Set<string>();
-  #interestQueued = false;
+  /** What the source was last told: the term it runs for ("" stopped) and its watched servers. */
+  #told = { token: "", rooms: new Set<string>() };
+  /** Servers any instance watches (from the last renewal). */
+  #want = new Set<string>();
+  /** Watched servers the source knows (the watchdog expects activity there). */
+  #live = new Set<string>();
+  #loop: Promise<void> | undefined;
+  #again = false;
+  #restart = false;
+  #lastEmit = 0;
   #serversWritten = "";
   #seeding = new Map<string, Promise<void>>();
+  /** Servers whose snapshot the term `#writtenBy` has written or corrected. */
+  #written = new Set<string>();
+  #writtenBy = "";
+  /** Times the watchdog restarted a silent source. */
+  restarts = 0;
 
   constructor(ctx: PublisherContext, inner: DataSource | (() => DataSource)) {
     this.#ctx = ctx;
@@ -70,53 +96,47 @@ export class Publisher {
     return this.#inner;
   }
 
-  /** Resolves when every queued start/stop/watch has run. */
-  idle(): Promise<void> {
-    return this.#ops;
+  /** What the source was last told: the term and how many servers it watches. */
+  get told(): { token: string; rooms: number } {
+    return { token: this.#told.token, rooms: this.#told.rooms.size };
   }
 
-  /** A term began: start the source (not awaited by the lease: a gateway may take long). */
-  elected(token: string): void {
-    this.#serversWritten = "";
-    const sink = this.#guardedSink(token);
-    this.#chain(async () => {
-      if (this.#ctx.token() !== token) return;
-      try {
-        if (this.#factory && this.#innerUsed) this.#inner = this.#factory();
-        this.#innerUsed = true;
-        // Started first: a gateway source knows its servers only once connected.
-        await this.#inner.start?.(sink);
-        await this.writeServers(token, true);
-      } catch (err) {
-        this.#ctx.log.error(`cluster: the data source failed to start: ${message(err)}`);
-        // Not awaited: this runs inside the chain the stop is appended to.
-        void this.#ctx.stepDown("data source failed");
-      }
-    });
+  /** The lease changed: bring the source in line. Resolves when it is. */
+  changed(): Promise<void> {
+    return this.#reconcile();
   }
 
   /** A renewal: follow the interest, and now and then republish the server list. */
   renewed(token: string, union: Set<string>, beats: number): void {
-    if (beats > 0 && beats % 10 === 0) {
+    this.#want = union;
+    if (beats > 0 && beats % 10 === 0 && this.#told.token === token && !this.#loop) {
       // Sources learn servers over time (a guild arriving): keep the shared list current.
-      this.#chain(() => token === this.#ctx.token() ? this.writeServers(token, true) : undefined);
+      this.writeServers(token, true).catch((err) =>
+        this.#ctx.log.warn(`cluster: cannot write the server list: ${message(err)}`)
+      );
     }
-    this.#queueInterest(union);
+    void this.#reconcile();
   }
 
-  /** The term ended: unwatch and stop the source; resolves once it has. */
-  ended(): Promise<void> {
-    const watched = [...this.#watched];
-    this.#watched.clear();
-    this.#chain(async () => {
-      for (const id of watched) this.#inner.watch?.(id, false);
-      try {
-        await this.#inner.stop?.();
-      } catch (err) {
-        this.#ctx.log.error(`cluster: the data source failed to stop: ${message(err)}`);
-      }
-    });
-    return this.#ops;
+  /** The lease's clock: the watchdog looks at the source's activity. */
+  tick(): void {
+    const { watchdogMs } = this.#ctx;
+    if (watchdogMs <= 0 || this.#loop || !this.#told.token || this.#live.size === 0) return;
+    if (this.#told.token !== this.#ctx.token()) return;
+    const silent = performance.now() - this.#lastEmit;
+    if (silent < watchdogMs) return;
+    this.restarts++;
+    this.#ctx.log.warn(
+      `cluster: the data source sent nothing for ${Math.round(silent)} ms while watching ` +
+        `${this.#live.size} server(s); restarting it`,
+    );
+    this.#restart = true;
+    void this.#reconcile();
+  }
+
+  /** Resolves when the source agrees with the lease and the interest. */
+  idle(): Promise<void> {
+    return this.#loop ?? Promise.resolve();
   }
 
   /**
@@ -139,33 +159,85 @@ export class Publisher {
     );
   }
 
-  /** Write a server's snapshot from the inner source, unless one exists. */
-  seed(serverId: string): Promise<void> {
+  /**
+   * Write a server's snapshot from the inner source when none exists. With
+   * `correct` (a new term), an existing snapshot is brought to the source's
+   * state by publishing the differences as events, so every instance's copy
+   * and viewers converge through the one numbered stream.
+   */
+  seed(serverId: string, correct = false): Promise<void> {
     const running = this.#seeding.get(serverId);
-    if (running) return running;
+    if (running && !correct) return running;
     const token = this.#ctx.token();
     const p = (async () => {
+      await running;
       if (!token || !this.#ctx.conn()) return;
       try {
         // A late request (a join racing a removal) must not bring a gone server back.
         if (!(serverId in await this.#inner.getServerData())) return;
+        this.#live.add(serverId);
         const users = userMapSchema.parse(await this.#inner.getUserData(serverId));
         const pairs: string[] = [];
         for (const [uid, u] of Object.entries(users)) pairs.push(uid, JSON.stringify(u));
         const r = await this.writeSnapshot(serverId, token, pairs);
-        // Not awaited: seeding runs inside the chain the stop is appended to.
-        if (r === -1) void this.#ctx.stepDown("fenced by redis while seeding");
-        else if (r > 0) this.#ctx.log.debug(`cluster: seeded ${serverId} (seq ${r})`);
+        if (this.#writtenBy !== token) {
+          this.#writtenBy = token;
+          this.#written.clear();
+        }
+        if (r === -1) this.#ctx.stepDown("fenced by redis while writing a snapshot");
+        else if (r > 0) {
+          this.#written.add(serverId);
+          this.#ctx.log.debug(`cluster: wrote the snapshot of ${serverId} (seq ${r})`);
+        } else if (correct && !this.#written.has(serverId)) {
+          this.#written.add(serverId);
+          await this.#correct(serverId, token, users);
+        }
       } catch (err) {
-        this.#ctx.log.warn(`cluster: cannot seed ${serverId}: ${message(err)}`);
+        this.#ctx.log.warn(`cluster: cannot write the snapshot of ${serverId}: ${message(err)}`);
       }
-    })().finally(() => this.#seeding.delete(serverId));
+    })().finally(() => {
+      if (this.#seeding.get(serverId) === p) this.#seeding.delete(serverId);
+    });
     this.#seeding.set(serverId, p);
     return p;
   }
 
-  /** Write a snapshot ("missing" mode: only when none exists); `token` "" restores one. */
-  writeSnapshot(serverId: string, token: string, pairs: string[]): Promise<number> {
+  /** Publish what differs between the snapshot in Redis and the source's `truth`. */
+  async #correct(serverId: string, token: string, truth: Record<string, UserEntry>): Promise<void> {
+    const c = this.#ctx.conn();
+    if (!c) return;
+    const k = this.#ctx.key;
+    const [seq, flat] = await c.scripts.load(
+      k("seq", serverId),
+      k("users", serverId),
+      k("snap", serverId),
+    );
+    if (seq === null) return;
+    const before = new Map<string, UserEntry>();
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      try {
+        before.set(flat[i], JSON.parse(flat[i + 1]));
+      } catch { /* replaced below */ }
+    }
+    // Users a library broadcast put there are the application's, not the source's.
+    const library = new Set(await c.cmd.smembers(k("lib", serverId)));
+    const diff = diffUsers(serverId, before, new Map(Object.entries(truth)))
+      .filter((e) => !(e.delete && library.has(e.uid)));
+    if (diff.length > 0) {
+      this.#ctx.log.info(
+        `cluster: ${diff.length} correction(s) to the snapshot of ${serverId} from the new term's source`,
+      );
+    }
+    for (const event of diff) this.#ctx.emit({ type: "presence", event }, token);
+  }
+
+  /** Write a snapshot; `token` "" restores one (only in "missing" mode). */
+  writeSnapshot(
+    serverId: string,
+    token: string,
+    pairs: string[],
+    mode: "missing" | "replace" = "missing",
+  ): Promise<number> {
     const k = this.#ctx.key;
     return this.#ctx.conn()!.scripts.seed(
       k("leader"),
@@ -173,60 +245,109 @@ export class Publisher {
       k("seq", serverId),
       k("users", serverId),
       k("snap", serverId),
+      k("xs", serverId),
       token,
       k("ev", serverId),
-      "missing",
+      mode,
+      this.#ctx.streamLength,
       ...pairs,
     );
+  }
+
+  #reconcile(): Promise<void> {
+    if (this.#loop) {
+      this.#again = true;
+      return this.#loop;
+    }
+    this.#loop = (async () => {
+      do {
+        this.#again = false;
+        await this.#converge();
+      } while (this.#again);
+    })().catch((err) => {
+      this.#ctx.log.error(`cluster: the data source failed: ${message(err)}`);
+    }).finally(() => this.#loop = undefined);
+    return this.#loop;
+  }
+
+  /** One call to the source at a time until it runs for the current term and watches what is wanted. */
+  async #converge(): Promise<void> {
+    const told = this.#told;
+    for (;;) {
+      const term = this.#ctx.token();
+      if (told.token && (told.token !== term || this.#restart)) {
+        this.#restart = false;
+        for (const id of [...told.rooms]) {
+          told.rooms.delete(id);
+          this.#call("unwatch", () => this.#inner.watch?.(id, false));
+        }
+        this.#live.clear();
+        try {
+          await this.#inner.stop?.();
+        } catch (err) {
+          this.#ctx.log.error(`cluster: the data source failed to stop: ${message(err)}`);
+        }
+        told.token = "";
+        continue;
+      }
+      if (!told.token && term) {
+        if (this.#factory && this.#innerUsed) this.#inner = this.#factory();
+        this.#innerUsed = true;
+        // Recorded before the call: a start that fails half-way is followed by a stop.
+        told.token = term;
+        this.#serversWritten = "";
+        this.#lastEmit = performance.now();
+        try {
+          // Started first: a gateway source knows its servers only once connected.
+          await this.#inner.start?.(this.#guardedSink(term));
+          await this.writeServers(term, true);
+        } catch (err) {
+          this.#ctx.log.error(`cluster: the data source failed to start: ${message(err)}`);
+          this.#ctx.stepDown("data source failed");
+        }
+        continue;
+      }
+      if (!told.token) return;
+      const add = [...this.#want].find((id) => !told.rooms.has(id));
+      if (add !== undefined) {
+        // A new term's snapshots are its source's truth: written over what an earlier one left.
+        await this.seed(add, true);
+        if (this.#ctx.token() !== told.token) continue;
+        this.#call("watch", () => this.#inner.watch?.(add, true));
+        told.rooms.add(add);
+        continue;
+      }
+      const drop = [...told.rooms].find((id) => !this.#want.has(id));
+      if (drop !== undefined) {
+        this.#call("unwatch", () => this.#inner.watch?.(drop, false));
+        told.rooms.delete(drop);
+        this.#live.delete(drop);
+        continue;
+      }
+      return;
+    }
+  }
+
+  #call(what: string, op: () => void): void {
+    try {
+      op();
+    } catch (err) {
+      this.#ctx.log.error(`cluster: the data source failed to ${what}: ${message(err)}`);
+    }
   }
 
   #guardedSink(token: string): EventSink {
     return {
       emit: (e) => {
         const sink = this.#ctx.sink();
-        if (this.#ctx.token() !== token || !this.#ctx.valid(token) || !sink) {
+        if (this.#told.token !== token || !this.#ctx.valid(token) || !sink) {
           this.#ctx.fenced();
           return;
         }
+        this.#lastEmit = performance.now();
         // The server's sink checks the event and publishes it with origin "source".
         sink.emit(e);
       },
     };
-  }
-
-  /** Run `op` after every earlier start/stop/watch of the inner source; a failure is logged, never blocks the next. */
-  #chain(op: () => Promise<void> | void): Promise<void> {
-    this.#ops = this.#ops.then(op).catch((err) => {
-      this.#ctx.log.error(`cluster: the data source failed: ${message(err)}`);
-    });
-    return this.#ops;
-  }
-
-  /** Follow the newest interest after the source has started; older ones are skipped. */
-  #queueInterest(union: Set<string>): void {
-    this.#wantInterest = union;
-    if (this.#interestQueued) return;
-    this.#interestQueued = true;
-    this.#chain(() => {
-      this.#interestQueued = false;
-      return this.#ctx.token() ? this.#followInterest(this.#wantInterest) : undefined;
-    });
-  }
-
-  /** Run the inner source where any instance has viewers, seeding snapshots first. */
-  async #followInterest(union: Set<string>): Promise<void> {
-    const token = this.#ctx.token();
-    for (const id of union) {
-      if (this.#watched.has(id)) continue;
-      this.#watched.add(id);
-      await this.seed(id);
-      if (this.#ctx.token() !== token) return;
-      this.#inner.watch?.(id, true);
-    }
-    for (const id of [...this.#watched]) {
-      if (union.has(id)) continue;
-      this.#watched.delete(id);
-      this.#inner.watch?.(id, false);
-    }
   }
 }

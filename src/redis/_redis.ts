@@ -2,7 +2,10 @@
  * The only module that imports the Redis client (ioredis). It opens the two
  * connections an instance needs (commands, and a subscriber: a connection in
  * pub/sub mode can do nothing else), registers the Lua scripts, and turns the
- * client's connection events into one "up/down" signal.
+ * client's connection events into one "up/down" signal. Every command has a
+ * timeout: a link that stops answering without closing (a vanished host, a
+ * black-holed route) is declared down by the first command it fails to
+ * answer in time, and both connections are reopened.
  *
  * Internal to the `./redis` entry point.
  *
@@ -23,7 +26,7 @@ type Arg = string | number;
 
 /** The scripts, callable with their keys then their arguments. */
 export interface Scripts {
-  heartbeat(...a: Arg[]): Promise<[number, string, string[]]>;
+  heartbeat(...a: Arg[]): Promise<[number, string, string[], number, number]>;
   release(...a: Arg[]): Promise<number>;
   publishEvent(...a: Arg[]): Promise<number>;
   seed(...a: Arg[]): Promise<number>;
@@ -39,6 +42,18 @@ export interface Connections {
   sub: Redis;
   /** The scripts, on `cmd`. */
   scripts: Scripts;
+  /**
+   * A command timed out or the subscriber missed a ping: declare the link
+   * down now and reconnect both connections (with backoff).
+   */
+  fail(why: string): void;
+  /** Ping the subscriber connection (fails the link when it does not answer in time). */
+  pingSub(): void;
+}
+
+/** Whether `err` is ioredis's command timeout. */
+export function isTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === "Command timed out";
 }
 
 /**
@@ -49,6 +64,7 @@ export interface Connections {
 export function openConnections(
   url: string,
   backoff: Backoff,
+  commandTimeoutMs: number,
   onState: (up: boolean, why: string) => void,
 ): Connections {
   const options = {
@@ -56,7 +72,8 @@ export function openConnections(
     // publish went out, and callers decide what to retry.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
+    connectTimeout: Math.max(commandTimeoutMs, 200),
+    commandTimeout: commandTimeoutMs,
     autoResubscribe: true,
     retryStrategy: (times: number) =>
       Math.min(backoff.maxMs, backoff.minMs * 2 ** Math.min(times - 1, 16)),
@@ -67,8 +84,10 @@ export function openConnections(
   // ioredis replays those on reconnect anyway.
   const sub = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
   let up = false;
+  let failed = false;
   const update = (why: string) => {
-    const now = cmd.status === "ready" && sub.status === "ready";
+    if (cmd.status !== "ready" || sub.status !== "ready") failed = false;
+    const now = cmd.status === "ready" && sub.status === "ready" && !failed;
     if (now !== up) {
       up = now;
       onState(up, why);
@@ -84,8 +103,8 @@ export function openConnections(
   const defs: Record<keyof Scripts, [number, string]> = {
     heartbeat: [3, HEARTBEAT],
     release: [1, RELEASE],
-    publishEvent: [5, PUBLISH],
-    seed: [5, SEED],
+    publishEvent: [7, PUBLISH],
+    seed: [6, SEED],
     load: [3, LOAD],
     fencedSet: [2, FENCED_SET],
   };
@@ -94,7 +113,35 @@ export function openConnections(
     // is what a restarted redis-server (empty script cache) answers.
     cmd.defineCommand(name, { numberOfKeys, lua });
   }
-  return { cmd, sub, scripts: cmd as unknown as Scripts };
+  // Every command, the client's own (the ready check) included: a missed
+  // timeout anywhere means the link is not answering.
+  for (const c of [cmd, sub]) {
+    const send = c.sendCommand.bind(c);
+    c.sendCommand = ((command: { promise: Promise<unknown> }, stream?: unknown) => {
+      const p = (send as (c: unknown, s?: unknown) => unknown)(command, stream);
+      command.promise.catch((err: unknown) => {
+        if (isTimeout(err)) fail("a command timed out");
+      });
+      return p;
+    }) as typeof c.sendCommand;
+  }
+  const fail = (why: string) => {
+    if (failed || !up) return;
+    failed = true;
+    update(why);
+    // Reopened: replies still owed on the old sockets are not waited for.
+    cmd.disconnect(true);
+    sub.disconnect(true);
+  };
+  let pinging = false;
+  const pingSub = () => {
+    if (pinging || sub.status !== "ready") return;
+    pinging = true;
+    sub.ping().catch((err: unknown) => {
+      if (isTimeout(err)) fail("the subscriber connection stopped answering");
+    }).finally(() => pinging = false);
+  };
+  return { cmd, sub, scripts: cmd as unknown as Scripts, fail, pingSub };
 }
 
 /** Close both connections without waiting for replies still in flight. */

@@ -14,18 +14,28 @@
  *
  * KEYS: leader, epoch, interest. ARGV: instance id, own lease token ("" when
  * not leader), lease ms, highest epoch seen, watched servers (JSON array),
- * interest staleness ms, candidate ("1" to stand for election).
+ * interest staleness ms, candidate ("1" to stand for election), deadline
+ * (Redis clock, ms; 0: none).
  *
- * Raises the epoch counter to the highest epoch this instance has seen (after
- * a Redis restart the counter starts again at 0; this keeps epochs rising),
+ * A heartbeat that reaches Redis after its deadline does nothing: it was
+ * held on the way (a black-holed link delivering at the heal) and its sender
+ * has given up on it; taking or renewing a lease from it would leave the
+ * lease with an instance that does not know it holds it. Otherwise it raises
+ * the epoch counter to the highest epoch this instance has seen (after a
+ * Redis restart the counter starts again at 0; this keeps epochs rising),
  * records this instance's watched servers, renews or takes the lease, and,
  * for the leader, returns every instance's watched servers.
  *
- * Returns `{ epoch (0 = not leader), holder token or "", interest lists }`.
+ * Returns `{ epoch (0 = not leader, -2 = too late), holder token or "",
+ * interest lists, Redis time ms, the lease's remaining ms }`.
  */
 export const HEARTBEAT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = tonumber(ARGV[8] or '0')
+if deadline > 0 and now > deadline then
+  return { -2, redis.call('GET', KEYS[1]) or '', {}, now, redis.call('PTTL', KEYS[1]) }
+end
 local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
 local floor = tonumber(ARGV[4])
 if floor > cur then redis.call('SET', KEYS[2], floor); cur = floor end
@@ -59,7 +69,7 @@ if epoch > 0 then
     end
   end
 end
-return { epoch, holder or '', lists }
+return { epoch, holder or '', lists, now, redis.call('PTTL', KEYS[1]) }
 `;
 
 /**
@@ -75,10 +85,18 @@ return 0
 /**
  * Apply one event to a server's snapshot, number it and publish it.
  *
- * KEYS: leader, epoch, seq, users, marker. ARGV: lease token ("" for a
- * library broadcast, which any instance may make), channel, op ("presence",
- * "delete", "gone": the server and its snapshot are gone, or "none"), uid,
- * patch (JSON), event (JSON), kind ("src" or "lib").
+ * KEYS: leader, epoch, seq, users, marker, stream, library users. ARGV:
+ * lease token ("" for a library broadcast, which any instance may make), channel, op
+ * ("presence", "delete", "gone": the server and its snapshot are gone, or
+ * "none"), uid, patch (JSON), event (JSON), kind ("src" or "lib"), stream
+ * length.
+ *
+ * Users last written by a library broadcast are remembered, so that a new
+ * publisher correcting the snapshot to its source's state leaves them be.
+ *
+ * The numbered envelope goes to the server's stream (id `seq-0`, trimmed to
+ * about the given length) as well as to its channel: an instance that missed
+ * messages on the channel reads them from the stream.
  *
  * A source event whose token no longer holds the lease is refused (-1): the
  * fencing that keeps a paused-then-resumed leader from publishing beside the
@@ -95,9 +113,11 @@ end
 local op = ARGV[3]
 if op == 'delete' then
   redis.call('HDEL', KEYS[4], ARGV[4])
+  redis.call('SREM', KEYS[7], ARGV[4])
 elseif op == 'gone' then
-  redis.call('DEL', KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[4], KEYS[5], KEYS[7])
 elseif op == 'presence' then
+  if ARGV[7] == 'lib' then redis.call('SADD', KEYS[7], ARGV[4]) else redis.call('SREM', KEYS[7], ARGV[4]) end
   local patch = cjson.decode(ARGV[5])
   local cur = redis.call('HGET', KEYS[4], ARGV[4])
   local entry = nil
@@ -112,8 +132,9 @@ end
 local seq = redis.call('INCR', KEYS[3])
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('PUBLISH', ARGV[2],
-  '{"s":' .. seq .. ',"e":' .. epoch .. ',"k":"' .. ARGV[7] .. '","t":' .. ms .. ',"ev":' .. ARGV[6] .. '}')
+local env = '{"s":' .. seq .. ',"e":' .. epoch .. ',"k":"' .. ARGV[7] .. '","t":' .. ms .. ',"ev":' .. ARGV[6] .. '}'
+redis.pcall('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], seq .. '-0', 'm', env)
+redis.call('PUBLISH', ARGV[2], env)
 return seq
 `;
 
@@ -122,9 +143,10 @@ return seq
  * after Redis lost its data (a restart without persistence) an instance
  * that still holds a synced copy restores it.
  *
- * KEYS: leader, epoch, seq, users, marker. ARGV: lease token ("" to restore,
- * allowed only in "missing" mode), channel, mode ("missing": only when there
- * is no snapshot yet; "replace"), then uid, entry JSON pairs.
+ * KEYS: leader, epoch, seq, users, marker, stream. ARGV: lease token ("" to
+ * restore, allowed only in "missing" mode), channel, mode ("missing": only
+ * when there is no snapshot yet; "replace": a new publisher writes its
+ * source's truth), stream length, then uid, entry JSON pairs.
  *
  * Returns the snapshot's sequence number, 0 when one existed and mode was
  * "missing", -1 when the token no longer holds the lease. Publishes a `snap`
@@ -141,10 +163,14 @@ else
 end
 if ARGV[3] == 'missing' and redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 redis.call('DEL', KEYS[4])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1]) end
 redis.call('SET', KEYS[5], '1')
 local seq = redis.call('INCR', KEYS[3])
-redis.call('PUBLISH', ARGV[2], '{"s":' .. seq .. ',"e":' .. epoch .. ',"k":"snap"}')
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local env = '{"s":' .. seq .. ',"e":' .. epoch .. ',"k":"snap","t":' .. ms .. '}'
+redis.pcall('XADD', KEYS[6], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'm', env)
+redis.call('PUBLISH', ARGV[2], env)
 return seq
 `;
 

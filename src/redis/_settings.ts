@@ -24,8 +24,31 @@ export interface RedisClusterOptions {
    * once here, and again for each later term as publisher.
    */
   source: DataSource | (() => DataSource);
-  /** Lease length in ms; a dead leader is replaced within about 1⅓ of it. Default 5000. */
+  /**
+   * Lease length in ms; a dead leader is replaced within about 1⅓ of it.
+   * Default 5000. A link to Redis whose round trip exceeds the command
+   * timeout (half the lease by default) counts as down.
+   */
   leaseMs?: number;
+  /**
+   * Timeout of every Redis command, in ms; a command not answered in time
+   * marks Redis down and both connections are reopened. At most half the
+   * lease. Default: half the lease.
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Events kept per server in its Redis stream (about; trimmed in blocks).
+   * An instance that was cut off reads what it missed from there; beyond
+   * it, it reloads the snapshot and counts the events skipped as lost.
+   * Default 1000.
+   */
+  streamLength?: number;
+  /**
+   * Restart the data source when it has sent nothing for this long while
+   * it watches servers it knows, in ms (0: never). Set it to several times
+   * the source's own cadence. Default 0.
+   */
+  watchdogMs?: number;
   /** This instance's id in the cluster. Default: random. */
   instanceId?: string;
   /** Whether this instance may become the publisher. Default `true`. */
@@ -56,6 +79,9 @@ const schema = z.object({
     "instanceId must be 1-64 letters, digits, '_', '.' or '-'",
   )
     .optional(),
+  commandTimeoutMs: z.number().int().min(50).optional(),
+  streamLength: z.number().int().min(10).max(1_000_000).default(1000),
+  watchdogMs: z.number().int().nonnegative().default(0),
   candidate: z.boolean().default(true),
   snapshotWaitMs: z.number().int().nonnegative().default(2000),
   connectWaitMs: z.number().int().nonnegative().default(2000),
@@ -68,8 +94,9 @@ const schema = z.object({
 });
 
 /** Checked options with defaults filled in. */
-export type ClusterSettings = Omit<z.infer<typeof schema>, "instanceId"> & {
+export type ClusterSettings = Omit<z.infer<typeof schema>, "instanceId" | "commandTimeoutMs"> & {
   instanceId: string;
+  commandTimeoutMs: number;
   logSink?: LogSink;
 };
 
@@ -88,8 +115,15 @@ export function parseClusterOptions(options: RedisClusterOptions): ClusterSettin
     );
   }
   const parsed = parseOrThrow(schema, rest, "Invalid redisCluster options");
+  const half = Math.floor(parsed.leaseMs / 2);
+  const commandTimeoutMs = parsed.commandTimeoutMs ?? half;
+  if (commandTimeoutMs > half) {
+    throw new TypeError(
+      `Invalid redisCluster options: commandTimeoutMs: must be at most half of leaseMs (${half})`,
+    );
+  }
   const instanceId = parsed.instanceId ??
     Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0"))
       .join("");
-  return { ...parsed, instanceId, logSink };
+  return { ...parsed, instanceId, commandTimeoutMs, logSink };
 }

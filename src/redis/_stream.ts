@@ -1,8 +1,9 @@
 /**
  * The per-server event streams on the wire: sending one event through the
  * publish script (numbered, applied to the snapshot, fenced for source
- * events), and routing what arrives on the subscriber to the local copies
- * and the control handler.
+ * events, appended to the server's Redis stream and published on its
+ * channel), routing what arrives on the subscriber to the local copies and
+ * the control handler, and reading back from a stream what a copy missed.
  *
  * Internal to the `./redis` entry point.
  *
@@ -40,6 +41,8 @@ export interface StreamContext {
   onControl(raw: string): void;
   /** Counters to move. */
   counters: StreamCounters;
+  /** Entries kept in each server's stream. */
+  streamLength: number;
 }
 
 /** Sends and routes per-server events. */
@@ -72,6 +75,8 @@ export class EventStream {
       k("seq", server),
       k("users", server),
       k("snap", server),
+      k("xs", server),
+      k("lib", server),
       token,
       k("ev", server),
       op,
@@ -79,6 +84,7 @@ export class EventStream {
       patch,
       JSON.stringify(event),
       token ? "src" : "lib",
+      this.#ctx.streamLength,
     ).then((seq) => {
       if (seq === -1) {
         counters.dropped.fenced++;
@@ -103,4 +109,51 @@ export class EventStream {
     if (!channel.startsWith(prefix)) return;
     this.#ctx.onEvent(channel.slice(prefix.length), raw);
   }
+}
+
+/** What `readAfter` found. */
+export type Missed =
+  /** Every envelope after the sequence asked for, in order (maybe none). */
+  | { ok: true; envelopes: string[] }
+  /** The stream no longer reaches back that far: `from` is its oldest sequence (0: empty). */
+  | { ok: false; from: number };
+
+/**
+ * Read a server's stream after sequence `after`, up to `limit` entries at a
+ * time. Errors reject (the caller retries after a reconnect).
+ */
+export async function readAfter(
+  c: Connections,
+  streamKey: string,
+  after: number,
+  limit = 1000,
+): Promise<Missed> {
+  const envelopes: string[] = [];
+  let from = `(${after}-0`;
+  let first = true;
+  for (;;) {
+    const batch = await c.cmd.xrange(streamKey, from, "+", "COUNT", limit) as [
+      string,
+      string[],
+    ][];
+    if (first) {
+      first = false;
+      const head = batch[0] ? seqOf(batch[0][0]) : 0;
+      if (head !== after + 1) {
+        // Nothing newer (caught up), or the stream was trimmed past what we have.
+        if (head === 0) return { ok: true, envelopes };
+        return { ok: false, from: head };
+      }
+    }
+    for (const [, fields] of batch) {
+      const i = fields.indexOf("m");
+      if (i >= 0 && i + 1 < fields.length) envelopes.push(fields[i + 1]);
+    }
+    if (batch.length < limit) return { ok: true, envelopes };
+    from = `(${batch[batch.length - 1][0]}`;
+  }
+}
+
+function seqOf(id: string): number {
+  return Number(id.split("-")[0]) || 0;
 }

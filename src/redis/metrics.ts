@@ -52,5 +52,23 @@ export function renderClusterMetrics(s: ClusterStatus): string {
     `dback_cluster_dropped_total{reason="library"} ${s.dropped.library}`,
     `dback_cluster_dropped_total{reason="offline"} ${s.dropped.offline}`,
   );
+  gauge(
+    "dback_cluster_caught_up_total",
+    "Local copies brought up to date from their Redis stream after a gap (events delivered late).",
+    s.caughtUp ?? 0,
+    "counter",
+  );
+  gauge(
+    "dback_cluster_events_lost_total",
+    "Events skipped by a snapshot reload because the stream no longer held them (chat among them is lost).",
+    s.lost ?? 0,
+    "counter",
+  );
+  gauge(
+    "dback_cluster_watchdog_restarts_total",
+    "Times a silent data source was restarted while watching servers.",
+    s.watchdogRestarts ?? 0,
+    "counter",
+  );
   return lines.join("\n") + "\n";
 }

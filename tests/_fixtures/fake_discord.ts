@@ -11,11 +11,8 @@
 // DiscordGatewaySource factory with a recording sink and a real server.
 
 import { DiscordGatewaySource, type DiscordSourceOptions } from "../../src/discord/mod.ts";
-import {
-  GatewayClient,
-  type GatewayClientOptions,
-  type GatewayTiming,
-} from "../../src/discord/gateway.ts";
+import { GatewayClient } from "../../src/discord/_gateway.ts";
+import type { GatewayClientOptions, GatewayTiming } from "../../src/discord/_gateway_types.ts";
 import { Logger, type LogRecord } from "../../src/log.ts";
 import type { ChatEvent, PresenceEvent, ServerEvent } from "../../src/events.ts";
 import type { DataSource, EventSink } from "../../src/source.ts";
@@ -44,6 +41,8 @@ export interface FakeSession {
   id: string;
   seq: number;
   shard: [number, number] | undefined;
+  /** Every dispatch of the session, for the replay a RESUME gets. */
+  history: Payload[];
 }
 
 /** What the fake does with an IDENTIFY (after the token check). */
@@ -116,7 +115,9 @@ export class FakeConn {
   dispatch(t: string, d: unknown): void {
     const s = this.session ? ++this.session.seq : ++this.#fake.seq;
     this.#fake.seq = s;
-    this.send({ op: 0, t, s, d });
+    const frame = { op: 0, t, s, d };
+    this.session?.history.push(frame);
+    this.send(frame);
   }
 
   close(code = 1000, reason = ""): void {
@@ -263,6 +264,20 @@ export class FakeDiscord {
     return this.rest.map((h) => h.path.replace(/^\/api\/v10/, ""));
   }
 
+  /**
+   * A dispatch on session `id` whether or not a connection is attached (like
+   * Discord while a bot is away): recorded, sent when a connection is open,
+   * and replayed to a RESUME from an earlier sequence.
+   */
+  emit(id: string, t: string, d: unknown): void {
+    const session = this.sessionsById.get(id);
+    if (!session) throw new Error(`no session ${id}`);
+    const frame = { op: 0, t, s: ++session.seq, d };
+    this.seq = frame.s;
+    session.history.push(frame);
+    for (const c of this.conns) if (c.session === session && c.open) c.send(frame);
+  }
+
   /** Wait until `pred` holds (polling); returns when it does. */
   async until(pred: () => boolean, ms = 5000, what = "condition"): Promise<void> {
     const deadline = Date.now() + ms;
@@ -346,6 +361,19 @@ export class FakeDiscord {
         session_start_limit: this.sessionStartLimit,
       });
     }
+    const guildRoute = /^\/api\/v10\/guilds\/(\d+)\/(roles|channels|threads\/active)$/.exec(
+      url.pathname,
+    );
+    if (guildRoute) {
+      if (auth !== `Bot ${this.token}`) return unauthorized();
+      const g = this.guilds.find((x) => (x as { id: string }).id === guildRoute[1]) as
+        | { roles?: unknown[]; channels?: unknown[] }
+        | undefined;
+      if (!g) return Response.json({ message: "Unknown Guild", code: 10004 }, { status: 404 });
+      if (guildRoute[2] === "roles") return Response.json(g.roles ?? []);
+      if (guildRoute[2] === "channels") return Response.json(g.channels ?? []);
+      return Response.json({ threads: [], members: [] });
+    }
     const bearer = /^Bearer (.+)$/.exec(auth)?.[1] ?? "";
     const known = this.oauth.get(bearer);
     const legacy = /^user-(\d+)$/.exec(bearer);
@@ -421,7 +449,12 @@ export class FakeDiscord {
       conn.close(reply, "told to");
       return;
     }
-    const session: FakeSession = { id: `session-${++this.sessions}`, seq: 0, shard };
+    const session: FakeSession = {
+      id: `session-${++this.sessions}`,
+      seq: 0,
+      shard,
+      history: [],
+    };
     this.sessionsById.set(session.id, session);
     this.sessionId = session.id;
     conn.session = session;
@@ -454,6 +487,9 @@ export class FakeDiscord {
       return;
     }
     conn.session = session;
+    // Discord replays what the session missed, then says RESUMED.
+    const from = Number(p.d?.seq ?? 0);
+    for (const f of session.history) if ((f.s ?? 0) > from) conn.send(f);
     conn.dispatch("RESUMED", {});
     this.#established++;
   }

@@ -33,6 +33,9 @@ Deno.test("a frame larger than maxFrameBytes closes the connection with 1009; sm
   d.send("é".repeat(600)); // 1200 bytes
   assert.equal((await d.closed).code, 1009);
   assert.equal(server.metrics.closedForAbuse, 2);
+  const text = await (await fetch(`${s.http}/metrics`)).text();
+  assert.match(text, /^dback_closed_for_abuse_total 2$/m);
+  assert.match(text, /^dback_connections_total 2$/m, "both connections counted, open or not");
 });
 
 Deno.test("inbound rate: excess frames get an error frame, repeated abuse closes with 1008", async () => {
@@ -95,13 +98,16 @@ Deno.test("allowedOrigins: other origins get 403 before the upgrade; listed ones
   assert.deepEqual([good.status, evil.status, none.status], [101, 403, 403]);
   for (const x of [good, evil, none]) x.conn.close();
   assert.equal(server.metrics.rejected.origin, 2);
+  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  assert.match(text, /^dback_rejected_upgrades_total\{reason="origin"\} 2$/m);
 });
 
 Deno.test("join timeout: a connection that never joins is closed with 1008; a joined one stays", async () => {
-  await using s = await startServer({ joinTimeoutMs: 150 });
+  // Long enough that the joining client wins on a loaded machine; the idle one waits it out.
+  await using s = await startServer({ joinTimeoutMs: 2000 });
   const { url } = s;
-  await using idle = await joined(url);
   await using active = await joined(url, "dworld");
+  await using idle = await joined(url);
   const ev = await idle.closed;
   assert.equal(ev.code, 1008);
   assert.equal(ev.reason, "Join timeout");

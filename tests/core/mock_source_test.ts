@@ -49,6 +49,8 @@ Deno.test("mock login: with only getUserData registered, the demo 'oauth' server
     });
     assert.equal(answer.type, "server-join");
     assert.equal(answer.data.request.server, "oauth");
+    assert.equal(answer.data.serverName, "OAuth2 Protected Server");
+    assert.ok(Object.keys(answer.data.users).length > 0, "the demo server has members");
     await c.close();
   } finally {
     await demo.server.stop();

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { TokenBucket, utf8Length } from "../../src/_limits.ts";
 import { Hub } from "../../src/_hub.ts";
+import { FakeTime } from "../_fixtures/fake_time.ts";
 
 Deno.test("unit: token bucket refills at its rate and never past its burst", () => {
   const b = new TokenBucket(10, 3, 0);
@@ -45,4 +46,32 @@ Deno.test("unit: hub rooms, moves, activity events and fan-out counts", () => {
   hub.leave(a);
   assert.equal(hub.publish("1", "x"), 0);
   assert.deepEqual(events, ["1:true", "2:true", "1:false", "2:false"]);
+});
+
+Deno.test("test clock: FakeTime freezes the clocks, runs fake timers in time order, restores all", async () => {
+  const realTimeout = globalThis.setTimeout;
+  const ran: string[] = [];
+  {
+    using time = new FakeTime({ timers: true });
+    const t0 = performance.now();
+    const d0 = Date.now();
+    setTimeout(() => ran.push(`b@${performance.now() - t0}`), 20);
+    setTimeout(() => ran.push(`a@${performance.now() - t0}`), 10);
+    const every = setInterval(() => ran.push(`i@${performance.now() - t0}`), 15);
+    const cancelled = setTimeout(() => ran.push("never"), 5);
+    clearTimeout(cancelled);
+    assert.equal(performance.now(), t0, "frozen until ticked");
+    await time.tick(30);
+    clearInterval(every);
+    await time.tick(100);
+    assert.deepEqual(ran, ["a@10", "i@15", "b@20", "i@30"]);
+    assert.equal(Date.now() - d0, 130);
+    assert.equal(time.pending, 0);
+  }
+  assert.equal(globalThis.setTimeout, realTimeout, "the real timers are back");
+  assert.equal(
+    Object.getOwnPropertyDescriptor(performance, "now"),
+    undefined,
+    "the real clock is back",
+  );
 });

@@ -1,4 +1,5 @@
 // A self-signed certificate for localhost/127.0.0.1, made by openssl in a temp dir.
+import { ensureNginx } from "./_nginx.ts";
 
 /** Paths and PEM text of a fresh key pair; `dir` is removed by dispose. */
 export interface SelfSigned extends AsyncDisposable {
@@ -11,6 +12,7 @@ export interface SelfSigned extends AsyncDisposable {
 
 /** Make a self-signed certificate valid for localhost, 127.0.0.1 and ::1. */
 export async function selfSigned(): Promise<SelfSigned> {
+  await ensureNginx(); // installs openssl too, when missing
   const dir = await Deno.makeTempDir({ prefix: "dback-tls-" });
   const certFile = `${dir}/cert.pem`;
   const keyFile = `${dir}/key.pem`;

@@ -2,7 +2,8 @@
 // the GatewayClient against a fake Discord with a session_start_limit, a
 // gateway that refuses every IDENTIFY, and one that demands 2 shards.
 import assert from "node:assert/strict";
-import { GatewayClient, IdentifyBudget } from "../../src/discord/gateway.ts";
+import { GatewayClient } from "../../src/discord/_gateway.ts";
+import { IdentifyBudget } from "../../src/discord/_identify_budget.ts";
 import { Logger } from "../../src/log.ts";
 import { FakeDiscord, gatewayClient, smallGuild } from "../_fixtures/fake_discord.ts";
 

@@ -1,7 +1,7 @@
 // Issue 13 item 8: GET /gateway/bot when Discord's REST API has a bad day:
 // 429 with retry_after or Retry-After, persistent 5xx, no answer at all.
 import assert from "node:assert/strict";
-import { DEFAULT_API_BASE, fetchGatewayBot, isDiscordApiBase } from "../../src/discord/rest.ts";
+import { DEFAULT_API_BASE, fetchGatewayBot, isDiscordApiBase } from "../../src/discord/_rest.ts";
 import { FakeDiscord, gatewayClient } from "../_fixtures/fake_discord.ts";
 
 const BOT = "/api/v10/gateway/bot";

@@ -1,7 +1,7 @@
 // The session store hook (for scale-out, issue 12): a GatewayClient saves its
 // session and another one RESUMEs it instead of identifying.
 import assert from "node:assert/strict";
-import type { GatewaySession, GatewaySessionStore } from "../../src/discord/gateway.ts";
+import type { GatewaySession, GatewaySessionStore } from "../../src/discord/_gateway_types.ts";
 import { FakeDiscord, gatewayClient, smallGuild } from "../_fixtures/fake_discord.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

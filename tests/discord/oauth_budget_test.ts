@@ -2,7 +2,7 @@
 // requests to Discord. Attacks against the shared fake Discord; each asserts
 // what the fake saw.
 import assert from "node:assert/strict";
-import { discordOAuthValidator } from "../../src/discord/oauth.ts";
+import { discordOAuthValidator } from "../../src/discord/_oauth.ts";
 import { FakeDiscord } from "../_fixtures/fake_discord.ts";
 
 const CLUB = "555000000000000001";

@@ -1,8 +1,9 @@
 // The built-in Discord OAuth2 validator against the shared fake Discord
 // (tests/fake_discord.ts) on 127.0.0.1:0. Real Discord is never contacted.
 import assert from "node:assert/strict";
-import { type DiscordOAuthOptions, discordOAuthValidator } from "../../src/discord/oauth.ts";
+import { type DiscordOAuthOptions, discordOAuthValidator } from "../../src/discord/_oauth.ts";
 import { FakeDiscord } from "../_fixtures/fake_discord.ts";
+import { FakeTime } from "../_fixtures/fake_time.ts";
 import { Client, startServer } from "../_fixtures/helpers.ts";
 
 const GOOD = "good-token-0123456789abcdef";
@@ -40,8 +41,6 @@ async function withFake(
     assert.ok(!m.includes(GOOD) && !m.includes(OTHER), `token leaked into: ${m}`);
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test("oauth: valid token of a member is allowed", async () => {
   await withFake(async (fake, make, errors) => {
@@ -145,6 +144,7 @@ Deno.test("oauth: a hanging isMember is cut off by timeoutMs", async () => {
 
 Deno.test("oauth: a route 429 backs off that token only, for retry_after", async () => {
   await withFake(async (fake, make, errors) => {
+    using time = new FakeTime();
     const validate = make();
     fake.restOverride = (req, url) =>
       url.pathname.endsWith("/users/@me") && req.headers.get("authorization") === `Bearer ${GOOD}`
@@ -169,8 +169,12 @@ Deno.test("oauth: a route 429 backs off that token only, for retry_after", async
       errors.join(),
     );
     fake.restOverride = undefined;
-    // After retry_after (body wins over the header's 1 s) Discord is asked again.
-    await sleep(350);
+    // Just before retry_after, still refused without asking; after it (the body's 0.3 s wins
+    // over the header's 1 s) Discord is asked again.
+    await time.tick(299);
+    assert.equal(await validate(GOOD, ADA, CLUB), false);
+    assert.equal(fake.rest.length, 3);
+    await time.tick(1);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
     assert.equal(fake.rest.length, 5);
   });
@@ -178,6 +182,7 @@ Deno.test("oauth: a route 429 backs off that token only, for retry_after", async
 
 Deno.test("oauth: a 429 on the guild list blocks that route; Retry-After header is used", async () => {
   await withFake(async (fake, make) => {
+    using time = new FakeTime();
     const validate = make();
     fake.restOverride = (_req, url) =>
       url.pathname.endsWith("/guilds")
@@ -192,7 +197,9 @@ Deno.test("oauth: a 429 on the guild list blocks that route; Retry-After header 
     const hooked = make({ isMember: () => true });
     fake.restOverride = undefined;
     assert.equal(await hooked(GOOD, ADA, CLUB), true);
-    await sleep(250);
+    await time.tick(199);
+    assert.equal(await validate(GOOD, ADA, CLUB), false, "the route is blocked for 0.2 s");
+    await time.tick(1);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
   });
 });
@@ -298,24 +305,34 @@ Deno.test("oauth: malformed bodies and server errors refuse and are not cached",
 
 Deno.test("oauth: answers are cached for their TTL, per token, user and server", async () => {
   await withFake(async (fake, make) => {
-    const validate = make({ cacheTtlMs: 150, negativeCacheTtlMs: 150 });
+    using time = new FakeTime();
+    const validate = make({ cacheTtlMs: 60_000, negativeCacheTtlMs: 10_000 });
     assert.equal(await validate(GOOD, ADA, CLUB), true);
     assert.equal(fake.rest.length, 2);
+    await time.tick(59_999);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
-    assert.equal(fake.rest.length, 2);
-    // Negative answers are cached too.
+    assert.equal(fake.rest.length, 2, "a hit within the TTL asks nobody");
+    // Negative answers are cached too, for their own, shorter TTL.
     assert.equal(await validate("bad-token-xyz", ADA, CLUB), false);
     assert.equal(await validate("bad-token-xyz", ADA, CLUB), false);
     assert.equal(fake.rest.length, 3);
     // Another server is another key.
     assert.equal(await validate(GOOD, ADA, ELSEWHERE), false);
     assert.equal(fake.rest.length, 5);
-    await sleep(200);
+    await time.tick(1);
     assert.equal(await validate(GOOD, ADA, CLUB), true);
-    assert.equal(fake.rest.length, 7);
+    assert.equal(fake.rest.length, 7, "the positive entry expired at its TTL");
+    // The negative entry was written at 59.999 s: it lives until 69.999 s.
+    await time.tick(9_998);
+    assert.equal(await validate("bad-token-xyz", ADA, CLUB), false);
+    assert.equal(fake.rest.length, 7, "the negative entry lives 10 s");
+    await time.tick(1);
+    assert.equal(await validate("bad-token-xyz", ADA, CLUB), false);
+    assert.equal(fake.rest.length, 8, "and not longer");
     // A revoked token is noticed once the positive entry expires.
     fake.oauth.delete(GOOD);
-    await sleep(200);
+    assert.equal(await validate(GOOD, ADA, CLUB), true, "still cached");
+    await time.tick(60_000);
     assert.equal(await validate(GOOD, ADA, CLUB), false);
   });
 });
@@ -419,10 +436,46 @@ Deno.test("oauth: end to end through a real WebSocketServer", async () => {
     for (const secret of [GOOD, OTHER, badToken]) {
       assert.ok(!logText.includes(secret), `token found in logs`);
     }
-    assert.ok(logs.length > 0);
+    // The lines the tokens were checked against are there: the login and both refusals.
+    const messages = logs.map((l) => l.message);
+    assert.ok(messages.includes("authenticated for club via discord"), messages.join("\n"));
+    const refusals = messages.filter((m) =>
+      m.startsWith("join refused: club needs authentication")
+    );
+    assert.equal(refusals.length, 2, messages.join("\n"));
   } finally {
     for (const c of clients) await c.close();
     await server.stop();
     await fake.stop();
   }
+});
+
+Deno.test("oauth: answers are cached by the SHA-256 of the token, plus the user and the server", async () => {
+  await withFake(async (fake, make) => {
+    const validate = make();
+    const subtle = crypto.subtle;
+    const original = subtle.digest;
+    const digested: string[] = [];
+    subtle.digest = function (algorithm: AlgorithmIdentifier, data: BufferSource) {
+      const bytes = data instanceof ArrayBuffer
+        ? new Uint8Array(data)
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const name = typeof algorithm === "string" ? algorithm : algorithm.name;
+      digested.push(`${name}:${new TextDecoder().decode(bytes)}`);
+      return original.call(subtle, algorithm, data);
+    };
+    try {
+      assert.equal(await validate(GOOD, ADA, CLUB), true);
+      assert.equal(await validate(GOOD, ADA, CLUB), true);
+      assert.equal(fake.rest.length, 2, "the second call was a cache hit");
+      // Each call hashed the token with SHA-256 before looking anything up.
+      assert.deepEqual(digested, [`SHA-256:${GOOD}`, `SHA-256:${GOOD}`]);
+      // Same token, another user or another server: another key, another lookup.
+      assert.equal(await validate(GOOD, BOB, CLUB), false);
+      assert.equal(await validate(GOOD, ADA, ELSEWHERE), false);
+      assert.equal(fake.rest.length, 5);
+    } finally {
+      subtle.digest = original;
+    }
+  });
 });

@@ -1,6 +1,6 @@
 // Issue 13 items 11 (all guilds), 12 (info command) and 13 (sharding) against the fake Discord.
 import assert from "node:assert/strict";
-import { shardOf } from "../../src/discord/shards.ts";
+import { shardOf } from "../../src/discord/_shards.ts";
 import {
   ADA,
   BOB,

@@ -6,7 +6,7 @@ import {
   reduce,
   reissueMemberRequests,
   SourceState,
-} from "../../src/discord/reducer.ts";
+} from "../../src/discord/_reducer.ts";
 import {
   ADA,
   BOB,

@@ -91,6 +91,8 @@ Deno.test("EMFILE: dback (its Deno transport runs the accept guard) lives, keeps
     const before = viewer.frames.length;
     const f = await flood(server.port, FLOOD);
     conns = f.conns;
+    // The child accepts at its own pace: wait until it has reached the limit, not just after.
+    await eventually(() => server.openFiles() >= LIMIT - 5, 10_000);
     const held = server.openFiles();
     console.log(
       `flood: ${conns.length} accepted by the kernel, ${f.refused} refused, ` +

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { gatewayBotSchema } from "./schemas.ts";
+import { gatewayBotSchema } from "./_schemas.ts";
 import { errorText } from "../_errors.ts";
 
 /** The public Discord API base for v10. */
@@ -101,7 +101,7 @@ export function describeAnswer(a: Exclude<DiscordAnswer, { kind: "ok" }>): strin
  *
  * @example
  * ```ts
- * import { discordGet } from "./rest.ts";
+ * import { discordGet } from "./_rest.ts";
  *
  * const fake = () =>
  *   Promise.resolve(Response.json({ retry_after: 1.5, global: true }, { status: 429 }));
@@ -239,7 +239,7 @@ export interface FetchGatewayBotOptions {
  *
  * @example
  * ```ts
- * import { fetchGatewayBot } from "./rest.ts";
+ * import { fetchGatewayBot } from "./_rest.ts";
  *
  * const fake = () =>
  *   Promise.resolve(Response.json({

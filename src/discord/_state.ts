@@ -7,7 +7,7 @@
  * @module
  */
 import type { Status, UserEntry, UserMap } from "../protocol.ts";
-import type { RawMember, RawRole } from "./schemas.ts";
+import type { RawMember, RawRole } from "./_schemas.ts";
 
 /** What is kept of a member. */
 export interface MemberRecord {
@@ -23,6 +23,8 @@ export interface MemberRecord {
   bot: boolean;
   /** Role ids. */
   roles: string[];
+  /** The `#rrggbb` a snapshot showed, used until the member's roles are known (a resumed session). */
+  color?: string;
 }
 
 /** What is kept of a role. */
@@ -129,6 +131,7 @@ export class GuildState {
 
   /** The `#rrggbb` colour of the member's highest coloured role, `#ffffff` when none. */
   colorOf(m: MemberRecord): string {
+    if (m.color !== undefined) return m.color;
     let best: RoleRecord | undefined;
     for (const id of m.roles) {
       const r = this.roles.get(id);

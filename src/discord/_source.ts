@@ -11,44 +11,34 @@ import { consoleSink, Logger } from "../log.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
 import { type ResolvedServer, resolveServer, type ServerConfig } from "./config.ts";
+import { GatewayClient } from "./_gateway.ts";
 import {
   DiscordGatewayError,
-  FATAL_CLOSE_CODES,
-  GatewayClient,
+  errText,
   type GatewayClientOptions,
+  type GatewaySession,
   type GatewayTiming,
-  IdentifyBudget,
-} from "./gateway.ts";
-import { InfoReplier, viewerUrl } from "./info.ts";
-import { discordOAuthValidator, type DiscordUserValidator } from "./oauth.ts";
+} from "./_gateway_types.ts";
+import { IdentifyBudget } from "./_identify_budget.ts";
+import { InfoReplier, viewerUrl } from "./_info.ts";
+import { discordOAuthValidator, type DiscordUserValidator } from "./_oauth.ts";
 import { type DiscordSourceOptions, parseSourceOptions, type SourceSettings } from "./options.ts";
-import { type Output, reduce, reissueMemberRequests, SourceState } from "./reducer.ts";
-import { DEFAULT_GATEWAY_URL, DiscordHttpError, type FetchLike, isDiscordApiBase } from "./rest.ts";
-import { Op } from "./schemas.ts";
-import { fetchShardPlan, shardOf, type ShardPlan } from "./shards.ts";
-import type { GuildState } from "./state.ts";
-import { errorText as errText } from "../_errors.ts";
+import { SourceState } from "./_reducer.ts";
+import type { FetchLike } from "./_rest.ts";
+import { RestLimiter } from "./_rest_limiter.ts";
+import {
+  checkResume,
+  type DiscordResume,
+  guildFromSnapshot,
+  type GuildSnapshot,
+  parseSnapshot,
+  rebuildGuild,
+} from "./_resume.ts";
+import { Shard } from "./_shard.ts";
+import { planShards, shardOf, type ShardPlan } from "./_shards.ts";
+import type { GuildState } from "./_state.ts";
 
 const TAG = "discord";
-
-/** What the source needs of a gateway session; {@link GatewayClient} fits. */
-interface GatewayLike {
-  connect(): void;
-  /** `key`: a frame still queued under the same key is replaced (gateways that keep a queue across reconnects). */
-  send(op: number, d: unknown, options?: { key?: string }): boolean;
-  close(): Promise<void>;
-}
-
-/** One gateway session and the state of its guilds. */
-interface Shard {
-  id: number;
-  gateway: GatewayLike;
-  state: SourceState;
-  /** Guilds READY promised that have not arrived yet; `null` once the shard is ready. */
-  pending: Set<string> | null;
-  ready: boolean;
-  guildTimer?: ReturnType<typeof setTimeout>;
-}
 
 /**
  * A d-zone data source backed by the Discord Gateway (v10, JSON) and REST
@@ -94,15 +84,18 @@ export class DiscordGatewaySource implements DataSource {
   #entries: Map<string, ServerConfig>;
   #settings = new Map<string, ResolvedServer>();
   #info: InfoReplier | undefined;
+  #rest: RestLimiter;
+  #resume: DiscordResume | undefined;
   #ready: PromiseWithResolvers<void> | undefined;
-  #memberTimers = new Map<string, ReturnType<typeof setTimeout>>();
   #error: DiscordGatewayError | undefined;
   #state: "idle" | "starting" | "ready" | "closed" | "failed" = "idle";
 
   /** Create a source; nothing connects until {@link DiscordGatewaySource.start}. Throws a `TypeError` on invalid options. */
   constructor(options: DiscordSourceOptions) {
-    const { fetch: fetcher, logSink, onError, onMemberLeave, timing, ...rest } = options;
+    const { fetch: fetcher, logSink, onError, onMemberLeave, timing, resume, ...rest } = options;
     const { settings: o, entries } = parseSourceOptions(rest);
+    checkResume(resume);
+    this.#resume = resume;
     this.#o = o;
     this.#timing = timing;
     this.#entries = entries;
@@ -110,11 +103,17 @@ export class DiscordGatewaySource implements DataSource {
     this.#log = new Logger(o.logLevel, logSink ?? consoleSink);
     this.#onError = onError;
     this.#onMemberLeave = onMemberLeave;
+    this.#rest = new RestLimiter({
+      apiBase: o.apiBase,
+      token: o.token,
+      fetch: this.#fetch,
+      log: this.#log,
+      timeoutMs: timing?.restTimeoutMs,
+      retryBaseMs: timing?.restRetryBaseMs,
+    });
     if (o.infoCommand) {
       this.#info = new InfoReplier({
-        apiBase: o.apiBase,
-        token: o.token,
-        fetch: this.#fetch,
+        rest: this.#rest,
         cooldownMs: o.infoCooldownMs,
         log: this.#log,
       });
@@ -162,6 +161,7 @@ export class DiscordGatewaySource implements DataSource {
   async stop(): Promise<void> {
     if (this.#state !== "failed") this.#state = "closed";
     this.#abort.abort();
+    this.#rest.stop();
     this.#clearTimers();
     this.#ready?.reject(
       new Error("DiscordGatewaySource closed before it was ready (stop() was called)"),
@@ -270,54 +270,23 @@ export class DiscordGatewaySource implements DataSource {
   }
 
   async #launch(): Promise<void> {
-    const fixed = typeof this.#o.shards === "number" ? this.#o.shards : undefined;
-    let plan: ShardPlan = { count: fixed ?? 1, maxConcurrency: 1 };
-    // Ask once for every shard (the count, the URL, the IDENTIFY budget) rather
-    // than once per shard; a single unsharded client asks on its own.
-    if (fixed === undefined || (fixed > 1 && !this.#o.gatewayUrl)) {
-      const t = this.#timing ?? {};
-      try {
-        const asked = await fetchShardPlan(this.#fetch, this.#o.apiBase, this.#o.token, {
-          attempts: t.restAttempts,
-          retryBaseMs: t.restRetryBaseMs,
-          timeoutMs: t.restTimeoutMs,
-          signal: this.#abort.signal,
-          onRetry: (failure, wait) =>
-            this.#log.warn(`GET /gateway/bot: ${failure}; retrying in ${wait} ms`, TAG),
-        });
-        plan = { ...asked, count: fixed ?? asked.count };
-        this.#log.info(
-          `${plan.count} shard(s) (Discord recommends ${asked.count}), ` +
-            `${plan.maxConcurrency} may identify at once` +
-            (plan.sessionStartLimit
-              ? `, ${plan.sessionStartLimit.remaining} IDENTIFYs left today`
-              : "") +
-            " (GET /gateway/bot)",
-          TAG,
-        );
-      } catch (err) {
-        if (this.#state !== "starting") return;
-        const what = `cannot ask ${this.#o.apiBase}/gateway/bot for the gateway and shard count: ${
-          errText(err)
-        }`;
-        if (err instanceof DiscordHttpError && err.status === 401) {
-          return this.#fatal(new DiscordGatewayError(`${what}. ${FATAL_CLOSE_CODES[4004]}`, 4004));
-        }
-        if (!isDiscordApiBase(this.#o.apiBase)) {
-          // Never send the token to Discord's real gateway when the API base is elsewhere.
-          return this.#fatal(
-            new DiscordGatewayError(what, err instanceof DiscordHttpError ? err.status : undefined),
-          );
-        }
-        // Discord itself is having a bad day: its public gateway, and one shard unless
-        // the count is fixed (Discord closes with 4011 if the bot really needs more).
-        this.#log.warn(
-          `${what}; using ${DEFAULT_GATEWAY_URL} with ${plan.count} shard(s)`,
-          TAG,
-        );
-        plan = { ...plan, url: DEFAULT_GATEWAY_URL };
-      }
+    let plan: ShardPlan;
+    try {
+      plan = await planShards({
+        ...this.#o,
+        fetch: this.#fetch,
+        timing: this.#timing,
+        signal: this.#abort.signal,
+        log: (level, message) => this.#log[level](message, TAG),
+      });
+    } catch (err) {
+      if (this.#state !== "starting") return;
+      return this.#fatal(
+        err instanceof DiscordGatewayError ? err : new DiscordGatewayError(errText(err)),
+      );
     }
+    if (this.#state !== "starting") return;
+    const snapshot = await this.#loadSnapshot();
     if (this.#state !== "starting") return;
     this.#plan = plan;
     // One budget for every shard of this bot: IDENTIFYs spaced per
@@ -328,19 +297,56 @@ export class DiscordGatewaySource implements DataSource {
       ...plan.sessionStartLimit,
     });
     for (let id = 0; id < plan.count; id++) {
-      this.#shards.push(this.#makeShard(id, plan.count, budget, plan.url));
+      this.#shards.push(this.#makeShard(id, plan.count, budget, plan.url, snapshot));
     }
     // In id order: the budget keeps the IDENTIFYs of each bucket apart.
     for (const s of this.#shards) s.gateway.connect();
   }
 
-  #makeShard(id: number, count: number, budget: IdentifyBudget, url?: string): Shard {
+  /** The caller's snapshot, when resuming is configured and one exists (a failure is logged: identify). */
+  async #loadSnapshot(): Promise<GuildSnapshot[] | undefined> {
+    if (!this.#resume) return undefined;
+    try {
+      const got = await this.#resume.guilds();
+      return got === undefined ? undefined : parseSnapshot(got);
+    } catch (err) {
+      this.#log.warn(`no guild snapshot to resume on (${errText(err)}); identifying`, TAG);
+      return undefined;
+    }
+  }
+
+  #makeShard(
+    id: number,
+    count: number,
+    budget: IdentifyBudget,
+    url: string | undefined,
+    snapshot: GuildSnapshot[] | undefined,
+  ): Shard {
+    const serves = (g: string) => this.#serves(g) && (count === 1 || shardOf(g, count) === id);
     const state = new SourceState({
-      serves: (g) => this.#serves(g) && (count === 1 || shardOf(g, count) === id),
+      serves,
       settings: (g) => this.#settingsOf(g),
       infoCommand: this.#o.infoCommand,
     });
-    const shard: Shard = { id, state, pending: null, ready: false, gateway: undefined! };
+    const shard = new Shard(id, state, {
+      log: this.#log,
+      sink: () => this.#sink,
+      live: () => this.#state !== "closed" && this.#state !== "failed",
+      starting: () => this.#state === "starting",
+      memberRequestTimeoutMs: this.#o.memberRequestTimeoutMs,
+      guildTimeoutMs: this.#o.guildTimeoutMs,
+      shardReady: () => this.#shardReady(),
+      listed: (_, available) => this.#warnMissing(available),
+      memberLeft: (userId, guildId) => this.#forgetLogin(userId, guildId),
+      infoCommand: (guildId, channelId) => this.#infoReply(guildId, channelId),
+      rebuild: (s, guildId) => {
+        const r = this.#settingsOf(guildId);
+        return rebuildGuild(s.state, guildId, this.#rest, !!(r.listenChannels || r.ignoreChannels));
+      },
+    });
+    for (const g of snapshot ?? []) {
+      if (serves(g.id)) state.guilds.set(g.id, guildFromSnapshot(g, this.#settingsOf(g.id)));
+    }
     const options: GatewayClientOptions = {
       token: this.#o.token,
       intents: this.#o.intents,
@@ -351,14 +357,19 @@ export class DiscordGatewaySource implements DataSource {
       log: this.#log,
       timing: this.#timing,
       identifyBudget: budget,
-      onDispatch: (t, d) => this.#dispatch(shard, t, d),
-      onSession: (kind) => {
-        if (kind !== "resumed" || this.#state === "closed" || this.#state === "failed") return;
-        // A request sent on the dropped socket may never have reached Discord.
-        this.#carryOut(shard, reissueMemberRequests(shard.state));
-      },
+      onDispatch: (t, d) => shard.dispatch(t, d),
+      onSession: (kind) => shard.session(kind),
       onFatal: (err) => this.#fatal(err),
     };
+    if (this.#resume) {
+      const store = this.#resume.sessions;
+      shard.fromSnapshot = snapshot !== undefined;
+      options.sessionStore = {
+        // Without a snapshot a RESUME would leave the guilds empty: identify instead.
+        load: (n) => snapshot ? store.load(n) : Promise.resolve(undefined),
+        save: (n, session: GatewaySession | undefined) => store.save(n, session),
+      };
+    }
     // Unsharded bots send no `shard` (and keep log lines without a shard prefix).
     if (count > 1) options.shard = [id, count];
     shard.gateway = new GatewayClient(options);
@@ -381,19 +392,10 @@ export class DiscordGatewaySource implements DataSource {
   }
 
   #clearTimers(): void {
-    for (const s of this.#shards) {
-      clearTimeout(s.guildTimer);
-      s.guildTimer = undefined;
-    }
-    for (const t of this.#memberTimers.values()) clearTimeout(t);
-    this.#memberTimers.clear();
+    for (const s of this.#shards) s.clearTimers();
   }
 
-  #shardReady(shard: Shard): void {
-    clearTimeout(shard.guildTimer);
-    shard.guildTimer = undefined;
-    shard.pending = null;
-    shard.ready = true;
+  #shardReady(): void {
     if (
       this.#state === "starting" && this.#shards.length === this.#plan.count &&
       this.#shards.every((s) => s.ready)
@@ -403,125 +405,16 @@ export class DiscordGatewaySource implements DataSource {
     }
   }
 
-  #dispatch(shard: Shard, t: string, d: unknown): void {
-    if (this.#state === "closed" || this.#state === "failed") return;
-    this.#carryOut(shard, reduce(shard.state, t, d));
-  }
-
-  #carryOut(shard: Shard, outputs: Output[]): void {
-    for (const o of outputs) {
-      try {
-        this.#one(shard, o);
-      } catch (err) {
-        this.#log.error(`handling ${o.kind} failed: ${errText(err)}`, TAG);
-      }
-    }
-  }
-
-  #one(shard: Shard, o: Output): void {
-    switch (o.kind) {
-      case "presence":
-        this.#sink?.emit({ type: "presence", event: o.event });
-        return;
-      case "message":
-        this.#sink?.emit({ type: "message", event: o.event });
-        return;
-      case "log":
-        this.#log[o.level](o.message, TAG);
-        return;
-      case "ready":
-        return this.#onReady(shard, o.guildIds);
-      case "guild-arrived":
-        if (shard.pending?.delete(o.guildId) && shard.pending.size === 0) this.#shardReady(shard);
-        return;
-      case "guild-gone":
-        this.#clearMemberTimer(o.guildId);
-        this.#sink?.emit({ type: "server-gone", event: { server: o.guildId } });
-        return;
-      case "member-left":
-        this.#forgetLogin(o.userId, o.guildId);
-        return;
-      case "request-members":
-        return this.#requestMembers(shard, o.guildId, o.nonce);
-      case "retry-members": {
-        this.#clearMemberTimer(o.guildId);
-        const timer = setTimeout(() => {
-          this.#memberTimers.delete(o.guildId);
-          this.#carryOut(shard, reissueMemberRequests(shard.state, [o.guildId]));
-        }, o.afterMs);
-        this.#memberTimers.set(o.guildId, timer);
-        return;
-      }
-      case "members-complete":
-        this.#clearMemberTimer(o.guildId);
-        return;
-      case "info-command":
-        return this.#infoReply(o.guildId, o.channelId);
-    }
-  }
-
-  #onReady(shard: Shard, available: string[]): void {
-    if (shard.ready || this.#state !== "starting") return;
-    const availableSet = new Set(available);
-    const pending = new Set<string>();
-    for (const id of available) if (shard.state.config.serves(id)) pending.add(id);
-    if (this.#plan.count === 1) {
-      for (const id of this.#entries.keys()) {
-        if (availableSet.has(id)) continue;
-        this.#log.warn(
-          `the bot is not a member of guild ${id}; invite it (OAuth2 URL with scope "bot") ` +
-            `or remove the id from the served guilds`,
-          TAG,
-        );
-      }
-    }
-    for (const id of shard.state.guilds.keys()) pending.delete(id);
-    if (pending.size === 0) return this.#shardReady(shard);
-    shard.pending = pending;
-    shard.guildTimer = setTimeout(() => {
-      shard.guildTimer = undefined;
+  #warnMissing(available: Set<string>): void {
+    if (this.#plan.count !== 1) return;
+    for (const id of this.#entries.keys()) {
+      if (available.has(id)) continue;
       this.#log.warn(
-        `guild(s) ${[...(shard.pending ?? [])].join(", ")} did not arrive within ` +
-          `${this.#o.guildTimeoutMs} ms; continuing without them for now`,
-        TAG,
-      );
-      this.#shardReady(shard);
-    }, this.#o.guildTimeoutMs);
-  }
-
-  #clearMemberTimer(guildId: string): void {
-    const t = this.#memberTimers.get(guildId);
-    if (t !== undefined) clearTimeout(t);
-    this.#memberTimers.delete(guildId);
-  }
-
-  #requestMembers(shard: Shard, guildId: string, nonce: string): void {
-    // One queued request per guild: a re-issue replaces one still waiting to be sent.
-    const sent = shard.gateway.send(Op.REQUEST_GUILD_MEMBERS, {
-      guild_id: guildId,
-      query: "",
-      limit: 0,
-      presences: true,
-      nonce,
-    }, { key: "members:" + guildId });
-    if (!sent) {
-      this.#log.warn(
-        `could not send the member request of ${guildId} (not connected, or the send queue is full); asking again later`,
+        `the bot is not a member of guild ${id}; invite it (OAuth2 URL with scope "bot") ` +
+          `or remove the id from the served guilds`,
         TAG,
       );
     }
-    // Until the chunks of this nonce are complete, ask again now and then.
-    this.#clearMemberTimer(guildId);
-    const timer = setTimeout(() => {
-      this.#memberTimers.delete(guildId);
-      if (shard.state.syncs.get(guildId)?.nonce !== nonce) return;
-      this.#log.warn(
-        `member list of ${guildId} incomplete after ${this.#o.memberRequestTimeoutMs} ms; asking again`,
-        TAG,
-      );
-      this.#carryOut(shard, reissueMemberRequests(shard.state, [guildId]));
-    }, this.#o.memberRequestTimeoutMs);
-    this.#memberTimers.set(guildId, timer);
   }
 
   #forgetLogin(userId: string, guildId: string): void {

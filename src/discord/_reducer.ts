@@ -15,114 +15,37 @@
  *
  * @module
  */
-import { z } from "zod";
-import type { ChatEvent, PresenceEvent } from "../events.ts";
-import type { UserEntry } from "../protocol.ts";
-import { describeZodError } from "../_zod.ts";
-import type { ResolvedServer } from "./config.ts";
+import type { z } from "zod";
 import {
   guildCreateSchema,
   guildDeleteSchema,
   guildUpdateSchema,
-  memberEventSchema,
-  memberRemoveSchema,
   memberSchema,
   membersChunkSchema,
-  messageCreateSchema,
   parseEach,
   presenceSchema,
-  presenceUpdateSchema,
   rateLimitedSchema,
   readySchema,
-  roleDeleteSchema,
-  roleEventSchema,
   roleSchema,
-  snowflake,
-} from "./schemas.ts";
+} from "./_schemas.ts";
+import { diffSnapshots, GuildState, memberRecord, toStatus } from "./_state.ts";
+import { bad, channelSchema, type Output, type SourceState } from "./_reducer_types.ts";
 import {
-  diffEntry,
-  diffSnapshots,
-  type EntryChange,
-  GuildState,
-  memberRecord,
-  toStatus,
-} from "./state.ts";
+  emitChanges,
+  onChannel,
+  onMemberRemove,
+  onMemberUpsert,
+  onMessage,
+  onPresence,
+  onRoleDelete,
+  onRoleUpsert,
+} from "./_reduce_live.ts";
+
+export { channelShown } from "./_reduce_live.ts";
+export { type MemberSync, type Output, type ReducerConfig, SourceState } from "./_reducer_types.ts";
 
 /** Op 8 (REQUEST_GUILD_MEMBERS), the only opcode a RATE_LIMITED dispatch names for us. */
 const REQUEST_GUILD_MEMBERS = 8;
-
-/** Something the I/O shell must do after a dispatch. */
-export type Output =
-  /** Broadcast a presence change. */
-  | { kind: "presence"; event: PresenceEvent }
-  /** Broadcast a chat message. */
-  | { kind: "message"; event: ChatEvent }
-  /** Send op 8 for this guild with this nonce. */
-  | { kind: "request-members"; guildId: string; nonce: string }
-  /** Re-issue the member request of this guild after `afterMs` (Discord rate-limited it). */
-  | { kind: "retry-members"; guildId: string; afterMs: number }
-  /** A guild's member list is complete. */
-  | { kind: "members-complete"; guildId: string }
-  /** READY: the ids of the guilds this session serves. */
-  | { kind: "ready"; guildIds: string[] }
-  /** A served guild's data arrived (GUILD_CREATE). */
-  | { kind: "guild-arrived"; guildId: string }
-  /** A guild is gone for good (bot removed, or missing from READY): tell its viewers. */
-  | { kind: "guild-gone"; guildId: string }
-  /** A member left a guild (cached logins must be forgotten). */
-  | { kind: "member-left"; guildId: string; userId: string }
-  /** Someone sent the info command in this channel. */
-  | { kind: "info-command"; guildId: string; channelId: string }
-  /** A line for the log. */
-  | { kind: "log"; level: "debug" | "info" | "warn"; message: string };
-
-/** How the reducer decides what to serve and how. */
-export interface ReducerConfig {
-  /** Whether this guild is served at all. */
-  serves(guildId: string): boolean;
-  /** The settings of a served guild. */
-  settings(guildId: string): ResolvedServer;
-  /** Message text that triggers the info reply (compared case-insensitively), if any. */
-  infoCommand?: string;
-}
-
-/** A member list being loaded into a shadow copy. */
-export interface MemberSync {
-  /** The guild as it will be once the list is complete. */
-  shadow: GuildState;
-  /** Nonce of the request whose chunks count; a new request gets a new one. */
-  nonce: string;
-  /** Chunk indexes received for `nonce`. */
-  chunks: Set<number>;
-}
-
-/** Everything the reducer keeps: served guilds and running member syncs. */
-export class SourceState {
-  /** Served guilds by id, as viewers see them. */
-  readonly guilds: Map<string, GuildState> = new Map();
-  /** Member lists still loading, by guild id. */
-  readonly syncs: Map<string, MemberSync> = new Map();
-  /** The rules. */
-  readonly config: ReducerConfig;
-  #nonces = 0;
-
-  /** An empty state. */
-  constructor(config: ReducerConfig) {
-    this.config = config;
-  }
-
-  /** A fresh nonce for op 8 (Discord allows 32 bytes). */
-  nextNonce(): string {
-    return `dz${(++this.#nonces).toString(36)}`;
-  }
-}
-
-const channelSchema = z.looseObject({
-  id: snowflake,
-  guild_id: snowflake.optional(),
-  name: z.string().nullable().optional(),
-  parent_id: snowflake.nullable().optional(),
-});
 
 /**
  * Apply one dispatch to `state`; returns what to broadcast, send and log.
@@ -130,7 +53,7 @@ const channelSchema = z.looseObject({
  * @example
  * ```ts
  * import { resolveServer } from "./config.ts";
- * import { reduce, SourceState } from "./reducer.ts";
+ * import { reduce, SourceState } from "./_reducer.ts";
  * const defaults = { passworded: false, includeOffline: true, listenChannels: undefined, url: undefined };
  * const state = new SourceState({
  *   serves: () => true,
@@ -215,14 +138,6 @@ export function reissueMemberRequests(state: SourceState, guildIds?: Iterable<st
     out.push({ kind: "request-members", guildId: id, nonce: sync.nonce });
   }
   return out;
-}
-
-function bad(t: string, error: z.ZodError, out: Output[]): void {
-  out.push({
-    kind: "log",
-    level: "warn",
-    message: `ignored a malformed ${t}: ${describeZodError(error)}`,
-  });
 }
 
 function onReady(state: SourceState, d: unknown, out: Output[]): void {
@@ -410,199 +325,4 @@ function onGuildDelete(state: SourceState, d: unknown, out: Output[]): void {
     level: "warn",
     message: `the bot was removed from guild "${g.name}" (${g.id})`,
   });
-}
-
-/**
- * Apply `fn` to the live guild (broadcasting how the entries of `uids`, or
- * all when `null`, changed) and silently to a loading shadow.
- */
-function touch(
-  state: SourceState,
-  guildId: string,
-  uids: readonly string[] | null,
-  fn: (g: GuildState) => void,
-  out: Output[],
-): GuildState | undefined {
-  const live = state.guilds.get(guildId);
-  if (!live) return undefined;
-  change(live, uids, () => fn(live), out);
-  const sync = state.syncs.get(guildId);
-  if (sync) fn(sync.shadow);
-  return live;
-}
-
-function change(
-  g: GuildState,
-  uids: readonly string[] | null,
-  fn: () => void,
-  out: Output[],
-): void {
-  let changes: EntryChange[];
-  if (uids === null) {
-    const before = g.snapshot();
-    fn();
-    changes = diffSnapshots(before, g.snapshot());
-  } else {
-    const unique = [...new Set(uids)];
-    const before = new Map<string, Required<UserEntry> | undefined>();
-    for (const uid of unique) before.set(uid, g.entry(uid));
-    fn();
-    changes = [];
-    for (const uid of unique) {
-      const c = diffEntry(uid, before.get(uid), g.entry(uid));
-      if (c) changes.push(c);
-    }
-  }
-  emitChanges(g.id, changes, out);
-}
-
-function emitChanges(server: string, changes: EntryChange[], out: Output[]): void {
-  for (const c of changes) out.push({ kind: "presence", event: toPresence(server, c) });
-}
-
-function onMemberUpsert(state: SourceState, t: string, d: unknown, out: Output[]): void {
-  const p = memberEventSchema.safeParse(d);
-  if (!p.success) return bad(t, p.error, out);
-  const uid = p.data.user.id;
-  touch(state, p.data.guild_id, [uid], (g) => {
-    if (t === "GUILD_MEMBER_ADD" && !g.members.has(uid)) g.memberCount++;
-    g.upsertMember(memberRecord(p.data));
-  }, out);
-}
-
-function onMemberRemove(state: SourceState, d: unknown, out: Output[]): void {
-  const p = memberRemoveSchema.safeParse(d);
-  if (!p.success) return bad("GUILD_MEMBER_REMOVE", p.error, out);
-  const uid = p.data.user.id;
-  const live = touch(state, p.data.guild_id, [uid], (g) => {
-    if (g.members.has(uid)) g.memberCount = Math.max(0, g.memberCount - 1);
-    g.removeMember(uid);
-  }, out);
-  if (live) out.push({ kind: "member-left", guildId: p.data.guild_id, userId: uid });
-}
-
-function withRole(g: GuildState, roleId: string): string[] {
-  const ids: string[] = [];
-  for (const m of g.members.values()) if (m.roles.includes(roleId)) ids.push(m.id);
-  return ids;
-}
-
-function onRoleUpsert(state: SourceState, t: string, d: unknown, out: Output[]): void {
-  const p = roleEventSchema.safeParse(d);
-  if (!p.success) return bad(t, p.error, out);
-  const role = roleSchema.safeParse(p.data.role);
-  if (!role.success) return bad(t, role.error, out);
-  const live = state.guilds.get(p.data.guild_id);
-  if (!live) return;
-  touch(state, live.id, withRole(live, role.data.id), (g) => g.upsertRole(role.data), out);
-}
-
-function onRoleDelete(state: SourceState, d: unknown, out: Output[]): void {
-  const p = roleDeleteSchema.safeParse(d);
-  if (!p.success) return bad("GUILD_ROLE_DELETE", p.error, out);
-  const live = state.guilds.get(p.data.guild_id);
-  if (!live) return;
-  const id = p.data.role_id;
-  touch(state, live.id, withRole(live, id), (g) => {
-    g.roles.delete(id);
-    for (const m of g.members.values()) {
-      if (m.roles.includes(id)) m.roles = m.roles.filter((r) => r !== id);
-    }
-  }, out);
-}
-
-function onChannel(state: SourceState, t: string, d: unknown, gone: boolean, out: Output[]): void {
-  const p = channelSchema.safeParse(d);
-  if (!p.success) return bad(t, p.error, out);
-  const guildId = p.data.guild_id;
-  if (!guildId) return;
-  for (const g of [state.guilds.get(guildId), state.syncs.get(guildId)?.shadow]) {
-    if (!g) continue;
-    if (gone) g.channels.delete(p.data.id);
-    else {g.channels.set(p.data.id, {
-        name: p.data.name ?? null,
-        parentId: p.data.parent_id ?? null,
-      });}
-  }
-}
-
-function onPresence(state: SourceState, d: unknown, out: Output[]): void {
-  const p = presenceUpdateSchema.safeParse(d);
-  if (!p.success) return bad("PRESENCE_UPDATE", p.error, out);
-  const u = p.data.user;
-  touch(state, p.data.guild_id, [u.id], (g) => {
-    const m = g.members.get(u.id);
-    if (m) {
-      // A presence may carry changed user fields.
-      if (u.username !== undefined) m.username = u.username;
-      if (u.global_name !== undefined) m.globalName = u.global_name;
-    }
-    g.setStatus(u.id, toStatus(p.data.status));
-  }, out);
-}
-
-/** Whether a channel passes the guild's listen/ignore lists (by id or name, threads by parent too). */
-export function channelShown(g: GuildState, s: ResolvedServer, channelId: string): boolean {
-  if (!s.listenChannels && !s.ignoreChannels) return true;
-  const names: string[] = [channelId];
-  const c = g.channels.get(channelId);
-  if (c?.name) names.push(c.name);
-  if (c?.parentId) {
-    names.push(c.parentId);
-    const parent = g.channels.get(c.parentId);
-    if (parent?.name) names.push(parent.name);
-  }
-  if (s.listenChannels) return names.some((n) => s.listenChannels!.has(n));
-  return !names.some((n) => s.ignoreChannels!.has(n));
-}
-
-function onMessage(state: SourceState, d: unknown, out: Output[]): void {
-  const p = messageCreateSchema.safeParse(d);
-  if (!p.success) return bad("MESSAGE_CREATE", p.error, out);
-  const msg = p.data;
-  if (!msg.guild_id) return; // a DM
-  const g = state.guilds.get(msg.guild_id);
-  if (!g) return;
-  if (msg.author.bot === true || msg.webhook_id !== undefined) return;
-  const text = msg.content.trim();
-  if (text === "") return;
-  const cmd = state.config.infoCommand;
-  if (cmd !== undefined && text.toLowerCase() === cmd.toLowerCase()) {
-    out.push({ kind: "info-command", guildId: g.id, channelId: msg.channel_id });
-  }
-  const s = state.config.settings(g.id);
-  if (s.ignoreUsers.has(msg.author.id) || s.ignoreUsers.has(msg.author.username)) return;
-  if (!channelShown(g, s, msg.channel_id)) return;
-  const uid = msg.author.id;
-  if (!g.members.has(uid) && msg.member) {
-    // Not known yet (large guild still loading): the message tells us enough to show them.
-    const member = msg.member;
-    const rec = { user: msg.author, nick: member.nick, roles: member.roles };
-    touch(state, g.id, [uid], (x) => {
-      if (!x.members.has(uid)) x.upsertMember(memberRecord(rec));
-    }, out);
-  }
-  out.push({
-    kind: "message",
-    event: { server: g.id, uid, message: msg.content, channel: msg.channel_id },
-  });
-}
-
-/** The presence event for one change. */
-function toPresence(server: string, c: EntryChange): PresenceEvent {
-  switch (c.kind) {
-    case "remove":
-      return { server, uid: c.uid, status: "offline", delete: true };
-    case "update":
-      if (c.statusOnly) return { server, uid: c.entry.uid, status: c.entry.status };
-      // falls through: a new name or colour is sent in full
-    case "add":
-      return {
-        server,
-        uid: c.entry.uid,
-        status: c.entry.status,
-        username: c.entry.username,
-        roleColor: c.entry.roleColor,
-      };
-  }
 }

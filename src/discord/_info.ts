@@ -2,30 +2,24 @@
  * The info command: when a member sends it (e.g. `!d-zone`), the bot answers
  * in the same channel with the viewer URL of that guild. One reply per
  * channel per cooldown, so a channel spamming the command costs at most one
- * REST call per cooldown.
+ * REST call per cooldown; the POSTs go through the bot's {@link RestLimiter}
+ * (route buckets, global 429s, retries).
  *
  * @module
  */
 import type { Logger } from "../log.ts";
-import type { FetchLike } from "./rest.ts";
-import { errorText } from "../_errors.ts";
+import type { RestLimiter } from "./_rest_limiter.ts";
 
 /** Options of {@link InfoReplier}. */
 export interface InfoReplierOptions {
-  /** REST API base, e.g. `https://discord.com/api/v10`. */
-  apiBase: string;
-  /** Bot token. */
-  token: string;
-  /** `fetch` for the POST. */
-  fetch: FetchLike;
+  /** The bot's REST calls. */
+  rest: RestLimiter;
   /** Least time between two replies in one channel, ms. */
   cooldownMs: number;
   /** Logger. */
   log: Logger;
   /** Clock (tests). Default `Date.now`. */
   now?: () => number;
-  /** Deadline of one POST, ms. Default 10000. */
-  timeoutMs?: number;
 }
 
 /** Most channels remembered for the cooldown; the oldest are forgotten first. */
@@ -38,7 +32,7 @@ const TAG = "discord";
  *
  * @example
  * ```ts
- * import { viewerUrl } from "./info.ts";
+ * import { viewerUrl } from "./_info.ts";
  * const u = viewerUrl("https://dzone.example/view/?theme=dark", "dworld");
  * if (u !== "https://dzone.example/view/?theme=dark&s=dworld") throw new Error(u);
  * ```
@@ -54,14 +48,13 @@ export class InfoReplier {
   #o: InfoReplierOptions;
   #last = new Map<string, number>();
   #inflight = new Set<Promise<void>>();
-  #aborts = new Set<AbortController>();
 
   /** Create a replier. */
   constructor(options: InfoReplierOptions) {
     this.#o = options;
   }
 
-  /** Reply in `channelId` with `content` unless the channel's cooldown runs. Returns whether a POST was made. */
+  /** Reply in `channelId` with `content` unless the channel's cooldown runs. Returns whether a reply was queued. */
   reply(channelId: string, content: string): boolean {
     const now = (this.#o.now ?? Date.now)();
     const last = this.#last.get(channelId);
@@ -77,47 +70,24 @@ export class InfoReplier {
     return true;
   }
 
-  /** Abort running POSTs and wait for them. */
+  /** Wait for the replies still running (stop the limiter first to cut them short). */
   async stop(): Promise<void> {
-    for (const a of this.#aborts) a.abort(new Error("stopping"));
     await Promise.all([...this.#inflight]);
   }
 
   async #post(channelId: string, content: string): Promise<void> {
-    const url = `${this.#o.apiBase.replace(/\/+$/, "")}/channels/${channelId}/messages`;
-    const ctl = new AbortController();
-    this.#aborts.add(ctl);
-    const timer = setTimeout(
-      () => ctl.abort(new Error("no answer in time")),
-      this.#o.timeoutMs ?? 10_000,
-    );
-    try {
-      const res = await this.#o.fetch(url, {
-        method: "POST",
-        headers: {
-          authorization: `Bot ${this.#o.token}`,
-          "content-type": "application/json",
-          "user-agent": "DiscordBot (https://github.com/d-zone-org, 0.1) dback",
-        },
-        body: JSON.stringify({ content, allowed_mentions: { parse: [] } }),
-        signal: ctl.signal,
-      });
-      await res.body?.cancel();
-      if (!res.ok) {
-        this.#o.log.warn(
-          `info reply in channel ${channelId} failed: POST answered HTTP ${res.status}` +
-            (res.status === 403 ? " (the bot may not send messages there)" : ""),
-          TAG,
-        );
-      } else this.#o.log.info(`info reply sent in channel ${channelId}`, TAG);
-    } catch (err) {
-      this.#o.log.warn(
-        `info reply in channel ${channelId} failed: ${errorText(err)}`,
-        TAG,
-      );
-    } finally {
-      clearTimeout(timer);
-      this.#aborts.delete(ctl);
+    const r = await this.#o.rest.request("POST", `/channels/${channelId}/messages`, {
+      content,
+      allowed_mentions: { parse: [] },
+    });
+    if (r.ok) {
+      this.#o.log.info(`info reply sent in channel ${channelId}`, TAG);
+      return;
     }
+    this.#o.log.warn(
+      `info reply in channel ${channelId} failed: ${r.reason}` +
+        (r.status === 403 ? " (the bot may not send messages there)" : ""),
+      TAG,
+    );
   }
 }
