@@ -20,17 +20,41 @@ import { parseArgs } from "node:util";
 import { MockSource, WebSocketServer } from "../mod.ts";
 import { launchBrowser, openPage, type PageProblem } from "../tests/_fixtures/browser.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    out: { type: "string", default: "docs/screenshot.png" },
-    width: { type: "string", default: "1280" },
-    height: { type: "string", default: "800" },
-    server: { type: "string", default: "repos" },
-    port: { type: "string", default: "3000" },
-    dark: { type: "boolean", default: false },
-  },
-});
+const USAGE = `Usage: deno task screenshot [options]
+
+Starts a mock server, opens the live view in Debian's headless chromium and saves a PNG.
+  --out=<file>        where to write it (default docs/screenshot.png)
+  --width=<px>        viewport width (default 1280)
+  --height=<px>       viewport height (default 800)
+  --server=<id>       dworld, docs or repos (default repos)
+  --port=<n>          port to listen on (default 3000; another free one when taken; 0: any)
+  --dark              dark colour scheme
+  -h, --help          print this help`;
+
+function parse() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        out: { type: "string", default: "docs/screenshot.png" },
+        width: { type: "string", default: "1280" },
+        height: { type: "string", default: "800" },
+        server: { type: "string", default: "repos" },
+        port: { type: "string", default: "3000" },
+        dark: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n\n${USAGE}`);
+    Deno.exit(2);
+  }
+}
+const values = parse();
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 
 const DISCORD_IDS: Record<string, string> = {
   dworld: "232769614004748288",
@@ -38,7 +62,12 @@ const DISCORD_IDS: Record<string, string> = {
   repos: "987654321098765432",
 };
 const discordId = DISCORD_IDS[values.server];
-if (!discordId) throw new Error(`--server must be one of ${Object.keys(DISCORD_IDS).join(", ")}`);
+if (!discordId) {
+  console.error(
+    `error: --server must be one of ${Object.keys(DISCORD_IDS).join(", ")}\n\n${USAGE}`,
+  );
+  Deno.exit(2);
+}
 
 // Hour-long intervals: no random activity while the picture is taken.
 const mock = new MockSource({ presenceIntervalMs: 3_600_000, messageIntervalMs: 3_600_000 });

@@ -118,14 +118,22 @@ export interface GatewaySession {
  * @example
  * ```ts
  * import type { GatewaySession, GatewaySessionStore } from "./_gateway_types.ts";
+ * import { SessionKeeper } from "./_session_keeper.ts";
  *
  * const saved = new Map<number, GatewaySession>();
  * const store: GatewaySessionStore = {
  *   load: (shard) => Promise.resolve(saved.get(shard)),
  *   save: (shard, s) => Promise.resolve(void (s ? saved.set(shard, s) : saved.delete(shard))),
  * };
- * await store.save(0, { sessionId: "abc", seq: 7, resumeUrl: "wss://resume.example" });
- * if ((await store.load(0))?.seq !== 7) throw new Error("not saved");
+ * saved.set(0, { sessionId: "abc", seq: 7, resumeUrl: "wss://resume.example" });
+ * saved.set(1, { sessionId: "", seq: -1, resumeUrl: "nowhere" });
+ * // How a gateway client reads it at start: a valid session is resumed, a malformed one ignored.
+ * const warnings: string[] = [];
+ * const keeper = (shard: number) =>
+ *   new SessionKeeper({ store, shard, intervalMs: 1000, loadTimeoutMs: 1000, warn: (m) => warnings.push(m) });
+ * const good = keeper(0);
+ * if (!(await good.restore()) || good.seq !== 7) throw new Error("not restored");
+ * if ((await keeper(1).restore()) || warnings.length !== 1) throw new Error("malformed one used");
  * ```
  */
 export interface GatewaySessionStore {
@@ -259,13 +267,13 @@ export function identifyFrame(token: string, intents: number, shard?: [number, n
  * @example
  * ```ts
  * import { checkShard } from "./_gateway_types.ts";
- * let threw = false;
+ * let caught: unknown;
  * try {
  *   checkShard([2, 2]);
  * } catch (err) {
- *   threw = err instanceof TypeError;
+ *   caught = err;
  * }
- * if (!threw || checkShard([1, 2])?.[1] !== 2) throw new Error("checkShard");
+ * if (!(caught instanceof TypeError) || checkShard([1, 2])?.[1] !== 2) throw new Error("checkShard");
  * ```
  */
 export function checkShard(shard: [number, number] | undefined): [number, number] | undefined {

@@ -12,16 +12,19 @@
  * flood of requests to Discord; Discord's 429 answers are respected with the
  * scope Discord gives them. Tokens are never logged, never used as cache keys
  * (only their SHA-256), and never appear in diagnostics. Requests go through
- * the package's one Discord REST helper (`rest.ts`).
+ * the package's one Discord REST helper (`_rest.ts`).
  *
  * @example
  * ```ts
  * import { WebSocketServer } from "@dzone/dback";
  * import { discordOAuthValidator } from "@dzone/dback/discord";
  *
- * const validateDiscordUser = discordOAuthValidator();
+ * // A stand-in for Discord that knows no token: every validation is refused.
+ * const fetch = () => Promise.resolve(Response.json({ message: "401: Unauthorized" }, { status: 401 }));
+ * const validateDiscordUser = discordOAuthValidator({ fetch });
  * const server = new WebSocketServer({ callbacks: { validateDiscordUser } });
- * if (server.callbacks.validateDiscordUser === undefined) throw new Error("hook not set");
+ * const ok = await server.callbacks.validateDiscordUser!("token", { id: "1", username: "a" }, "2");
+ * if (ok !== false) throw new Error("an unknown token must be refused");
  * ```
  *
  * @module

@@ -19,10 +19,13 @@ import type { DiscordUser } from "../protocol.ts";
  *   timeoutMs: 3000,
  *   maxConcurrentLookups: 8,
  *   maxLookupsPerMinute: 300,
+ *   // A stand-in for Discord: the token belongs to user 42, a member of guild 7.
+ *   fetch: (input) =>
+ *     Promise.resolve(Response.json(String(input).includes("/guilds") ? [{ id: "7" }] : { id: "42" })),
  *   onError: (message) => console.warn(message),
  * };
  * const validate = discordOAuthValidator(options);
- * if (typeof validate !== "function") throw new Error("no validator");
+ * if ((await validate("token", { id: "42", username: "ada" }, "7")) !== true) throw new Error("no");
  * ```
  */
 export interface DiscordOAuthOptions {

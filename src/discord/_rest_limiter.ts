@@ -8,9 +8,9 @@
  *   reset when `X-RateLimit-Remaining` reached 0;
  * - globally: at most `perSecond` requests in any second, and after a global
  *   429 no request at all until its `retry_after` has passed;
- * - a 429 (either kind), a 5xx or a network failure is retried, up to
- *   `attempts` requests in all; a 429's wait is Discord's, the others wait
- *   `retryBaseMs`.
+ * - a 429 (either kind) is waited out as Discord says and retried (up to 20
+ *   times per call); a 5xx or a network failure waits `retryBaseMs` and is
+ *   retried, up to `attempts` failures per call.
  *
  * @module
  */
@@ -54,7 +54,7 @@ export interface RestLimiterOptions {
   log: Logger;
   /** Clock. Default the real one. */
   clock?: Clock;
-  /** Requests made at most per call, retries included. Default 4. */
+  /** Failed requests (5xx, network) per call before giving up; 429s do not count. Default 4. */
   attempts?: number;
   /** Requests per second at most, all routes together. Default 40 (Discord allows 50). */
   perSecond?: number;
@@ -73,6 +73,8 @@ export type RestResult =
 const DEFAULT_RETRY_AFTER_MS = 1000;
 /** Longest wait honoured, ms (a nonsense header must not stall replies for days). */
 const MAX_WAIT_MS = 60_000;
+/** 429s waited out at most per call. */
+const MAX_LIMITED = 20;
 const TAG = "discord";
 
 /**
@@ -163,20 +165,22 @@ export class RestLimiter {
 
   async #attempt(key: string, method: string, path: string, body: unknown): Promise<RestResult> {
     const attempts = Math.max(1, this.#o.attempts ?? 4);
-    let last = "";
-    for (let i = 1; i <= attempts; i++) {
+    let failures = 0;
+    let limited = 0;
+    while (true) {
       await this.#turn(key);
       if (this.#abort.signal.aborted) return { ok: false, reason: "stopped" };
       const answer = await this.#send(method, path, body);
       if (answer.kind === "done") return answer.result;
-      last = answer.reason;
-      if (this.#abort.signal.aborted) break;
-      if (i < attempts) {
-        this.#o.log.warn(`${method} ${key.split(" ")[1]}: ${last}; retrying`, TAG);
-        if (answer.kind === "retry") await this.#sleep(answer.waitMs);
-      }
+      // A 429 is Discord saying "later", not a failure: it is waited out, within reason.
+      const spent = answer.limited ? ++limited >= MAX_LIMITED : ++failures >= attempts;
+      if (spent || this.#abort.signal.aborted) return { ok: false, reason: answer.reason };
+      this.#o.log[answer.limited ? "debug" : "warn"](
+        `${method} ${key.split(" ")[1]}: ${answer.reason}; retrying`,
+        TAG,
+      );
+      await this.#sleep(answer.waitMs);
     }
-    return { ok: false, reason: last };
   }
 
   /** Wait until the global limit, the route's bucket and the per-second cap all allow one more request. */
@@ -215,7 +219,7 @@ export class RestLimiter {
     body: unknown,
   ): Promise<
     | { kind: "done"; result: RestResult }
-    | { kind: "retry"; reason: string; waitMs: number }
+    | { kind: "retry"; reason: string; waitMs: number; limited?: boolean }
   > {
     const ctl = new AbortController();
     const onAbort = () => ctl.abort(this.#abort.signal.reason);
@@ -269,6 +273,7 @@ export class RestLimiter {
           kind: "retry",
           reason: `HTTP 429 (${global ? "global, " : ""}retry after ${waitMs} ms)`,
           waitMs: 0, // #turn waits for the limit just recorded
+          limited: true,
         };
       }
       if (res.status >= 500) {

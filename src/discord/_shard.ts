@@ -11,7 +11,7 @@ import type { Logger } from "../log.ts";
 import type { EventSink } from "../source.ts";
 import { type Output, reduce, reissueMemberRequests, type SourceState } from "./_reducer.ts";
 import { Op } from "./_schemas.ts";
-import { errorText as errText } from "../_errors.ts";
+import { errText } from "./_gateway_types.ts";
 
 const TAG = "discord";
 

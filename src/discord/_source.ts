@@ -1,9 +1,10 @@
 /**
  * {@link DiscordGatewaySource}: real Discord guilds as d-zone servers, as a
- * {@link DataSource}. The I/O shell around the pure reducer (`reducer.ts`):
- * it owns the gateway sessions (one per shard), timers and REST calls, feeds
- * every dispatch to the reducer and carries out what comes back (broadcasts
- * through the {@link EventSink}, member requests, info replies).
+ * {@link DataSource}. It plans the shards, opens one gateway session per
+ * shard (each a `Shard` of `_shard.ts` that feeds the pure reducer and
+ * carries out what comes back), answers the server list and user maps from
+ * their guilds, and owns what the shards share: the IDENTIFY budget, the
+ * REST limiter, info replies, OAuth validation and a takeover's snapshot.
  *
  * @module
  */
@@ -52,19 +53,23 @@ const TAG = "discord";
  * messages from people (not bots or webhooks) become `message` frames.
  *
  * @example
- * ```ts ignore
- * import process from "node:process";
+ * ```ts
  * import { WebSocketServer } from "@dzone/dback";
- * import { DiscordGatewaySource } from "@dzone/dback/discord";
+ * import { DiscordGatewayError, DiscordGatewaySource } from "@dzone/dback/discord";
  *
  * const discord = new DiscordGatewaySource({
- *   token: process.env.DISCORD_TOKEN!,
+ *   token: "your-bot-token", // e.g. process.env.DISCORD_TOKEN
  *   servers: [{ id: "232769614004748288", alias: "D-World" }],
+ *   // Only for this example: a gateway that is not there, so start() fails at once.
+ *   gatewayUrl: "ws://127.0.0.1:9",
+ *   timing: { maxStartFailures: 1 },
+ *   logLevel: "silent",
  * });
- * const server = new WebSocketServer({ port: 3000, source: discord });
- * await server.start(); // rejects on a bad token or disallowed intents
- * // later
+ * const server = new WebSocketServer({ port: 0, source: discord, logLevel: "silent" });
+ * // The server starts the source first; it rejects on a bad token, disallowed intents, no gateway.
+ * const failure = await server.start().then(() => null, (err: unknown) => err);
  * await server.stop(); // stops the source too
+ * if (!(failure instanceof DiscordGatewayError)) throw new Error(`unexpected: ${failure}`);
  * ```
  */
 export class DiscordGatewaySource implements DataSource {

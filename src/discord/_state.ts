@@ -1,7 +1,7 @@
 /**
  * In-memory state of one Discord guild, as far as d-zone needs it: members,
  * their presence status and the roles that colour them. Pure data, no I/O:
- * the reducer (`reducer.ts`) feeds it dispatches and turns the differences
+ * the reducer (`_reducer.ts`) feeds it dispatches and turns the differences
  * of {@link GuildState.entry} before and after into presence broadcasts.
  *
  * @module

@@ -174,10 +174,15 @@ export function describeConfigError(error: z.ZodError): string[] {
  * @example
  * ```ts
  * import { DiscordConfigError, parseDiscordConfig } from "@dzone/dback/discord";
+ * let caught: unknown;
  * try {
  *   parseDiscordConfig(`{"allGuilds": true, "url": "ftp://x"}`, "c.json");
  * } catch (e) {
- *   if (!(e instanceof DiscordConfigError) || !e.problems[0].startsWith("url:")) throw e;
+ *   caught = e;
+ * }
+ * // Fails when nothing was thrown, too.
+ * if (!(caught instanceof DiscordConfigError) || !caught.problems[0].startsWith("url:")) {
+ *   throw new Error(`expected a DiscordConfigError naming url, got ${caught}`);
  * }
  * ```
  */
@@ -231,16 +236,26 @@ export function parseDiscordConfig(text: string, file = "config"): DiscordConfig
  * cannot be read.
  *
  * @example
- * ```ts ignore
- * import process from "node:process";
- * import { DiscordGatewaySource, loadDiscordConfig } from "@dzone/dback/discord";
+ * ```ts
+ * import { mkdtemp, rm, writeFile } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ * import { DiscordConfigError, DiscordGatewaySource, loadDiscordConfig } from "@dzone/dback/discord";
  *
- * const config = await loadDiscordConfig("discord-config.json");
+ * const dir = await mkdtemp(join(tmpdir(), "dback-"));
+ * const path = join(dir, "discord-config.json");
+ * await writeFile(path, `{ "servers": [{ "id": "232769614004748288", "alias": "D-World" }] }`);
+ * const config = await loadDiscordConfig(path);
  * const discord = new DiscordGatewaySource({
- *   token: config.token ?? process.env.DISCORD_TOKEN!,
+ *   token: config.token ?? "your-bot-token", // e.g. process.env.DISCORD_TOKEN
  *   servers: config.servers,
  *   allGuilds: config.allGuilds,
  * });
+ * // A file that cannot be read is a DiscordConfigError too.
+ * const missing = await loadDiscordConfig(join(dir, "nope.json")).catch((e: unknown) => e);
+ * await rm(dir, { recursive: true });
+ * if (config.allGuilds !== false || discord.ready) throw new Error("unexpected config");
+ * if (!(missing instanceof DiscordConfigError)) throw new Error(`unexpected: ${missing}`);
  * ```
  */
 export async function loadDiscordConfig(path: string): Promise<DiscordConfig> {

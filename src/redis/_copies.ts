@@ -105,9 +105,10 @@ export class Copies {
     return this.#copies.size;
   }
 
-  /** Servers with viewers here. */
+  /** Servers with viewers here, or a join waiting for a snapshot the publisher must write. */
   watched(): string[] {
-    return [...this.#copies].filter(([, c]) => c.watched).map(([id]) => id);
+    return [...this.#copies].filter(([, c]) => c.watched || (c.loading && !c.synced))
+      .map(([id]) => id);
   }
 
   /** Viewers of `serverId` came or all left: keep the copy (and subscription) only while watched. */

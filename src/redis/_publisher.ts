@@ -219,10 +219,10 @@ export class Publisher {
         before.set(flat[i], JSON.parse(flat[i + 1]));
       } catch { /* replaced below */ }
     }
-    // Users a library broadcast put there are the application's, not the source's.
+    // Users a library broadcast wrote last are the application's word, not the source's.
     const library = new Set(await c.cmd.smembers(k("lib", serverId)));
     const diff = diffUsers(serverId, before, new Map(Object.entries(truth)))
-      .filter((e) => !(e.delete && library.has(e.uid)));
+      .filter((e) => !library.has(e.uid));
     if (diff.length > 0) {
       this.#ctx.log.info(
         `cluster: ${diff.length} correction(s) to the snapshot of ${serverId} from the new term's source`,

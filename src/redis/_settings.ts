@@ -59,7 +59,11 @@ export interface RedisClusterOptions {
   connectWaitMs?: number;
   /** Library broadcasts kept while Redis is down (oldest dropped beyond). Default 1000. */
   libraryQueue?: number;
-  /** Reconnect delays: doubling from `minMs` up to `maxMs`. Default 100 → 5000 ms. */
+  /**
+   * Reconnect delays: doubling from `minMs` up to `maxMs`. Default 100 ms up
+   * to half the lease (at most 5000 ms), so a healed link is back within
+   * about a lease.
+   */
   backoff?: { minMs?: number; maxMs?: number };
   /** Lowest level logged. Default `"info"`. */
   logLevel?: LogLevel;
@@ -88,17 +92,20 @@ const schema = z.object({
   libraryQueue: z.number().int().nonnegative().default(1000),
   backoff: z.object({
     minMs: z.number().int().positive().default(100),
-    maxMs: z.number().int().positive().default(5000),
-  }).default({ minMs: 100, maxMs: 5000 }),
+    maxMs: z.number().int().positive().optional(),
+  }).default({ minMs: 100 }),
   logLevel: logLevelSchema.default("info"),
 });
 
 /** Checked options with defaults filled in. */
-export type ClusterSettings = Omit<z.infer<typeof schema>, "instanceId" | "commandTimeoutMs"> & {
-  instanceId: string;
-  commandTimeoutMs: number;
-  logSink?: LogSink;
-};
+export type ClusterSettings =
+  & Omit<z.infer<typeof schema>, "instanceId" | "commandTimeoutMs" | "backoff">
+  & {
+    instanceId: string;
+    commandTimeoutMs: number;
+    backoff: { minMs: number; maxMs: number };
+    logSink?: LogSink;
+  };
 
 /** Check options; throws a `TypeError` naming the field. */
 export function parseClusterOptions(options: RedisClusterOptions): ClusterSettings {
@@ -125,5 +132,9 @@ export function parseClusterOptions(options: RedisClusterOptions): ClusterSettin
   const instanceId = parsed.instanceId ??
     Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0"))
       .join("");
-  return { ...parsed, instanceId, commandTimeoutMs, logSink };
+  const backoff = {
+    minMs: parsed.backoff.minMs,
+    maxMs: parsed.backoff.maxMs ?? Math.max(parsed.backoff.minMs, Math.min(5000, half)),
+  };
+  return { ...parsed, instanceId, commandTimeoutMs, backoff, logSink };
 }

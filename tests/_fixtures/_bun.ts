@@ -1,6 +1,7 @@
 // Test harness for Bun: find bun (or say how to install it), install the package's npm
 // dependencies for it once, and drive tests/_fixtures/bun_fixture.ts as a child process.
 import { fileURLToPath } from "node:url";
+import { ensureTool } from "../../tools/_install.ts";
 import type { LogRecord, ServerOptions } from "../../mod.ts";
 
 /** The repository root. */
@@ -11,27 +12,8 @@ let ready: Promise<void> | undefined;
 /** Make sure `bun` runs and package.json's dependencies resolve for it; throws with the fix when bun is missing. */
 export function ensureBun(): Promise<void> {
   return ready ??= (async () => {
-    let ok = false;
-    try {
-      ok = (await new Deno.Command("bun", { args: ["--version"], stdout: "null", stderr: "null" })
-        .output()).success;
-    } catch { /* not found */ }
-    if (!ok) {
-      // The README's test command must work on a fresh machine: Bun comes from the npm registry.
-      console.error("bun missing: installing it from npm (npm install -g bun)");
-      for (
-        const args of [["install", "-g", "bun"], ["install", "-g", "--allow-scripts=bun", "bun"]]
-      ) {
-        try {
-          await new Deno.Command("npm", { args, stdout: "null", stderr: "null" }).output();
-          ok =
-            (await new Deno.Command("bun", { args: ["--version"], stdout: "null", stderr: "null" })
-              .output()).success;
-        } catch { /* npm or bun not found */ }
-        if (ok) break;
-      }
-    }
-    if (!ok) throw new Error("bun is not installed; install it with: npm install -g bun");
+    // A fresh machine gets Bun from the npm registry (tools/_install.ts).
+    await ensureTool("bun");
     const deps = Object.keys(
       JSON.parse(await Deno.readTextFile(`${ROOT}package.json`)).dependencies ?? {},
     );

@@ -4,9 +4,10 @@ import { WebSocketServer } from "../../mod.ts";
 import { type RedisCluster, redisCluster } from "../../src/redis/mod.ts";
 import { MockSource } from "../../src/sources/mock.ts";
 import type { Client } from "./helpers.ts";
+import { ensureTool, TOOLS } from "../../tools/_install.ts";
 
 /** The one command that installs what these tests need. */
-export const INSTALL_HINT = "apt-get install -y redis-server";
+export const INSTALL_HINT: string = TOOLS["redis-server"].hint;
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -31,36 +32,12 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
-let installing: Promise<void> | undefined;
-
 /**
- * Install Debian's redis-server when it is missing and we may (root with apt-get), so the
- * README's test command works on a fresh machine; otherwise the tests fail with the command.
+ * Install Debian's redis-server when it is missing and we may (root with apt-get), so the test
+ * command works on a fresh machine; otherwise the tests fail with the command.
  */
-export function ensureRedisServer(): Promise<void> {
-  return installing ??= (async () => {
-    const runs = async (cmd: string, args: string[]) => {
-      try {
-        return (await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output())
-          .success;
-      } catch {
-        return false;
-      }
-    };
-    if (await runs("redis-server", ["--version"])) return;
-    if (Deno.uid?.() === 0 && await runs("apt-get", ["--version"])) {
-      console.error(
-        "redis-server missing: installing it from Debian (apt-get install redis-server)",
-      );
-      await runs("bash", [
-        "-c",
-        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server",
-      ]);
-    }
-    if (!(await runs("redis-server", ["--version"]))) {
-      throw new Error(`redis-server is not installed; run: ${INSTALL_HINT}`);
-    }
-  })();
+export async function ensureRedisServer(): Promise<void> {
+  await ensureTool("redis-server");
 }
 
 /** A redis-server of our own: `await using r = await RedisServer.start()`. */

@@ -18,7 +18,7 @@ export async function requireChromium(): Promise<void> {
   } catch { /* reported below */ }
   throw new Error(
     `${CHROMIUM} not found: the browser tests need Debian's chromium. ` +
-      "Install it with `apt-get install -y chromium` (.ci/run does this), " +
+      "Install it with `apt-get install -y chromium` (deno task test does this when root), " +
       "or point CHROME_PATH at a Chromium binary.",
   );
 }

@@ -21,7 +21,8 @@ export class FakeTime implements Disposable {
   #restore: Array<() => void> = [];
 
   constructor(options: FakeTimeOptions = {}) {
-    this.#now = performance.now();
+    // A whole number, so sums of whole-millisecond steps stay exact.
+    this.#now = Math.floor(performance.now());
     this.#epoch = Date.now() - this.#now;
     this.#patch(performance, "now", () => this.#now);
     this.#patch(Date, "now", () => Math.floor(this.#epoch + this.#now));

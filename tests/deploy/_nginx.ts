@@ -2,38 +2,16 @@
 // to install, with only its ports, upstreams and certificate paths swapped for test ones.
 import { fileURLToPath } from "node:url";
 import type { SelfSigned } from "./_tls.ts";
+import { ensureTool } from "../../tools/_install.ts";
 
 const SITE = fileURLToPath(new URL("../../examples/deploy/nginx.conf", import.meta.url));
 
-let installing: Promise<void> | undefined;
-
 /**
- * Install Debian's nginx and openssl when missing and we may (root with apt-get), as the
- * Redis tests do for redis-server; otherwise fail with the command to run.
+ * Install Debian's nginx and openssl when missing and we may (root with apt-get), as the Redis
+ * tests do for redis-server; otherwise fail with the command to run (tools/_install.ts).
  */
-export function ensureNginx(): Promise<void> {
-  return installing ??= (async () => {
-    const runs = async (cmd: string, args: string[]) => {
-      try {
-        return (await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output())
-          .success;
-      } catch {
-        return false;
-      }
-    };
-    const have = async () => await runs("nginx", ["-v"]) && await runs("openssl", ["version"]);
-    if (await have()) return;
-    if (Deno.uid?.() === 0 && await runs("apt-get", ["--version"])) {
-      console.error("nginx or openssl missing: installing them from Debian");
-      await runs("bash", [
-        "-c",
-        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl",
-      ]);
-    }
-    if (!(await have())) {
-      throw new Error("nginx is not installed; run: apt-get install -y nginx openssl");
-    }
-  })();
+export async function ensureNginx(): Promise<void> {
+  await ensureTool("nginx");
 }
 
 /** A free TCP port on 127.0.0.1 (closed again: nginx binds it next). */

@@ -266,7 +266,7 @@ Deno.test("discord example on Bun: --help, a clear env error, serves the guild, 
 Deno.test("discord example: --redis flag mistakes are named", async () => {
   let r = await run(["--redis-namespace", "x"], { DISCORD_TOKEN: "t", DISCORD_GUILD_IDS: GUILD });
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--redis-namespace needs --redis/);
+  assert.match(r.stderr, /--redis-namespace and --redis-lease-ms need --redis/);
   r = await run(["--redis", "localhost:6379"], { DISCORD_TOKEN: "t", DISCORD_GUILD_IDS: GUILD });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--redis must be redis:\/\/host:port/);

@@ -83,6 +83,13 @@ Deno.test("the single-file binary builds, serves the embedded live page and spea
       stderr: "piped",
     }).output();
     assert.ok(build.success, new TextDecoder().decode(build.stderr));
+    // Its usage names the executable, not the commands that run the sources.
+    const help = await new Deno.Command(bin, { args: ["--help"], stdout: "piped" }).output();
+    const usage = new TextDecoder().decode(help.stdout);
+    assert.equal(help.code, 0);
+    assert.match(usage, /^Usage: dback \[options\]$/m);
+    assert.doesNotMatch(usage, /examples\/main\.ts|deno run/);
+    assert.match(usage, /--port <n>/, "the options are still listed");
     // The page comes from the binary: its own path to public/ points inside the executable.
     await withProcess(bin, FLAGS, conversation);
   } finally {
