@@ -36,6 +36,7 @@ export {
   type StartOptions,
   WebSocketServer,
 } from "./src/server.ts";
+export type { TransportName } from "./src/options.ts";
 export type { Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
 export type {
   ChatEvent,
@@ -56,7 +57,6 @@ export {
 } from "./src/protocol.ts";
 export type { DataSource, EventSink, SourceContext } from "./src/source.ts";
 export type { MountedWebSocket } from "./src/transport/types.ts";
-export type { TransportName } from "./src/transport/mod.ts";
 export type { Broker, Deliver, EventOrigin } from "./src/broker.ts";
 export { type MockOptions, MockSource } from "./src/sources/mock.ts";
 export {

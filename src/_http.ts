@@ -38,6 +38,7 @@ export interface RouteDeps {
 }
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
+const JSON_TYPE = { "content-type": "application/json; charset=utf-8" };
 
 // A host name, IPv4 or bracketed IPv6 address, and an optional port: nothing a URL would reinterpret.
 const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
@@ -110,7 +111,8 @@ export function routes(deps: RouteDeps): (req: Request, ctx: RequestContext) => 
     const head = req.method === "HEAD";
     switch (path) {
       case "/api/version":
-        return Response.json({ version: VERSION });
+        // Spelled out: each runtime's Response.json writes its own content type.
+        return new Response(JSON.stringify({ version: VERSION }), { headers: JSON_TYPE });
       case "/healthz": {
         const ok = deps.healthy();
         // Serving, but the data is not live yet (e.g. the Discord gateway is still connecting).

@@ -14,7 +14,7 @@ import { z } from "zod";
 import { errorText } from "./_errors.ts";
 import { intFlag } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
-import { optionsSchema, type ServerOptions } from "./options.ts";
+import { optionsSchema, type ServerOptions, type TransportName } from "./options.ts";
 
 /** `maxConnectionsPerIp` → `max-connections-per-ip`. */
 export function kebab(key: string): string {
@@ -107,6 +107,7 @@ export const SERVER_FLAG_CONFIG: ParseArgsOptionsConfig = {
   "tls-key": { type: "string" },
   "metrics-port": { type: "string" },
   "no-metrics": { type: "boolean" },
+  transport: { type: "string" },
   redis: { type: "string" },
   "redis-namespace": { type: "string" },
   "redis-lease-ms": { type: "string" },
@@ -130,6 +131,9 @@ export const serverFlagsSchema = z.object({
   "tls-key": z.string().min(1, "--tls-key must name a file").optional(),
   "metrics-port": intFlag("metrics-port", 0, 65535).optional(),
   "no-metrics": z.boolean().optional(),
+  transport: z.enum(["deno", "bun", "node"], {
+    error: "--transport must be one of deno, bun, node",
+  }).optional(),
   redis: z.string().regex(/^rediss?:\/\/\S+$/, "--redis must be redis://host:port").optional(),
   "redis-namespace": z.string().regex(
     /^[A-Za-z0-9_.-]{1,64}$/,
@@ -180,6 +184,7 @@ export function serverFlags(
   if (f["allowed-origin"] !== undefined) options.allowedOrigins = f["allowed-origin"] as string[];
   if (f["public-origin"] !== undefined) options.publicOrigins = f["public-origin"] as string[];
   if (f["trust-proxy"] !== undefined) options.trustProxy = f["trust-proxy"] as string[];
+  if (f.transport !== undefined) options.transport = f.transport as TransportName;
   if (f["no-metrics"] && f["metrics-port"] !== undefined) {
     return { ok: false, message: "--no-metrics and --metrics-port exclude each other" };
   }
@@ -286,6 +291,8 @@ export const SERVER_FLAGS_USAGE: string = [
   line("--tls-key <file>", "... and this PEM private key"),
   line("--metrics-port <n>", "serve /metrics on this port only (default: the main port)"),
   line("--no-metrics", "no /metrics at all"),
+  line("--transport <name>", "deno, bun or node (default: the runtime's own); node on"),
+  line("", "Deno serves through node:http + ws (see docs/runtimes.md)"),
   line("--redis <url>", "join a cluster over Redis (redis://host:port)"),
   line("--redis-namespace <ns>", "key and channel prefix in Redis (default dback)"),
   line("--redis-lease-ms <ms>", "publisher lease (default 5000)"),

@@ -32,6 +32,7 @@ export const USAGE: string =
 
 Usage: deno run -A examples/main.ts [options]        (from a clone; or: deno task start)
        bun run examples/main.ts [options]            (from a clone, on Bun)
+       node examples/main.ts [options]               (from a clone, on Node.js >= 22.18)
        deno run -A jsr:@dzone/dback/cli [options]    (from JSR)
 
 Options:

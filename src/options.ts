@@ -13,6 +13,8 @@ import { parseRange } from "./_client_address.ts";
 import type { DataSource } from "./source.ts";
 import { TRANSPORT_NAMES, type TransportName } from "./transport/mod.ts";
 
+export type { TransportName } from "./transport/mod.ts";
+
 /**
  * Options of `WebSocketServer`. Every limit has a default fit for the public
  * internet; see the README's "Security" and "Operating" sections.
@@ -48,12 +50,6 @@ export interface ServerOptions {
   callbacks?: Callbacks;
   /** How broadcasts reach viewers: this process only (default), or every instance (see `./redis`). */
   broker?: Broker;
-  /**
-   * Which transport serves the port: `"deno"` (`Deno.serve`), `"bun"`
-   * (`Bun.serve`) or `"node"` (`node:http` + `ws`, on Node.js; opt-in on
-   * Deno). Default: the runtime's own.
-   */
-  transport?: TransportName;
   /** Lowest level logged. Default `"info"`. */
   logLevel?: LogLevel;
   /** Where log lines go (default: the console). */
@@ -133,6 +129,19 @@ export interface ServerOptions {
    * none.
    */
   metrics?: false | { port: number; hostname?: string };
+  /**
+   * Which runtime adapter serves: `"deno"` (`Deno.serve`), `"bun"`
+   * (`Bun.serve`) or `"node"` (`node:http` + the `ws` package). Default: the
+   * runtime's own (`"node"` on Node.js). `"node"` also runs on Deno, where it
+   * bounds what Deno's native WebSocket cannot (see docs/runtimes.md).
+   */
+  transport?: TransportName;
+  /**
+   * A connection that has not sent a complete request head within this many
+   * ms is closed (Node transport; Bun closes silent connections by itself,
+   * Deno's native server cannot). Default 10000.
+   */
+  headerTimeoutMs?: number;
 }
 
 const count = z.number().int().nonnegative();
@@ -164,7 +173,6 @@ export const optionsSchema = z.strictObject({
   broker: z.custom<Broker>((v) =>
     typeof v === "object" && v !== null && typeof (v as Broker).publish === "function"
   ).optional(),
-  transport: z.enum(TRANSPORT_NAMES as [TransportName, ...TransportName[]]).optional(),
   logLevel: logLevelSchema.default("info"),
   logSink: z.custom<LogSink>((v) => typeof v === "function").optional(),
   callbackTimeoutMs: positive.default(5000).describe("deadline of each callback call, ms"),
@@ -228,6 +236,10 @@ export const optionsSchema = z.strictObject({
       hostname: z.string().min(1).optional(),
     }),
   ]).optional(),
+  transport: z.enum(TRANSPORT_NAMES as [TransportName, ...TransportName[]]).optional(),
+  headerTimeoutMs: positive.default(10_000).describe(
+    "close a connection whose request head is not complete after this, ms (Node transport)",
+  ),
 }).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {
   message: "maxBufferedBytes must be at least highWaterBytes",
   path: ["maxBufferedBytes"],

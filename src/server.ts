@@ -294,7 +294,6 @@ export class WebSocketServer implements AsyncDisposable {
     try {
       const dir = this.#settings.staticDir;
       if (dir !== undefined && dir !== false) await checkStaticDir(dir);
-      await this.#transport.ready?.();
       await this.#broker.open((e) => this.#events.deliver(e));
       await this.#source.start?.(this.#events.sink(), { log: this.#log });
       if (options.listen !== false) {
@@ -303,6 +302,7 @@ export class WebSocketServer implements AsyncDisposable {
           port: this.#settings.port,
           hostname: this.#settings.hostname,
           tls: this.#settings.tls,
+          headerTimeoutMs: this.#settings.headerTimeoutMs,
           // From the network, a request without Host is malformed (mounted use may build one).
           fetch: (req, ctx) =>
             req.headers.has("host") ? fetch(req, ctx) : (

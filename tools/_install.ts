@@ -17,8 +17,11 @@ export interface Tool {
   /** Commands that must all succeed when the tool is installed. */
   check: string[][];
   /** Where it comes from. */
-  from: "npm" | "debian";
-  /** npm: `npm install -g` arguments tried in turn; debian: the packages. */
+  from: "npm" | "npx" | "debian";
+  /**
+   * npm: `npm install -g` arguments tried in turn; npx: `npx -y` arguments that fetch it into
+   * npm's cache (nothing installed globally); debian: the packages.
+   */
   install: string[][] | string[];
   /** The command a person runs to install it. */
   hint: string;
@@ -33,6 +36,21 @@ export const TOOLS = {
     // allowed.
     install: [["bun"], ["--allow-scripts=bun", "bun"]],
     hint: "npm install -g bun",
+  },
+  // Node.js >= 22.18 runs dback's .ts files; an older system node is left alone and node@24 is
+  // run from npm's cache instead (tests/_fixtures/runtimes.ts finds the binary). npx cannot ask
+  // its cache without the registry, so the check is the fetch itself (a no-op once cached).
+  node: {
+    check: [[
+      "bash",
+      "-c",
+      `node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+        process.exit(a > 22 || (a === 22 && b >= 18) ? 0 : 1)' 2>/dev/null ||
+        npx -y node@24 --version`,
+    ]],
+    from: "npx",
+    install: [["node@24", "--version"]],
+    hint: "npx -y node@24 --version (or install Node.js >= 22.18)",
   },
   "redis-server": {
     check: [["redis-server", "--version"]],
@@ -88,10 +106,12 @@ export function ensureTool(name: ToolName): Promise<"present" | "installed"> {
     p = (async () => {
       const tool: Tool = TOOLS[name];
       if (await present(tool)) return "present";
-      if (tool.from === "npm") {
+      if (tool.from === "npm" || tool.from === "npx") {
         console.error(`${name} missing: installing it from npm (${tool.hint})`);
         for (const args of tool.install as string[][]) {
-          await runs(["npm", "install", "-g", ...args]);
+          await runs(
+            tool.from === "npm" ? ["npm", "install", "-g", ...args] : ["npx", "-y", ...args],
+          );
           if (await present(tool)) return "installed";
         }
       } else if (Deno.uid?.() === 0 && await runs(["apt-get", "--version"])) {

@@ -83,6 +83,7 @@ export class GatewayClient {
         this.#log("warn", "no heartbeat ACK since the last beat: zombied connection; resuming");
         this.#reconnect(true);
       },
+      () => this.#sock?.open === true,
     );
     this.#session = new SessionKeeper({
       store: options.sessionStore,

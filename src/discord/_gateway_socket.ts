@@ -110,7 +110,7 @@ function decode(data: unknown): Envelope | string {
  * ```ts
  * import { Heartbeat } from "./_gateway_socket.ts";
  * let beats = 0;
- * const hb = new Heartbeat(() => beats++, () => {});
+ * const hb = new Heartbeat(() => beats++, () => {}, () => true);
  * hb.start(10_000);
  * hb.beatNow();
  * hb.stop();
@@ -120,14 +120,16 @@ function decode(data: unknown): Envelope | string {
 export class Heartbeat {
   #beat: () => void;
   #onZombie: () => void;
+  #alive: () => boolean;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #intervalMs = 0;
   #acked = true;
 
-  /** `beat` sends one heartbeat frame. */
-  constructor(beat: () => void, onZombie: () => void) {
+  /** `beat` sends one heartbeat frame; beats stop while `alive()` is false (the socket is closing). */
+  constructor(beat: () => void, onZombie: () => void, alive: () => boolean) {
     this.#beat = beat;
     this.#onZombie = onZombie;
+    this.#alive = alive;
   }
 
   /** Start beating (after HELLO). */
@@ -156,6 +158,7 @@ export class Heartbeat {
 
   #tick(): void {
     this.#timer = undefined;
+    if (!this.#alive()) return;
     if (!this.#acked) return this.#onZombie();
     this.#acked = false;
     this.#beat();

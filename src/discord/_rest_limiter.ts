@@ -15,7 +15,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { apiUrl, type FetchLike } from "./_rest.ts";
+import { apiUrl, type FetchLike, sleep } from "./_rest.ts";
 import { errText } from "./_gateway_types.ts";
 
 /** Time, for the limiter's waits; a test passes a fake one. */
@@ -27,20 +27,7 @@ export interface Clock {
 }
 
 /** The real clock. */
-export const realClock: Clock = {
-  now: () => performance.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    }),
-};
+export const realClock: Clock = { now: () => performance.now(), sleep };
 
 /** Options of {@link RestLimiter}. */
 export interface RestLimiterOptions {

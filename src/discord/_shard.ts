@@ -94,7 +94,9 @@ export class Shard {
       this.fromSnapshot = false;
       this.#markReady();
       for (const id of [...this.state.guilds.keys()]) {
-        void this.#h.rebuild(this, id).then((out) => this.carryOut(out));
+        void this.#h.rebuild(this, id).then((out) => {
+          if (this.#h.live()) this.carryOut(out);
+        });
       }
       return;
     }

@@ -2,19 +2,17 @@
  * Which transport serves a server (internal): the runtime's own by default
  * (Deno → `Deno.serve`, Bun → `Bun.serve`, Node.js → `node:http` + `ws`),
  * or the one named by the `transport` option. Nothing above this module
- * names a runtime.
- *
- * The Node transport is loaded on first use through a dynamic import, so its
- * `ws` dependency never loads on Deno or Bun unless it is asked for.
+ * names a runtime. The Node transport imports `ws` only when it serves, so
+ * Deno and Bun never load it unless asked to.
  *
  * @module
  */
-import { errorText } from "../_errors.ts";
 import { bunTransport } from "./_bun.ts";
 import { denoTransport } from "./_deno.ts";
+import { nodeTransport } from "./_node.ts";
 import type { SocketLimits, Transport } from "./types.ts";
 
-/** The transports there are. */
+/** The runtime adapters a server can be served by. */
 export type TransportName = "deno" | "bun" | "node";
 
 /** Every transport name, for option schemas and help texts. */
@@ -51,23 +49,22 @@ export function detectTransport(global: object = globalThis): TransportName {
   if (g.Deno !== undefined) return "deno";
   if (typeof g.process?.versions?.node === "string") return "node";
   const what = g.navigator?.userAgent ? ` (${g.navigator.userAgent})` : "";
-  throw new Error(
-    `dback runs on Deno, Bun or Node.js; this runtime${what} is none of them. ` +
-      `Pass the transport option to choose one.`,
-  );
+  throw new Error(`dback runs on Deno, Bun or Node.js; this runtime${what} is none of them`);
 }
 
 /**
  * The transport named `name` (default: the runtime's own, see
  * {@link detectTransport}). `limits` are what the runtime enforces itself
  * where it can (Bun takes them per server, so they are fixed here). Throws
- * when the named transport cannot run here.
+ * when the named transport cannot run here; `"node"` runs on Node.js and on
+ * Deno (opt-in: it bounds what Deno's native WebSocket cannot).
  *
  * @example
  * ```ts
  * import { pickTransport } from "./mod.ts";
  * const limits = { idleTimeoutSeconds: 60, maxPayloadBytes: 8192, maxBufferedBytes: 1 << 24 };
  * if (pickTransport(undefined, limits).runtime !== "deno") throw new Error("Deno's own by default");
+ * if (pickTransport("node", limits).runtime !== "node") throw new Error("node: opt-in on Deno");
  * let refused = "";
  * try {
  *   pickTransport("bun", limits);
@@ -78,8 +75,7 @@ export function detectTransport(global: object = globalThis): TransportName {
  * ```
  */
 export function pickTransport(name: TransportName | undefined, limits: SocketLimits): Transport {
-  const chosen = name ?? detectTransport();
-  switch (chosen) {
+  switch (name ?? detectTransport()) {
     case "deno":
       if (!("Deno" in globalThis)) throw new Error("the deno transport needs the Deno runtime");
       return denoTransport;
@@ -87,51 +83,6 @@ export function pickTransport(name: TransportName | undefined, limits: SocketLim
       if (!("Bun" in globalThis)) throw new Error("the bun transport needs the Bun runtime");
       return bunTransport(limits);
     case "node":
-      // Runs on Node.js, and on Deno (opt-in) through its node:http.
-      return lazyTransport("node", () => loadNodeTransport(limits));
+      return nodeTransport();
   }
-}
-
-/** Where the Node transport lives; a variable keeps type checkers and bundlers from loading it eagerly. */
-const NODE_TRANSPORT = "./_node.ts";
-
-async function loadNodeTransport(limits: SocketLimits): Promise<Transport> {
-  let mod: { nodeTransport?: (limits: SocketLimits) => Transport };
-  try {
-    mod = await import(NODE_TRANSPORT);
-  } catch (err) {
-    throw new Error(`the node transport could not be loaded: ${errorText(err)}`);
-  }
-  if (typeof mod.nodeTransport !== "function") {
-    throw new Error("the node transport could not be loaded: no nodeTransport export");
-  }
-  return mod.nodeTransport(limits);
-}
-
-/**
- * A transport whose implementation is imported on first use. It has no
- * native rooms and no mounted handlers (the Node transport offers neither);
- * `clientIp` and `upgrade` need `ready()` (or `serve()`) first.
- */
-function lazyTransport(runtime: TransportName, load: () => Promise<Transport>): Transport {
-  let loaded: Transport | undefined;
-  let loading: Promise<Transport> | undefined;
-  const ready = () =>
-    loading ??= load().then((t) => loaded = t, (err) => {
-      loading = undefined; // a later start() tries again
-      throw err;
-    });
-  const need = (): Transport => {
-    if (!loaded) throw new Error(`the ${runtime} transport is not loaded: start the server first`);
-    return loaded;
-  };
-  return {
-    runtime,
-    ready: async () => {
-      await ready();
-    },
-    serve: async (options) => (await ready()).serve(options),
-    clientIp: (req, ctx) => need().clientIp(req, ctx),
-    upgrade: (req, ctx, limits, events) => need().upgrade(req, ctx, limits, events),
-  };
 }

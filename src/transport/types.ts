@@ -109,12 +109,6 @@ export interface Transport {
   readonly rooms?: NativeRooms;
   /** Handlers to mount dback in a server the user owns, when the runtime needs them. */
   readonly websocket?: MountedWebSocket;
-  /**
-   * Load what the transport needs before its first use (the Node transport
-   * imports `ws` here, so nothing loads it unless asked). The server awaits
-   * it in `start()`.
-   */
-  ready?(): Promise<void>;
   /** Bind and serve; resolves once listening. */
   serve(options: {
     port: number;
@@ -125,6 +119,11 @@ export interface Transport {
     onError: (err: unknown) => Response;
     /** Told about transport trouble the server survives (e.g. accept failures). */
     log: (message: string) => void;
+    /**
+     * A connection whose request head is not complete within this many ms is
+     * closed, where the runtime lets the transport bound it.
+     */
+    headerTimeoutMs?: number;
   }): Promise<Listener>;
   /** The client's IP address, or `null` when the runtime no longer knows it (peer already gone). */
   clientIp(req: Request, ctx: RequestContext): string | null;

@@ -1,11 +1,11 @@
-// One server, on Deno (in this process) or on Bun (a child process), for tests that
-// must hold on both runtimes. Options must be JSON for Bun (no callbacks).
+// One server, on Deno (in this process) or on Bun or Node (a child process), for tests that
+// must hold on every runtime. Options must be JSON for Bun and Node (no callbacks).
 import type { LogRecord, ServerOptions } from "../../mod.ts";
-import { BunServer } from "../_fixtures/_bun.ts";
+import { RuntimeServer } from "../_fixtures/runtimes.ts";
 import { startServer } from "../_fixtures/helpers.ts";
 
 /** The runtimes every deploy test runs against. */
-export const RUNTIMES = ["deno", "bun"] as const;
+export const RUNTIMES = ["deno", "bun", "node"] as const;
 
 /** A running server on one runtime. */
 export interface Running extends AsyncDisposable {
@@ -22,6 +22,6 @@ export async function serveOn(
     const t = await startServer(options);
     return { port: t.server.port, logs: t.logs, [Symbol.asyncDispose]: () => t.server.stop() };
   }
-  const b = await BunServer.start({ options });
+  const b = await RuntimeServer.start(runtime, { options });
   return { port: b.port, logs: b.logs, [Symbol.asyncDispose]: () => b[Symbol.asyncDispose]() };
 }

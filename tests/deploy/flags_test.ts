@@ -121,4 +121,15 @@ Deno.test("--max-connections-per-ip 2: the third connection is refused; a bad va
     new TextDecoder().decode(noCert.stderr),
     /^error: --tls-cert \/nonexistent\.pem: no such file/,
   );
+
+  const notPem = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "--port", "0", "--tls-cert", MAIN, "--tls-key", MAIN],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(notPem.code, 1);
+  assert.match(
+    new TextDecoder().decode(notPem.stderr),
+    /^error: --tls-cert .*: not a PEM certificate/,
+  );
 });

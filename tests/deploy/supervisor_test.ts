@@ -59,6 +59,24 @@ Deno.test("supervisor: network failures are retried with their cause logged, the
   await s.stop();
 });
 
+Deno.test("supervisor: the wait doubles per failure up to its cap", async () => {
+  const warnings: string[] = [];
+  const s = new GatewaySupervisor({
+    create: () => fakeSource(() => Promise.reject(new Error("connect ECONNREFUSED")), []),
+    warn: (m) => warnings.push(m),
+    onFatal: () => assert.fail("not fatal"),
+    retryBaseMs: 1,
+    retryMaxMs: 4,
+  });
+  await s.start(sink);
+  s.begin();
+  for (let i = 0; i < 200 && warnings.length < 5; i++) await new Promise((r) => setTimeout(r, 5));
+  await s.stop();
+  const waits = warnings.slice(0, 5).map((w) => Number(/retrying in (\d+) ms/.exec(w)![1]));
+  assert.deepEqual(waits, [1, 2, 4, 4, 4]);
+  assert.match(warnings[0], /ECONNREFUSED/);
+});
+
 Deno.test("supervisor: a rejected token ends it once, without a retry", async () => {
   const log: string[] = [];
   const fatal: Error[] = [];

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { ADA, BOB, CY, FakeDiscord, GUILD, GUILD2, smallGuild } from "../_fixtures/fake_discord.ts";
 import { joined } from "../_fixtures/helpers.ts";
-import { ensureBun } from "../_fixtures/_bun.ts";
+import { ensureBun, ensureNode } from "../_fixtures/runtimes.ts";
 import { RedisServer } from "../_fixtures/_redis.ts";
 import process from "node:process";
 
@@ -11,10 +11,18 @@ import { socketUrl } from "../../examples/discord.ts";
 const EXAMPLE = new URL("../../examples/discord.ts", import.meta.url).pathname;
 const CWD = new URL("../..", import.meta.url).pathname;
 
-/** The example as a child process, on Deno (`deno run -A`) or on Bun (`bun run`). */
-function command(args: string[], env: Record<string, string>, runtime: "deno" | "bun" = "deno") {
-  return new Deno.Command(runtime === "deno" ? Deno.execPath() : "bun", {
-    args: runtime === "deno" ? ["run", "-A", EXAMPLE, ...args] : ["run", EXAMPLE, ...args],
+type Runtime = "deno" | "bun" | "node";
+/** The Node.js binary (>= 22.18), once a Node test has looked for it. */
+let node = "node";
+
+/** The example as a child process, on Deno (`deno run -A`), Bun (`bun run`) or Node (`node`). */
+function command(args: string[], env: Record<string, string>, runtime: Runtime = "deno") {
+  return new Deno.Command(runtime === "deno" ? Deno.execPath() : runtime === "bun" ? "bun" : node, {
+    args: runtime === "deno"
+      ? ["run", "-A", EXAMPLE, ...args]
+      : runtime === "bun"
+      ? ["run", EXAMPLE, ...args]
+      : [EXAMPLE, ...args],
     cwd: CWD,
     env: {
       DISCORD_TOKEN: "",
@@ -33,7 +41,7 @@ function command(args: string[], env: Record<string, string>, runtime: "deno" | 
   });
 }
 
-async function run(args: string[], env: Record<string, string>, runtime?: "deno" | "bun") {
+async function run(args: string[], env: Record<string, string>, runtime?: Runtime) {
   const out = await command(args, env, runtime).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
@@ -116,7 +124,7 @@ Deno.test("discord example: serves the guild and stops on SIGTERM", async () => 
 });
 
 /** Spawn the example with output collected; `stop` signals it and returns the exit status. */
-function spawn(args: string[], env: Record<string, string>, runtime?: "deno" | "bun") {
+function spawn(args: string[], env: Record<string, string>, runtime?: Runtime) {
   const child = command(args, env, runtime).spawn();
   const out = { stdout: "", stderr: "" };
   const reads = [
@@ -234,34 +242,37 @@ Deno.test("discord example (13.10): a bad configuration file names the field", a
   }
 });
 
-Deno.test("discord example on Bun: --help, a clear env error, serves the guild, exits 0 on SIGTERM", async () => {
-  await ensureBun();
-  const help = await run(["--help"], {}, "bun");
-  assert.equal(help.code, 0, help.stderr);
-  assert.match(help.stdout, /bun run examples\/discord\.ts/);
-  const bad = await run([], { DISCORD_GUILD_IDS: GUILD }, "bun");
-  assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /DISCORD_TOKEN is not set/);
-  const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
-  const p = spawn(
-    ["--gateway-url", fake.gatewayUrl, "--port", "0", "--host", "127.0.0.1"],
-    { DISCORD_TOKEN: fake.token, DISCORD_GUILD_IDS: GUILD },
-    "bun",
-  );
-  try {
-    await fake.until(() => /socketURL=ws:\/\/127\.0\.0\.1:\d+/.test(p.out.stdout), 30_000, "URL");
-    const identify = (await fake.waitOp(2)).payload;
-    assert.equal(identify.d.properties.os, process.platform, "the OS comes from node:process");
-    const url = /socketURL=(ws:\/\/127\.0\.0\.1:\d+)/.exec(p.out.stdout)![1];
-    const c = await joined(url, GUILD);
-    assert.equal(c.frames.find((f) => f.type === "server-join")!.data.serverName, "Test Guild");
-    await c.close();
-  } finally {
-    const status = await p.stop("SIGTERM");
-    await fake.stop();
-    assert.equal(status.code, 0, p.out.stderr);
-  }
-});
+for (const rt of ["bun", "node"] as const) {
+  Deno.test(`discord example on ${rt}: --help, a clear env error, serves the guild, exits 0 on SIGTERM`, async () => {
+    if (rt === "bun") await ensureBun();
+    else node = await ensureNode();
+    const help = await run(["--help"], {}, rt);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /DISCORD_GUILD_IDS/);
+    const bad = await run([], { DISCORD_GUILD_IDS: GUILD }, rt);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /DISCORD_TOKEN is not set/);
+    const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+    const p = spawn(
+      ["--gateway-url", fake.gatewayUrl, "--port", "0", "--host", "127.0.0.1"],
+      { DISCORD_TOKEN: fake.token, DISCORD_GUILD_IDS: GUILD },
+      rt,
+    );
+    try {
+      await fake.until(() => /socketURL=ws:\/\/127\.0\.0\.1:\d+/.test(p.out.stdout), 30_000, "URL");
+      const identify = (await fake.waitOp(2)).payload;
+      assert.equal(identify.d.properties.os, process.platform, "the OS comes from node:process");
+      const url = /socketURL=(ws:\/\/127\.0\.0\.1:\d+)/.exec(p.out.stdout)![1];
+      const c = await joined(url, GUILD);
+      assert.equal(c.frames.find((f) => f.type === "server-join")!.data.serverName, "Test Guild");
+      await c.close();
+    } finally {
+      const status = await p.stop("SIGTERM");
+      await fake.stop();
+      assert.equal(status.code, 0, p.out.stderr);
+    }
+  });
+}
 
 Deno.test("discord example: --redis flag mistakes are named", async () => {
   let r = await run(["--redis-namespace", "x"], { DISCORD_TOKEN: "t", DISCORD_GUILD_IDS: GUILD });

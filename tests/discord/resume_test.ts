@@ -186,3 +186,28 @@ Deno.test("resume option: a malformed one is a TypeError naming it", () => {
     /resume: expected \{ sessions: \{ load, save \}, guilds \}/,
   );
 });
+
+Deno.test("takeover: a guild listed without users is rebuilt from Discord after the RESUME", async () => {
+  const guild = smallGuild();
+  await using fake = await FakeDiscord.start({ guilds: [guild] });
+  answerMembers(fake, guild.members, guild.presences);
+  const mem = memoryStore();
+  await firstPublisher(fake, mem);
+  const { source } = makeSource(fake, {
+    apiBase: fake.apiBase,
+    resume: {
+      sessions: mem.store,
+      guilds: () => Promise.resolve([{ id: GUILD, name: "Test Guild" }]), // no user map kept
+    },
+  });
+  try {
+    await source.start(new RecordingSink());
+    assert.equal(fake.ops(2).length, 1, "resumed, not identified");
+    await fake.until(() => Object.keys(source.getUserData(GUILD)).length === 4, 3000, "rebuilt");
+    const users = source.getUserData(GUILD);
+    assert.equal(users[ADA].roleColor, "#ff0000", "colour from the roles read by REST");
+    assert.equal(users[ADA].username, "Countess");
+  } finally {
+    await source.stop();
+  }
+});

@@ -1,6 +1,6 @@
-// Runs under Bun (`bun run tests/_fixtures/bun_fixture.ts '<json>'`) for tests/runtime/bun_wire_test.ts: builds a
-// WebSocketServer from JSON options, prints one `ready` line, then answers control lines on stdin
-// (broadcasts, metrics, RSS) and prints its log records, one JSON object per line.
+// Runs on any runtime (`deno run -A`, `bun run`, `node` + this file + '<json>') for the runtime
+// suite: builds a WebSocketServer from JSON options, prints one `ready` line, then answers control
+// lines on stdin (broadcasts, metrics, RSS) and prints its log records, one JSON object per line.
 import process from "node:process";
 import { createInterface } from "node:readline";
 import {
@@ -19,7 +19,7 @@ interface Spec {
   users?: UserMap;
   /** Options of the mock world (intervals). */
   mock?: MockOptions;
-  /** Mount dback in a Bun.serve of our own (paths under /app/ answer "my app"). */
+  /** Mount dback in a server of our own, Bun.serve or Deno.serve (paths under /app/ answer "my app"). */
   mount?: boolean;
 }
 
@@ -28,9 +28,21 @@ interface BunLike {
   gc(force: boolean): void;
 }
 
+interface DenoLike {
+  serve(
+    o: Record<string, unknown>,
+    fetch: (req: Request, info: unknown) => Response | Promise<Response>,
+  ): { addr: { port: number }; shutdown(): Promise<void> };
+}
+
 const spec: Spec = JSON.parse(process.argv[2] ?? "{}");
 const print = (value: unknown) => process.stdout.write(JSON.stringify(value) + "\n");
-const bun = (globalThis as unknown as { Bun: BunLike }).Bun;
+const bun = (globalThis as unknown as { Bun?: BunLike }).Bun;
+const deno = (globalThis as unknown as { Deno?: DenoLike }).Deno;
+// Bun's own collector, else V8's (started with --expose-gc).
+const gc = () => bun ? bun.gc(true) : (globalThis as { gc?: () => void }).gc?.();
+const app = (req: Request, ctx: unknown) =>
+  new URL(req.url).pathname.startsWith("/app/") ? new Response("my app") : server.fetch(req, ctx);
 
 const server = new WebSocketServer({
   port: 0,
@@ -45,20 +57,19 @@ const server = new WebSocketServer({
 });
 
 let port: number;
-let host: { stop(force?: boolean): Promise<void> } | undefined;
-if (spec.mount) {
+let host: { stop(): Promise<void> } | undefined;
+if (spec.mount && server.runtime === "bun") {
   await server.start({ listen: false });
-  const app = bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    fetch: (req: Request, srv: unknown) =>
-      new URL(req.url).pathname.startsWith("/app/")
-        ? new Response("my app")
-        : server.fetch(req, srv),
-    websocket: server.websocket,
-  });
-  port = app.port;
-  host = app;
+  const s = bun!.serve({ port: 0, hostname: "127.0.0.1", fetch: app, websocket: server.websocket });
+  port = s.port;
+  host = { stop: () => s.stop(true) };
+} else if (spec.mount && server.runtime === "deno") {
+  await server.start({ listen: false });
+  const s = deno!.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app);
+  port = s.addr.port;
+  host = { stop: () => s.shutdown() };
+} else if (spec.mount) {
+  throw new Error(`mounting is not offered on the ${server.runtime} transport`);
 } else {
   await server.start();
   port = server.port;
@@ -95,7 +106,7 @@ createInterface({ input: process.stdin }).on("line", (line) => {
         result = server.connectionCount;
         break;
       case "rss":
-        bun.gc(true);
+        gc();
         result = process.memoryUsage().rss;
         break;
       default:
@@ -109,7 +120,7 @@ createInterface({ input: process.stdin }).on("line", (line) => {
 
 const stop = async () => {
   await server.stop();
-  await host?.stop(true);
+  await host?.stop();
   print({ stopped: true });
   process.exit(0);
 };

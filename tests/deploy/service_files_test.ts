@@ -1,7 +1,9 @@
-// The systemd unit of the deploy guide: verified by systemd-analyze (no systemd needs to
-// run), its promises checked key by key, and its ExecStart flags accepted by the command.
+// The service files of the deploy guide: the systemd unit verified by systemd-analyze (no
+// systemd needs to run), its promises checked key by key, its ExecStart flags accepted by the
+// command; the Prometheus scrape configuration pointed at a real --metrics-port.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { ServerProcess } from "../_fixtures/_server_process.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const UNIT = `${ROOT}examples/deploy/dback.service`;
@@ -74,4 +76,35 @@ Deno.test("dback.service: systemd-analyze verify accepts it", async (t) => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("prometheus.yml scrapes what --metrics-port serves", async () => {
+  const text = await Deno.readTextFile(`${ROOT}examples/deploy/prometheus.yml`);
+  const target = /targets: \["([\d.]+):(\d+)"\]/.exec(text);
+  const path = /metrics_path: (\S+)/.exec(text);
+  assert.ok(target && path, text);
+  // The comment's command, with the file's port (taken if busy: then a free one, same path).
+  let port = Number(target[2]);
+  try {
+    Deno.listen({ hostname: target[1], port }).close();
+  } catch {
+    const l = Deno.listen({ hostname: target[1], port: 0 });
+    port = (l.addr as Deno.NetAddr).port;
+    l.close();
+  }
+  await using child = await ServerProcess.spawn({
+    args: [
+      `${ROOT}examples/main.ts`,
+      "--port",
+      "0",
+      "--host",
+      target[1],
+      "--metrics-port",
+      String(port),
+    ],
+    portPattern: /\/metrics on [\d.]+:(\d+)/,
+  });
+  const res = await fetch(`http://${target[1]}:${child.port}${path[1]}`);
+  assert.equal(res.status, 200);
+  assert.match(await res.text(), /^dback_up 1$/m);
 });

@@ -1,7 +1,8 @@
-// The command line under Bun: `bun run examples/main.ts` and the single-file binary built by
+// The command line under Bun and Node: `bun run examples/main.ts`, `node examples/main.ts`,
+// `deno run -A examples/main.ts --transport node`, and the single-file binary built by
 // `deno task binary`, each started as a real process on port 0 and spoken to over a real WebSocket.
 import assert from "node:assert/strict";
-import { ensureBun, ROOT } from "../_fixtures/_bun.ts";
+import { ensureBun, ensureNode, ROOT } from "../_fixtures/runtimes.ts";
 import { DWORLD, joined } from "../_fixtures/helpers.ts";
 
 /** Start `cmd args`, wait for its "listening on" line, run `body`, then SIGTERM it. */
@@ -69,6 +70,18 @@ const FLAGS = ["--port", "0", "--host", "127.0.0.1", "--message-interval", "300"
 Deno.test("bun run examples/main.ts serves the mock world with the same flags", async () => {
   await ensureBun();
   await withProcess("bun", ["run", "examples/main.ts", ...FLAGS], conversation);
+});
+
+Deno.test("node examples/main.ts serves the mock world with the same flags", async () => {
+  await withProcess(await ensureNode(), ["examples/main.ts", ...FLAGS], conversation);
+});
+
+Deno.test("deno run examples/main.ts --transport node serves the mock world", async () => {
+  await withProcess(
+    Deno.execPath(),
+    ["run", "-A", "examples/main.ts", ...FLAGS, "--transport", "node"],
+    conversation,
+  );
 });
 
 Deno.test("the single-file binary builds, serves the embedded live page and speaks the protocol", async () => {
