@@ -9,6 +9,7 @@
  * @module
  */
 import process from "node:process";
+import type { RedisCluster } from "../redis/mod.ts";
 import { z } from "zod";
 import {
   type DiscordConfig,
@@ -303,9 +304,16 @@ async function run(
     return 2;
   }
   const supervisors: GatewaySupervisor[] = [];
-  const newSupervisor = () => {
+  const newSupervisor = (): GatewaySupervisor => {
     const s = new GatewaySupervisor({
-      create: (onError) => new DiscordGatewaySource({ ...sourceOptions, onError }),
+      create: (onError): DiscordGatewaySource =>
+        new DiscordGatewaySource({
+          ...sourceOptions,
+          onError,
+          // In a cluster a new publisher RESUMEs the previous one's session from
+          // what viewers saw (Discord replays what was missed), else identifies.
+          resume: cluster && { sessions: cluster.sessionStore, guilds: () => cluster.snapshots() },
+        }),
       warn: (message) => consoleSink({ time: new Date(), level: "warn", message }),
       onFatal: (err) => fail(err),
       onReady: () => {
@@ -335,15 +343,17 @@ async function run(
     console.log(`open d-zone with ?socketURL=${socketUrl(flags.hostname, server.port)}`);
   };
   // Loaded only with --redis, so a single instance never loads the Redis client.
-  const cluster = flags.redis === undefined ? undefined : (await import("../redis/mod.ts"))
-    .redisCluster({
-      url: flags.redis.url,
-      namespace: flags.redis.namespace,
-      leaseMs: flags.redis.leaseMs,
-      logLevel,
-      logSink: consoleSink,
-      source: () => newSupervisor(),
-    });
+  const cluster: RedisCluster | undefined = flags.redis === undefined
+    ? undefined
+    : (await import("../redis/mod.ts"))
+      .redisCluster({
+        url: flags.redis.url,
+        namespace: flags.redis.namespace,
+        leaseMs: flags.redis.leaseMs,
+        logLevel,
+        logSink: consoleSink,
+        source: () => newSupervisor(),
+      });
   const single = cluster ? undefined : newSupervisor();
   let server: WebSocketServer;
   try {

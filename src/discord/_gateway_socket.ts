@@ -44,7 +44,8 @@ export class GatewaySocket {
       else h.onFrame(env);
     };
     ws.onerror = (e) => {
-      if (this.#live) h.log("debug", `socket error: ${(e as ErrorEvent).message ?? "unknown"}`);
+      // At warn: the close that follows carries no reason (code 0), so this is the cause (DNS, refused, TLS).
+      if (this.#live) h.log("warn", `socket error: ${(e as ErrorEvent).message ?? "unknown"}`);
     };
     ws.onclose = (e) => {
       resolve();

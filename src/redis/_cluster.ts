@@ -16,7 +16,7 @@ import { Logger } from "../log.ts";
 import { type ServerMap, serverMapSchema, type UserMap } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
-import { Copies } from "./_copies.ts";
+import { Copies, readSnapshot } from "./_copies.ts";
 import { Lease } from "./_lease.ts";
 import { Publisher } from "./_publisher.ts";
 import { EventStream, type StreamCounters } from "./_stream.ts";
@@ -65,6 +65,16 @@ export interface ClusterStatus {
   lost?: number;
   /** Times the watchdog restarted a data source that stayed silent while watching servers. */
   watchdogRestarts?: number;
+}
+
+/** One server as viewers last saw it (what a source resuming a session starts from). */
+export interface ServerSnapshot {
+  /** The server's Discord id. */
+  id: string;
+  /** Its name in the server list. */
+  name: string;
+  /** Its user map; absent when Redis holds no snapshot of it. */
+  users?: UserMap;
 }
 
 const SERVER_CACHE_MS = 1000;
@@ -381,6 +391,33 @@ export class Cluster {
   }
 
   // ---------------------------------------------------------------- session store
+
+  /**
+   * What viewers saw, for a source taking over a session: every server of
+   * the shared list with its snapshot (without `users` when it has none).
+   * `undefined` when Redis is unreachable or holds no server list.
+   */
+  async snapshots(): Promise<ServerSnapshot[] | undefined> {
+    const c = this.#c;
+    if (!c || !this.#up) return undefined;
+    try {
+      const raw = await c.cmd.get(this.#key("servers"));
+      if (raw === null) return undefined;
+      const servers = serverMapSchema.safeParse(JSON.parse(raw));
+      if (!servers.success) return undefined;
+      const out: ServerSnapshot[] = [];
+      for (const [id, entry] of Object.entries(servers.data)) {
+        const got = await readSnapshot(c, (...p) => this.#key(...p), id);
+        const snap: ServerSnapshot = { id, name: entry.name };
+        if (got && got !== "invalid") snap.users = Object.fromEntries(got.users);
+        out.push(snap);
+      }
+      return out;
+    } catch (err) {
+      this.#log.warn(`cluster: cannot read the snapshots: ${message(err)}`);
+      return undefined;
+    }
+  }
 
   /** Read a value any instance may read. */
   async get(key: string): Promise<string | null> {

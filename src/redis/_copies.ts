@@ -362,23 +362,34 @@ export class Copies {
     c: Connections,
     serverId: string,
   ): Promise<{ seq: number; users: Map<string, UserEntry> } | undefined> {
-    const [seq, flat] = await c.scripts.load(
-      this.#ctx.key("seq", serverId),
-      this.#ctx.key("users", serverId),
-      this.#ctx.key("snap", serverId),
-    );
-    if (seq === null) return undefined;
-    const users: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      try {
-        users[flat[i]] = JSON.parse(flat[i + 1]);
-      } catch { /* skipped; the next snapshot rewrites it */ }
-    }
-    const checked = userMapSchema.safeParse(users);
-    if (!checked.success) {
+    const got = await readSnapshot(c, this.#ctx.key, serverId);
+    if (got === "invalid") {
       this.#ctx.log.warn(`cluster: the snapshot of ${serverId} is invalid; keeping the local copy`);
       return undefined;
     }
-    return { seq: Number(seq), users: new Map(Object.entries(checked.data)) };
+    return got;
   }
+}
+
+/** Read a server's snapshot and its sequence number in one step; `undefined` when none. */
+export async function readSnapshot(
+  c: Connections,
+  key: (...parts: string[]) => string,
+  serverId: string,
+): Promise<{ seq: number; users: Map<string, UserEntry> } | undefined | "invalid"> {
+  const [seq, flat] = await c.scripts.load(
+    key("seq", serverId),
+    key("users", serverId),
+    key("snap", serverId),
+  );
+  if (seq === null) return undefined;
+  const users: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    try {
+      users[flat[i]] = JSON.parse(flat[i + 1]);
+    } catch { /* skipped; the next snapshot rewrites it */ }
+  }
+  const checked = userMapSchema.safeParse(users);
+  if (!checked.success) return "invalid";
+  return { seq: Number(seq), users: new Map(Object.entries(checked.data)) };
 }

@@ -18,12 +18,12 @@
  */
 import type { Broker } from "../broker.ts";
 import type { DataSource } from "../source.ts";
-import { Cluster, type ClusterStatus } from "./_cluster.ts";
+import { Cluster, type ClusterStatus, type ServerSnapshot } from "./_cluster.ts";
 import { parseClusterOptions, type RedisClusterOptions } from "./_settings.ts";
 import { redisSessionStore, type SessionStore } from "./session_store.ts";
 import { renderClusterMetrics } from "./metrics.ts";
 
-export type { ClusterStatus } from "./_cluster.ts";
+export type { ClusterStatus, ServerSnapshot } from "./_cluster.ts";
 export type { RedisClusterOptions } from "./_settings.ts";
 export {
   type DiscordSession,
@@ -43,6 +43,12 @@ export interface RedisCluster {
   readonly broker: Broker;
   /** A Discord session store in Redis (writes only while this instance is the publisher). */
   readonly sessionStore: SessionStore;
+  /**
+   * The servers and user maps viewers last saw, from Redis: what a Discord
+   * source taking over the stored session starts from (`resume.guilds`).
+   * `undefined` when Redis is unreachable or holds no server list.
+   */
+  snapshots(): Promise<ServerSnapshot[] | undefined>;
   /** Redis up, role, epoch, lag, drops. */
   status(): ClusterStatus;
   /** The status as Prometheus text lines, to append to `/metrics`. */
@@ -84,6 +90,7 @@ export function redisCluster(options: RedisClusterOptions): RedisCluster {
     source,
     broker,
     sessionStore,
+    snapshots: () => c.snapshots(),
     status: () => c.status(),
     metrics: () => renderClusterMetrics(c.status()),
     close: () => c.close(),

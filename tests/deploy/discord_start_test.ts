@@ -71,12 +71,37 @@ Deno.test("discord command, Discord unreachable: the port answers /healthz (not 
     const page = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(page.status, 200);
     await page.body?.cancel();
-    // It keeps trying: a second attempt, and still no exit.
+    // It keeps trying (a second attempt, and still no exit), and says why it failed.
     await p.until(/attempt 2/);
+    assert.match(p.out.text, /WARN .*socket error: .*(refused|failed to connect)/i);
     assert.match(
       await (await fetch(`http://127.0.0.1:${port}/healthz`)).text(),
       /source: discord (connecting|retrying)/,
     );
+  } finally {
+    const s = await p.stop("SIGTERM");
+    assert.equal(s.code, 0, p.out.text);
+  }
+});
+
+Deno.test("discord command, Discord's API unreachable: the cause is logged, and a failed start is started again", async () => {
+  const dead = freePort();
+  const p = spawn(
+    ["--port", "0", "--host", "127.0.0.1", "--api-base", `http://127.0.0.1:${dead}/api`],
+    { DISCORD_TOKEN: "unused-token" },
+  );
+  try {
+    await p.until(/listening on/);
+    // fetch says "fetch failed"; the log carries what failed underneath.
+    await p.until(/GET \/gateway\/bot: .*fetch failed: caused by .*(refused|connect)/i);
+    await p.until(/discord: start failed \(attempt 1\): .*; retrying in \d+ ms/);
+    // The new start asks again.
+    const again = p.out.text.length;
+    const deadline = Date.now() + 30_000;
+    while (!/GET \/gateway\/bot/.test(p.out.text.slice(again))) {
+      assert.ok(Date.now() < deadline, `no new attempt:\n${p.out.text}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     const s = await p.stop("SIGTERM");
     assert.equal(s.code, 0, p.out.text);
