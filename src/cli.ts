@@ -25,6 +25,7 @@ import {
 import { WebSocketServer } from "./server.ts";
 import { MockSource } from "./sources/mock.ts";
 import { VERSION } from "./version.ts";
+import { loadRedisEntry } from "./_redis_entry.ts";
 
 /** The text `--help` prints. */
 export const USAGE: string =
@@ -143,9 +144,9 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     presenceIntervalMs: cmd.presenceIntervalMs,
     messageIntervalMs: cmd.messageIntervalMs,
   });
-  // Loaded only with --redis, so a single instance never loads the Redis client.
+  // Loaded only with --redis, so a single instance never loads (nor downloads) the Redis client.
   const cluster = cmd.redis
-    ? (await import("./redis/mod.ts")).redisCluster({
+    ? (await loadRedisEntry()).redisCluster({
       ...cmd.redis,
       logLevel,
       source: mock,

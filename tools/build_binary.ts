@@ -69,7 +69,11 @@ import { Buffer } from "node:buffer";
 import { basename } from "node:path";
 import process from "node:process";
 import { main, parseCli, USAGE } from "../../src/cli.ts";
+import { setRedisEntryLoader } from "../../src/_redis_entry.ts";
 import { FILES } from "./embedded.ts";
+
+// A literal import, so the bundle contains the Redis entry for --redis.
+setRedisEntryLoader(() => import("../../src/redis/mod.ts"));
 
 const args = process.argv.slice(2);
 // The usage names this executable, not the commands that run the sources.

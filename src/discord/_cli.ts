@@ -31,6 +31,7 @@ import {
 import { WebSocketServer } from "../server.ts";
 import { VERSION } from "../version.ts";
 import { errorText } from "../_errors.ts";
+import { loadRedisEntry } from "../_redis_entry.ts";
 
 /** The text `--help` prints. */
 export const USAGE: string = `Serve Discord guilds to d-zone through the Discord gateway.
@@ -345,7 +346,7 @@ async function run(
   // Loaded only with --redis, so a single instance never loads the Redis client.
   const cluster: RedisCluster | undefined = flags.redis === undefined
     ? undefined
-    : (await import("../redis/mod.ts"))
+    : (await loadRedisEntry())
       .redisCluster({
         url: flags.redis.url,
         namespace: flags.redis.namespace,

@@ -94,7 +94,7 @@ export interface GatewayTiming {
   restRetryBaseMs?: number;
   /** Deadline for each of those requests, ms. Default 10000. */
   restTimeoutMs?: number;
-  /** Least time between two session-store saves, ms. Default 1000. */
+  /** Least time between two session-store saves, ms. Default 1000; 0 saves after every dispatch (one save waiting at most). */
   sessionSaveIntervalMs?: number;
 }
 

@@ -2,7 +2,8 @@
  * One shard's gateway session (id, sequence, resume URL) and its link to an
  * optional {@link GatewaySessionStore}: loaded once at start (bounded by a
  * deadline, validated), saved after READY/RESUMED, at most once per interval
- * while the sequence moves, and when the session ends. Saves run one after another, so an older one never
+ * while the sequence moves (an interval of 0: after every dispatch, with
+ * at most one save waiting), and when the session ends. Saves run one after another, so an older one never
  * lands last. Store failures are logged and otherwise ignored.
  *
  * @module
@@ -37,6 +38,7 @@ export class SessionKeeper {
   #lastSave = -Infinity;
   #savedSeq: number | null = null;
   #saving: Promise<void> = Promise.resolve();
+  #queued = false;
 
   /** No session yet; nothing is loaded until {@link SessionKeeper.restore}. */
   constructor(options: SessionKeeperOptions) {
@@ -133,10 +135,17 @@ export class SessionKeeper {
     this.cancel();
     this.#lastSave = Date.now();
     this.#savedSeq = session?.seq ?? null;
+    // One save waits at most; it writes the newest session when its turn comes,
+    // so saving after every dispatch (interval 0) never builds a backlog.
+    if (this.#queued) return;
+    this.#queued = true;
     const shard = this.#o.shard;
-    this.#saving = this.#saving.then(() => store.save(shard, session)).catch((err) =>
-      this.#o.warn(`could not save the session (${errText(err)})`)
-    );
+    this.#saving = this.#saving.then(() => {
+      this.#queued = false;
+      const newest = this.current();
+      this.#savedSeq = newest?.seq ?? null;
+      return store.save(shard, newest);
+    }).catch((err) => this.#o.warn(`could not save the session (${errText(err)})`));
   }
 
   /** Drop a save waiting for its interval. */

@@ -70,8 +70,11 @@ const UPGRADED = new WeakSet<Response>();
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 let wsModule: Promise<WsModule> | undefined;
+// The specifier is built at run time: Deno fetches every literal import before a program starts,
+// dynamic ones included, and a run on Deno or Bun must not download ws.
+const WS = ["w", "s"].join("");
 function loadWs(): Promise<WsModule> {
-  return wsModule ??= import("ws") as Promise<WsModule>;
+  return wsModule ??= import(WS) as Promise<WsModule>;
 }
 
 // One frame is handed to every viewer of a room in turn: encode it once, not once per viewer.

@@ -4,13 +4,16 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { FakeDiscord, GUILD, smallGuild } from "../_fixtures/fake_discord.ts";
+import { ensureBun } from "../_fixtures/_bun.ts";
 import { freePort } from "./_nginx.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function spawn(args: string[], env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "examples/discord.ts", ...args],
+function spawn(args: string[], env: Record<string, string>, runtime: "deno" | "bun" = "deno") {
+  const child = new Deno.Command(runtime === "deno" ? Deno.execPath() : "bun", {
+    args: runtime === "deno"
+      ? ["run", "-A", "examples/discord.ts", ...args]
+      : ["run", "examples/discord.ts", ...args],
     cwd: ROOT,
     env: { DISCORD_GUILD_IDS: GUILD, NO_COLOR: "1", ...env },
     stdout: "piped",
@@ -44,45 +47,49 @@ function spawn(args: string[], env: Record<string, string>) {
   };
 }
 
-Deno.test("discord command, Discord unreachable: the port answers /healthz (not connected) while it retries; SIGTERM exits 0", async () => {
-  const dead = freePort();
-  const p = spawn(
-    [
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--api-base",
-      `http://127.0.0.1:${dead}/api`,
-      "--gateway-url",
-      `ws://127.0.0.1:${dead}`,
-    ],
-    { DISCORD_TOKEN: "unused-token" },
-  );
-  try {
-    const port = Number((await p.until(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
-    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
-    assert.equal(health.status, 200);
-    assert.match(await health.text(), /^ok\nsource: discord (connecting|retrying)\n$/);
-    const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json();
-    assert.equal(status.source.kind, "discord");
-    assert.notEqual(status.source.state, "ready");
-    // The page is served meanwhile.
-    const page = await fetch(`http://127.0.0.1:${port}/`);
-    assert.equal(page.status, 200);
-    await page.body?.cancel();
-    // It keeps trying (a second attempt, and still no exit), and says why it failed.
-    await p.until(/attempt 2/);
-    assert.match(p.out.text, /WARN .*socket error: .*(refused|failed to connect)/i);
-    assert.match(
-      await (await fetch(`http://127.0.0.1:${port}/healthz`)).text(),
-      /source: discord (connecting|retrying)/,
+for (const rt of ["deno", "bun"] as const) {
+  Deno.test(`${rt}: discord command, Discord unreachable: the port answers /healthz (not connected) while it retries; SIGTERM exits 0`, async () => {
+    if (rt === "bun") await ensureBun();
+    const dead = freePort();
+    const p = spawn(
+      [
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--api-base",
+        `http://127.0.0.1:${dead}/api`,
+        "--gateway-url",
+        `ws://127.0.0.1:${dead}`,
+      ],
+      { DISCORD_TOKEN: "unused-token" },
+      rt,
     );
-  } finally {
-    const s = await p.stop("SIGTERM");
-    assert.equal(s.code, 0, p.out.text);
-  }
-});
+    try {
+      const port = Number((await p.until(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(health.status, 200);
+      assert.match(await health.text(), /^ok\nsource: discord (connecting|retrying)\n$/);
+      const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json();
+      assert.equal(status.source.kind, "discord");
+      assert.notEqual(status.source.state, "ready");
+      // The page is served meanwhile.
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(page.status, 200);
+      await page.body?.cancel();
+      // It keeps trying (a second attempt, and still no exit), and says why it failed.
+      await p.until(/attempt 2/);
+      assert.match(p.out.text, /WARN .*socket error: .*(refused|failed to connect)/i);
+      assert.match(
+        await (await fetch(`http://127.0.0.1:${port}/healthz`)).text(),
+        /source: discord (connecting|retrying)/,
+      );
+    } finally {
+      const s = await p.stop("SIGTERM");
+      assert.equal(s.code, 0, p.out.text);
+    }
+  });
+}
 
 Deno.test("discord command, Discord's API unreachable: the cause is logged, and a failed start is started again", async () => {
   const dead = freePort();

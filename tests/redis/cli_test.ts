@@ -1,5 +1,6 @@
 // The --redis flags, and the promise that without --redis the Redis client
 // is never loaded (a single instance stays zod-only).
+import assert from "node:assert/strict";
 import { parseCli, USAGE } from "../../src/cli.ts";
 import { Instance } from "../_fixtures/_redis.ts";
 
@@ -77,4 +78,47 @@ Deno.test("without --redis the Redis client module is never loaded; with it, it 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** The npm packages a program's code (not its types) reaches: what `deno run` downloads. */
+async function npmCodeDeps(entry: string): Promise<string[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    cwd: new URL("../../", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  type Dep = { specifier: string; code?: { specifier: string } };
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: Array<{ specifier: string; dependencies?: Dep[] }>;
+    redirects: Record<string, string>;
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const npm = new Set<string>();
+  const seen = new Set<string>();
+  const todo = [...info.roots];
+  while (todo.length > 0) {
+    const spec = todo.pop()!;
+    const resolved = info.redirects[spec] ?? spec;
+    if (seen.has(resolved)) continue;
+    seen.add(resolved);
+    if (resolved.startsWith("npm:")) {
+      npm.add(resolved.replace(/^npm:\/?/, "").replace(/@[^@/]*$/, ""));
+      continue;
+    }
+    for (const dep of bySpecifier.get(resolved)?.dependencies ?? []) {
+      if (dep.code) todo.push(dep.code.specifier);
+    }
+  }
+  return [...npm].sort();
+}
+
+Deno.test("without --redis nothing fetches the Redis client: the commands' code reaches only zod on npm", async () => {
+  for (const entry of ["examples/main.ts", "examples/discord.ts"]) {
+    assert.deepEqual(await npmCodeDeps(entry), ["zod"], entry);
+  }
+  // The ./redis entry itself does reach it (so the walk above would see it).
+  assert.deepEqual(await npmCodeDeps("src/redis/mod.ts"), ["ioredis", "zod"]);
 });
