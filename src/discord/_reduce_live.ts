@@ -8,7 +8,7 @@
  */
 import type { PresenceEvent } from "../events.ts";
 import type { UserEntry } from "../protocol.ts";
-import type { ResolvedServer } from "./config.ts";
+import type { ResolvedServer } from "./_config.ts";
 import {
   memberEventSchema,
   memberRemoveSchema,

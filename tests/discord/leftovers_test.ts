@@ -148,7 +148,7 @@ Deno.test("IDENTIFY pacing: consecutive IDENTIFYs arrive >= 5000 ms apart even w
   fake.hello = false;
   await using c = gatewayClient(fake, { timing: { identifyIntervalMs: 5000 } });
   c.client.connect();
-  await fake.until(() => fake.conns.length === 1, 3000, "first socket");
+  await fake.until(() => fake.conns.length === 1, 10_000, "first socket");
   await fake.current.opened;
   await new Promise((r) => setTimeout(r, 1000));
   fake.hello = true;
@@ -177,7 +177,7 @@ Deno.test("hideOffline: messages from members shown as offline are not broadcast
       });
     say(CY, "cy", "from an offline member"); // CY has no presence: offline, hidden
     say(ADA, "ada", "from an online member");
-    await fake.until(() => sink.messages.length === 1, 3000, "the online member's message");
+    await fake.until(() => sink.messages.length === 1, 10_000, "the online member's message");
     assert.deepEqual(sink.messages.map((m) => m.uid), [ADA]);
     // Once online, CY is shown and heard.
     fake.current.dispatch("PRESENCE_UPDATE", {
@@ -186,7 +186,7 @@ Deno.test("hideOffline: messages from members shown as offline are not broadcast
       status: "online",
     });
     say(CY, "cy", "now online");
-    await fake.until(() => sink.messages.length === 2, 3000, "CY's message");
+    await fake.until(() => sink.messages.length === 2, 10_000, "CY's message");
     assert.equal(sink.messages[1].uid, CY);
   } finally {
     await source.stop();
