@@ -192,3 +192,32 @@ Deno.test("hideOffline: messages from members shown as offline are not broadcast
     await source.stop();
   }
 });
+
+Deno.test("REST limiter: a route's bucket at 0 remaining waits for its reset; other routes go on", async () => {
+  const clock = new FakeClock();
+  const hits: { path: string; at: number }[] = [];
+  const fetcher = (input: string | URL) => {
+    hits.push({ path: new URL(String(input)).pathname, at: clock.now() });
+    return Promise.resolve(
+      Response.json({ id: "1" }, {
+        headers: { "x-ratelimit-remaining": "0", "x-ratelimit-reset-after": "1.5" },
+      }),
+    );
+  };
+  const rest = new RestLimiter({
+    apiBase: "http://127.0.0.1:9/api/v10",
+    token: "t",
+    fetch: fetcher,
+    log: new Logger("silent"),
+    clock,
+  });
+  const first = rest.request("POST", "/channels/1/messages", {});
+  const second = rest.request("POST", "/channels/1/messages", {});
+  const other = rest.request("POST", "/channels/2/messages", {});
+  await clock.advance(1499);
+  assert.deepEqual(hits.map((h) => h.path.split("/")[4]), ["1", "2"]);
+  await clock.advance(1);
+  assert.equal(hits.length, 3);
+  assert.deepEqual(hits[2], { path: "/api/v10/channels/1/messages", at: 1500 });
+  for (const r of await Promise.all([first, second, other])) assert.ok(r.ok);
+});
