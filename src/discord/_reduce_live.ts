@@ -7,7 +7,7 @@
  * @module
  */
 import type { PresenceEvent, UserEntry } from "../protocol.ts";
-import type { ResolvedServer } from "./config.ts";
+import type { ResolvedServer } from "./_config.ts";
 import {
   memberEventSchema,
   memberRemoveSchema,

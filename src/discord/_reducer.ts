@@ -52,7 +52,7 @@ const REQUEST_GUILD_MEMBERS = 8;
  *
  * @example
  * ```ts
- * import { resolveServer } from "./config.ts";
+ * import { resolveServer } from "./_config.ts";
  * import { reduce, SourceState } from "./_reducer.ts";
  * const defaults = { passworded: false, includeOffline: true, listenChannels: undefined, url: undefined };
  * const state = new SourceState({

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import type { ChatEvent, PresenceEvent } from "../protocol.ts";
 import { describeZodError } from "../protocol.ts";
-import type { ResolvedServer } from "./config.ts";
+import type { ResolvedServer } from "./_config.ts";
 import { snowflake } from "./_schemas.ts";
 import type { GuildState } from "./_state.ts";
 

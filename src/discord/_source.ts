@@ -11,7 +11,7 @@
 import { consoleSink, Logger } from "../log.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
-import { type ResolvedServer, resolveServer, type ServerConfig } from "./config.ts";
+import { type ResolvedServer, resolveServer, type ServerConfig } from "./_config.ts";
 import { GatewayClient } from "./_gateway.ts";
 import {
   DiscordGatewayError,
@@ -23,7 +23,7 @@ import {
 import { IdentifyBudget } from "./_identify_budget.ts";
 import { InfoReplier, viewerUrl } from "./_info.ts";
 import { discordOAuthValidator, type DiscordUserValidator } from "./_oauth.ts";
-import { type DiscordSourceOptions, parseSourceOptions, type SourceSettings } from "./options.ts";
+import { type DiscordSourceOptions, parseSourceOptions, type SourceSettings } from "./_options.ts";
 import { SourceState } from "./_reducer.ts";
 import type { FetchLike } from "./_rest.ts";
 import { RestLimiter } from "./_rest_limiter.ts";

@@ -31,14 +31,14 @@
  * @module
  */
 export { DiscordGatewaySource } from "./_source.ts";
-export type { DiscordSourceOptions } from "./options.ts";
+export type { DiscordSourceOptions } from "./_options.ts";
 export {
   type DiscordConfig,
   DiscordConfigError,
   loadDiscordConfig,
   parseDiscordConfig,
   type ServerConfig,
-} from "./config.ts";
+} from "./_config.ts";
 export {
   DEFAULT_INTENTS,
   DiscordGatewayError,

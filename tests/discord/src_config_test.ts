@@ -1,7 +1,7 @@
 // Issue 13 item 10: the configuration file and per-server settings.
 import assert from "node:assert/strict";
 import { DiscordGatewaySource, parseDiscordConfig } from "../../src/discord/mod.ts";
-import { resolveServer } from "../../src/discord/config.ts";
+import { resolveServer } from "../../src/discord/_config.ts";
 import {
   ADA,
   BOB,

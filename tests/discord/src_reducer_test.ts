@@ -1,6 +1,6 @@
 // The pure reducer: dispatch in, outputs out, no sockets.
 import assert from "node:assert/strict";
-import { resolveServer, type ServerConfig, serverConfigSchema } from "../../src/discord/config.ts";
+import { resolveServer, type ServerConfig, serverConfigSchema } from "../../src/discord/_config.ts";
 import {
   type Output,
   reduce,

@@ -208,6 +208,39 @@ Deno.test("the publisher's link 700 ms slower each way for 20 s (2 s lease): mos
   }
 });
 
+Deno.test("the publisher's link 300 ms slower each way (2 s lease, round trip under half a lease): no lease change, events flow", async () => {
+  const LEASE = 2000;
+  const c = await cluster("p2b", LEASE);
+  try {
+    const pub = c.instances.findIndex((i) => i.isPublisher);
+    const edge = c.viewers[(pub + 1) % 3];
+    const before = await epoch(c);
+    const marks = c.instances.map((i) => i.lines.length);
+    const count = liveFrames(edge).length;
+    c.proxies[pub].delay(300, 300);
+    await sleep(10_000);
+    c.proxies[pub].heal();
+    const got = liveFrames(edge).length - count;
+    const nominal = 10_000 / PRESENCE_MS + 10_000 / MESSAGE_MS;
+    const stops = c.instances.some((i, k) =>
+      i.lines.slice(marks[k]).some((l) => /stops publishing|redis down/.test(l))
+    );
+    console.log(`${got} of ~${Math.round(nominal)} events delivered`);
+    if ((await epoch(c)) !== before || stops) {
+      throw new Error(
+        `the lease moved or redis was declared down:\n${
+          c.instances[pub].lines.slice(marks[pub]).join("\n")
+        }`,
+      );
+    }
+    if (got < 0.8 * nominal) {
+      throw new Error(`only ${got} of ~${Math.round(nominal)} events delivered`);
+    }
+  } finally {
+    await c.dispose();
+  }
+});
+
 Deno.test("an edge's link black-holed for 20 s: /metrics says redis down within 2 leases, lag grows with the outage, and new viewers there are served", async () => {
   const LEASE = 1000;
   const c = await cluster("p3", LEASE);

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import type { LogLevel, LogSink } from "../log.ts";
 import { describeZodError } from "../protocol.ts";
-import { checkServers, type ServerConfig, serverConfigSchema } from "./config.ts";
+import { checkServers, type ServerConfig, serverConfigSchema } from "./_config.ts";
 import { DEFAULT_INTENTS, type DiscordGatewayError, type GatewayTiming } from "./_gateway_types.ts";
 import { DEFAULT_API_BASE, type FetchLike } from "./_rest.ts";
 import { snowflake } from "./_schemas.ts";
