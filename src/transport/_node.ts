@@ -25,6 +25,7 @@ import type {
   WsPeer,
 } from "./types.ts";
 import { toRequest, writeRawResponse, writeResponse } from "./_node_http.ts";
+import { errorText } from "../_errors.ts";
 
 /** The part of `ws`'s `WebSocket` used here. */
 interface WsSocket {
@@ -231,7 +232,7 @@ export function nodeTransport(): Transport {
         answer(request, { req })
           .then((r) => writeResponse(res, r, req.method === "HEAD"))
           .catch((err) => {
-            log(`response failed: ${err instanceof Error ? err.message : err}`);
+            log(`response failed: ${errorText(err)}`);
             res.destroy();
           });
       });
