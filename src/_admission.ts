@@ -13,7 +13,7 @@ import { IpTable } from "./_ip_table.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
 
 /** Why an upgrade was refused, and what to answer. */
@@ -131,18 +131,16 @@ export class Admission {
       this.#limits,
       this.#handler,
       this,
-      { take: (bytes) => budget.frames.take() && budget.bytes.take(bytes) },
+      {
+        take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
+        login: () => this.#perIp.takeLogin(client.key),
+      },
       this.#log,
       this.#metrics,
     );
     this.#live.add(conn);
     this.#metrics.connectionsTotal++;
     return conn;
-  }
-
-  /** Spend one login check from the budget of per-IP key `ip`; `false` when it is spent. */
-  mayValidate(ip: string): boolean {
-    return this.#perIp.takeLogin(ip);
   }
 
   /** The connection sends nothing more: out of its room. */

@@ -10,14 +10,10 @@ import type { Connection, ConnectionHandler } from "./_connection.ts";
 import type { Directory } from "./_directory.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
-import {
-  type ConnectRequest,
-  ERRORS,
-  findServer,
-  serverJoinFrame,
-  serverListFrame,
-} from "./protocol.ts";
+import type { Metrics } from "./_metrics.ts";
+import type { ConnectRequest } from "./_client_frames.ts";
+import { serverJoinFrame, serverListFrame } from "./_frames.ts";
+import { ERRORS, findServer } from "./protocol.ts";
 
 /** Handles the frames of every connection. */
 export class ProtocolHandler implements ConnectionHandler {
@@ -25,7 +21,6 @@ export class ProtocolHandler implements ConnectionHandler {
   #hub: Hub<Connection>;
   #log: Logger;
   #metrics: Metrics;
-  #mayValidate: (ip: string) => boolean;
   #frames = new Map<string, {
     usersJson: string;
     requested: string;
@@ -35,19 +30,12 @@ export class ProtocolHandler implements ConnectionHandler {
     bytes: number;
   }>();
 
-  /** `mayValidate(ip)` spends one login check from that IP's budget. */
-  constructor(
-    directory: Directory,
-    hub: Hub<Connection>,
-    log: Logger,
-    metrics: Metrics,
-    mayValidate: (ip: string) => boolean,
-  ) {
+  /** Answer every connection's frames from `directory`, joining them into `hub`'s rooms. */
+  constructor(directory: Directory, hub: Hub<Connection>, log: Logger, metrics: Metrics) {
     this.#directory = directory;
     this.#hub = hub;
     this.#log = log;
     this.#metrics = metrics;
-    this.#mayValidate = mayValidate;
   }
 
   /** Send the server list. */
@@ -78,7 +66,7 @@ export class ProtocolHandler implements ConnectionHandler {
         server.password,
         (token, user) => {
           // Each check may cost a request to Discord: one IP gets a small budget of them.
-          if (!this.#mayValidate(conn.ip)) {
+          if (!conn.mayCheckLogin()) {
             this.#log.warn("login check refused: per-IP budget spent", conn.id);
             return Promise.resolve(false);
           }

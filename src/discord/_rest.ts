@@ -8,6 +8,7 @@
  * @module
  */
 import { gatewayBotSchema } from "./_schemas.ts";
+import { errorText } from "../_errors.ts";
 
 /** The public Discord API base for v10. */
 export const DEFAULT_API_BASE = "https://discord.com/api/v10";
@@ -87,9 +88,9 @@ export function describeAnswer(a: Exclude<DiscordAnswer, { kind: "ok" }>): strin
     case "http":
       return `HTTP ${a.status}`;
     case "bad-body":
-      return `HTTP ${a.status} with an unreadable body (${errText(a.error)})`;
+      return `HTTP ${a.status} with an unreadable body (${errorText(a.error, true)})`;
     case "network":
-      return a.timedOut ? "no answer in time" : `request failed (${errText(a.error)})`;
+      return a.timedOut ? "no answer in time" : `request failed (${errorText(a.error, true)})`;
   }
 }
 
@@ -343,13 +344,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
-}
-
-function errText(err: unknown): string {
-  if (err instanceof Error) {
-    const text = err.name === "Error" ? err.message : `${err.name}: ${err.message}`;
-    // fetch says only "fetch failed"; the DNS or connection failure is its cause.
-    return err.cause === undefined ? text : `${text}: caused by ${errText(err.cause)}`;
-  }
-  return String(err);
 }

@@ -7,11 +7,11 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../source.ts";
 import { type Output, reduce, reissueMemberRequests, type SourceState } from "./_reducer.ts";
 import { Op } from "./_schemas.ts";
-import { errText } from "./_gateway_types.ts";
 
 const TAG = "discord";
 
@@ -110,7 +110,7 @@ export class Shard {
       try {
         this.#one(o);
       } catch (err) {
-        this.#h.log.error(`handling ${o.kind} failed: ${errText(err)}`, TAG);
+        this.#h.log.error(`handling ${o.kind} failed: ${errorText(err)}`, TAG);
       }
     }
   }
@@ -126,10 +126,10 @@ export class Shard {
   #one(o: Output): void {
     switch (o.kind) {
       case "presence":
-        this.#h.sink()?.presence(o.event);
+        this.#h.sink()?.emit({ type: "presence", event: o.event });
         return;
       case "message":
-        this.#h.sink()?.message(o.event);
+        this.#h.sink()?.emit({ type: "message", event: o.event });
         return;
       case "log":
         this.#h.log[o.level](o.message, TAG);
@@ -141,7 +141,7 @@ export class Shard {
         return;
       case "guild-gone":
         this.#clearMemberTimer(o.guildId);
-        this.#h.sink()?.serverGone?.(o.guildId);
+        this.#h.sink()?.emit({ type: "server-gone", event: { server: o.guildId } });
         return;
       case "member-left":
         this.#h.memberLeft(o.userId, o.guildId);
