@@ -5,7 +5,7 @@ import { RuntimeServer } from "../_fixtures/runtimes.ts";
 import { startServer } from "../_fixtures/helpers.ts";
 
 /** The runtimes every deploy test runs against. */
-export const RUNTIMES = ["deno", "bun", "node"] as const;
+export const RUNTIMES = ["deno", "bun", "node", "deno-node"] as const;
 
 /** A running server on one runtime. */
 export interface Running extends AsyncDisposable {
