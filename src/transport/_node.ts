@@ -31,7 +31,7 @@ import { errorText } from "../_errors.ts";
 interface WsSocket {
   readonly readyState: number;
   readonly bufferedAmount: number;
-  send(data: Buffer, options: { binary: boolean }): void;
+  send(data: string | Buffer, options: { binary: boolean }): void;
   close(code: number, reason: string): void;
   terminate(): void;
   ping(): void;
@@ -77,15 +77,18 @@ function loadWs(): Promise<WsModule> {
   return wsModule ??= import(WS) as Promise<WsModule>;
 }
 
-// One frame is handed to every viewer of a room in turn: encode it once, not once per viewer.
+// A broadcast hands one frame to every viewer of a room in turn: encode it once, on its second
+// send, not once per viewer. A frame sent once (an answer, a join) goes as a string, which the
+// socket writes without a Buffer of its own.
 let lastFrame = "";
-let lastBytes = Buffer.alloc(0);
-function encode(frame: string): Buffer {
+let lastBytes: Buffer | undefined;
+function payload(frame: string): string | Buffer {
   if (frame !== lastFrame) {
-    lastBytes = Buffer.from(frame, "utf8");
     lastFrame = frame;
+    lastBytes = undefined;
+    return frame;
   }
-  return lastBytes;
+  return lastBytes ??= Buffer.from(frame, "utf8");
 }
 
 class NodePeer implements WsPeer {
@@ -100,7 +103,7 @@ class NodePeer implements WsPeer {
   send(frame: string): void {
     if (this.#ws.readyState !== OPEN) return;
     try {
-      this.#ws.send(encode(frame), { binary: false });
+      this.#ws.send(payload(frame), { binary: false });
     } catch {
       // closed meanwhile: the close event tells the core
     }
