@@ -1,11 +1,12 @@
 /**
  * Who may open a WebSocket, and the life of every connection let in: the
  * origin check, the total and per-IP caps (a dropped socket still counts
- * until it is really gone), the per-IP inbound and login-check budgets, and
+ * until it is really gone), the per-IP inbound, login-check and join budgets, and
  * the set of live connections the server drains on stop.
  *
  * @module
  */
+import { AddressBuckets } from "./_join_budget.ts";
 import { TokenBucket } from "./_limits.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
@@ -49,6 +50,7 @@ export class Admission {
   #metrics: Metrics;
   #live = new Set<Connection>();
   #perIp = new Map<string, PerIp>();
+  #ipJoins: AddressBuckets;
   #nextId = 1;
 
   constructor(
@@ -69,7 +71,9 @@ export class Admission {
       highWaterBytes: settings.highWaterBytes,
       slowGraceMs: settings.slowClientGraceMs,
       maxBufferedBytes: settings.maxBufferedBytes,
+      joinMinBytesPerSecond: settings.joinMinBytesPerSecond,
     };
+    this.#ipJoins = new AddressBuckets(settings.ipJoinsPerSecond, settings.ipJoinBurst);
     this.#hub = hub;
     this.#handler = handler;
     this.#log = log;
@@ -123,19 +127,30 @@ export class Admission {
     }
     entry.count++;
     const budget = entry;
+    const joins = new TokenBucket(s.joinsPerSecond, s.joinBurst);
     const conn = new Connection(
       `c${this.#nextId++}`,
       ip,
       this.#limits,
       this.#handler,
       this,
-      { take: (bytes) => budget.frames.take() && budget.bytes.take(bytes) },
+      {
+        take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
+        join: () => joins.take() && this.#ipJoins.take(ip),
+      },
       this.#log,
       this.#metrics,
     );
     this.#live.add(conn);
     this.#metrics.connectionsTotal++;
     return conn;
+  }
+
+  /** The unsent bytes of every live socket, dropped ones included. */
+  unsentBytes(): number {
+    let total = 0;
+    for (const conn of this.#live) total += conn.bufferedAmount;
+    return total;
   }
 
   /** Spend one login check from `ip`'s budget; `false` when it is spent. */

@@ -86,8 +86,33 @@ export interface ServerOptions {
   highWaterBytes?: number;
   /** A client behind for this many ms is dropped with 1013. Default 2000. */
   slowClientGraceMs?: number;
-  /** Unsent bytes no send may take a client past; such a client is dropped at once. Default 16 MiB. */
+  /**
+   * Unsent bytes no send may take a client past; such a client is dropped at
+   * once. A `server-join` on its way does not count (see
+   * `joinMinBytesPerSecond`). Default 16 MiB.
+   */
   maxBufferedBytes?: number;
+  /**
+   * The slowest a client may read its `server-join`: until the join is out,
+   * its bytes are not "behind" for `slowClientGraceMs` plus its size at this
+   * rate; still unsent then, the client is dropped with 1013. Default 524288 (512 KiB/s).
+   */
+  joinMinBytesPerSecond?: number;
+  /**
+   * Unsent bytes of all sockets together above which new `server-join`s wait
+   * in a first-come first-served queue, served as bytes drain. Default 1 GiB.
+   */
+  maxTotalBufferedBytes?: number;
+  /** Joins that may wait for the outbound budget; one more gets an error frame and is closed with 1013. Default 1000. */
+  joinQueueLength?: number;
+  /** Joins (`connect` requests) per second per connection; more get "Too many messages. Slow down.". Default 1 (burst `joinBurst`). */
+  joinsPerSecond?: number;
+  /** Joins a connection may make in a burst. Default 3. */
+  joinBurst?: number;
+  /** Joins per second from one client IP, all its connections together (the budget outlives them). Default 2 (burst `ipJoinBurst`). */
+  ipJoinsPerSecond?: number;
+  /** Joins one client IP may make in a burst. Default 20. */
+  ipJoinBurst?: number;
   /**
    * When set, WebSocket upgrades whose `Origin` is not listed (nor the
    * server's own origin, for its page) get 403. Each entry is an origin such
@@ -141,6 +166,13 @@ const schema = z.strictObject({
   highWaterBytes: positive.default(4 * 1024 * 1024),
   slowClientGraceMs: count.default(2000),
   maxBufferedBytes: positive.default(16 * 1024 * 1024),
+  joinMinBytesPerSecond: positive.default(512 * 1024),
+  maxTotalBufferedBytes: positive.default(1024 * 1024 * 1024),
+  joinQueueLength: positive.default(1000),
+  joinsPerSecond: z.number().positive().default(1),
+  joinBurst: positive.default(3),
+  ipJoinsPerSecond: z.number().positive().default(2),
+  ipJoinBurst: positive.default(20),
   allowedOrigins: z.array(origin).optional(),
   shutdownTimeoutMs: count.default(5000),
 }).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {

@@ -141,6 +141,7 @@ export const ERRORS = {
   serverListUnavailable: "Sorry, the server list is unavailable right now. Please try again.",
   rateLimited: "Too many messages. Slow down.",
   tooLarge: "Message too large.",
+  busy: "The server is busy. Please try again in a moment.",
 } as const;
 
 const snowflakeish = z.string().min(1).max(64);

@@ -16,6 +16,7 @@ import { Directory } from "./_directory.ts";
 import { ProtocolHandler } from "./_handler.ts";
 import { routes } from "./_http.ts";
 import { Hub } from "./_hub.ts";
+import { JoinQueue } from "./_join_queue.ts";
 import { Logger } from "./log.ts";
 import { Metrics, type MetricsSnapshot } from "./metrics.ts";
 import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
@@ -109,6 +110,7 @@ export class WebSocketServer implements AsyncDisposable {
   #directory: Directory;
   #hub: Hub<Connection>;
   #admission: Admission;
+  #joinQueue: JoinQueue;
   #files: StaticSource | null;
   #transport: Transport;
   #sweeper: ReturnType<typeof setInterval> | undefined;
@@ -125,7 +127,9 @@ export class WebSocketServer implements AsyncDisposable {
       ? bunTransport({
         idleTimeoutSeconds: s.idleTimeoutSeconds,
         maxPayloadBytes: s.maxFrameBytes,
-        maxBufferedBytes: s.maxBufferedBytes,
+        // A join on its way may take a socket past maxBufferedBytes (the global budget
+        // bounds the sum); the sweep applies the per-socket rule.
+        maxBufferedBytes: Math.min(s.maxBufferedBytes + s.maxTotalBufferedBytes, 2 ** 31 - 1),
       })
       : denoTransport;
     this.#hooks = { ...s.callbacks };
@@ -148,20 +152,28 @@ export class WebSocketServer implements AsyncDisposable {
         },
       },
     );
+    this.#joinQueue = new JoinQueue(s, () => this.#admission.unsentBytes(), this.#metrics);
     const handler = new ProtocolHandler(
       this.#directory,
       this.#hub,
       this.#log,
       this.#metrics,
       (ip) => this.#admission.mayValidate(ip),
+      this.#joinQueue,
     );
     this.#admission = new Admission(s, this.#hub, handler, this.#log, this.#metrics);
     this.#files = s.staticDir === false ? null : staticSource(s.staticDir ?? DEFAULT_STATIC_DIR);
     this.#fetch = routes({
       healthy: () => this.#state === "running",
-      metrics: () =>
-        this.#metrics.render(this.#admission.size, this.#hub.sizes(), this.#state !== "running") +
-        (this.#broker.metrics?.() ?? ""),
+      metrics: () => {
+        this.#joinQueue.unsentBytes(); // a gauge: measured when read
+        return this.#metrics.render(
+          this.#admission.size,
+          this.#hub.sizes(),
+          this.#state !== "running",
+        ) +
+          (this.#broker.metrics?.() ?? "");
+      },
       hooks: this.#hooks,
       runner: this.#runner,
       files: this.#files,
@@ -196,6 +208,7 @@ export class WebSocketServer implements AsyncDisposable {
 
   /** A snapshot of the counters behind `GET /metrics`. */
   get metrics(): MetricsSnapshot {
+    this.#joinQueue.unsentBytes();
     return this.#metrics.snapshot();
   }
 
@@ -348,6 +361,7 @@ export class WebSocketServer implements AsyncDisposable {
     this.#state = "stopping";
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+    this.#joinQueue.close();
     const s = this.#settings;
     this.#log.info(`shutting down: closing ${this.#admission.size} connection(s)`);
     const deadline = Date.now() + s.shutdownTimeoutMs;
