@@ -1,6 +1,6 @@
 // Big guilds and herds, against a server in a child process on each runtime: a 250,000-member
 // join arrives whole and the viewer stays; a viewer reading at 2 MB/s stays through a
-// 100,000-member join while presence flows, and one that never reads is dropped; a herd waits in
+// 150,000-member join while presence flows, and one that never reads is dropped; a herd waits in
 // the join queue under a small global budget (all joined, first come first served, memory
 // bounded) and the queue's overflow is refused with an error frame; join churn from one address is
 // refused with the protocol's rate error while another address joins.
@@ -59,10 +59,11 @@ for (const runtime of RUNTIMES) {
   });
 
   Deno.test(
-    `${runtime}: a viewer reading at 2 MB/s stays through a 100,000-member join with presence at 20/s`,
+    `${runtime}: a viewer reading at 2 MB/s stays through a 150,000-member join with presence at 20/s`,
     async () => {
+      // 150,000 rather than the issue's 100,000: loopback's kernel buffers take ~10 MB at once.
       await using server = await GuildProcess.start(runtime, {
-        members: 100_000,
+        members: 150_000,
         presencePerSecond: 20,
       });
       const viewer = await RawViewer.connect(server.port, { readBytesPerSecond: 2_000_000 });
@@ -70,7 +71,7 @@ for (const runtime of RUNTIMES) {
         viewer.connect(BIG_GUILD_SHORT);
         const join = await viewer.waitFor(isJoin);
         assert.equal(join?.type, "server-join", `close code ${viewer.closeCode}`);
-        assert.ok(join!.bytes > 12_000_000, `${join!.bytes} bytes`);
+        assert.ok(join!.bytes > 19_000_000, `${join!.bytes} bytes`);
         // The presence traffic queued behind the join arrives, and the viewer is still open.
         const after = viewer.frames.indexOf(join!);
         await until(
