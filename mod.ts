@@ -36,6 +36,7 @@ export {
   type StartOptions,
   WebSocketServer,
 } from "./src/server.ts";
+export type { TransportName } from "./src/options.ts";
 export type { Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
 export {
   type ChatEvent,
@@ -57,7 +58,7 @@ export {
   type DiscordOAuthOptions,
   discordOAuthValidator,
   type DiscordUserValidator,
-} from "./src/discord/oauth.ts";
+} from "./src/discord/_oauth.ts";
 export { formatLogRecord, type LogLevel, type LogRecord, type LogSink } from "./src/log.ts";
 export type { CallbackStats, MetricsSnapshot } from "./src/metrics.ts";
 export { VERSION } from "./src/version.ts";

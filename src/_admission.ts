@@ -1,12 +1,15 @@
 /**
  * Who may open a WebSocket, and the life of every connection let in: the
  * origin check, the total and per-IP caps (a dropped socket still counts
- * until it is really gone), the per-IP inbound, login-check and join budgets, and
- * the set of live connections the server drains on stop.
+ * until it is really gone), the per-IP inbound, login-check and join budgets (kept
+ * in a table that outlives connections, see `_ip_table.ts`; the client and
+ * its key come from `_client_address.ts`), and the set of live connections
+ * the server drains on stop.
  *
  * @module
  */
-import { AddressBuckets } from "./_join_budget.ts";
+import type { Client } from "./_client_address.ts";
+import { IpTable } from "./_ip_table.ts";
 import { TokenBucket } from "./_limits.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
@@ -22,13 +25,6 @@ export interface Refusal {
   reason: string;
   /** Title of the error page. */
   title: string;
-}
-
-interface PerIp {
-  count: number;
-  frames: TokenBucket;
-  bytes: TokenBucket;
-  logins: TokenBucket;
 }
 
 /** Quote a client-chosen value for a log line: escaped, and cut to `max` characters. */
@@ -49,8 +45,7 @@ export class Admission {
   #log: Logger;
   #metrics: Metrics;
   #live = new Set<Connection>();
-  #perIp = new Map<string, PerIp>();
-  #ipJoins: AddressBuckets;
+  #perIp: IpTable;
   #nextId = 1;
 
   constructor(
@@ -73,7 +68,13 @@ export class Admission {
       maxBufferedBytes: settings.maxBufferedBytes,
       joinMinBytesPerSecond: settings.joinMinBytesPerSecond,
     };
-    this.#ipJoins = new AddressBuckets(settings.ipJoinsPerSecond, settings.ipJoinBurst);
+    this.#perIp = new IpTable({
+      framesPerSecond: settings.ipFramesPerSecond,
+      bytesPerSecond: settings.ipBytesPerSecond,
+      loginChecksPerMinute: settings.ipLoginChecksPerMinute,
+      joinsPerSecond: settings.ipJoinsPerSecond,
+      joinBurst: settings.ipJoinBurst,
+    }, settings.maxTrackedIps);
     this.#hub = hub;
     this.#handler = handler;
     this.#log = log;
@@ -85,18 +86,28 @@ export class Admission {
     return this.#live.size;
   }
 
+  /** Client keys whose budgets are remembered now. */
+  get trackedIps(): number {
+    return this.#perIp.size;
+  }
+
   /**
-   * Whether an upgrade from `ip` with this `Origin` may go ahead. `ownOrigin`
-   * is the server's own (its page may always connect).
+   * Whether an upgrade from `client` with this `Origin` may go ahead.
+   * `ownOrigins` are the server's own (its page may always connect); they
+   * come from the configuration, never from the request's `Host`.
    */
-  check(ip: string, origin: string | null, ownOrigin: string): Refusal | null {
+  check(client: Client, origin: string | null, ownOrigins: readonly string[]): Refusal | null {
     const s = this.#settings;
+    const ip = client.address;
     let refusal: Refusal | null = null;
-    if (s.allowedOrigins && origin !== ownOrigin && !s.allowedOrigins.includes(origin ?? "")) {
+    if (
+      s.allowedOrigins && !s.allowedOrigins.includes(origin ?? "") &&
+      !ownOrigins.includes(origin ?? "")
+    ) {
       refusal = { status: 403, reason: "origin", title: "Forbidden" };
     } else if (this.#live.size >= s.maxConnections) {
       refusal = { status: 503, reason: "max_connections", title: "Service Unavailable" };
-    } else if ((this.#perIp.get(ip)?.count ?? 0) >= s.maxConnectionsPerIp) {
+    } else if (this.#perIp.count(client.key) >= s.maxConnectionsPerIp) {
       refusal = { status: 429, reason: "max_per_ip", title: "Too Many Requests" };
     }
     if (refusal) {
@@ -112,31 +123,23 @@ export class Admission {
     return refusal;
   }
 
-  /** Let a connection in: it counts from now until its socket is gone (or never opens). */
-  admit(ip: string): Connection {
+  /**
+   * Let a connection in: it counts from now until its socket is gone (or
+   * never opens). Its `ip` is the client's per-IP key.
+   */
+  admit(client: Client): Connection {
+    const budget = this.#perIp.acquire(client.key);
     const s = this.#settings;
-    let entry = this.#perIp.get(ip);
-    if (!entry) {
-      entry = {
-        count: 0,
-        frames: new TokenBucket(s.ipFramesPerSecond, s.ipFramesPerSecond * 2),
-        bytes: new TokenBucket(s.ipBytesPerSecond, s.ipBytesPerSecond * 2),
-        logins: new TokenBucket(s.ipLoginChecksPerMinute / 60, 5),
-      };
-      this.#perIp.set(ip, entry);
-    }
-    entry.count++;
-    const budget = entry;
     const joins = new TokenBucket(s.joinsPerSecond, s.joinBurst);
     const conn = new Connection(
       `c${this.#nextId++}`,
-      ip,
+      client.key,
       this.#limits,
       this.#handler,
       this,
       {
         take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
-        join: () => joins.take() && this.#ipJoins.take(ip),
+        join: () => joins.take() && budget.joins.take(),
       },
       this.#log,
       this.#metrics,
@@ -153,9 +156,9 @@ export class Admission {
     return total;
   }
 
-  /** Spend one login check from `ip`'s budget; `false` when it is spent. */
+  /** Spend one login check from the budget of per-IP key `ip`; `false` when it is spent. */
   mayValidate(ip: string): boolean {
-    return this.#perIp.get(ip)?.logins.take() ?? false;
+    return this.#perIp.takeLogin(ip);
   }
 
   /** The connection sends nothing more: out of its room. */
@@ -169,8 +172,7 @@ export class Admission {
   /** The socket is gone: free its place. */
   release(conn: Connection): void {
     if (!this.#live.delete(conn)) return;
-    const entry = this.#perIp.get(conn.ip);
-    if (entry && --entry.count <= 0) this.#perIp.delete(conn.ip);
+    this.#perIp.release(conn.ip);
     this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
   }
 

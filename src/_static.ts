@@ -72,11 +72,23 @@ export interface StaticSource {
   serve(pathname: string, method: string): Promise<Response>;
 }
 
-/** The right source for a directory: files on disk, or (for a package loaded over HTTPS) fetched. */
-export function staticSource(root: string | URL): StaticSource {
-  if (root instanceof URL && root.protocol !== "file:") return new RemoteFiles(root);
+/** The files of the built-in page (`public/`): the only ones fetched when it is remote. */
+export const PAGE_FILES: readonly string[] = ["index.html", "app.js", "style.css"];
+
+/**
+ * The right source for a directory: files on disk, or (for a package loaded
+ * over HTTPS) fetched once each and kept. `only` limits a remote source to
+ * these file names.
+ */
+export function staticSource(root: string | URL, only?: readonly string[]): StaticSource {
+  if (root instanceof URL && root.protocol !== "file:") return new RemoteFiles(root, only);
   return new StaticFiles(root);
 }
+
+/** Bytes kept of a remote file, at most. Larger ones are streamed each time. */
+const CACHE_FILE_BYTES = 1024 * 1024;
+/** Remote files kept, at most (oldest dropped first). */
+const CACHE_FILES = 64;
 
 /**
  * Files below a remote base URL: what the default page is when this package
@@ -84,18 +96,55 @@ export function staticSource(root: string | URL): StaticSource {
  */
 export class RemoteFiles implements StaticSource {
   #base: URL;
+  #only: ReadonlySet<string> | null;
+  // Fetched once per file (a request never waits on the network twice for the same file).
+  #cache = new Map<string, Promise<Uint8Array | "missing" | "large">>();
 
-  /** `base` must end with `/`. */
-  constructor(base: URL) {
+  /** `base` must end with `/`; `only`: the file names that exist (others are 404 without a fetch). */
+  constructor(base: URL, only?: readonly string[]) {
     this.#base = base;
+    this.#only = only ? new Set(only) : null;
   }
 
-  /** Fetch the file; anything trying to climb out of the base is refused. */
+  /** Serve the file from memory, fetching it the first time; anything climbing out of the base is refused. */
   async serve(pathname: string, method: string): Promise<Response> {
     const checked = normaliseRequestPath(pathname);
     if (!checked.ok) return refusal(checked.status);
     const rel = checked.path.slice(1);
     const path = rel === "" || rel.endsWith("/") ? `${rel}index.html` : rel;
+    if (this.#only && !this.#only.has(path)) return page(404, "Not Found");
+    let kept = this.#cache.get(path);
+    if (!kept) {
+      kept = this.#fetchSmall(path);
+      this.#cache.set(path, kept);
+      if (this.#cache.size > CACHE_FILES) this.#cache.delete(this.#cache.keys().next().value!);
+      // A failure is not kept: the next request tries again.
+      kept.then((b) => b === "missing" && this.#cache.delete(path), () => this.#cache.delete(path));
+    }
+    const got = await kept.catch(() => "missing" as const);
+    if (got === "missing") return page(404, "Not Found");
+    if (got === "large") return await this.#stream(path, method);
+    const headers = { "content-type": contentType(path), "x-content-type-options": "nosniff" };
+    return new Response(method === "HEAD" ? null : got as BodyInit, { headers });
+  }
+
+  // The whole file when it is small enough to keep.
+  async #fetchSmall(path: string): Promise<Uint8Array | "missing" | "large"> {
+    const res = await fetch(new URL(path, this.#base));
+    if (!res.ok) {
+      await res.body?.cancel();
+      return "missing";
+    }
+    const length = Number(res.headers.get("content-length") ?? NaN);
+    if (!(length <= CACHE_FILE_BYTES)) {
+      await res.body?.cancel();
+      return "large";
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    return bytes.length <= CACHE_FILE_BYTES ? bytes : "large";
+  }
+
+  async #stream(path: string, method: string): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.#base));

@@ -71,6 +71,8 @@ export interface Broker {
   close(): Promise<void>;
   /** Extra Prometheus text lines for `/metrics` (e.g. a cluster's Redis state). */
   metrics?(): string;
+  /** This instance's part in a cluster (`leader`, `follower`), for `/api/status`. Absent: a single instance. */
+  role?(): string;
 }
 
 /** The broker of a single process: every event goes straight back to this instance (internal). */

@@ -9,6 +9,8 @@ import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
 import { Admission, quote } from "./_admission.ts";
+import { ClientAddresses } from "./_client_address.ts";
+import { startMetricsListener } from "./_metrics_port.ts";
 import { type Broker, LocalBroker, type ServerEvent } from "./broker.ts";
 import { CallbackRunner, type Callbacks } from "./callbacks.ts";
 import type { Connection } from "./_connection.ts";
@@ -36,9 +38,8 @@ import {
 import type { DataSource, EventSink } from "./source.ts";
 import { MockSource } from "./sources/mock.ts";
 import { withCallbacks } from "./sources/_callbacks.ts";
-import { errorPage, type StaticSource, staticSource } from "./_static.ts";
-import { bunTransport } from "./transport/_bun.ts";
-import { denoTransport } from "./transport/_deno.ts";
+import { errorPage, PAGE_FILES, type StaticSource, staticSource } from "./_static.ts";
+import { pickTransport } from "./transport/mod.ts";
 import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 
@@ -116,6 +117,8 @@ export class WebSocketServer implements AsyncDisposable {
   #sweeper: ReturnType<typeof setInterval> | undefined;
   #fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
   #listener: Listener | undefined;
+  #metricsListener: Listener | undefined;
+  #clients: ClientAddresses;
   #state: "stopped" | "starting" | "running" | "stopping" = "stopped";
   #stopping: Promise<void> | undefined;
 
@@ -123,15 +126,8 @@ export class WebSocketServer implements AsyncDisposable {
   constructor(options: ServerOptions = {}) {
     const s = this.#settings = parseOptions(options);
     this.#log = new Logger(s.logLevel, s.logSink);
-    this.#transport = "Bun" in globalThis
-      ? bunTransport({
-        idleTimeoutSeconds: s.idleTimeoutSeconds,
-        maxPayloadBytes: s.maxFrameBytes,
-        // A join on its way may take a socket past maxBufferedBytes (the global budget
-        // bounds the sum); the sweep applies the per-socket rule.
-        maxBufferedBytes: Math.min(s.maxBufferedBytes + s.maxTotalBufferedBytes, 2 ** 31 - 1),
-      })
-      : denoTransport;
+    this.#clients = new ClientAddresses(s.trustProxy, s.ipv6Prefix);
+    this.#transport = pickTransport(s);
     this.#hooks = { ...s.callbacks };
     this.#source = withCallbacks(s.source ?? new MockSource(), this.#hooks);
     this.#broker = s.broker ?? new LocalBroker();
@@ -162,18 +158,18 @@ export class WebSocketServer implements AsyncDisposable {
       this.#joinQueue,
     );
     this.#admission = new Admission(s, this.#hub, handler, this.#log, this.#metrics);
-    this.#files = s.staticDir === false ? null : staticSource(s.staticDir ?? DEFAULT_STATIC_DIR);
+    this.#files = s.staticDir === false
+      ? null
+      : s.staticDir === undefined
+      ? staticSource(DEFAULT_STATIC_DIR, PAGE_FILES)
+      : staticSource(s.staticDir);
     this.#fetch = routes({
       healthy: () => this.#state === "running",
-      metrics: () => {
-        this.#joinQueue.unsentBytes(); // a gauge: measured when read
-        return this.#metrics.render(
-          this.#admission.size,
-          this.#hub.sizes(),
-          this.#state !== "running",
-        ) +
-          (this.#broker.metrics?.() ?? "");
-      },
+      metrics: s.metrics === undefined ? () => this.#metricsText() : null,
+      status: () => this.#status(),
+      sourceState: () => this.#source.state?.(),
+      builtinPage: s.staticDir === undefined,
+      debug: (message) => this.#log.debug(message),
       hooks: this.#hooks,
       runner: this.#runner,
       files: this.#files,
@@ -208,7 +204,7 @@ export class WebSocketServer implements AsyncDisposable {
 
   /** A snapshot of the counters behind `GET /metrics`. */
   get metrics(): MetricsSnapshot {
-    this.#joinQueue.unsentBytes();
+    this.#joinQueue.unsentBytes(); // a gauge: measured when read
     return this.#metrics.snapshot();
   }
 
@@ -239,7 +235,7 @@ export class WebSocketServer implements AsyncDisposable {
     return this;
   }
 
-  /** Which runtime adapter serves this server: `"deno"` or `"bun"`. */
+  /** Which runtime adapter serves this server: `"deno"`, `"bun"` or `"node"`. */
   get runtime(): string {
     return this.#transport.runtime;
   }
@@ -300,31 +296,92 @@ export class WebSocketServer implements AsyncDisposable {
       await this.#broker.open((e) => this.#deliver(e));
       await this.#source.start?.(this.#sink());
       if (options.listen !== false) {
+        const fetch = this.#fetch;
         this.#listener = await this.#transport.serve({
           port: this.#settings.port,
           hostname: this.#settings.hostname,
-          fetch: this.#fetch,
+          tls: this.#settings.tls,
+          // From the network, a request without Host is malformed (mounted use may build one).
+          fetch: (req, ctx) =>
+            req.headers.has("host") ? fetch(req, ctx) : (
+              this.#log.debug("request without a Host header: 400"), errorPage(400, "Bad Request")
+            ),
           onError: (err) => {
             this.#log.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
             return errorPage(500, "Internal Server Error");
           },
           log: (message) => this.#log.error(message),
+          headerTimeoutMs: this.#settings.headerTimeoutMs,
         });
         this.#log.info(`dback ${VERSION} listening on ${this.url}`);
+      }
+      const m = this.#settings.metrics;
+      if (m) {
+        this.#metricsListener = await startMetricsListener(
+          m.port,
+          m.hostname ?? this.#settings.hostname,
+          () => this.#metricsText(),
+        );
+        this.#log.info(
+          `/metrics on ${this.#metricsListener.hostname}:${this.#metricsListener.port}`,
+        );
       }
       this.#startSweeper();
       this.#state = "running";
     } catch (err) {
       await this.#stopParts();
+      // A port that did bind (the viewer port, when the metrics port did not) is let go.
+      for (const l of [this.#metricsListener, this.#listener]) await l?.shutdown().catch(() => {});
+      this.#metricsListener = this.#listener = undefined;
       this.#state = "stopped";
       throw err;
     }
   }
 
-  /** `http://host:port` of the listener, with IPv6 addresses in brackets. */
+  /** `http://host:port` (`https://` with TLS) of the listener, with IPv6 addresses in brackets. */
   get url(): string {
     const h = this.hostname;
-    return `http://${h.includes(":") ? `[${h}]` : h}:${this.port}`;
+    return `${this.#settings.tls ? "https" : "http"}://${
+      h.includes(":") ? `[${h}]` : h
+    }:${this.port}`;
+  }
+
+  /** The port `/metrics` listens on when it has its own (`metrics: { port }`), once started. */
+  get metricsPort(): number | undefined {
+    return this.#metricsListener?.port;
+  }
+
+  #metricsText(): string {
+    this.#joinQueue.unsentBytes(); // a gauge: measured when read
+    return this.#metrics.render(
+      this.#admission.size,
+      this.#hub.sizes(),
+      this.#state !== "running",
+    ) +
+      (this.#broker.metrics?.() ?? "");
+  }
+
+  // Counts only: nothing here names a user or a server.
+  #status(): Record<string, unknown> {
+    const rooms = this.#hub.sizes();
+    return {
+      version: VERSION,
+      runtime: this.#transport.runtime,
+      state: this.#state,
+      viewers: this.#admission.size,
+      rooms: rooms.size,
+      trackedIps: this.#admission.trackedIps,
+      source: this.#source.state?.() ?? { kind: "custom", state: "running" },
+      cluster: this.#broker.role?.() ?? "single",
+    };
+  }
+
+  // Origins the page of this server is served under: configured, and the listener's own.
+  #ownOrigins(): string[] {
+    const own = [...this.#settings.publicOrigins];
+    const h = this.hostname;
+    if (this.#listener && h !== "0.0.0.0" && h !== "::") own.push(new URL(this.url).origin);
+    return own;
   }
 
   /**
@@ -373,6 +430,8 @@ export class WebSocketServer implements AsyncDisposable {
     if (this.#admission.size > 0) {
       this.#log.warn(`${this.#admission.forgetAll()} connection(s) did not close in time`);
     }
+    await this.#metricsListener?.shutdown();
+    this.#metricsListener = undefined;
     const listener = this.#listener;
     if (listener) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -440,16 +499,18 @@ export class WebSocketServer implements AsyncDisposable {
       this.#metrics.reject("draining");
       return errorPage(503, "Service Unavailable");
     }
-    const ip = this.#transport.clientIp(req, ctx);
-    if (ip === null) {
+    const peer = this.#transport.clientIp(req, ctx);
+    if (peer === null) {
       // The peer reset before we could see its address: nothing to upgrade.
       this.#metrics.reject("peer_gone");
       return errorPage(400, "Bad Request");
     }
+    const client = this.#clients.resolve(peer, req.headers);
+    const ip = client.address;
     const origin = req.headers.get("origin");
-    const refusal = this.#admission.check(ip, origin, new URL(req.url).origin);
+    const refusal = this.#admission.check(client, origin, this.#ownOrigins());
     if (refusal) return errorPage(refusal.status, refusal.title);
-    const conn = this.#admission.admit(ip);
+    const conn = this.#admission.admit(client);
     try {
       const res = this.#transport.upgrade(req, ctx, {
         idleTimeoutSeconds: this.#settings.idleTimeoutSeconds,

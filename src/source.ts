@@ -82,4 +82,10 @@ export interface DataSource {
   watch?(serverId: string, active: boolean): void;
   /** Stop producing events and free resources. The server awaits it in `stop()`. */
   stop?(): void | Promise<void>;
+  /**
+   * What the source is and how it is doing, for `/api/status` and `/healthz`
+   * (no user data): `kind` such as `mock`, `discord`, `callbacks`; `state`
+   * is `ready` when it serves live data, else e.g. `connecting`, `reconnecting`, `failed`.
+   */
+  state?(): { kind: string; state: string };
 }

@@ -30,5 +30,9 @@ export function withCallbacks(base: DataSource, hooks: Readonly<Callbacks>): Dat
     start: (sink) => base.start?.(sink),
     watch: (id, active) => base.watch?.(id, active),
     stop: () => base.stop?.(),
+    state: () =>
+      hooks.getServerData
+        ? { kind: "callbacks", state: "ready" }
+        : base.state?.() ?? { kind: "custom", state: "ready" },
   };
 }

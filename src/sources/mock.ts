@@ -189,6 +189,11 @@ export class MockSource implements DataSource {
     return [...this.#tickers.keys()];
   }
 
+  /** The mock is always ready. */
+  state(): { kind: string; state: string } {
+    return { kind: "mock", state: "ready" };
+  }
+
   /** Stop all activity and detach from the sink. */
   stop(): void {
     for (const id of [...this.#tickers.keys()]) this.watch(id, false);

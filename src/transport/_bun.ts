@@ -162,10 +162,11 @@ export function bunTransport(limits: SocketLimits): Transport {
     websocket,
     closesOnBackpressure: true,
 
-    serve({ port, hostname, fetch, onError }): Promise<Listener> {
+    serve({ port, hostname, tls, fetch, onError }): Promise<Listener> {
       const s = bunGlobal().serve({
         port,
         hostname,
+        ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
         fetch: (req: Request, srv: BunServer) => fetch(req, srv),
         error: onError,
         websocket,

@@ -52,12 +52,12 @@ class DenoPeer implements WsPeer {
 export const denoTransport: Transport = {
   runtime: "deno",
 
-  serve({ port, hostname, fetch, onError, log }): Promise<Listener> {
+  serve({ port, hostname, tls, fetch, onError, log }): Promise<Listener> {
     return new Promise((resolve, reject) => {
       try {
         // Guarded: an accept failure (EMFILE) must not end the process or the listening.
         const server = serveGuarded(
-          { port, hostname, onListen: () => {}, onError },
+          { port, hostname, onListen: () => {}, onError, ...(tls ?? {}) },
           fetch as (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response,
           { log },
         );

@@ -115,10 +115,17 @@ export interface Transport {
   serve(options: {
     port: number;
     hostname: string;
+    /** Serve HTTPS/WSS with this PEM certificate (chain) and key. */
+    tls?: { cert: string; key: string };
     fetch: FetchHandler;
     onError: (err: unknown) => Response;
     /** Told about transport trouble the server survives (e.g. accept failures). */
     log: (message: string) => void;
+    /**
+     * A connection whose request head is not complete within this many ms is
+     * closed, where the runtime lets the transport bound it.
+     */
+    headerTimeoutMs?: number;
   }): Promise<Listener>;
   /** The client's IP address, or `null` when the runtime no longer knows it (peer already gone). */
   clientIp(req: Request, ctx: RequestContext): string | null;

@@ -1,16 +1,9 @@
-// Drives tests/_fixtures/big_guild_server.ts in a child process under Deno or Bun: its port, its
-// RSS (from /proc), its metrics and its warnings.
-import { fileURLToPath } from "node:url";
+// Drives tests/_fixtures/big_guild_server.ts in a child process on each runtime of the runtime
+// suite: its port, its RSS (from /proc), its metrics and its warnings.
 import type { LogRecord, MetricsSnapshot, ServerOptions } from "../../mod.ts";
-import { ensureBun } from "../_bun.ts";
+import { ROOT, runtimeCommand, type RuntimeName } from "./runtimes.ts";
 
-/** The runtimes the big-guild suite runs against. */
-export const RUNTIMES = ["deno", "bun"] as const;
-/** One of {@link RUNTIMES}. */
-export type Runtime = typeof RUNTIMES[number];
-
-const SCRIPT = fileURLToPath(new URL("./big_guild_server.ts", import.meta.url));
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export { RUNTIMES } from "./runtimes.ts";
 
 /** What the child serves. */
 export interface GuildSpec {
@@ -53,11 +46,13 @@ export class GuildProcess implements AsyncDisposable {
   }
 
   /** Start the server under `runtime`; resolves once it listens. */
-  static async start(runtime: Runtime, spec: GuildSpec): Promise<GuildProcess> {
-    if (runtime === "bun") await ensureBun();
-    const [cmd, args] = runtime === "bun"
-      ? ["bun", ["run", SCRIPT, JSON.stringify(spec)]]
-      : [Deno.execPath(), ["run", "-A", SCRIPT, JSON.stringify(spec)]];
+  static async start(runtime: RuntimeName, spec: GuildSpec): Promise<GuildProcess> {
+    const full = runtime === "deno-node"
+      ? { ...spec, options: { ...spec.options, transport: "node" as const } }
+      : spec;
+    const { cmd, args } = await runtimeCommand(runtime, "tests/_fixtures/big_guild_server.ts", [
+      JSON.stringify(full),
+    ]);
     const child = new Deno.Command(cmd, {
       args,
       cwd: ROOT,
