@@ -210,13 +210,8 @@ export class Connection implements WsEvents {
       }
     }
     const parsed = parseClientFrame(text);
-    if (!parsed.ok) this.#push({ kind: "error", message: parsed.error });
-    else if (this.#budget.join()) this.#push({ kind: "connect", request: parsed.request });
-    else {
-      // Each join may be megabytes out: churn is refused before a byte of it is sent.
-      this.#metrics.joinsRefusedBudget++;
-      this.#push({ kind: "error", message: ERRORS.rateLimited });
-    }
+    if (parsed.ok) this.#push({ kind: "connect", request: parsed.request });
+    else this.#push({ kind: "error", message: parsed.error });
   }
 
   /** Transport event: the socket closed. */
@@ -262,6 +257,18 @@ export class Connection implements WsEvents {
   /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
   get joinInFlight(): boolean {
     return this.#joinAllowance > 0;
+  }
+
+  /**
+   * Spend one join from the connection's and its IP's join budgets, before a
+   * `server-join` is built: each may be megabytes out, so churn is refused
+   * before a byte of it is sent. `false` (and counted) when either is spent.
+   */
+  takeJoin(): boolean {
+    if (this.#budget.join()) return true;
+    this.#metrics.joinsRefusedBudget++;
+    this.#log.warn("join refused: join budget spent", this.id);
+    return false;
   }
 
   /** Whether an earlier `server-join` has not yet left the process. */

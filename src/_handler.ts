@@ -101,6 +101,7 @@ export class ProtocolHandler implements ConnectionHandler {
       }
       this.#log.info(`authenticated for ${server.id} via ${outcome.via}`, conn.id);
     }
+    if (!conn.takeJoin()) return conn.sendError(ERRORS.rateLimited);
     const first = await this.#mapOf(conn, server.discordId);
     if (!first) return conn.sendError(ERRORS.serverUnavailable);
     if (!conn.isOpen) return;

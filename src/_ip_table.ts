@@ -34,7 +34,7 @@ export interface IpBudgets {
   loginChecksPerMinute: number;
   /** Joins per second (default 2). */
   joinsPerSecond?: number;
-  /** Joins in a burst (default 20). */
+  /** Joins in a burst (default 30). */
   joinBurst?: number;
 }
 
@@ -99,7 +99,7 @@ export class IpTable {
         frames: new TokenBucket(b.framesPerSecond, b.framesPerSecond * 2, now),
         bytes: new TokenBucket(b.bytesPerSecond, b.bytesPerSecond * 2, now),
         logins: new TokenBucket(b.loginChecksPerMinute / 60, LOGIN_BURST, now),
-        joins: new TokenBucket(b.joinsPerSecond ?? 2, b.joinBurst ?? 20, now),
+        joins: new TokenBucket(b.joinsPerSecond ?? 2, b.joinBurst ?? 30, now),
       };
     }
     this.#entries.set(key, entry);

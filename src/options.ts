@@ -106,13 +106,13 @@ export interface ServerOptions {
   maxTotalBufferedBytes?: number;
   /** Joins that may wait for the outbound budget; one more gets an error frame and is closed with 1013. Default 1000. */
   joinQueueLength?: number;
-  /** Joins (`connect` requests) per second per connection; more get "Too many messages. Slow down.". Default 1 (burst `joinBurst`). */
+  /** Joins (a `connect` that would send a `server-join`) per second per connection; more get "Too many messages. Slow down.". Default 1 (burst `joinBurst`). */
   joinsPerSecond?: number;
-  /** Joins a connection may make in a burst. Default 3. */
+  /** Joins a connection may make in a burst. Default 10. */
   joinBurst?: number;
   /** Joins per second from one client IP, all its connections together (the budget outlives them). Default 2 (burst `ipJoinBurst`). */
   ipJoinsPerSecond?: number;
-  /** Joins one client IP may make in a burst. Default 20. */
+  /** Joins one client IP may make in a burst. Default 30. */
   ipJoinBurst?: number;
   /**
    * When set, WebSocket upgrades whose `Origin` is not listed (nor the
@@ -253,9 +253,9 @@ export const optionsSchema = z.strictObject({
     "joins that may wait for the outbound budget (more: error and close 1013)",
   ),
   joinsPerSecond: z.number().positive().default(1).describe("joins per second per connection"),
-  joinBurst: positive.default(3).describe("joins in a burst per connection"),
+  joinBurst: positive.default(10).describe("joins in a burst per connection"),
   ipJoinsPerSecond: z.number().positive().default(2).describe("joins per second per client IP"),
-  ipJoinBurst: positive.default(20).describe("joins in a burst per client IP"),
+  ipJoinBurst: positive.default(30).describe("joins in a burst per client IP"),
   allowedOrigins: z.array(origin).optional(),
   shutdownTimeoutMs: count.default(5000).describe("how long a stop waits for clients to close, ms"),
   trustProxy: z.array(cidr).default([]),

@@ -221,13 +221,15 @@ for (const runtime of RUNTIMES) {
         const started = performance.now();
         for (let round = 0; round < 8; round++) {
           for (const a of attacker) a.connect(round % 2 ? SMALL_GUILD_SHORT : BIG_GUILD_SHORT);
-          await new Promise((r) => setTimeout(r, 100));
+          // Every connect is answered (a join or the rate error) before the next.
+          await until(
+            () =>
+              attacker.every((a) =>
+                a.count("server-join") + a.count("error") > round || a.isClosed
+              ),
+            `the answers of round ${round}`,
+          );
         }
-        // Every connect is answered: a join or the rate error.
-        await until(
-          () => attacker.every((a) => a.count("server-join") + a.count("error") >= 8 || a.isClosed),
-          "an answer to every connect",
-        );
         const elapsed = (performance.now() - started) / 1000;
         const joins = attacker.reduce((n, a) => n + a.count("server-join"), 0);
         const errors = attacker.flatMap((a) => a.frames.filter((f) => f.type === "error"));
