@@ -38,21 +38,26 @@ export {
 } from "./src/server.ts";
 export type { TransportName } from "./src/options.ts";
 export type { Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
+export type {
+  ChatEvent,
+  ClientIdEvent,
+  EventPayloads,
+  PresenceEvent,
+  ServerEvent,
+  ServerGoneEvent,
+} from "./src/events.ts";
 export {
-  type ChatEvent,
-  type ClientIdEvent,
   type DiscordUser,
   ERRORS,
-  type PresenceEvent,
   type ServerEntry,
   type ServerMap,
   type Status,
   type UserEntry,
   type UserMap,
 } from "./src/protocol.ts";
-export type { DataSource, EventSink } from "./src/source.ts";
+export type { DataSource, EventSink, SourceContext } from "./src/source.ts";
 export type { MountedWebSocket } from "./src/transport/types.ts";
-export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
+export type { Broker, Deliver, EventOrigin } from "./src/broker.ts";
 export { type MockOptions, MockSource } from "./src/sources/mock.ts";
 export {
   type DiscordOAuthOptions,

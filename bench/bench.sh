@@ -15,7 +15,8 @@ Benchmarks dback against bare servers (bench/README.md): starts the servers and 
 prints tables, writes JSON and Markdown to out/bench/. The full suite takes minutes.
   --smoke                 a ~5 s end-to-end check of the harness (no npm install)
   --quick                 shorter windows
-  --servers <a,b,...>     which servers (e.g. dback,raw-deno,bun,node-ws,dback-bun)
+  --servers <a,b,...>     which servers (e.g. dback,raw-deno,bun,node-ws,dback-bun,
+                          dback-node,dback-deno-node)
   --clients <n,m,...>     client counts (default 100,1000,5000)
   --workers <n>           load generator processes
   --out <dir>             where the reports go (default out/bench)
@@ -35,6 +36,11 @@ case " $* " in
     echo "installing bench peers (bun, ws, zod) from npm into bench/npm/node_modules"
     (cd bench/npm && npm install --no-package-lock --no-audit --no-fund --loglevel=error) ||
       echo "warning: npm install failed; the bun, dback-bun and node-ws rows may be reported as unavailable"
+  fi
+  if [ ! -d node_modules/ws ] || [ ! -d node_modules/zod ]; then
+    echo "installing dback's npm dependencies (zod, ws, ioredis) into node_modules for dback-node"
+    npm install --no-package-lock --no-save --no-audit --no-fund --loglevel=error ||
+      echo "warning: npm install failed; the dback-node row may be reported as unavailable"
   fi
   ;;
 esac

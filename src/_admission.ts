@@ -14,7 +14,7 @@ import { TokenBucket } from "./_limits.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
 
 /** Why an upgrade was refused, and what to answer. */
@@ -140,6 +140,7 @@ export class Admission {
       {
         take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
         join: () => joins.take() && budget.joins.take(),
+        login: () => this.#perIp.takeLogin(client.key),
       },
       this.#log,
       this.#metrics,
@@ -154,11 +155,6 @@ export class Admission {
     let total = 0;
     for (const conn of this.#live) total += conn.bufferedAmount;
     return total;
-  }
-
-  /** Spend one login check from the budget of per-IP key `ip`; `false` when it is spent. */
-  mayValidate(ip: string): boolean {
-    return this.#perIp.takeLogin(ip);
   }
 
   /** The connection sends nothing more: out of its room. */

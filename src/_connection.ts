@@ -7,10 +7,13 @@
  *
  * @module
  */
+import { type ConnectRequest, parseClientFrame } from "./_client_frames.ts";
+import { errorText } from "./_errors.ts";
+import { errorFrame } from "./_frames.ts";
 import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
-import { type ConnectRequest, errorFrame, ERRORS, parseClientFrame } from "./protocol.ts";
+import type { Metrics } from "./_metrics.ts";
+import { ERRORS } from "./protocol.ts";
 import type { WsEvents, WsPeer } from "./transport/types.ts";
 
 /** Per-connection limits. */
@@ -40,12 +43,14 @@ export interface ConnectionLimits {
   joinMinBytesPerSecond: number;
 }
 
-/** The frames and bytes one client IP may send per second, shared by all its connections. */
+/** What one client IP may spend, shared by all its connections. */
 export interface IpBudget {
-  /** Take one frame of `bytes` from the IP's budget; `false` when it is spent. */
+  /** Take one frame of `bytes` from the IP's per-second budget; `false` when it is spent. */
   take(bytes: number): boolean;
   /** Take one join from the connection's and the IP's join budgets; `false` when either is spent. */
   join(): boolean;
+  /** Take one Discord login check (each may cost a request to Discord); `false` when spent. */
+  login(): boolean;
 }
 
 /** What a connection asks of the protocol layer. */
@@ -276,6 +281,11 @@ export class Connection implements WsEvents {
     return this.#sentBytes - this.bufferedAmount < this.#joinEnd;
   }
 
+  /** Spend one login check from the client address's budget; `false` when it is spent. */
+  mayCheckLogin(): boolean {
+    return this.#budget.login();
+  }
+
   /** The handler calls this once the connection has joined a server, or waits in the join queue: no join deadline any more. */
   joined(): void {
     clearTimeout(this.#timer);
@@ -401,7 +411,7 @@ export class Connection implements WsEvents {
           await this.#run(task);
         } catch (err) {
           this.#log.error(
-            `handler failed: ${err instanceof Error ? err.message : String(err)}`,
+            `handler failed: ${errorText(err)}`,
             this.id,
           );
         }
@@ -433,4 +443,19 @@ export class Connection implements WsEvents {
         return;
     }
   }
+}
+
+/**
+ * Where frames bypass {@link Connection.deliver} (native fan-out), the
+ * slow-client rule runs on a timer instead: every `slowGraceMs / 4` (between
+ * 50 and 500 ms) each connection `each` yields is swept. Returns the stop
+ * function.
+ */
+export function sweepSlowClients(
+  each: (fn: (conn: Connection) => void) => void,
+  slowGraceMs: number,
+): () => void {
+  const every = Math.max(50, Math.min(500, slowGraceMs / 4));
+  const timer = setInterval(() => each((conn) => conn.sweep()), every);
+  return () => clearInterval(timer);
 }

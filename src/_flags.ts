@@ -7,6 +7,7 @@
 import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { z } from "zod";
+import { errorText } from "./_errors.ts";
 
 /** Parsed flags, or the one-line problem to show with the usage. */
 export type FlagsResult<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -24,7 +25,7 @@ export function parseFlags<T>(
   try {
     ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (err) {
-    return { ok: false, message: err instanceof Error ? err.message : String(err) };
+    return { ok: false, message: errorText(err) };
   }
   const parsed = schema.safeParse(values);
   return parsed.success

@@ -11,14 +11,10 @@ import type { Directory } from "./_directory.ts";
 import type { Hub } from "./_hub.ts";
 import type { JoinQueue } from "./_join_queue.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
-import {
-  type ConnectRequest,
-  ERRORS,
-  findServer,
-  serverJoinFrame,
-  serverListFrame,
-} from "./protocol.ts";
+import type { Metrics } from "./_metrics.ts";
+import type { ConnectRequest } from "./_client_frames.ts";
+import { serverJoinFrame, serverListFrame } from "./_frames.ts";
+import { ERRORS, findServer } from "./protocol.ts";
 
 /** Handles the frames of every connection. */
 export class ProtocolHandler implements ConnectionHandler {
@@ -26,7 +22,6 @@ export class ProtocolHandler implements ConnectionHandler {
   #hub: Hub<Connection>;
   #log: Logger;
   #metrics: Metrics;
-  #mayValidate: (ip: string) => boolean;
   #queue: JoinQueue;
   #frames = new Map<string, {
     usersJson: string;
@@ -38,15 +33,15 @@ export class ProtocolHandler implements ConnectionHandler {
   }>();
 
   /**
-   * `mayValidate(ip)` spends one login check from that IP's budget; every
-   * `server-join` waits for its turn in `queue` (the global outbound budget).
+   * Answer every connection's frames from `directory`, joining them into
+   * `hub`'s rooms; every `server-join` waits for its turn in `queue` (the
+   * global outbound budget).
    */
   constructor(
     directory: Directory,
     hub: Hub<Connection>,
     log: Logger,
     metrics: Metrics,
-    mayValidate: (ip: string) => boolean,
     queue: JoinQueue,
   ) {
     this.#queue = queue;
@@ -54,7 +49,6 @@ export class ProtocolHandler implements ConnectionHandler {
     this.#hub = hub;
     this.#log = log;
     this.#metrics = metrics;
-    this.#mayValidate = mayValidate;
   }
 
   /** Send the server list. */
@@ -85,7 +79,7 @@ export class ProtocolHandler implements ConnectionHandler {
         server.password,
         (token, user) => {
           // Each check may cost a request to Discord: one IP gets a small budget of them.
-          if (!this.#mayValidate(conn.ip)) {
+          if (!conn.mayCheckLogin()) {
             this.#log.warn("login check refused: per-IP budget spent", conn.id);
             return Promise.resolve(false);
           }

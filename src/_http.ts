@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { type CallbackRunner, type StaticResult, staticResultSchema } from "./callbacks.ts";
-import type { Callbacks } from "./callbacks.ts";
+import { type CallbackRunner, staticResultSchema } from "./_callback_runner.ts";
+import type { Callbacks, StaticResult } from "./callbacks.ts";
 import { errorPage, normaliseRequestPath, type StaticSource } from "./_static.ts";
 import type { RequestContext } from "./transport/types.ts";
 import { VERSION } from "./version.ts";

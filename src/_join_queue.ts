@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { JOIN_WAIT_BUCKETS, type Metrics } from "./metrics.ts";
+import { JOIN_WAIT_BUCKETS, type Metrics } from "./_metrics.ts";
 
 /** What the queue needs to know of a joiner. */
 export interface Joiner {
@@ -39,7 +39,7 @@ interface Waiter {
  * @example
  * ```ts
  * import { JoinQueue } from "./_join_queue.ts";
- * import { Metrics } from "./metrics.ts";
+ * import { Metrics } from "./_metrics.ts";
  * let unsent = 0;
  * const q = new JoinQueue({ maxTotalBufferedBytes: 100, joinQueueLength: 1 }, () => unsent, new Metrics());
  * const joiner = { isOpen: true, joinInFlight: false, sweep() {} };

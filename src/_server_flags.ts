@@ -11,6 +11,7 @@
 import { readFile, stat } from "node:fs/promises";
 import type { ParseArgsOptionsConfig } from "node:util";
 import { z } from "zod";
+import { errorText } from "./_errors.ts";
 import { intFlag } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { optionsSchema, type ServerOptions, type TransportName } from "./options.ts";
@@ -253,7 +254,7 @@ export async function loadServerFiles(
         text = await readFile(path, "utf8");
       } catch (err) {
         const code = (err as { code?: string }).code;
-        const why = code === "ENOENT" ? "no such file" : err instanceof Error ? err.message : err;
+        const why = code === "ENOENT" ? "no such file" : errorText(err);
         return { ok: false, message: `--tls-${which} ${path}: ${why}` };
       }
       const label = which === "cert" ? "CERTIFICATE" : "PRIVATE KEY";

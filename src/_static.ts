@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { createReadStream, type Stats } from "node:fs";
-import { realpath, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { type FileHandle, open, realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { errorText } from "./_errors.ts";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -64,6 +64,36 @@ export function errorPage(
   title: string,
 ): Response {
   return page(status, title);
+}
+
+/**
+ * Check at start that a configured static directory is a readable directory
+ * (a remote URL is not checked: it is fetched per request). Throws an
+ * `Error` naming the path.
+ *
+ * @example
+ * ```ts
+ * import { checkStaticDir } from "./_static.ts";
+ * await checkStaticDir(new URL("../public/", import.meta.url));
+ * let refused = "";
+ * try {
+ *   await checkStaticDir(new URL(import.meta.url));
+ * } catch (err) {
+ *   refused = String(err);
+ * }
+ * if (!refused.endsWith("not a directory")) throw new Error(refused);
+ * ```
+ */
+export async function checkStaticDir(dir: string | URL): Promise<void> {
+  if (dir instanceof URL && dir.protocol !== "file:") return;
+  const path = dir instanceof URL ? fileURLToPath(dir) : dir;
+  let ok = false;
+  try {
+    ok = (await stat(path)).isDirectory();
+  } catch (err) {
+    throw new Error(`staticDir ${path}: ${errorText(err)}`);
+  }
+  if (!ok) throw new Error(`staticDir ${path}: not a directory`);
 }
 
 /** Something that answers GET/HEAD for static paths. */
@@ -204,9 +234,7 @@ export class StaticFiles implements StaticSource {
       "cache-control": "no-cache",
     };
     if (method === "HEAD") return new Response(null, { headers });
-    // Opened lazily and closed when the body ends or the client goes away.
-    const body = Readable.toWeb(createReadStream(real)) as ReadableStream<Uint8Array>;
-    return new Response(body, { headers });
+    return new Response(fileStream(real), { headers });
   }
 
   /** Resolve a checked path below the root, or the error page to answer instead. */
@@ -304,4 +332,57 @@ function decodePath(pathname: string): string | null {
 
 function inside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+const CHUNK = 64 * 1024;
+
+/**
+ * A file as a byte stream: opened on the first read, read one chunk per
+ * pull (never whole), closed at the end or when the client goes away. Written
+ * out rather than `Readable.toWeb`, whose stream on Deno can throw an
+ * uncaught "cannot close or enqueue" when the client cancels mid-file.
+ *
+ * @example
+ * ```ts
+ * import { fileStream } from "./_static.ts";
+ * const path = new URL("../public/index.html", import.meta.url);
+ * const text = await new Response(fileStream(path)).text();
+ * if (!text.includes("<html")) throw new Error("not the page");
+ * const reader = fileStream(path).getReader();
+ * const first = await reader.read();
+ * await reader.cancel(); // closes the file; nothing is thrown later
+ * if (first.done || first.value.byteLength === 0) throw new Error("no first chunk");
+ * ```
+ */
+export function fileStream(path: string | URL): ReadableStream<Uint8Array> {
+  let file: FileHandle | undefined;
+  let done = false;
+  const finish = async () => {
+    done = true;
+    const f = file;
+    file = undefined;
+    await f?.close().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (done) return;
+      try {
+        file ??= await open(path, "r");
+        const chunk = new Uint8Array(CHUNK);
+        const { bytesRead } = await file.read(chunk, 0, CHUNK, null);
+        if (done) return; // cancelled while reading
+        if (bytesRead === 0) {
+          await finish();
+          controller.close();
+        } else {
+          controller.enqueue(bytesRead === CHUNK ? chunk : chunk.subarray(0, bytesRead));
+        }
+      } catch (err) {
+        if (done) return;
+        await finish();
+        controller.error(err);
+      }
+    },
+    cancel: finish,
+  }, { highWaterMark: 0 });
 }

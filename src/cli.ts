@@ -11,6 +11,7 @@
  */
 import process from "node:process";
 import type { Callbacks } from "./callbacks.ts";
+import { errorText } from "./_errors.ts";
 import { intFlag, parseFlags, shutdownSignal } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import type { ServerOptions } from "./options.ts";
@@ -145,12 +146,17 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   });
   // Loaded only with --redis, so a single instance never loads (nor downloads) the Redis client.
   const cluster = cmd.redis
-    ? (await loadRedisEntry()).cliCluster(
-      cmd.redis,
-      mock,
+    ? (await loadRedisEntry()).redisCluster({
+      ...cmd.redis,
       logLevel,
-      Math.max(cmd.presenceIntervalMs ?? 4000, cmd.messageIntervalMs ?? 5000),
-    )
+      source: mock,
+      // The mock world ticks every cadence per watched server: silence for many
+      // ticks means a source that was left stopped.
+      watchdogMs: Math.max(
+        10 * Math.max(cmd.presenceIntervalMs ?? 4000, cmd.messageIntervalMs ?? 5000),
+        10_000,
+      ),
+    })
     : undefined;
   // Signals count from here: a SIGTERM while starting still exits cleanly.
   const shutdown = shutdownSignal();
@@ -169,7 +175,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   } catch (err) {
     shutdown.dispose();
     await cluster?.close();
-    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    console.error(`error: ${errorText(err)}`);
     return 2;
   }
   try {
@@ -178,9 +184,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     shutdown.dispose();
     await cluster?.close();
     console.error(
-      `error: cannot start on ${cmd.hostname}:${cmd.port}: ${
-        err instanceof Error ? err.message : err
-      }`,
+      `error: cannot start on ${cmd.hostname}:${cmd.port}: ${errorText(err)}`,
     );
     return 1;
   }

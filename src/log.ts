@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { z } from "zod";
 
 /**
  * Log levels, most verbose first; `silent` logs nothing.
@@ -18,8 +19,13 @@
  */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-/** The levels, in order. */
+/** The levels, in order: the one list every option, flag and environment variable is checked against. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Schema of a {@link LogLevel}, for option schemas. */
+export const logLevelSchema: z.ZodType<LogLevel> = z.enum(
+  LOG_LEVELS as [LogLevel, ...LogLevel[]],
+);
 
 /**
  * One log line, before formatting.

@@ -7,10 +7,13 @@
 import { z } from "zod";
 import type { Broker } from "./broker.ts";
 import type { Callbacks } from "./callbacks.ts";
-import { LOG_LEVELS, type LogLevel, type LogSink } from "./log.ts";
-import { describeZodError } from "./protocol.ts";
+import { type LogLevel, logLevelSchema, type LogSink } from "./log.ts";
+import { parseOrThrow } from "./_zod.ts";
 import { parseRange } from "./_client_address.ts";
 import type { DataSource } from "./source.ts";
+import { TRANSPORT_NAMES, type TransportName } from "./transport/mod.ts";
+
+export type { TransportName } from "./transport/mod.ts";
 
 /**
  * Options of `WebSocketServer`. Every limit has a default fit for the public
@@ -166,9 +169,6 @@ export interface ServerOptions {
   headerTimeoutMs?: number;
 }
 
-/** The runtime adapters a server can be served by. */
-export type TransportName = "deno" | "bun" | "node";
-
 const count = z.number().int().nonnegative();
 const positive = z.number().int().positive();
 const origin = z.string().refine((o) => {
@@ -198,7 +198,7 @@ export const optionsSchema = z.strictObject({
   broker: z.custom<Broker>((v) =>
     typeof v === "object" && v !== null && typeof (v as Broker).publish === "function"
   ).optional(),
-  logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default("info"),
+  logLevel: logLevelSchema.default("info"),
   logSink: z.custom<LogSink>((v) => typeof v === "function").optional(),
   callbackTimeoutMs: positive.default(5000).describe("deadline of each callback call, ms"),
   userDataCacheMs: count.default(1000).describe(
@@ -274,7 +274,7 @@ export const optionsSchema = z.strictObject({
       hostname: z.string().min(1).optional(),
     }),
   ]).optional(),
-  transport: z.enum(["deno", "bun", "node"]).optional(),
+  transport: z.enum(TRANSPORT_NAMES as [TransportName, ...TransportName[]]).optional(),
   headerTimeoutMs: positive.default(10_000).describe(
     "close a connection whose request head is not complete after this, ms (Node transport)",
   ),
@@ -288,9 +288,5 @@ export type Settings = z.infer<typeof optionsSchema>;
 
 /** Check options and fill in defaults; throws a `TypeError` naming the first bad option. */
 export function parseOptions(options: ServerOptions): Settings {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new TypeError(`Invalid WebSocketServer options: ${describeZodError(parsed.error)}`);
-  }
-  return parsed.data;
+  return parseOrThrow(optionsSchema, options, "Invalid WebSocketServer options");
 }

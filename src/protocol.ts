@@ -1,14 +1,14 @@
 /**
- * The d-back wire protocol: the shapes of server and user entries, the client
- * frames the server accepts, the exact error texts the d-zone client shows, and
- * builders for every server-to-client frame.
- *
- * Everything that crosses the boundary (client frames, callback results) is
- * parsed here with zod; the rest of the server trusts the parsed types.
+ * The d-back wire protocol's shapes and texts: server and user entries (and
+ * their zod schemas, read leniently entry by entry), the claimed Discord
+ * user, and the exact error texts the d-zone client shows. The frames are
+ * built in `_frames.ts` and `events.ts`; client frames are parsed in
+ * `_client_frames.ts`.
  *
  * @module
  */
 import { z } from "zod";
+import { describeZodError, parseOrThrow } from "./_zod.ts";
 
 /**
  * A Discord presence status, as the d-zone client draws it.
@@ -144,9 +144,15 @@ export const ERRORS = {
   busy: "The server is busy. Please try again in a moment.",
 } as const;
 
-const snowflakeish = z.string().min(1).max(64);
-const colorSchema = z.string().regex(/^#[0-9a-fA-F]{6}$/, "roleColor must be #rrggbb");
-const statusSchema = z.enum(["online", "idle", "dnd", "offline"]);
+/** A Discord id (or a key standing in for one): 1 to 64 characters. */
+export const snowflakeish: z.ZodString = z.string().min(1).max(64);
+/** A `#rrggbb` colour. */
+export const colorSchema: z.ZodString = z.string().regex(
+  /^#[0-9a-fA-F]{6}$/,
+  "roleColor must be #rrggbb",
+);
+/** A presence status. */
+export const statusSchema: z.ZodType<Status> = z.enum(["online", "idle", "dnd", "offline"]);
 
 /** Schema of a server entry returned by `getServerData`. Unknown fields are dropped. */
 export const serverEntrySchema: z.ZodType<ServerEntry> = z.object({
@@ -253,7 +259,7 @@ export const lenientUserMapSchema: z.ZodType<LenientMap<UserEntry>> = lenient(us
  * ```
  */
 export function parseServerMap(value: unknown): LenientMap<ServerEntry> {
-  return parseLenient(lenientServerMapSchema, value, "server map");
+  return parseOrThrow(lenientServerMapSchema, value, "server map");
 }
 
 /**
@@ -272,17 +278,7 @@ export function parseServerMap(value: unknown): LenientMap<ServerEntry> {
  * ```
  */
 export function parseUserMap(value: unknown): LenientMap<UserEntry> {
-  return parseLenient(lenientUserMapSchema, value, "user map");
-}
-
-function parseLenient<T>(
-  schema: z.ZodType<LenientMap<T>>,
-  value: unknown,
-  what: string,
-): LenientMap<T> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new TypeError(`${what}: ${describeZodError(r.error)}`);
-  return r.data;
+  return parseOrThrow(lenientUserMapSchema, value, "user map");
 }
 
 /**
@@ -302,74 +298,6 @@ export interface DiscordUser {
   username: string;
   /** Other fields are dropped at the edge: hooks see only `id` and `username`. */
   [key: string]: unknown;
-}
-
-// Only what the login check uses is kept: extra fields a client sends are dropped at the edge.
-const discordUserSchema = z.object({
-  id: z.string().min(1).max(64),
-  username: z.string().min(1).max(200),
-});
-
-/** A `connect` request after parsing and normalisation. */
-export interface ConnectRequest {
-  /** Requested short id, trimmed; `"default"` when missing or blank. */
-  server: string;
-  /** OAuth2 access token, when given and well-formed. */
-  discordToken?: string;
-  /** The claimed Discord user, when given and well-formed. */
-  discordUser?: DiscordUser;
-  /** Legacy password, when given. */
-  password?: string;
-}
-
-/** Result of parsing one client frame. */
-export type ParsedFrame =
-  | { ok: true; request: ConnectRequest }
-  | { ok: false; error: string };
-
-const envelopeSchema = z.object({ type: z.unknown(), data: z.unknown().optional() });
-const serverFieldSchema = z.union([z.string(), z.number(), z.null(), z.undefined()]);
-const tokenSchema = z.string().min(1).max(4096);
-const passwordSchema = z.string().max(4096);
-
-/**
- * Parse a decoded text frame into a `connect` request or one of the
- * protocol's error texts. Never throws.
- *
- * @example
- * ```ts
- * import { parseClientFrame } from "./protocol.ts";
- * const parsed = parseClientFrame('{"type":"connect","data":{"server":" dworld "}}');
- * if (!parsed.ok || parsed.request.server !== "dworld") throw new Error("unexpected");
- * ```
- */
-export function parseClientFrame(text: string): ParsedFrame {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { ok: false, error: ERRORS.invalidJson };
-  }
-  const envelope = envelopeSchema.safeParse(json);
-  if (!envelope.success || envelope.data.type !== "connect") {
-    return { ok: false, error: ERRORS.unknownType };
-  }
-  const data = envelope.data.data;
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    return { ok: false, error: ERRORS.invalidConnect };
-  }
-  const fields = data as Record<string, unknown>;
-  const server = serverFieldSchema.safeParse(fields.server);
-  if (!server.success) return { ok: false, error: ERRORS.invalidServer };
-  const raw = server.data == null ? "" : String(server.data).trim();
-  const request: ConnectRequest = { server: raw === "" ? "default" : raw };
-  const token = tokenSchema.safeParse(fields.discordToken);
-  if (token.success) request.discordToken = token.data;
-  const user = discordUserSchema.safeParse(fields.discordUser);
-  if (user.success) request.discordUser = user.data as DiscordUser;
-  const password = passwordSchema.safeParse(fields.password);
-  if (password.success) request.password = password.data;
-  return { ok: true, request };
 }
 
 /**
@@ -402,168 +330,4 @@ export function findServer(
     return servers.find((s) => s.default) ?? servers.find((s) => s.id === "default");
   }
   return servers.find((s) => s.id === requested);
-}
-
-/** Serialise a user map for the wire: every entry gets its `uid`, `roleColor` defaults to white. */
-export function serialiseUsers(map: UserMap): string {
-  const out: Record<string, { uid: string; username: string; status: Status; roleColor: string }> =
-    {};
-  for (const [key, u] of Object.entries(map)) {
-    out[key] = {
-      uid: u.uid ?? key,
-      username: u.username,
-      status: u.status,
-      roleColor: u.roleColor ?? "#ffffff",
-    };
-  }
-  return JSON.stringify(out);
-}
-
-/** The `server-list` frame. */
-export function serverListFrame(servers: readonly ServerInfo[]): string {
-  const data: Record<string, PublicServerEntry> = {};
-  for (const s of servers) {
-    data[s.discordId] = { id: s.id, name: s.name, default: s.default, passworded: s.passworded };
-  }
-  return JSON.stringify({ type: "server-list", data });
-}
-
-/** The `server-join` frame, built around an already serialised user map. */
-export function serverJoinFrame(
-  usersJson: string,
-  requested: string,
-  serverName: string,
-  clientId: string | undefined,
-): string {
-  return `{"type":"server-join","data":{"users":${usersJson},"request":${
-    JSON.stringify({ server: requested })
-  },"serverName":${JSON.stringify(serverName)}${
-    clientId === undefined ? "" : `,"clientId":${JSON.stringify(clientId)}`
-  }}}`;
-}
-
-/** An `error` frame carrying one of {@link ERRORS} (or another human-readable text). */
-export function errorFrame(message: string): string {
-  return JSON.stringify({ type: "error", data: { message } });
-}
-
-/**
- * A chat message to show in a bubble.
- *
- * @example
- * ```ts
- * import type { ChatEvent } from "@dzone/dback";
- * const e: ChatEvent = { server: "1", uid: "42", message: "hello", channel: "9" };
- * if (e.message !== "hello") throw new Error("unexpected");
- * ```
- */
-export interface ChatEvent {
-  /** Discord id of the server. */
-  server: string;
-  /** The speaking user's id. */
-  uid: string;
-  /** The text. */
-  message: string;
-  /** Discord channel id. */
-  channel: string;
-}
-
-/**
- * A presence change, a new user (with `username`) or a removal (`delete: true`).
- *
- * @example
- * ```ts
- * import type { PresenceEvent } from "@dzone/dback";
- * const gone: PresenceEvent = { server: "1", uid: "42", status: "offline", delete: true };
- * if (!gone.delete) throw new Error("unexpected");
- * ```
- */
-export interface PresenceEvent {
-  /** Discord id of the server. */
-  server: string;
-  /** The user's id. */
-  uid: string;
-  /** New status. */
-  status: Status;
-  /** Display name; needed when the user is new to the client. */
-  username?: string;
-  /** `#rrggbb`. */
-  roleColor?: string;
-  /** `true` removes the user's actor. */
-  delete?: boolean;
-}
-
-/**
- * A change of the OAuth2 application id for a server.
- *
- * @example
- * ```ts
- * import type { ClientIdEvent } from "@dzone/dback";
- * const e: ClientIdEvent = { server: "1", clientId: "1234567890" };
- * if (e.clientId.length !== 10) throw new Error("unexpected");
- * ```
- */
-export interface ClientIdEvent {
-  /** Discord id of the server. */
-  server: string;
-  /** The OAuth2 client id. */
-  clientId: string;
-}
-
-/** Schema for {@link ChatEvent}; broadcast input is checked before it is sent. */
-export const messageEventSchema: z.ZodType<ChatEvent> = z.object({
-  server: snowflakeish,
-  uid: snowflakeish,
-  message: z.string(),
-  channel: z.string(),
-});
-
-/** Schema for {@link PresenceEvent}. */
-export const presenceEventSchema: z.ZodType<PresenceEvent> = z.object({
-  server: snowflakeish,
-  uid: snowflakeish,
-  status: statusSchema,
-  username: z.string().optional(),
-  roleColor: colorSchema.optional(),
-  delete: z.boolean().optional(),
-});
-
-/** Schema for {@link ClientIdEvent}. */
-export const clientIdEventSchema: z.ZodType<ClientIdEvent> = z.object({
-  server: snowflakeish,
-  clientId: z.string().min(1),
-});
-
-/** The `message` frame. */
-export function messageFrame(e: ChatEvent): string {
-  return JSON.stringify({
-    type: "message",
-    server: e.server,
-    data: { uid: e.uid, message: e.message, channel: e.channel },
-  });
-}
-
-/** The `presence` frame; optional fields appear only when given. */
-export function presenceFrame(e: PresenceEvent): string {
-  const data: Record<string, unknown> = { uid: e.uid, status: e.status };
-  if (e.username !== undefined) data.username = e.username;
-  if (e.roleColor !== undefined) data.roleColor = e.roleColor;
-  if (e.delete) data.delete = true;
-  return JSON.stringify({ type: "presence", server: e.server, data });
-}
-
-/** The `update-clientid` frame. */
-export function clientIdFrame(e: ClientIdEvent): string {
-  return JSON.stringify({
-    type: "update-clientid",
-    server: e.server,
-    data: { clientId: e.clientId },
-  });
-}
-
-/** Format a zod error as one short line for logs and exceptions. */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues.slice(0, 3).map((i) =>
-    `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`
-  ).join("; ");
 }

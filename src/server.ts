@@ -5,42 +5,32 @@
  *
  * @module
  */
-import { stat } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import type { z } from "zod";
-import { Admission, quote } from "./_admission.ts";
+import { Admission } from "./_admission.ts";
 import { ClientAddresses } from "./_client_address.ts";
 import { startMetricsListener } from "./_metrics_port.ts";
-import { type Broker, LocalBroker, type ServerEvent } from "./broker.ts";
-import { CallbackRunner, type Callbacks } from "./callbacks.ts";
-import type { Connection } from "./_connection.ts";
+import { type Broker, LocalBroker } from "./broker.ts";
+import { CallbackRunner } from "./_callback_runner.ts";
+import type { Callbacks } from "./callbacks.ts";
+import { type Connection, sweepSlowClients } from "./_connection.ts";
 import { Directory } from "./_directory.ts";
+import { errorText } from "./_errors.ts";
+import { EventRouter } from "./_events.ts";
+import type { ChatEvent, ClientIdEvent, PresenceEvent, ServerEvent } from "./events.ts";
 import { ProtocolHandler } from "./_handler.ts";
 import { routes } from "./_http.ts";
 import { Hub } from "./_hub.ts";
 import { JoinQueue } from "./_join_queue.ts";
 import { Logger } from "./log.ts";
-import { Metrics, type MetricsSnapshot } from "./metrics.ts";
+import { Metrics } from "./_metrics.ts";
+import type { MetricsSnapshot } from "./metrics.ts";
 import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
-import {
-  type ChatEvent,
-  type ClientIdEvent,
-  clientIdEventSchema,
-  clientIdFrame,
-  describeZodError,
-  ERRORS,
-  messageEventSchema,
-  messageFrame,
-  type PresenceEvent,
-  presenceEventSchema,
-  presenceFrame,
-} from "./protocol.ts";
-import type { DataSource, EventSink } from "./source.ts";
+import type { DataSource } from "./source.ts";
 import { MockSource } from "./sources/mock.ts";
-import { withCallbacks } from "./sources/_callbacks.ts";
-import { errorPage, PAGE_FILES, type StaticSource, staticSource } from "./_static.ts";
+import { defaultBase, withCallbacks } from "./sources/_callbacks.ts";
+import { checkStaticDir, errorPage, PAGE_FILES, staticSource } from "./_static.ts";
 import { pickTransport } from "./transport/mod.ts";
 import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
+import { upgrader } from "./_upgrade.ts";
 import { VERSION } from "./version.ts";
 
 export type { ServerOptions } from "./options.ts";
@@ -107,62 +97,74 @@ export class WebSocketServer implements AsyncDisposable {
   #hooks: Callbacks;
   #source: DataSource;
   #broker: Broker;
-  #runner: CallbackRunner;
   #directory: Directory;
   #hub: Hub<Connection>;
   #admission: Admission;
   #joinQueue: JoinQueue;
-  #files: StaticSource | null;
+  #events: EventRouter;
   #transport: Transport;
-  #sweeper: ReturnType<typeof setInterval> | undefined;
+  #stopSweeper: (() => void) | undefined;
   #fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
   #listener: Listener | undefined;
   #metricsListener: Listener | undefined;
-  #clients: ClientAddresses;
   #state: "stopped" | "starting" | "running" | "stopping" = "stopped";
   #stopping: Promise<void> | undefined;
 
-  /** Create a server; nothing listens until {@link WebSocketServer.start}. Throws a `TypeError` on invalid options. */
+  /**
+   * Create a server; nothing listens until {@link WebSocketServer.start}.
+   * Throws a `TypeError` on invalid options, and an `Error` when the
+   * transport cannot run on this runtime.
+   */
   constructor(options: ServerOptions = {}) {
     const s = this.#settings = parseOptions(options);
     this.#log = new Logger(s.logLevel, s.logSink);
-    this.#clients = new ClientAddresses(s.trustProxy, s.ipv6Prefix);
-    this.#transport = pickTransport(s);
+    const limits = {
+      idleTimeoutSeconds: s.idleTimeoutSeconds,
+      maxPayloadBytes: s.maxFrameBytes,
+      maxBufferedBytes: s.maxBufferedBytes,
+    };
+    // Bun closes a socket past its limit itself: a join on its way may take a socket past
+    // maxBufferedBytes (the global budget bounds the sum), so there the sweep applies the rule.
+    this.#transport = pickTransport(s.transport, {
+      ...limits,
+      maxBufferedBytes: Math.min(s.maxBufferedBytes + s.maxTotalBufferedBytes, 2 ** 31 - 1),
+    });
     this.#hooks = { ...s.callbacks };
-    this.#source = withCallbacks(s.source ?? new MockSource(), this.#hooks);
-    this.#broker = s.broker ?? new LocalBroker();
-    this.#runner = new CallbackRunner(s.callbackTimeoutMs, this.#log, this.#metrics);
-    this.#directory = new Directory(this.#source, this.#runner, s.userDataCacheMs, this.#log);
-    const rooms = this.#transport.rooms;
-    this.#hub = new Hub<Connection>(
-      (serverId, active) => {
-        this.#source.watch?.(serverId, active);
-        this.#broker.watch(serverId, active);
-      },
-      rooms && {
-        join: (conn, room) => conn.peer && rooms.subscribe(conn.peer, room),
-        leave: (conn, room) => conn.peer && rooms.unsubscribe(conn.peer, room),
-        publish: (room, frame, size) => {
-          rooms.publish(room, frame);
-          this.#metrics.framesOut += size;
-        },
-      },
+    // Callbacks that supply the data run over an inert base, never over the mock world.
+    this.#source = withCallbacks(
+      s.source ?? defaultBase(new MockSource(), this.#hooks),
+      this.#hooks,
     );
+    this.#broker = s.broker ?? new LocalBroker();
+    const runner = new CallbackRunner(s.callbackTimeoutMs, this.#log, this.#metrics);
+    this.#directory = new Directory(this.#source, runner, s.userDataCacheMs, this.#log);
+    this.#hub = new Hub<Connection>((serverId, active) => {
+      this.#source.watch?.(serverId, active);
+      this.#broker.watch(serverId, active);
+    }, this.#transport.rooms);
     this.#joinQueue = new JoinQueue(s, () => this.#admission.unsentBytes(), this.#metrics);
     const handler = new ProtocolHandler(
       this.#directory,
       this.#hub,
       this.#log,
       this.#metrics,
-      (ip) => this.#admission.mayValidate(ip),
       this.#joinQueue,
     );
-    this.#admission = new Admission(s, this.#hub, handler, this.#log, this.#metrics);
-    this.#files = s.staticDir === false
-      ? null
-      : s.staticDir === undefined
-      ? staticSource(DEFAULT_STATIC_DIR, PAGE_FILES)
-      : staticSource(s.staticDir);
+    const admission = this.#admission = new Admission(
+      s,
+      this.#hub,
+      handler,
+      this.#log,
+      this.#metrics,
+    );
+    this.#events = new EventRouter({
+      broker: this.#broker,
+      hub: this.#hub,
+      directory: this.#directory,
+      leave: (conn) => admission.leave(conn),
+      log: this.#log,
+      metrics: this.#metrics,
+    });
     this.#fetch = routes({
       healthy: () => this.#state === "running",
       metrics: s.metrics === undefined ? () => this.#metricsText() : null,
@@ -171,9 +173,22 @@ export class WebSocketServer implements AsyncDisposable {
       builtinPage: s.staticDir === undefined,
       debug: (message) => this.#log.debug(message),
       hooks: this.#hooks,
-      runner: this.#runner,
-      files: this.#files,
-      upgrade: (req, ctx) => this.#upgrade(req, ctx),
+      runner,
+      files: s.staticDir === false
+        ? null
+        : s.staticDir === undefined
+        ? staticSource(DEFAULT_STATIC_DIR, PAGE_FILES)
+        : staticSource(s.staticDir),
+      upgrade: upgrader({
+        running: () => this.#state === "running",
+        transport: this.#transport,
+        clients: new ClientAddresses(s.trustProxy, s.ipv6Prefix),
+        ownOrigins: () => this.#ownOrigins(),
+        admission,
+        limits,
+        log: this.#log,
+        metrics: this.#metrics,
+      }),
     });
   }
 
@@ -235,7 +250,7 @@ export class WebSocketServer implements AsyncDisposable {
     return this;
   }
 
-  /** Which runtime adapter serves this server: `"deno"`, `"bun"` or `"node"`. */
+  /** Which transport serves this server: `"deno"`, `"bun"` or `"node"`. */
   get runtime(): string {
     return this.#transport.runtime;
   }
@@ -292,41 +307,46 @@ export class WebSocketServer implements AsyncDisposable {
     if (this.#state !== "stopped") throw new Error(`WebSocketServer is already ${this.#state}`);
     this.#state = "starting";
     try {
-      await this.#checkStaticDir();
-      await this.#broker.open((e) => this.#deliver(e));
-      await this.#source.start?.(this.#sink());
+      const dir = this.#settings.staticDir;
+      if (dir !== undefined && dir !== false) await checkStaticDir(dir);
+      await this.#broker.open((e) => this.#events.deliver(e));
+      await this.#source.start?.(this.#events.sink(), { log: this.#log });
       if (options.listen !== false) {
         const fetch = this.#fetch;
         this.#listener = await this.#transport.serve({
           port: this.#settings.port,
           hostname: this.#settings.hostname,
           tls: this.#settings.tls,
+          headerTimeoutMs: this.#settings.headerTimeoutMs,
           // From the network, a request without Host is malformed (mounted use may build one).
           fetch: (req, ctx) =>
             req.headers.has("host") ? fetch(req, ctx) : (
               this.#log.debug("request without a Host header: 400"), errorPage(400, "Bad Request")
             ),
           onError: (err) => {
-            this.#log.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+            this.#log.error(`request failed: ${errorText(err)}`);
             return errorPage(500, "Internal Server Error");
           },
           log: (message) => this.#log.error(message),
-          headerTimeoutMs: this.#settings.headerTimeoutMs,
         });
         this.#log.info(`dback ${VERSION} listening on ${this.url}`);
       }
       const m = this.#settings.metrics;
       if (m) {
-        this.#metricsListener = await startMetricsListener(
+        const l = await startMetricsListener(
           m.port,
           m.hostname ?? this.#settings.hostname,
           () => this.#metricsText(),
         );
-        this.#log.info(
-          `/metrics on ${this.#metricsListener.hostname}:${this.#metricsListener.port}`,
+        this.#metricsListener = l;
+        this.#log.info(`/metrics on ${l.hostname}:${l.port}`);
+      }
+      if (this.#hub.native) {
+        this.#stopSweeper = sweepSlowClients(
+          (fn) => this.#hub.each(fn),
+          this.#settings.slowClientGraceMs,
         );
       }
-      this.#startSweeper();
       this.#state = "running";
     } catch (err) {
       await this.#stopParts();
@@ -353,23 +373,18 @@ export class WebSocketServer implements AsyncDisposable {
 
   #metricsText(): string {
     this.#joinQueue.unsentBytes(); // a gauge: measured when read
-    return this.#metrics.render(
-      this.#admission.size,
-      this.#hub.sizes(),
-      this.#state !== "running",
-    ) +
-      (this.#broker.metrics?.() ?? "");
+    const m = this.#metrics.render(this.#admission.size, this.#hub.sizes(), !this.running);
+    return m + (this.#broker.metrics?.() ?? "");
   }
 
   // Counts only: nothing here names a user or a server.
   #status(): Record<string, unknown> {
-    const rooms = this.#hub.sizes();
     return {
       version: VERSION,
       runtime: this.#transport.runtime,
       state: this.#state,
       viewers: this.#admission.size,
-      rooms: rooms.size,
+      rooms: this.#hub.sizes().size,
       trackedIps: this.#admission.trackedIps,
       source: this.#source.state?.() ?? { kind: "custom", state: "running" },
       cluster: this.#broker.role?.() ?? "single",
@@ -406,18 +421,10 @@ export class WebSocketServer implements AsyncDisposable {
     return this.stop();
   }
 
-  // Native fan-out bypasses each connection's send-time check for slow readers, so they
-  // are checked on a timer instead (the runtime itself closes one at maxBufferedBytes).
-  #startSweeper(): void {
-    if (!this.#transport.rooms) return;
-    const every = Math.max(50, Math.min(500, this.#settings.slowClientGraceMs / 4));
-    this.#sweeper = setInterval(() => this.#hub.each((conn) => conn.sweep()), every);
-  }
-
   async #drain(): Promise<void> {
     this.#state = "stopping";
-    clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
+    this.#stopSweeper?.();
+    this.#stopSweeper = undefined;
     this.#joinQueue.close();
     const s = this.#settings;
     this.#log.info(`shutting down: closing ${this.#admission.size} connection(s)`);
@@ -454,102 +461,33 @@ export class WebSocketServer implements AsyncDisposable {
         await part();
       } catch (err) {
         if (logFailures) {
-          this.#log.error(`${what} failed to stop: ${err instanceof Error ? err.message : err}`);
+          this.#log.error(`${what} failed to stop: ${errorText(err)}`);
         }
       }
     }
   }
 
-  async #checkStaticDir(): Promise<void> {
-    const dir = this.#settings.staticDir;
-    if (dir === undefined || dir === false) return;
-    if (dir instanceof URL && dir.protocol !== "file:") return;
-    const path = dir instanceof URL ? fileURLToPath(dir) : dir;
-    let ok = false;
-    try {
-      ok = (await stat(path)).isDirectory();
-    } catch (err) {
-      throw new Error(`staticDir ${path}: ${err instanceof Error ? err.message : err}`);
-    }
-    if (!ok) throw new Error(`staticDir ${path}: not a directory`);
-  }
-
-  #sink(): EventSink {
-    const guard = <T>(name: string, fn: (e: T) => unknown) => (e: T) => {
-      try {
-        fn(e);
-      } catch (err) {
-        this.#log.error(
-          `data source sent a bad ${name}: ${err instanceof Error ? err.message : err}`,
-        );
-      }
-    };
-    return {
-      presence: guard("presence", (e: PresenceEvent) => this.broadcastPresence(e)),
-      message: guard("message", (e: ChatEvent) => this.broadcastMessage(e)),
-      clientId: guard("client id", (e: ClientIdEvent) => this.broadcastClientIdUpdate(e)),
-      serverGone: guard("server removal", (server: string) => {
-        this.#broker.publish({ type: "server-gone", event: { server } });
-      }),
-    };
-  }
-
-  #upgrade(req: Request, ctx: RequestContext): Response {
-    if (this.#state !== "running") {
-      this.#metrics.reject("draining");
-      return errorPage(503, "Service Unavailable");
-    }
-    const peer = this.#transport.clientIp(req, ctx);
-    if (peer === null) {
-      // The peer reset before we could see its address: nothing to upgrade.
-      this.#metrics.reject("peer_gone");
-      return errorPage(400, "Bad Request");
-    }
-    const client = this.#clients.resolve(peer, req.headers);
-    const ip = client.address;
-    const origin = req.headers.get("origin");
-    const refusal = this.#admission.check(client, origin, this.#ownOrigins());
-    if (refusal) return errorPage(refusal.status, refusal.title);
-    const conn = this.#admission.admit(client);
-    try {
-      const res = this.#transport.upgrade(req, ctx, {
-        idleTimeoutSeconds: this.#settings.idleTimeoutSeconds,
-        maxPayloadBytes: this.#settings.maxFrameBytes,
-        maxBufferedBytes: this.#settings.maxBufferedBytes,
-      }, conn);
-      this.#log.info(`connected from ${ip}${origin ? ` (origin ${quote(origin)})` : ""}`, conn.id);
-      return res;
-    } catch (err) {
-      conn.drop(1002, "Bad upgrade");
-      this.#log.warn(`bad upgrade from ${ip}: ${err instanceof Error ? err.message : err}`);
-      return errorPage(400, "Bad Request");
-    }
-  }
-
-  #deliver(e: ServerEvent): number {
-    switch (e.type) {
-      case "presence":
-        // The next joiner must see this change in its user map.
-        this.#directory.apply(e.event);
-        return this.#hub.publish(e.event.server, presenceFrame(e.event));
-      case "message":
-        return this.#hub.publish(e.event.server, messageFrame(e.event));
-      case "update-clientid":
-        return this.#hub.publish(e.event.server, clientIdFrame(e.event));
-      case "server-gone": {
-        // Its viewers are told as if they had asked for a server that does not exist.
-        const members = this.#hub.members(e.event.server);
-        this.#directory.invalidate(e.event.server);
-        for (const conn of members) {
-          this.#admission.leave(conn);
-          conn.sendError(ERRORS.noSuchServer);
-        }
-        if (members.length) {
-          this.#log.info(`server ${e.event.server} is gone: told ${members.length} viewer(s)`);
-        }
-        return members.length;
-      }
-    }
+  /**
+   * Send an event to every connection joined to `event.event.server` (on
+   * every instance, with a cluster broker): any type of the event table.
+   * Returns how many connections of this instance it reached. Throws a
+   * `TypeError` on an event the table refuses.
+   *
+   * @example
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * const server = new WebSocketServer({ logLevel: "silent" });
+   * let refused = "";
+   * try {
+   *   server.broadcast({ type: "kick", event: { server: "1" } } as never);
+   * } catch (err) {
+   *   refused = String(err);
+   * }
+   * if (!refused.includes("type must be one of presence, message")) throw new Error(refused);
+   * ```
+   */
+  broadcast(event: ServerEvent): number {
+    return this.#events.publish(event, "library", "broadcast");
   }
 
   /**
@@ -565,9 +503,7 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   broadcastMessage(event: ChatEvent): number {
-    const e = check(messageEventSchema, event, "broadcastMessage");
-    this.#metrics.broadcasts.message++;
-    return this.#broker.publish({ type: "message", event: e });
+    return this.#events.publish({ type: "message", event }, "library", "broadcastMessage");
   }
 
   /**
@@ -589,9 +525,7 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   broadcastPresence(event: PresenceEvent): number {
-    const e = check(presenceEventSchema, event, "broadcastPresence");
-    this.#metrics.broadcasts.presence++;
-    return this.#broker.publish({ type: "presence", event: e });
+    return this.#events.publish({ type: "presence", event }, "library", "broadcastPresence");
   }
 
   /**
@@ -608,9 +542,8 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   broadcastClientIdUpdate(event: ClientIdEvent): number {
-    const e = check(clientIdEventSchema, event, "broadcastClientIdUpdate");
-    this.#metrics.broadcasts["update-clientid"]++;
-    return this.#broker.publish({ type: "update-clientid", event: e });
+    const e = { type: "update-clientid", event } as const;
+    return this.#events.publish(e, "library", "broadcastClientIdUpdate");
   }
 
   /** Drop the cached user map of a server (or all), e.g. after changing users without a broadcast. */
@@ -618,10 +551,4 @@ export class WebSocketServer implements AsyncDisposable {
     if (serverId === undefined) this.#directory.invalidateAll();
     else this.#directory.invalidate(serverId);
   }
-}
-
-function check<T>(schema: z.ZodType<T>, value: unknown, method: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new TypeError(`${method}: ${describeZodError(r.error)}`);
-  return r.data;
 }

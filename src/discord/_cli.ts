@@ -30,6 +30,7 @@ import {
 } from "../_server_flags.ts";
 import { WebSocketServer } from "../server.ts";
 import { VERSION } from "../version.ts";
+import { errorText } from "../_errors.ts";
 import { loadRedisEntry } from "../_redis_entry.ts";
 
 /** The text `--help` prints. */
@@ -300,7 +301,7 @@ async function run(
   try {
     new DiscordGatewaySource(sourceOptions); // checks the options before anything binds
   } catch (err) {
-    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    console.error(`error: ${errorText(err)}`);
     return 2;
   }
   const supervisors: GatewaySupervisor[] = [];
@@ -368,7 +369,7 @@ async function run(
     });
   } catch (err) {
     await cluster?.close();
-    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    console.error(`error: ${errorText(err)}`);
     return 2;
   }
   const stopAll = async () => {
@@ -382,9 +383,7 @@ async function run(
   } catch (err) {
     await stopAll();
     console.error(
-      `error: cannot listen on ${flags.hostname}:${flags.port}: ${
-        err instanceof Error ? err.message : err
-      }`,
+      `error: cannot listen on ${flags.hostname}:${flags.port}: ${errorText(err)}`,
     );
     return 1;
   }

@@ -8,6 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { errorText } from "../_errors.ts";
 
 const id = (what: string) =>
   z.string().regex(/^\d{15,25}$/, `${what} must be a Discord id (15 to 25 digits)`);
@@ -221,7 +222,7 @@ export function parseDiscordConfig(text: string, file = "config"): DiscordConfig
     json = JSON.parse(text);
   } catch (err) {
     throw new DiscordConfigError(file, [
-      `not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+      `not valid JSON (${errorText(err)})`,
     ]);
   }
   const parsed = discordConfigSchema.safeParse(json);
@@ -263,7 +264,7 @@ export async function loadDiscordConfig(path: string): Promise<DiscordConfig> {
     text = await readFile(path, "utf8");
   } catch (err) {
     throw new DiscordConfigError(path, [
-      `cannot read the file (${err instanceof Error ? err.message : String(err)})`,
+      `cannot read the file (${errorText(err)})`,
     ]);
   }
   return parseDiscordConfig(text, path);

@@ -143,12 +143,8 @@ export interface GatewaySessionStore {
   save(shard: number, session: GatewaySession | undefined): Promise<void>;
 }
 
-/** The message of an unknown thrown value. */
-export function errText(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  // fetch says only "fetch failed"; the DNS or connection failure is its cause.
-  return err.cause === undefined ? err.message : `${err.message}: caused by ${errText(err.cause)}`;
-}
+/** The message of an unknown thrown value (the package's one error-to-text rule). */
+export { errorText as errText } from "../_errors.ts";
 
 /** {@link GatewayTiming} with every default filled in. */
 export type ResolvedTiming =

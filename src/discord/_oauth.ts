@@ -31,7 +31,7 @@
  */
 import { z } from "zod";
 import type { DiscordUser } from "../protocol.ts";
-import { describeZodError } from "../protocol.ts";
+import { describeZodError } from "../_zod.ts";
 import { apiUrl, DEFAULT_API_BASE, discordGet } from "./_rest.ts";
 
 export type { DiscordUser } from "../protocol.ts";

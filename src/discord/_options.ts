@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import type { LogLevel, LogSink } from "../log.ts";
-import { describeZodError } from "../protocol.ts";
+import { type LogLevel, logLevelSchema, type LogSink } from "../log.ts";
+import { parseOrThrow } from "../_zod.ts";
 import { checkServers, type ServerConfig, serverConfigSchema } from "./_config.ts";
 import { DEFAULT_INTENTS, type DiscordGatewayError, type GatewayTiming } from "./_gateway_types.ts";
 import { DEFAULT_API_BASE, type FetchLike } from "./_rest.ts";
@@ -105,7 +105,7 @@ const optionsSchema = z.object({
     .default(DEFAULT_API_BASE),
   intents: z.number().int().nonnegative().default(DEFAULT_INTENTS),
   guildTimeoutMs: z.number().int().nonnegative().default(15_000),
-  logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  logLevel: logLevelSchema.default("info"),
 }).superRefine((o, ctx) => {
   if (o.servers && o.guildIds) {
     ctx.addIssue({
@@ -134,11 +134,7 @@ export function parseSourceOptions(
     "fetch" | "logSink" | "onError" | "onMemberLeave" | "timing" | "resume"
   >,
 ): { settings: SourceSettings; entries: Map<string, ServerConfig> } {
-  const parsed = optionsSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new TypeError(`Invalid DiscordGatewaySource options: ${describeZodError(parsed.error)}`);
-  }
-  const o = parsed.data;
+  const o = parseOrThrow(optionsSchema, options, "Invalid DiscordGatewaySource options");
   const servers: ServerConfig[] = o.servers ??
     (o.guildIds ?? []).map((id) => serverConfigSchema.parse({ id, slug: o.slugs?.[id] }));
   if (!o.servers && !o.guildIds && o.slugs) {

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import type { PresenceEvent, UserEntry } from "../protocol.ts";
+import type { PresenceEvent } from "../events.ts";
+import type { UserEntry } from "../protocol.ts";
 import type { ResolvedServer } from "./_config.ts";
 import {
   memberEventSchema,

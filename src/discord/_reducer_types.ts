@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import type { ChatEvent, PresenceEvent } from "../protocol.ts";
-import { describeZodError } from "../protocol.ts";
+import type { ChatEvent, PresenceEvent } from "../events.ts";
+import { describeZodError } from "../_zod.ts";
 import type { ResolvedServer } from "./_config.ts";
 import { snowflake } from "./_schemas.ts";
 import type { GuildState } from "./_state.ts";

@@ -8,6 +8,7 @@
  * @module
  */
 import { gatewayBotSchema } from "./_schemas.ts";
+import { errorText } from "../_errors.ts";
 
 /** The public Discord API base for v10. */
 export const DEFAULT_API_BASE = "https://discord.com/api/v10";
@@ -346,10 +347,5 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 function errText(err: unknown): string {
-  if (err instanceof Error) {
-    const text = err.name === "Error" ? err.message : `${err.name}: ${err.message}`;
-    // fetch says only "fetch failed"; the DNS or connection failure is its cause.
-    return err.cause === undefined ? text : `${text}: caused by ${errText(err.cause)}`;
-  }
-  return String(err);
+  return errorText(err, true);
 }

@@ -60,6 +60,8 @@ export type RestResult =
 const DEFAULT_RETRY_AFTER_MS = 1000;
 /** Longest wait honoured, ms (a nonsense header must not stall replies for days). */
 const MAX_WAIT_MS = 60_000;
+/** Route buckets remembered before the reset ones are swept. */
+const MAX_BUCKETS = 1000;
 /** 429s waited out at most per call. */
 const MAX_LIMITED = 20;
 const TAG = "discord";
@@ -288,7 +290,12 @@ export class RestLimiter {
     const remaining = Number(h.get("x-ratelimit-remaining") ?? NaN);
     const resetAfter = Number(h.get("x-ratelimit-reset-after") ?? NaN);
     if (!Number.isFinite(remaining) || !Number.isFinite(resetAfter)) return;
-    const resetAt = this.#clock.now() + Math.min(Math.ceil(resetAfter * 1000), MAX_WAIT_MS);
+    const now = this.#clock.now();
+    // One entry per route and channel: forget the ones already reset, so the map stays small.
+    if (this.#buckets.size >= MAX_BUCKETS) {
+      for (const [k, b] of this.#buckets) if (b.resetAt <= now) this.#buckets.delete(k);
+    }
+    const resetAt = now + Math.min(Math.ceil(resetAfter * 1000), MAX_WAIT_MS);
     this.#buckets.set(key, { remaining, resetAt });
   }
 }

@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import type { UserMap } from "../protocol.ts";
-import { describeZodError } from "../protocol.ts";
+import { parseOrThrow } from "../_zod.ts";
 import type { GatewaySessionStore } from "./_gateway_types.ts";
 import { channelSchema, type Output, type SourceState } from "./_reducer_types.ts";
 import type { RestLimiter } from "./_rest_limiter.ts";
@@ -77,9 +77,7 @@ export function checkResume(resume: DiscordResume | undefined): void {
 
 /** Check a snapshot from the caller; a `TypeError` naming the field when it is not one. */
 export function parseSnapshot(value: unknown): GuildSnapshot[] {
-  const r = snapshotSchema.safeParse(value);
-  if (!r.success) throw new TypeError(`invalid guild snapshot: ${describeZodError(r.error)}`);
-  return r.data;
+  return parseOrThrow(snapshotSchema, value, "invalid guild snapshot");
 }
 
 /**

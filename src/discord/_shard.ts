@@ -126,10 +126,10 @@ export class Shard {
   #one(o: Output): void {
     switch (o.kind) {
       case "presence":
-        this.#h.sink()?.presence(o.event);
+        this.#h.sink()?.emit({ type: "presence", event: o.event });
         return;
       case "message":
-        this.#h.sink()?.message(o.event);
+        this.#h.sink()?.emit({ type: "message", event: o.event });
         return;
       case "log":
         this.#h.log[o.level](o.message, TAG);
@@ -141,7 +141,7 @@ export class Shard {
         return;
       case "guild-gone":
         this.#clearMemberTimer(o.guildId);
-        this.#h.sink()?.serverGone?.(o.guildId);
+        this.#h.sink()?.emit({ type: "server-gone", event: { server: o.guildId } });
         return;
       case "member-left":
         this.#h.memberLeft(o.userId, o.guildId);

@@ -13,6 +13,7 @@
 import type { EventSink } from "../source.ts";
 import type { DataSource } from "../source.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
+import { errorText } from "../_errors.ts";
 
 /** Close codes (and their HTTP stand-ins) that no retry can fix. */
 export const FATAL_CODES: ReadonlySet<number> = new Set([4004, 4010, 4011, 4012, 4013, 4014]);
@@ -48,14 +49,7 @@ export interface SupervisorOptions {
 
 /** An error and its causes, one line: DNS and TLS failures hide in `cause`. */
 export function describeError(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
-    const text = e instanceof Error ? e.message : String(e);
-    if (text && !parts.some((p) => p.includes(text))) parts.push(text);
-    e = e instanceof Error ? (e as { cause?: unknown }).cause : undefined;
-  }
-  return parts.join(": caused by ");
+  return errorText(err);
 }
 
 /**

@@ -57,11 +57,10 @@ export {
 } from "./_oauth.ts";
 // The package types this module's API mentions, so it documents completely on its own.
 export type { Callbacks, MaybePromise, StaticResult } from "../callbacks.ts";
-export type { DataSource, EventSink } from "../source.ts";
+export type { DataSource, EventSink, SourceContext } from "../source.ts";
+export type { ChatEvent, PresenceEvent, ServerEvent } from "../events.ts";
 export type {
-  ChatEvent,
   DiscordUser,
-  PresenceEvent,
   ServerEntry,
   ServerMap,
   Status,

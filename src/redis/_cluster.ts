@@ -10,7 +10,8 @@
  *
  * @module
  */
-import type { Broker, Deliver, ServerEvent } from "../broker.ts";
+import type { Broker, Deliver, EventOrigin } from "../broker.ts";
+import type { ServerEvent } from "../events.ts";
 import { Logger } from "../log.ts";
 import { type ServerMap, serverMapSchema, type UserMap } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
@@ -21,6 +22,7 @@ import { Publisher } from "./_publisher.ts";
 import { EventStream, type StreamCounters } from "./_stream.ts";
 import { renderClusterMetrics } from "./metrics.ts";
 import type { ClusterSettings } from "./_settings.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** What an instance reports about itself (rendered in `/metrics` and logs). */
 export interface ClusterStatus {
@@ -86,7 +88,6 @@ export class Cluster {
   #up = false;
   #deliver: Deliver | undefined;
   #sink: EventSink | undefined;
-  #fromSource = false;
   #closed = false;
   #started = false;
   #lease: Lease;
@@ -134,14 +135,6 @@ export class Cluster {
       valid: (token) => this.#lease.valid(token),
       stepDown: (why) => this.#lease.stepDown(why),
       sink: () => this.#sink,
-      asSource: (send) => {
-        this.#fromSource = true;
-        try {
-          send();
-        } finally {
-          this.#fromSource = false;
-        }
-      },
       fenced: () => this.#counters.dropped.fenced++,
       emit: (event, token) => this.#stream.send(event, token),
       streamLength: settings.streamLength,
@@ -228,10 +221,10 @@ export class Cluster {
   }
 
   /** {@link Broker.publish}: send through Redis; delivery here happens when it comes back. */
-  publish(event: ServerEvent): number {
+  publish(event: ServerEvent, origin: EventOrigin): number {
     if (this.#closed) return 0;
     const { dropped } = this.#counters;
-    if (this.#fromSource) {
+    if (origin === "source") {
       if (!this.#lease.valid()) {
         dropped.fenced++;
         return 0;
@@ -449,7 +442,7 @@ export class Cluster {
   get broker(): Broker {
     return {
       open: (d) => this.open(d),
-      publish: (e) => this.publish(e),
+      publish: (e, origin) => this.publish(e, origin),
       watch: (id, a) => this.watch(id, a),
       close: () => this.close(),
       metrics: () => renderClusterMetrics(this.status()),
@@ -470,10 +463,6 @@ export class Cluster {
       stop: () => this.stop(),
     };
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** A Redis URL without its password, for logs. */

@@ -12,13 +12,14 @@
  *
  * @module
  */
-import type { ServerEvent } from "../broker.ts";
+import type { ServerEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { type UserEntry, type UserMap, userMapSchema } from "../protocol.ts";
 import type { DataSource } from "../source.ts";
 import type { Connections } from "./_redis.ts";
 import { applyPresence, diffUsers, type Envelope, parseEnvelope } from "./_room.ts";
 import { readAfter } from "./_stream.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** What the copies need from the cluster around them. */
 export interface CopiesContext {
@@ -391,8 +392,4 @@ export async function readSnapshot(
   const checked = userMapSchema.safeParse(users);
   if (!checked.success) return "invalid";
   return { seq: Number(seq), users: new Map(Object.entries(checked.data)) };
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

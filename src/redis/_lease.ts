@@ -18,6 +18,7 @@
  */
 import type { Logger } from "../log.ts";
 import { type Connections, isTimeout } from "./_redis.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** What the lease needs from the cluster around it. */
 export interface LeaseContext {
@@ -251,8 +252,4 @@ export class Lease {
 
 function epochOf(token: string): number {
   return Number(token.split(":").pop() ?? 0) || 0;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

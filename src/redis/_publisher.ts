@@ -16,12 +16,13 @@
  *
  * @module
  */
-import type { ServerEvent } from "../broker.ts";
+import type { ServerEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { serverMapSchema, type UserEntry, userMapSchema } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
 import type { Connections } from "./_redis.ts";
 import { diffUsers } from "./_room.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** What the publisher needs from the cluster around it. */
 export interface PublisherContext {
@@ -37,10 +38,8 @@ export interface PublisherContext {
   valid(token: string): boolean;
   /** End the term (fenced by Redis, or the source failed). */
   stepDown(why: string): void;
-  /** The server's sink; events from the source reach it as the source's own. */
+  /** The server's sink; it publishes what the source emits with origin "source" (fenced). */
   sink(): EventSink | undefined;
-  /** Run `send` as an event of the source (so the broker publishes it fenced). */
-  asSource(send: () => void): void;
   /** An event was refused locally because the lease is no longer held. */
   fenced(): void;
   /** Publish a source event fenced by `token` (the takeover's corrections). */
@@ -338,24 +337,17 @@ export class Publisher {
   }
 
   #guardedSink(token: string): EventSink {
-    const pass = <E>(send: (sink: EventSink, e: E) => void) => (e: E) => {
-      const sink = this.#ctx.sink();
-      if (this.#told.token !== token || !this.#ctx.valid(token) || !sink) {
-        this.#ctx.fenced();
-        return;
-      }
-      this.#lastEmit = performance.now();
-      this.#ctx.asSource(() => send(sink, e));
-    };
     return {
-      presence: pass((s, e) => s.presence(e)),
-      message: pass((s, e) => s.message(e)),
-      clientId: pass((s, e) => s.clientId(e)),
-      serverGone: pass((s, id: string) => s.serverGone?.(id)),
+      emit: (e) => {
+        const sink = this.#ctx.sink();
+        if (this.#told.token !== token || !this.#ctx.valid(token) || !sink) {
+          this.#ctx.fenced();
+          return;
+        }
+        this.#lastEmit = performance.now();
+        // The server's sink checks the event and publishes it with origin "source".
+        sink.emit(e);
+      },
     };
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

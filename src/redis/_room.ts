@@ -9,14 +9,8 @@
  * @module
  */
 import { z } from "zod";
-import type { ServerEvent } from "../broker.ts";
-import {
-  clientIdEventSchema,
-  messageEventSchema,
-  type PresenceEvent,
-  presenceEventSchema,
-  type UserEntry,
-} from "../protocol.ts";
+import { type PresenceEvent, type ServerEvent, serverEventSchema } from "../events.ts";
+import type { UserEntry } from "../protocol.ts";
 
 /** An event as published on a server's channel. */
 export interface Envelope {
@@ -31,16 +25,6 @@ export interface Envelope {
   /** The event (absent for `snap`). */
   ev?: ServerEvent;
 }
-
-const serverEventSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("presence"), event: presenceEventSchema }),
-  z.object({ type: z.literal("message"), event: messageEventSchema }),
-  z.object({ type: z.literal("update-clientid"), event: clientIdEventSchema }),
-  z.object({
-    type: z.literal("server-gone"),
-    event: z.object({ server: z.string().min(1).max(64) }),
-  }),
-]);
 
 const envelopeSchema = z.object({
   s: z.number().int().positive(),

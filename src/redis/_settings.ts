@@ -6,8 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { describeZodError } from "../protocol.ts";
-import type { LogLevel, LogSink } from "../log.ts";
+import { parseOrThrow } from "../_zod.ts";
+import { type LogLevel, logLevelSchema, type LogSink } from "../log.ts";
 import type { DataSource } from "../source.ts";
 
 /** Options of `redisCluster()`. */
@@ -94,7 +94,7 @@ const schema = z.object({
     minMs: z.number().int().positive().default(100),
     maxMs: z.number().int().positive().optional(),
   }).default({ minMs: 100 }),
-  logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  logLevel: logLevelSchema.default("info"),
 });
 
 /** Checked options with defaults filled in. */
@@ -121,21 +121,20 @@ export function parseClusterOptions(options: RedisClusterOptions): ClusterSettin
       "Invalid redisCluster options: source: must be a DataSource or a function making one",
     );
   }
-  const r = schema.safeParse(rest);
-  if (!r.success) throw new TypeError(`Invalid redisCluster options: ${describeZodError(r.error)}`);
-  const half = Math.floor(r.data.leaseMs / 2);
-  const commandTimeoutMs = r.data.commandTimeoutMs ?? half;
+  const parsed = parseOrThrow(schema, rest, "Invalid redisCluster options");
+  const half = Math.floor(parsed.leaseMs / 2);
+  const commandTimeoutMs = parsed.commandTimeoutMs ?? half;
   if (commandTimeoutMs > half) {
     throw new TypeError(
       `Invalid redisCluster options: commandTimeoutMs: must be at most half of leaseMs (${half})`,
     );
   }
-  const instanceId = r.data.instanceId ??
+  const instanceId = parsed.instanceId ??
     Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0"))
       .join("");
   const backoff = {
-    minMs: r.data.backoff.minMs,
-    maxMs: r.data.backoff.maxMs ?? Math.max(r.data.backoff.minMs, Math.min(5000, half)),
+    minMs: parsed.backoff.minMs,
+    maxMs: parsed.backoff.maxMs ?? Math.max(parsed.backoff.minMs, Math.min(5000, half)),
   };
-  return { ...r.data, instanceId, commandTimeoutMs, backoff, logSink };
+  return { ...parsed, instanceId, commandTimeoutMs, backoff, logSink };
 }

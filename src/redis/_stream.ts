@@ -9,10 +9,11 @@
  *
  * @module
  */
-import type { ServerEvent } from "../broker.ts";
+import type { ServerEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { Connections } from "./_redis.ts";
 import { presencePatch } from "./_room.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** Counters the stream moves (shared with the status). */
 export interface StreamCounters {
@@ -155,8 +156,4 @@ export async function readAfter(
 
 function seqOf(id: string): number {
   return Number(id.split("-")[0]) || 0;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -18,7 +18,6 @@
  */
 import type { Broker } from "../broker.ts";
 import type { DataSource } from "../source.ts";
-import type { LogLevel } from "../log.ts";
 import { Cluster, type ClusterStatus, type ServerSnapshot } from "./_cluster.ts";
 import { parseClusterOptions, type RedisClusterOptions } from "./_settings.ts";
 import { redisSessionStore, type SessionStore } from "./session_store.ts";
@@ -96,36 +95,4 @@ export function redisCluster(options: RedisClusterOptions): RedisCluster {
     metrics: () => renderClusterMetrics(c.status()),
     close: () => c.close(),
   };
-}
-
-/**
- * What `dback --redis …` runs: a cluster around the given source (the mock
- * world). The command line reaches this through a dynamic import, so a
- * single instance never loads this module or the Redis client.
- *
- * @example
- * ```ts
- * import { MockSource } from "@dzone/dback";
- * import { cliCluster } from "@dzone/dback/redis";
- * const c = cliCluster({ url: "redis://127.0.0.1:6379" }, new MockSource(), "silent");
- * if (typeof c.broker.publish !== "function") throw new Error("no broker");
- * await c.close();
- * ```
- */
-export function cliCluster(
-  redis: { url: string; namespace?: string; leaseMs?: number },
-  source: DataSource,
-  logLevel?: LogLevel,
-  cadenceMs?: number,
-): RedisCluster {
-  return redisCluster({
-    url: redis.url,
-    namespace: redis.namespace,
-    leaseMs: redis.leaseMs,
-    logLevel,
-    source,
-    // The mock world ticks every cadence per watched server: silence for many
-    // ticks means a source that was left stopped.
-    watchdogMs: cadenceMs === undefined ? undefined : Math.max(10 * cadenceMs, 10_000),
-  });
 }

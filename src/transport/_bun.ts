@@ -160,7 +160,6 @@ export function bunTransport(limits: SocketLimits): Transport {
     runtime: "bun",
     rooms,
     websocket,
-    closesOnBackpressure: true,
 
     serve({ port, hostname, tls, fetch, onError }): Promise<Listener> {
       const s = bunGlobal().serve({

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { serveGuarded } from "../_accept_guard.ts";
+import { serveGuarded } from "./_accept_guard.ts";
 import type {
   Listener,
   RequestContext,

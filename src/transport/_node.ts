@@ -25,12 +25,13 @@ import type {
   WsPeer,
 } from "./types.ts";
 import { toRequest, writeRawResponse, writeResponse } from "./_node_http.ts";
+import { errorText } from "../_errors.ts";
 
 /** The part of `ws`'s `WebSocket` used here. */
 interface WsSocket {
   readonly readyState: number;
   readonly bufferedAmount: number;
-  send(data: Buffer, options: { binary: boolean }): void;
+  send(data: string | Buffer, options: { binary: boolean }): void;
   close(code: number, reason: string): void;
   terminate(): void;
   ping(): void;
@@ -76,15 +77,18 @@ function loadWs(): Promise<WsModule> {
   return wsModule ??= import(WS) as Promise<WsModule>;
 }
 
-// One frame is handed to every viewer of a room in turn: encode it once, not once per viewer.
+// A broadcast hands one frame to every viewer of a room in turn: encode it once, on its second
+// send, not once per viewer. A frame sent once (an answer, a join) goes as a string, which the
+// socket writes without a Buffer of its own.
 let lastFrame = "";
-let lastBytes = Buffer.alloc(0);
-function encode(frame: string): Buffer {
+let lastBytes: Buffer | undefined;
+function payload(frame: string): string | Buffer {
   if (frame !== lastFrame) {
-    lastBytes = Buffer.from(frame, "utf8");
     lastFrame = frame;
+    lastBytes = undefined;
+    return frame;
   }
-  return lastBytes;
+  return lastBytes ??= Buffer.from(frame, "utf8");
 }
 
 class NodePeer implements WsPeer {
@@ -99,7 +103,7 @@ class NodePeer implements WsPeer {
   send(frame: string): void {
     if (this.#ws.readyState !== OPEN) return;
     try {
-      this.#ws.send(encode(frame), { binary: false });
+      this.#ws.send(payload(frame), { binary: false });
     } catch {
       // closed meanwhile: the close event tells the core
     }
@@ -231,7 +235,7 @@ export function nodeTransport(): Transport {
         answer(request, { req })
           .then((r) => writeResponse(res, r, req.method === "HEAD"))
           .catch((err) => {
-            log(`response failed: ${err instanceof Error ? err.message : err}`);
+            log(`response failed: ${errorText(err)}`);
             res.destroy();
           });
       });

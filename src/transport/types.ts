@@ -64,7 +64,10 @@ export interface Listener {
 /**
  * Native fan-out, for runtimes that have it (Bun's topics): one call per
  * broadcast serialises and writes the frame to every subscriber outside JS.
- * The hub uses it when present; without it, the hub loops over its members.
+ * The hub mirrors its rooms here when the transport offers it; without it,
+ * the hub loops over its members. Frames sent this way bypass each
+ * connection's send-time slow-client check, so the server then sweeps
+ * connections on a timer (see `_connection.ts`).
  */
 export interface NativeRooms {
   /** Add `peer` to `room`. */
@@ -106,11 +109,6 @@ export interface Transport {
   readonly rooms?: NativeRooms;
   /** Handlers to mount dback in a server the user owns, when the runtime needs them. */
   readonly websocket?: MountedWebSocket;
-  /**
-   * Whether the runtime closes a socket itself once `maxBufferedBytes` are
-   * unsent (then native fan-out cannot grow memory past it).
-   */
-  readonly closesOnBackpressure?: boolean;
   /** Bind and serve; resolves once listening. */
   serve(options: {
     port: number;

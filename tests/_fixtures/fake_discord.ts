@@ -14,7 +14,7 @@ import { DiscordGatewaySource, type DiscordSourceOptions } from "../../src/disco
 import { GatewayClient } from "../../src/discord/_gateway.ts";
 import type { GatewayClientOptions, GatewayTiming } from "../../src/discord/_gateway_types.ts";
 import { Logger, type LogRecord } from "../../src/log.ts";
-import type { ChatEvent, PresenceEvent } from "../../src/protocol.ts";
+import type { ChatEvent, PresenceEvent, ServerEvent } from "../../src/events.ts";
 import type { DataSource, EventSink } from "../../src/source.ts";
 import { startServer } from "./helpers.ts";
 
@@ -657,15 +657,10 @@ export class RecordingSink implements EventSink {
   readonly presences: PresenceEvent[] = [];
   readonly messages: ChatEvent[] = [];
   readonly gone: string[] = [];
-  presence(e: PresenceEvent): void {
-    this.presences.push(e);
-  }
-  message(e: ChatEvent): void {
-    this.messages.push(e);
-  }
-  clientId(): void {}
-  serverGone(id: string): void {
-    this.gone.push(id);
+  emit(e: ServerEvent): void {
+    if (e.type === "presence") this.presences.push(e.event);
+    else if (e.type === "message") this.messages.push(e.event);
+    else if (e.type === "server-gone") this.gone.push(e.event.server);
   }
 }
 
@@ -684,12 +679,9 @@ export async function serveSource(source: DiscordGatewaySource, { recordGone = f
     validateDiscordUser: (t, u, id) => source.validateDiscordUser(t, u, id),
     start: (sink) =>
       source.start({
-        presence: (e) => sink.presence(e),
-        message: (e) => sink.message(e),
-        clientId: (e) => sink.clientId(e),
-        serverGone: (id) => {
-          gone.push(id);
-          sink.serverGone?.(id);
+        emit: (e) => {
+          if (e.type === "server-gone") gone.push(e.event.server);
+          sink.emit(e);
         },
       }),
     stop: () => source.stop(),

@@ -147,6 +147,7 @@ export interface FixtureSpec {
   users?: Record<string, unknown>;
   mock?: { presenceIntervalMs?: number; messageIntervalMs?: number };
   mount?: boolean;
+  denyLogins?: boolean;
 }
 
 /** A WebSocketServer running on one runtime in a child process. */

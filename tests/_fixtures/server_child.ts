@@ -21,6 +21,8 @@ interface Spec {
   mock?: MockOptions;
   /** Mount dback in a server of our own, Bun.serve or Deno.serve (paths under /app/ answer "my app"). */
   mount?: boolean;
+  /** With `servers`: a `validateDiscordUser` that refuses everyone (its calls are in the metrics). */
+  denyLogins?: boolean;
 }
 
 interface BunLike {
@@ -52,7 +54,13 @@ const server = new WebSocketServer({
   ...(spec.mock ? { source: new MockSource(spec.mock) } : {}),
   ...spec.options,
   ...(spec.servers
-    ? { callbacks: { getServerData: () => spec.servers!, getUserData: () => spec.users ?? {} } }
+    ? {
+      callbacks: {
+        getServerData: () => spec.servers!,
+        getUserData: () => spec.users ?? {},
+        ...(spec.denyLogins ? { validateDiscordUser: () => false } : {}),
+      },
+    }
     : {}),
 });
 

@@ -1,4 +1,4 @@
-import { parseClientFrame } from "../../src/protocol.ts";
+import { parseClientFrame } from "../../src/_client_frames.ts";
 // Thousands of random and adversarial frames at a live server: nothing dies, nothing leaks.
 import assert from "node:assert/strict";
 import { DWORLD, joined, startServer, until } from "../_fixtures/helpers.ts";

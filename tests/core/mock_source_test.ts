@@ -14,7 +14,7 @@ Deno.test("mock fidelity: 'My Repos' has the reference's statuses and colours; o
   const speakers: string[] = [];
   let i = 0;
   const mock = new MockSource({ random: () => (i++ % 97) / 97 });
-  mock.start({ presence: () => {}, message: (e) => speakers.push(e.uid), clientId: () => {} });
+  mock.start({ emit: (e) => e.type === "message" && speakers.push(e.event.uid) });
   for (let n = 0; n < 300; n++) mock.tickMessage(REPOS);
   mock.stop();
   assert.equal(speakers.length, 300);
@@ -22,7 +22,7 @@ Deno.test("mock fidelity: 'My Repos' has the reference's statuses and colours; o
   await Promise.resolve();
 });
 
-Deno.test("mock login: with only getUserData registered, the demo 'oauth' server no longer admits any token", async () => {
+Deno.test("mock login: with only getUserData registered, the demo 'oauth' server is gone and admits no token", async () => {
   const { server, url } = await startServer({
     callbacks: { getUserData: () => ({ "1": { username: "real", status: "online" } }) },
   });
@@ -32,8 +32,9 @@ Deno.test("mock login: with only getUserData registered, the demo 'oauth' server
       discordToken: "anything",
       discordUser: { id: "1", username: "x" },
     });
+    // A data hook replaces the whole mock world: its servers are not listed, so not joinable.
     assert.equal(answer.type, "error");
-    assert.equal(answer.data.message, ERRORS.authRequired);
+    assert.equal(answer.data.message, ERRORS.noSuchServer);
     await c.close();
   } finally {
     await server.stop();

@@ -36,3 +36,48 @@ Deno.test("deno task <name> --help: every task prints its usage and changes noth
   }
   assert.equal(await treeState(), before, "a --help run changed the working tree");
 });
+
+async function runTestTask(path: string): Promise<{ code: number; lines: string[] }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "test", "--no-check", path],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  // The summary is the last line on stdout; deno's own "Task …" line goes to stderr.
+  const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+  return { code: out.code, lines: text.trimEnd().split("\n") };
+}
+
+Deno.test("deno task test: a passing run is a short summary ending in deno's line; a failing one shows the failure", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dback-runner-" });
+  try {
+    const passing = `${dir}/pass_test.ts`;
+    const failing = `${dir}/fail_test.ts`;
+    await Deno.writeTextFile(
+      passing,
+      `for (let i = 0; i < 100; i++) Deno.test("noisy " + i, () => console.log("chatter " + i));\n`,
+    );
+    await Deno.writeTextFile(
+      failing,
+      `Deno.test("fails on purpose", () => { throw new Error("the expected failure"); });\n`,
+    );
+    const ok = await runTestTask(passing);
+    assert.equal(ok.code, 0, ok.lines.join("\n"));
+    assert.ok(ok.lines.length <= 60, `${ok.lines.length} lines:\n${ok.lines.join("\n")}`);
+    assert.ok(!ok.lines.some((l) => l.includes("chatter")), "test output is kept in the log");
+    assert.match(ok.lines.at(-1)!, /^ok \| 100 passed \| 0 failed/);
+
+    const bad = await runTestTask(failing);
+    assert.equal(bad.code, 1);
+    assert.ok(bad.lines.some((l) => l.includes("the expected failure")), bad.lines.join("\n"));
+    assert.ok(
+      bad.lines.some((l) => /^FAILED \| 0 passed \| 1 failed/.test(l)),
+      bad.lines.join("\n"),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -148,7 +148,7 @@ Deno.test("IDENTIFY pacing: consecutive IDENTIFYs arrive >= 5000 ms apart even w
   fake.hello = false;
   await using c = gatewayClient(fake, { timing: { identifyIntervalMs: 5000 } });
   c.client.connect();
-  await fake.until(() => fake.conns.length === 1, 3000, "first socket");
+  await fake.until(() => fake.conns.length === 1, 10_000, "first socket");
   await fake.current.opened;
   await new Promise((r) => setTimeout(r, 1000));
   fake.hello = true;
@@ -177,7 +177,7 @@ Deno.test("hideOffline: messages from members shown as offline are not broadcast
       });
     say(CY, "cy", "from an offline member"); // CY has no presence: offline, hidden
     say(ADA, "ada", "from an online member");
-    await fake.until(() => sink.messages.length === 1, 3000, "the online member's message");
+    await fake.until(() => sink.messages.length === 1, 10_000, "the online member's message");
     assert.deepEqual(sink.messages.map((m) => m.uid), [ADA]);
     // Once online, CY is shown and heard.
     fake.current.dispatch("PRESENCE_UPDATE", {
@@ -186,9 +186,38 @@ Deno.test("hideOffline: messages from members shown as offline are not broadcast
       status: "online",
     });
     say(CY, "cy", "now online");
-    await fake.until(() => sink.messages.length === 2, 3000, "CY's message");
+    await fake.until(() => sink.messages.length === 2, 10_000, "CY's message");
     assert.equal(sink.messages[1].uid, CY);
   } finally {
     await source.stop();
   }
+});
+
+Deno.test("REST limiter: a route's bucket at 0 remaining waits for its reset; other routes go on", async () => {
+  const clock = new FakeClock();
+  const hits: { path: string; at: number }[] = [];
+  const fetcher = (input: string | URL) => {
+    hits.push({ path: new URL(String(input)).pathname, at: clock.now() });
+    return Promise.resolve(
+      Response.json({ id: "1" }, {
+        headers: { "x-ratelimit-remaining": "0", "x-ratelimit-reset-after": "1.5" },
+      }),
+    );
+  };
+  const rest = new RestLimiter({
+    apiBase: "http://127.0.0.1:9/api/v10",
+    token: "t",
+    fetch: fetcher,
+    log: new Logger("silent"),
+    clock,
+  });
+  const first = rest.request("POST", "/channels/1/messages", {});
+  const second = rest.request("POST", "/channels/1/messages", {});
+  const other = rest.request("POST", "/channels/2/messages", {});
+  await clock.advance(1499);
+  assert.deepEqual(hits.map((h) => h.path.split("/")[4]), ["1", "2"]);
+  await clock.advance(1);
+  assert.equal(hits.length, 3);
+  assert.deepEqual(hits[2], { path: "/api/v10/channels/1/messages", at: 1500 });
+  for (const r of await Promise.all([first, second, other])) assert.ok(r.ok);
 });

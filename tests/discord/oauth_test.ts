@@ -129,16 +129,25 @@ Deno.test("oauth: isMember replaces the guild list", async () => {
 
 Deno.test("oauth: a hanging isMember is cut off by timeoutMs", async () => {
   await withFake(async (_fake, make, errors) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    using time = new FakeTime({ timers: true });
+    let reached!: () => void;
+    const asked = new Promise<void>((r) => reached = r);
     const validate = make({
       timeoutMs: 100,
-      isMember: () => new Promise((r) => timer = setTimeout(() => r(true), 1000)),
+      isMember: () => {
+        reached();
+        return new Promise<boolean>(() => {}); // never answers
+      },
     });
-    const started = performance.now();
-    assert.equal(await validate(GOOD, ADA, CLUB), false);
-    assert.ok(performance.now() - started < 900);
+    let verdict: boolean | undefined;
+    const pending = validate(GOOD, ADA, CLUB).then((v) => verdict = v);
+    await asked;
+    await time.tick(99);
+    assert.equal(verdict, undefined, "still waiting 1 ms before the deadline");
+    await time.tick(1);
+    await pending;
+    assert.equal(verdict, false);
     assert.ok(errors.some((m) => m.includes("isMember gave no answer within 100 ms")));
-    clearTimeout(timer);
   });
 });
 
@@ -251,12 +260,22 @@ Deno.test("oauth: a global 429 blocks every token and route", async () => {
 
 Deno.test("oauth: Discord that never answers times out and refuses", async () => {
   await withFake(async (fake, make, errors) => {
-    fake.restOverride = () => fake.hang();
+    using time = new FakeTime({ timers: true });
+    let reached!: () => void;
+    const asked = new Promise<void>((r) => reached = r);
+    fake.restOverride = () => {
+      reached();
+      return fake.hang();
+    };
     const validate = make({ timeoutMs: 100 });
-    const started = performance.now();
-    assert.equal(await validate(GOOD, ADA, CLUB), false);
-    const took = performance.now() - started;
-    assert.ok(took >= 90 && took < 2000, `took ${took} ms`);
+    let verdict: boolean | undefined;
+    const pending = validate(GOOD, ADA, CLUB).then((v) => verdict = v);
+    await asked;
+    await time.tick(99);
+    assert.equal(verdict, undefined, "still waiting 1 ms before the deadline");
+    await time.tick(1);
+    await pending;
+    assert.equal(verdict, false);
     assert.ok(errors.some((m) => m.includes("no answer within 100 ms")), errors.join());
   });
 });

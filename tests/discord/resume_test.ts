@@ -52,7 +52,7 @@ async function firstPublisher(fake: FakeDiscord, mem: ReturnType<typeof memorySt
     resume: { sessions: mem.store, guilds: () => Promise.resolve(undefined) },
   });
   await source.start(new RecordingSink());
-  await fake.until(() => mem.saved.get(0)?.sessionId === "session-1", 3000, "session saved");
+  await fake.until(() => mem.saved.get(0)?.sessionId === "session-1", 10_000, "session saved");
   const snapshot: GuildSnapshot[] = [{
     id: GUILD,
     name: "Test Guild",
@@ -110,11 +110,11 @@ Deno.test("takeover: RESUMEs the stored session on the snapshot, replays what wa
     assert.equal(users[BOB], undefined);
     assert.equal(users[ADA].roleColor, "#ff0000", "the snapshot's colour until the rebuild");
     // The rebuild: roles by REST, members by op 8; the same list broadcasts nothing.
-    await fake.until(() => fake.ops(8).length === 1, 3000, "member request after resume");
+    await fake.until(() => fake.ops(8).length === 1, 10_000, "member request after resume");
     assert.ok(fake.paths().includes(`/guilds/${GUILD}/roles`));
     await fake.until(
       () => logs.some((l) => /member list complete/.test(l.message)),
-      3000,
+      10_000,
       "rebuilt list",
     );
     assert.equal(sink.presences.length, 2, "the rebuilt list matches: nothing to broadcast");
@@ -123,7 +123,11 @@ Deno.test("takeover: RESUMEs the stored session on the snapshot, replays what wa
       guild_id: GUILD,
       role: role(ROLE_RED, 0x00ff00, 3, "red"),
     });
-    await fake.until(() => sink.presences.some((p) => p.roleColor === "#00ff00"), 3000, "recolour");
+    await fake.until(
+      () => sink.presences.some((p) => p.roleColor === "#00ff00"),
+      10_000,
+      "recolour",
+    );
     assert.equal(sink.presences.at(-1)?.uid, ADA);
   } finally {
     await source.stop();
@@ -147,14 +151,18 @@ Deno.test("takeover: a session Discord refuses falls back to IDENTIFY and broadc
   });
   try {
     await source.start(sink);
-    await fake.until(() => fake.ops(2).length === 2, 3000, "a second IDENTIFY");
-    await fake.until(() => sink.presences.length >= 2, 3000, "the differences");
+    await fake.until(() => fake.ops(2).length === 2, 10_000, "a second IDENTIFY");
+    await fake.until(() => sink.presences.length >= 2, 10_000, "the differences");
     assert.deepEqual(
       sink.presences.map((p) => [p.uid, p.status, p.delete ?? false]).sort(),
       [[CY, "offline", false], [ghost, "offline", true]].sort(),
     );
     assert.equal(source.getUserData(GUILD)[ghost], undefined);
-    await fake.until(() => mem.saved.get(0)?.sessionId === "session-2", 3000, "new session saved");
+    await fake.until(
+      () => mem.saved.get(0)?.sessionId === "session-2",
+      10_000,
+      "new session saved",
+    );
   } finally {
     await source.stop();
   }
@@ -204,7 +212,7 @@ Deno.test("takeover: a guild listed without users is rebuilt from Discord after 
   try {
     await source.start(new RecordingSink());
     assert.equal(fake.ops(2).length, 1, "resumed, not identified");
-    await fake.until(() => Object.keys(source.getUserData(GUILD)).length === 4, 3000, "rebuilt");
+    await fake.until(() => Object.keys(source.getUserData(GUILD)).length === 4, 10_000, "rebuilt");
     const users = source.getUserData(GUILD);
     assert.equal(users[ADA].roleColor, "#ff0000", "colour from the roles read by REST");
     assert.equal(users[ADA].username, "Countess");
@@ -237,7 +245,7 @@ Deno.test("takeover after a crash: saving after every dispatch, the survivor rep
       content,
     });
   for (let i = 1; i <= 20; i++) say(`before ${i}`);
-  await fake.until(() => sinkA.messages.length === 20, 3000, "A broadcast 20 lines");
+  await fake.until(() => sinkA.messages.length === 20, 10_000, "A broadcast 20 lines");
   // Killed right now: what the store holds is all a survivor gets.
   assert.equal(mem.saved.get(0)?.seq, fake.seq, "the store lags the broadcasts");
   const snapshot: GuildSnapshot[] = [{
@@ -256,7 +264,7 @@ Deno.test("takeover after a crash: saving after every dispatch, the survivor rep
   }).source;
   try {
     await b.start(sinkB);
-    await fake.until(() => sinkB.messages.length >= 5, 3000, "the missed lines");
+    await fake.until(() => sinkB.messages.length >= 5, 10_000, "the missed lines");
     // Every line exactly once across both publishers: none lost, none repeated.
     const all = [...sinkA.messages, ...sinkB.messages].map((m) => m.message);
     assert.deepEqual(all, [

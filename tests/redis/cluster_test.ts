@@ -1,6 +1,6 @@
 // The cluster module in-process against a real redis-server, through the
 // Broker and DataSource seams exactly as the server drives them.
-import type { ServerEvent } from "../../src/broker.ts";
+import type { ServerEvent } from "../../src/events.ts";
 import { type RedisCluster, redisCluster } from "../../src/redis/mod.ts";
 import { MockSource } from "../../src/sources/mock.ts";
 import { applyPresence, diffUsers, parseEnvelope } from "../../src/redis/_room.ts";
@@ -18,13 +18,8 @@ class Node {
   constructor(cluster: RedisCluster) {
     this.cluster = cluster;
   }
-  sink: EventSink = {
-    presence: (event) => this.cluster.broker.publish({ type: "presence", event }),
-    message: (event) => this.cluster.broker.publish({ type: "message", event }),
-    clientId: (event) => this.cluster.broker.publish({ type: "update-clientid", event }),
-    serverGone: (server) =>
-      void this.cluster.broker.publish({ type: "server-gone", event: { server } }),
-  };
+  // What the server's sink does: check nothing here, publish as the source.
+  sink: EventSink = { emit: (e) => void this.cluster.broker.publish(e, "source") };
   async start() {
     await this.cluster.broker.open((e) => {
       this.delivered.push(e);
@@ -77,7 +72,7 @@ Deno.test("two instances: one publisher, the same event sequence, library broadc
     follower.cluster.broker.publish({
       type: "message",
       event: { server: DWORLD, uid: "123456789012345001", message: "from-library", channel: "1" },
-    });
+    }, "library");
     const lib = (n: Node) =>
       n.delivered.filter((e) => e.type === "message" && e.event.message === "from-library").length;
     await until(() => lib(a) === 1 && lib(b) === 1, 3000, "library message on both");
@@ -134,7 +129,7 @@ Deno.test("redis down: no throw, library broadcasts queue, copies resync when ba
     a.cluster.broker.publish({
       type: "presence",
       event: { server: DWORLD, uid: "123456789012345004", status: "dnd" },
-    });
+    }, "library");
     await redis.restart();
     await until(() => a.cluster.status().redisUp, 8000, "redis seen up");
     await until(
@@ -232,7 +227,7 @@ Deno.test("library broadcasts queued while redis is down are bounded: the oldest
       a.cluster.broker.publish({
         type: "message",
         event: { server: DWORLD, uid: "123456789012345001", message: `queued-${n}`, channel: "1" },
-      });
+      }, "library");
     }
     if (a.cluster.status().dropped.library !== 1) throw new Error("the oldest was not dropped");
     await redis.restart();
@@ -327,7 +322,7 @@ Deno.test("a server gone at the source reaches every instance, and its snapshot 
     await a.join(DWORLD);
     await b.join(DWORLD);
     gone = true;
-    sink!.serverGone!(DWORLD);
+    sink!.emit({ type: "server-gone", event: { server: DWORLD } });
     const saw = (n: Node) => n.delivered.some((e) => e.type === "server-gone");
     await until(() => saw(a) && saw(b), 3000, "server-gone on both");
     if (await raw.exists(`t8:users:${DWORLD}`, `t8:snap:${DWORLD}`)) {

@@ -28,11 +28,7 @@ class Wedgeable implements DataSource {
     await new Promise((r) => setTimeout(r, this.startMs)); // a start takes a while, like a gateway's
     this.wedged = false;
     const live = (e: unknown, send: () => void) => void (this.wedged || (e && send()));
-    this.#mock.start({
-      presence: (e) => live(e, () => sink.presence(e)),
-      message: (e) => live(e, () => sink.message(e)),
-      clientId: (e) => sink.clientId(e),
-    });
+    this.#mock.start({ emit: (e) => live(e, () => sink.emit(e)) });
   }
   watch(id: string, active: boolean) {
     this.calls.push(`${active ? "watch" : "unwatch"} ${id}`);
@@ -55,11 +51,8 @@ async function member(url: string, ns: string, source: DataSource, watchdogMs = 
     source,
   });
   const seen: unknown[] = [];
-  const sink: EventSink = {
-    presence: (event) => cluster.broker.publish({ type: "presence", event }),
-    message: (event) => cluster.broker.publish({ type: "message", event }),
-    clientId: (event) => cluster.broker.publish({ type: "update-clientid", event }),
-  };
+  // What the server's sink does with a source's event.
+  const sink: EventSink = { emit: (e) => void cluster.broker.publish(e, "source") };
   await cluster.broker.open((e) => (seen.push(e), 1));
   await cluster.source.start?.(sink);
   await cluster.source.getUserData(DWORLD);

@@ -6,7 +6,7 @@
 // refused with the protocol's rate error while another address joins.
 import assert from "node:assert/strict";
 import { ERRORS } from "../../mod.ts";
-import { serverJoinFrame } from "../../src/protocol.ts";
+import { serverJoinFrame } from "../../src/_frames.ts";
 import { BIG_GUILD_SHORT, bigUserMap, SMALL_GUILD_SHORT } from "../_fixtures/big_guild.ts";
 import { GuildProcess, RUNTIMES } from "../_fixtures/guild_process.ts";
 import { type RawFrame, RawViewer } from "../_fixtures/raw_viewer.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { joined } from "../_fixtures/helpers.ts";
 import { eventually, ServerProcess, writeAll } from "../_fixtures/_server_process.ts";
-import { serveGuarded } from "../../src/_accept_guard.ts";
+import { serveGuarded } from "../../src/transport/_accept_guard.ts";
 
 const FIXTURE = new URL("../_fixtures/guarded_server.ts", import.meta.url).pathname;
 const LIMIT = 256;

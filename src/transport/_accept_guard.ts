@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 
 /** A listener that lived this long is healthy again: the back-off restarts. */
 const STABLE_MS = 30_000;
@@ -93,7 +94,7 @@ export function serveGuarded(
       },
       (err) => {
         if (closing || options.signal?.aborted) return;
-        relistenSoon(err instanceof Error ? err.message : String(err));
+        relistenSoon(errorText(err));
       },
     );
   };
@@ -130,7 +131,7 @@ export function serveGuarded(
       listenedAt = Date.now();
       log(`listening again on port ${addr.port}`);
     } catch (err) {
-      relistenSoon(err instanceof Error ? err.message : String(err));
+      relistenSoon(errorText(err));
     }
   }
 
