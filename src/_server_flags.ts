@@ -300,7 +300,15 @@ export const SERVER_FLAGS_USAGE: string = [
   line("-h, --help", "print this help and exit"),
   "",
   "Limits (each is the server option of the same name in camelCase):",
-  ...LIMIT_FLAGS.map((l) =>
-    line(`--${l.flag} <n>`, `${l.description} (default ${l.defaultValue})`)
-  ),
+  ...LIMIT_FLAGS.map((l) => {
+    // Wrapped to 100 columns: the descriptions come from the schema, some are long.
+    const rows: string[] = [];
+    const words = [...l.description.split(" "), `(default ${l.defaultValue})`];
+    for (const word of words.filter((w) => w !== "")) {
+      const last = rows.length - 1;
+      if (last >= 0 && rows[last].length + 1 + word.length <= 69) rows[last] += ` ${word}`;
+      else rows.push(word);
+    }
+    return rows.map((r, n) => line(n === 0 ? `--${l.flag} <n>` : "", r)).join("\n");
+  }),
 ].join("\n");

@@ -24,7 +24,10 @@ formatting, lint, docs tables of contents, type check, JSDoc examples, doc lint,
 export const CHECKS: Array<[string, string[]]> = [
   ["format", ["deno", "fmt", "--check"]],
   ["lint", ["deno", "lint"]],
-  ["docs tables of contents", ["deno", "run", "--allow-read=docs", "tools/toc.ts", "--check"]],
+  [
+    "docs tables of contents and module list",
+    ["deno", "run", "--allow-read=.", "--allow-run", "tools/toc.ts", "--check"],
+  ],
   ["types", ["deno", "check", "mod.ts", "src/", "examples/", "tests/", "bench/", "tools/"]],
   ["JSDoc examples", ["deno", "check", "--doc", "mod.ts", "src/"]],
   [

@@ -9,13 +9,13 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import type { GatewayBotInfo } from "./_rest.ts";
 import { type Envelope, helloSchema, Op, readySchema } from "./_schemas.ts";
 import { GatewaySocket, Heartbeat, NamedTimers } from "./_gateway_socket.ts";
 import {
   checkShard,
   DiscordGatewayError,
-  errText,
   FATAL_CLOSE_CODES,
   type GatewayClientOptions,
   identifyFrame,
@@ -195,7 +195,9 @@ export class GatewayClient {
         ? this.#session.resumeUrl
         : await this.#resolveBase();
     } catch (err) {
-      this.#fail(err instanceof DiscordGatewayError ? err : new DiscordGatewayError(errText(err)));
+      this.#fail(
+        err instanceof DiscordGatewayError ? err : new DiscordGatewayError(errorText(err)),
+      );
       return;
     }
     if (this.#state !== "running") return;
@@ -227,7 +229,7 @@ export class GatewayClient {
         log: (level, message) => this.#log(level, message),
       });
     } catch (err) {
-      this.#fail(new DiscordGatewayError(`invalid gateway URL ${base}: ${errText(err)}`));
+      this.#fail(new DiscordGatewayError(`invalid gateway URL ${base}: ${errorText(err)}`));
       return;
     }
     this.#sock = sock;
@@ -358,13 +360,13 @@ export class GatewayClient {
     try {
       this.#o.onDispatch(t, d);
     } catch (err) {
-      this.#log("error", `handling ${t} failed: ${errText(err)}`);
+      this.#log("error", `handling ${t} failed: ${errorText(err)}`);
     }
     if (session) {
       try {
         this.#o.onSession?.(session);
       } catch (err) {
-        this.#log("error", `onSession(${session}) failed: ${errText(err)}`);
+        this.#log("error", `onSession(${session}) failed: ${errorText(err)}`);
       }
       this.#limiter.flush();
     }

@@ -6,9 +6,9 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import { gatewayWsUrl } from "./_rest.ts";
 import { type Envelope, envelopeSchema } from "./_schemas.ts";
-import { errText } from "./_gateway_types.ts";
 
 /** What a {@link GatewaySocket} reports. */
 export interface SocketHandlers {
@@ -69,7 +69,7 @@ export class GatewaySocket {
       this.#ws.send(payload);
       return true;
     } catch (err) {
-      this.#log("warn", `send failed: ${errText(err)}`);
+      this.#log("warn", `send failed: ${errorText(err)}`);
       return false;
     }
   }

@@ -144,7 +144,6 @@ export interface GatewaySessionStore {
 }
 
 /** The message of an unknown thrown value (the package's one error-to-text rule). */
-export { errorText as errText } from "../_errors.ts";
 
 /** {@link GatewayTiming} with every default filled in. */
 export type ResolvedTiming =

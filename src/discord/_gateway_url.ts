@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import {
   DEFAULT_GATEWAY_URL,
   DiscordHttpError,
@@ -13,7 +14,7 @@ import {
   type GatewayBotInfo,
   isDiscordApiBase,
 } from "./_rest.ts";
-import { DiscordGatewayError, errText, FATAL_CLOSE_CODES } from "./_gateway_types.ts";
+import { DiscordGatewayError, FATAL_CLOSE_CODES } from "./_gateway_types.ts";
 
 /** What {@link resolveGateway} needs. */
 export interface ResolveGatewayOptions {
@@ -79,12 +80,12 @@ export async function resolveGateway(
     if (!isDiscordApiBase(o.apiBase)) {
       // Never send the token to Discord's real gateway when the API base is elsewhere.
       throw new DiscordGatewayError(
-        `cannot find the gateway: ${errText(err)}. The API base ${o.apiBase} is not ` +
+        `cannot find the gateway: ${errorText(err)}. The API base ${o.apiBase} is not ` +
           "Discord's, so there is no fallback; fix --api-base or set --gateway-url.",
         err instanceof DiscordHttpError ? err.status : undefined,
       );
     }
-    o.log("warn", `${errText(err)}; using ${DEFAULT_GATEWAY_URL}`);
+    o.log("warn", `${errorText(err)}; using ${DEFAULT_GATEWAY_URL}`);
     return { url: DEFAULT_GATEWAY_URL };
   }
   const l = info.sessionStartLimit;

@@ -31,7 +31,8 @@
  */
 import { z } from "zod";
 import type { DiscordUser } from "../protocol.ts";
-import { describeZodError } from "../_zod.ts";
+import { errorText } from "../_errors.ts";
+import { describeZodError, parseOrThrow } from "../_zod.ts";
 import { apiUrl, DEFAULT_API_BASE, discordGet } from "./_rest.ts";
 
 export type { DiscordUser } from "../protocol.ts";
@@ -80,13 +81,6 @@ const encoder = new TextEncoder();
 async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    return err.name === "Error" ? err.message : `${err.name}: ${err.message}`;
-  }
-  return String(err);
 }
 
 /** Wait for `promise`, but reject as soon as `signal` aborts. */
@@ -165,7 +159,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
  * ```
  */
 export function discordOAuthValidator(options: DiscordOAuthOptions = {}): DiscordUserValidator {
-  const parsed = optionsSchema.safeParse({
+  const settings = parseOrThrow(optionsSchema, {
     apiBase: options.apiBase,
     cacheTtlMs: options.cacheTtlMs,
     negativeCacheTtlMs: options.negativeCacheTtlMs,
@@ -173,16 +167,12 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
     maxCacheEntries: options.maxCacheEntries,
     maxConcurrentLookups: options.maxConcurrentLookups,
     maxLookupsPerMinute: options.maxLookupsPerMinute,
-  });
-  if (!parsed.success) {
-    throw new TypeError(`${PREFIX} invalid options (${describeZodError(parsed.error)})`);
-  }
+  }, `${PREFIX} invalid options`);
   for (const name of ["isMember", "fetch", "onError"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") {
-      throw new TypeError(`${PREFIX} invalid options (${name}: expected a function)`);
+      throw new TypeError(`${PREFIX} invalid options: ${name}: expected a function`);
     }
   }
-  const settings = parsed.data;
   const apiBase = settings.apiBase;
   const fetchFn = options.fetch ?? globalThis.fetch;
   const { isMember, onError } = options;
@@ -260,10 +250,10 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
       case "network":
         if (a.timedOut || signal.aborted) {
           report(`${route}: no answer within ${settings.timeoutMs} ms`, token);
-        } else report(`${route}: request failed (${errorText(a.error)})`, token);
+        } else report(`${route}: request failed (${errorText(a.error, true)})`, token);
         return { ok: false, verdict: null };
       case "bad-body":
-        report(`${route}: unreadable body (${errorText(a.error)})`, token);
+        report(`${route}: unreadable body (${errorText(a.error, true)})`, token);
         return { ok: false, verdict: null };
       case "rate-limited": {
         // Discord's buckets are per route and token; only a global limit covers everyone.
@@ -323,7 +313,7 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
         report(
           signal.aborted
             ? `isMember gave no answer within ${settings.timeoutMs} ms`
-            : `isMember threw (${errorText(err)})`,
+            : `isMember threw (${errorText(err, true)})`,
           token,
         );
         return null;
@@ -400,7 +390,7 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
     try {
       verdict = await decide(token, tokenHash, userId, serverId, controller.signal);
     } catch (err) {
-      report(`unexpected failure (${errorText(err)})`, token);
+      report(`unexpected failure (${errorText(err, true)})`, token);
       verdict = null;
     } finally {
       clearTimeout(timer);
@@ -435,7 +425,10 @@ export function discordOAuthValidator(options: DiscordOAuthOptions = {}): Discor
       }
       return await pending;
     } catch (err) {
-      report(`unexpected failure (${errorText(err)})`, typeof token === "string" ? token : "");
+      report(
+        `unexpected failure (${errorText(err, true)})`,
+        typeof token === "string" ? token : "",
+      );
       return false;
     }
   };

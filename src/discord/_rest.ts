@@ -88,9 +88,9 @@ export function describeAnswer(a: Exclude<DiscordAnswer, { kind: "ok" }>): strin
     case "http":
       return `HTTP ${a.status}`;
     case "bad-body":
-      return `HTTP ${a.status} with an unreadable body (${errText(a.error)})`;
+      return `HTTP ${a.status} with an unreadable body (${errorText(a.error, true)})`;
     case "network":
-      return a.timedOut ? "no answer in time" : `request failed (${errText(a.error)})`;
+      return a.timedOut ? "no answer in time" : `request failed (${errorText(a.error, true)})`;
   }
 }
 
@@ -344,8 +344,4 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
-}
-
-function errText(err: unknown): string {
-  return errorText(err, true);
 }

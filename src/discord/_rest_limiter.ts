@@ -14,9 +14,9 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import type { Logger } from "../log.ts";
 import { apiUrl, type FetchLike, sleep } from "./_rest.ts";
-import { errText } from "./_gateway_types.ts";
 
 /** Time, for the limiter's waits; a test passes a fake one. */
 export interface Clock {
@@ -235,7 +235,7 @@ export class RestLimiter {
       } catch (err) {
         return {
           kind: "retry",
-          reason: `request failed (${errText(err)})`,
+          reason: `request failed (${errorText(err)})`,
           waitMs: this.#backoff(),
         };
       }

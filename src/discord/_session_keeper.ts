@@ -8,8 +8,9 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import { storedSessionSchema } from "./_schemas.ts";
-import { errText, type GatewaySession, type GatewaySessionStore } from "./_gateway_types.ts";
+import type { GatewaySession, GatewaySessionStore } from "./_gateway_types.ts";
 
 /** Options of {@link SessionKeeper}. */
 export interface SessionKeeperOptions {
@@ -109,7 +110,7 @@ export class SessionKeeper {
       this.#savedSeq = s.data.seq;
       return s.data;
     } catch (err) {
-      this.#o.warn(`could not load the stored session (${errText(err)}); identifying`);
+      this.#o.warn(`could not load the stored session (${errorText(err)}); identifying`);
       return undefined;
     } finally {
       clearTimeout(timer);
@@ -145,7 +146,7 @@ export class SessionKeeper {
       const newest = this.current();
       this.#savedSeq = newest?.seq ?? null;
       return store.save(shard, newest);
-    }).catch((err) => this.#o.warn(`could not save the session (${errText(err)})`));
+    }).catch((err) => this.#o.warn(`could not save the session (${errorText(err)})`));
   }
 
   /** Drop a save waiting for its interval. */

@@ -7,11 +7,11 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../source.ts";
 import { type Output, reduce, reissueMemberRequests, type SourceState } from "./_reducer.ts";
 import { Op } from "./_schemas.ts";
-import { errText } from "./_gateway_types.ts";
 
 const TAG = "discord";
 
@@ -110,7 +110,7 @@ export class Shard {
       try {
         this.#one(o);
       } catch (err) {
-        this.#h.log.error(`handling ${o.kind} failed: ${errText(err)}`, TAG);
+        this.#h.log.error(`handling ${o.kind} failed: ${errorText(err)}`, TAG);
       }
     }
   }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import {
   DEFAULT_GATEWAY_URL,
   DiscordHttpError,
@@ -18,12 +19,7 @@ import {
   isDiscordApiBase,
   type SessionStartLimit,
 } from "./_rest.ts";
-import {
-  DiscordGatewayError,
-  errText,
-  FATAL_CLOSE_CODES,
-  type GatewayTiming,
-} from "./_gateway_types.ts";
+import { DiscordGatewayError, FATAL_CLOSE_CODES, type GatewayTiming } from "./_gateway_types.ts";
 
 /** Most shards the source opens (a larger recommendation is refused, not obeyed). */
 export const MAX_SHARDS = 1024;
@@ -150,7 +146,7 @@ export async function planShards(o: PlanShardsOptions): Promise<ShardPlan> {
     return got;
   } catch (err) {
     const what = `cannot ask ${o.apiBase}/gateway/bot for the gateway and shard count: ${
-      errText(err)
+      errorText(err)
     }`;
     if (err instanceof DiscordHttpError && err.status === 401) {
       throw new DiscordGatewayError(`${what}. ${FATAL_CLOSE_CODES[4004]}`, 4004);

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { errorText } from "../_errors.ts";
 import { consoleSink, Logger } from "../log.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
@@ -15,7 +16,6 @@ import { type ResolvedServer, resolveServer, type ServerConfig } from "./_config
 import { GatewayClient } from "./_gateway.ts";
 import {
   DiscordGatewayError,
-  errText,
   type GatewayClientOptions,
   type GatewaySession,
   type GatewayTiming,
@@ -287,7 +287,7 @@ export class DiscordGatewaySource implements DataSource {
     } catch (err) {
       if (this.#state !== "starting") return;
       return this.#fatal(
-        err instanceof DiscordGatewayError ? err : new DiscordGatewayError(errText(err)),
+        err instanceof DiscordGatewayError ? err : new DiscordGatewayError(errorText(err)),
       );
     }
     if (this.#state !== "starting") return;
@@ -315,7 +315,7 @@ export class DiscordGatewaySource implements DataSource {
       const got = await this.#resume.guilds();
       return got === undefined ? undefined : parseSnapshot(got);
     } catch (err) {
-      this.#log.warn(`no guild snapshot to resume on (${errText(err)}); identifying`, TAG);
+      this.#log.warn(`no guild snapshot to resume on (${errorText(err)}); identifying`, TAG);
       return undefined;
     }
   }
@@ -392,7 +392,7 @@ export class DiscordGatewaySource implements DataSource {
     try {
       this.#onError?.(err);
     } catch (e) {
-      this.#log.error(`onError threw: ${errText(e)}`, TAG);
+      this.#log.error(`onError threw: ${errorText(e)}`, TAG);
     }
   }
 
@@ -432,7 +432,7 @@ export class DiscordGatewaySource implements DataSource {
     try {
       this.#onMemberLeave?.(userId, guildId);
     } catch (err) {
-      this.#log.error(`onMemberLeave threw: ${errText(err)}`, TAG);
+      this.#log.error(`onMemberLeave threw: ${errorText(err)}`, TAG);
     }
   }
 

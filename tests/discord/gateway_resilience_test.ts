@@ -24,8 +24,10 @@ Deno.test("gateway 13.1: every RESUME answered op 9 d=true backs off instead of 
   fake.current.send({ op: 7, d: null });
   await sleep(1500);
   const storm = fake.conns.length;
-  // Without backoff this loop reconnects thousands of times in 1.5 s.
-  assert.ok(storm >= 4 && storm <= 25, `${storm} connections in 1.5 s`);
+  // Without backoff this loop reconnects thousands of times in 1.5 s (a slow machine makes fewer).
+  assert.ok(storm <= 25, `${storm} connections in 1.5 s`);
+  // It keeps trying, each wait longer: by attempt 5 the wait is in the cap's range.
+  await fake.until(() => reconnects(c.logs).some((x) => x.attempt >= 5), 10_000, "attempt 5");
   const r = reconnects(c.logs);
   assert.ok(r.every((x) => x.delay >= 10), "no zero-delay reconnect on any path");
   assert.ok(r.some((x) => x.delay >= 100), "the backoff grew to the cap's range");

@@ -275,3 +275,56 @@ Deno.test("takeover after a crash: saving after every dispatch, the survivor rep
     await b.stop();
   }
 });
+
+Deno.test("takeover with 2 shards: each shard RESUMEs its own session and gets its own replay", async () => {
+  const a = GUILD; // (id >> 22) % 2 === 0
+  const b = String((1n << 22n) + 1n); // (id >> 22) % 2 === 1
+  await using fake = await FakeDiscord.start({
+    shards: 2,
+    guilds: [smallGuild(a, "A"), smallGuild(b, "B")],
+  });
+  const mem = memoryStore();
+  const first = makeSource(fake, {
+    shards: 2,
+    resume: { sessions: mem.store, guilds: () => Promise.resolve(undefined) },
+  }).source;
+  await first.start(new RecordingSink());
+  await fake.until(() => mem.saved.size === 2, 10_000, "both sessions saved");
+  const snapshot: GuildSnapshot[] = [a, b].map((id) => ({
+    id,
+    name: id,
+    users: first.getUserData(id),
+  }));
+  await first.stop();
+  const sessionOf = (shard: number) => mem.saved.get(shard)!.sessionId;
+  const line = (guild_id: string, content: string) => ({
+    id: "1",
+    guild_id,
+    channel_id: CHANNEL,
+    author: user(ADA, "ada"),
+    content,
+  });
+  fake.emit(sessionOf(0), "MESSAGE_CREATE", line(a, "to shard 0"));
+  fake.emit(sessionOf(1), "MESSAGE_CREATE", line(b, "to shard 1"));
+  const sink = new RecordingSink();
+  const second = makeSource(fake, {
+    apiBase: fake.apiBase,
+    shards: 2,
+    resume: { sessions: mem.store, guilds: () => Promise.resolve(snapshot) },
+  }).source;
+  try {
+    await second.start(sink);
+    assert.equal(fake.ops(2).length, 2, "only the first source's two IDENTIFYs");
+    assert.deepEqual(
+      fake.ops(6).map((r) => r.payload.d.session_id).sort(),
+      [sessionOf(0), sessionOf(1)].sort(),
+    );
+    await fake.until(() => sink.messages.length === 2, 10_000, "both replays");
+    assert.deepEqual(
+      sink.messages.map((m) => `${m.server} ${m.message}`).sort(),
+      [`${a} to shard 0`, `${b} to shard 1`],
+    );
+  } finally {
+    await second.stop();
+  }
+});
