@@ -94,9 +94,9 @@ export function compose(
     broker.watch(serverId, active);
   }, transport.rooms);
   // Asked only once connections exist, so after `admission` below is set.
-  const joinQueue = new JoinQueue(s, () => admission.unsentBytes(), metrics);
+  const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentBytes(), metrics);
   const handler = new ProtocolHandler(directory, hub, log, metrics, joinQueue);
-  const admission = new Admission(s, hub, handler, log, metrics);
+  const admission: Admission = new Admission(s, hub, handler, log, metrics);
   const events = new EventRouter({
     broker,
     hub,
