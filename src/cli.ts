@@ -40,8 +40,8 @@ Options:
 ${SERVER_FLAGS_USAGE}
 
 Mock world:
-  --presence-interval <ms>   mock presence change period (default 4000)
-  --message-interval <ms>    mock chat message period (default 5000)
+  --presence-interval <ms>     mock presence change period (default 4000)
+  --message-interval <ms>      mock chat message period (default 5000)
 
 With no data hooks the server runs the mock world of PROTOCOL.md. Point the
 d-zone client at it with ?socketURL=ws://localhost:3000

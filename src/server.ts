@@ -5,31 +5,17 @@
  *
  * @module
  */
-import { Admission } from "./_admission.ts";
-import { ClientAddresses } from "./_client_address.ts";
-import { startMetricsListener } from "./_metrics_port.ts";
-import { type Broker, LocalBroker } from "./broker.ts";
-import { CallbackRunner } from "./_callback_runner.ts";
 import type { Callbacks } from "./callbacks.ts";
-import { type Connection, sweepSlowClients } from "./_connection.ts";
-import { Directory } from "./_directory.ts";
-import { errorText } from "./_errors.ts";
-import { EventRouter } from "./_events.ts";
+import { compose, type Parts } from "./_compose.ts";
+import { sweepSlowClients } from "./_connection.ts";
+import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
 import type { ChatEvent, ClientIdEvent, PresenceEvent, ServerEvent } from "./events.ts";
-import { ProtocolHandler } from "./_handler.ts";
-import { routes } from "./_http.ts";
-import { Hub } from "./_hub.ts";
 import { Logger } from "./log.ts";
 import { Metrics } from "./_metrics.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
 import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
-import type { DataSource } from "./source.ts";
-import { MockSource } from "./sources/mock.ts";
-import { defaultBase, withCallbacks } from "./sources/_callbacks.ts";
-import { checkStaticDir, errorPage, PAGE_FILES, staticSource } from "./_static.ts";
-import { pickTransport } from "./transport/mod.ts";
-import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
-import { upgrader } from "./_upgrade.ts";
+import { checkStaticDir } from "./_static.ts";
+import type { MountedWebSocket } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 
 export type { ServerOptions } from "./options.ts";
@@ -72,39 +58,22 @@ export interface StartOptions {
  *
  * @example
  * ```ts
- * import { WebSocketServer } from "@dzone/dback";
+ * import { VERSION, WebSocketServer } from "@dzone/dback";
  *
  * await using server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", logLevel: "warn" });
  * await server.start();
  * const res = await fetch(`http://127.0.0.1:${server.port}/api/version`);
  * const { version } = await res.json();
- * if (typeof version !== "string") throw new Error("no version");
- * // Nobody has joined, so a broadcast reaches no one.
- * const reached = server.broadcastMessage({
- *   server: "232769614004748288",
- *   uid: "123456789012345001",
- *   message: "hello",
- *   channel: "527964146659229701",
- * });
- * if (reached !== 0) throw new Error("unexpected");
+ * if (version !== VERSION) throw new Error(`version ${version}`);
  * ```
  */
 export class WebSocketServer implements AsyncDisposable {
   #settings: Settings;
   #log: Logger;
   #metrics = new Metrics();
-  #hooks: Callbacks;
-  #source: DataSource;
-  #broker: Broker;
-  #directory: Directory;
-  #hub: Hub<Connection>;
-  #admission: Admission;
-  #events: EventRouter;
-  #transport: Transport;
+  #p: Parts;
   #stopSweeper: (() => void) | undefined;
-  #fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
-  #listener: Listener | undefined;
-  #metricsListener: Listener | undefined;
+  #ports = new Ports();
   #state: "stopped" | "starting" | "running" | "stopping" = "stopped";
   #stopping: Promise<void> | undefined;
 
@@ -116,76 +85,23 @@ export class WebSocketServer implements AsyncDisposable {
   constructor(options: ServerOptions = {}) {
     const s = this.#settings = parseOptions(options);
     this.#log = new Logger(s.logLevel, s.logSink);
-    const limits = {
-      idleTimeoutSeconds: s.idleTimeoutSeconds,
-      maxPayloadBytes: s.maxFrameBytes,
-      maxBufferedBytes: s.maxBufferedBytes,
-    };
-    this.#transport = pickTransport(s.transport, limits);
-    this.#hooks = { ...s.callbacks };
-    // Callbacks that supply the data run over an inert base, never over the mock world.
-    this.#source = withCallbacks(
-      s.source ?? defaultBase(new MockSource(), this.#hooks),
-      this.#hooks,
-    );
-    this.#broker = s.broker ?? new LocalBroker();
-    const runner = new CallbackRunner(s.callbackTimeoutMs, this.#log, this.#metrics);
-    this.#directory = new Directory(this.#source, runner, s.userDataCacheMs, this.#log);
-    this.#hub = new Hub<Connection>((serverId, active) => {
-      this.#source.watch?.(serverId, active);
-      this.#broker.watch(serverId, active);
-    }, this.#transport.rooms);
-    const handler = new ProtocolHandler(this.#directory, this.#hub, this.#log, this.#metrics);
-    const admission = this.#admission = new Admission(
-      s,
-      this.#hub,
-      handler,
-      this.#log,
-      this.#metrics,
-    );
-    this.#events = new EventRouter({
-      broker: this.#broker,
-      hub: this.#hub,
-      directory: this.#directory,
-      leave: (conn) => admission.leave(conn),
-      log: this.#log,
-      metrics: this.#metrics,
-    });
-    this.#fetch = routes({
-      healthy: () => this.#state === "running",
-      metrics: s.metrics === undefined ? () => this.#metricsText() : null,
-      status: () => this.#status(),
-      sourceState: () => this.#source.state?.(),
-      builtinPage: s.staticDir === undefined,
-      debug: (message) => this.#log.debug(message),
-      hooks: this.#hooks,
-      runner,
-      files: s.staticDir === false
-        ? null
-        : s.staticDir === undefined
-        ? staticSource(DEFAULT_STATIC_DIR, PAGE_FILES)
-        : staticSource(s.staticDir),
-      upgrade: upgrader({
-        running: () => this.#state === "running",
-        transport: this.#transport,
-        clients: new ClientAddresses(s.trustProxy, s.ipv6Prefix),
-        ownOrigins: () => this.#ownOrigins(),
-        admission,
-        limits,
-        log: this.#log,
-        metrics: this.#metrics,
-      }),
-    });
+    this.#p = compose(s, this.#log, this.#metrics, {
+      state: () => this.#state,
+      url: () => {
+        const h = this.#ports.viewer?.hostname;
+        return h === undefined || h === "0.0.0.0" || h === "::" ? undefined : this.url;
+      },
+    }, DEFAULT_STATIC_DIR);
   }
 
   /** The bound port once listening; before that, the port from the options. */
   get port(): number {
-    return this.#listener?.port ?? this.#settings.port;
+    return this.#ports.viewer?.port ?? this.#settings.port;
   }
 
   /** The bound hostname once listening; before that, the one from the options. */
   get hostname(): string {
-    return this.#listener?.hostname ?? this.#settings.hostname;
+    return this.#ports.viewer?.hostname ?? this.#settings.hostname;
   }
 
   /** Whether the server is accepting connections. */
@@ -195,12 +111,12 @@ export class WebSocketServer implements AsyncDisposable {
 
   /** WebSocket connections that count against the limits now. */
   get connectionCount(): number {
-    return this.#admission.size;
+    return this.#p.admission.size;
   }
 
   /** The registered hooks (a read-only copy; register with the `on…` methods). */
   get callbacks(): Readonly<Callbacks> {
-    return Object.freeze({ ...this.#hooks });
+    return Object.freeze({ ...this.#p.hooks });
   }
 
   /** A snapshot of the counters behind `GET /metrics`. */
@@ -210,34 +126,34 @@ export class WebSocketServer implements AsyncDisposable {
 
   /** Register `getServerData` (reference-style). */
   onGetServerData(fn: NonNullable<Callbacks["getServerData"]>): this {
-    this.#hooks.getServerData = fn;
+    this.#p.hooks.getServerData = fn;
     return this;
   }
   /** Register `getUserData` (reference-style); cached user maps are dropped. */
   onGetUserData(fn: NonNullable<Callbacks["getUserData"]>): this {
-    this.#hooks.getUserData = fn;
-    this.#directory.invalidateAll();
+    this.#p.hooks.getUserData = fn;
+    this.#p.directory.invalidateAll();
     return this;
   }
   /** Register `staticRequest` (reference-style). */
   onStaticRequest(fn: NonNullable<Callbacks["staticRequest"]>): this {
-    this.#hooks.staticRequest = fn;
+    this.#p.hooks.staticRequest = fn;
     return this;
   }
   /** Register `validateDiscordUser` (reference-style). */
   onValidateDiscordUser(fn: NonNullable<Callbacks["validateDiscordUser"]>): this {
-    this.#hooks.validateDiscordUser = fn;
+    this.#p.hooks.validateDiscordUser = fn;
     return this;
   }
   /** Register `getClientId` (reference-style). */
   onGetClientId(fn: NonNullable<Callbacks["getClientId"]>): this {
-    this.#hooks.getClientId = fn;
+    this.#p.hooks.getClientId = fn;
     return this;
   }
 
   /** Which transport serves this server: `"deno"`, `"bun"` or `"node"`. */
   get runtime(): string {
-    return this.#transport.runtime;
+    return this.#p.transport.runtime;
   }
 
   /**
@@ -256,7 +172,7 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   get websocket(): MountedWebSocket | undefined {
-    return this.#transport.websocket;
+    return this.#p.transport.websocket;
   }
 
   /**
@@ -279,7 +195,7 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   fetch(req: Request, ctx?: unknown): Promise<Response> {
-    return this.#fetch(req, ctx);
+    return this.#p.fetch(req, ctx);
   }
 
   /**
@@ -291,53 +207,26 @@ export class WebSocketServer implements AsyncDisposable {
   async start(options: StartOptions = {}): Promise<void> {
     if (this.#state !== "stopped") throw new Error(`WebSocketServer is already ${this.#state}`);
     this.#state = "starting";
+    const s = this.#settings;
     try {
-      const dir = this.#settings.staticDir;
-      if (dir !== undefined && dir !== false) await checkStaticDir(dir);
-      await this.#broker.open((e) => this.#events.deliver(e));
-      await this.#source.start?.(this.#events.sink(), { log: this.#log });
-      if (options.listen !== false) {
-        const fetch = this.#fetch;
-        this.#listener = await this.#transport.serve({
-          port: this.#settings.port,
-          hostname: this.#settings.hostname,
-          tls: this.#settings.tls,
-          headerTimeoutMs: this.#settings.headerTimeoutMs,
-          // From the network, a request without Host is malformed (mounted use may build one).
-          fetch: (req, ctx) =>
-            req.headers.has("host") ? fetch(req, ctx) : (
-              this.#log.debug("request without a Host header: 400"), errorPage(400, "Bad Request")
-            ),
-          onError: (err) => {
-            this.#log.error(`request failed: ${errorText(err)}`);
-            return errorPage(500, "Internal Server Error");
-          },
-          log: (message) => this.#log.error(message),
-        });
-        this.#log.info(`dback ${VERSION} listening on ${this.url}`);
-      }
-      const m = this.#settings.metrics;
-      if (m) {
-        const l = await startMetricsListener(
-          m.port,
-          m.hostname ?? this.#settings.hostname,
-          () => this.#metricsText(),
-        );
-        this.#metricsListener = l;
-        this.#log.info(`/metrics on ${l.hostname}:${l.port}`);
-      }
-      if (this.#hub.native) {
-        this.#stopSweeper = sweepSlowClients(
-          (fn) => this.#hub.each(fn),
-          this.#settings.slowClientGraceMs,
-        );
+      if (s.staticDir !== undefined && s.staticDir !== false) await checkStaticDir(s.staticDir);
+      await this.#p.broker.open((e) => this.#p.events.deliver(e));
+      await this.#p.source.start?.(this.#p.events.sink(), { log: this.#log });
+      await this.#ports.open({
+        listen: options.listen !== false,
+        transport: this.#p.transport,
+        settings: s,
+        fetch: this.#p.fetch,
+        metricsText: this.#p.metricsText,
+        log: this.#log,
+      });
+      if (this.#ports.viewer) this.#log.info(`dback ${VERSION} listening on ${this.url}`);
+      if (this.#p.hub.native) {
+        this.#stopSweeper = sweepSlowClients((fn) => this.#p.hub.each(fn), s.slowClientGraceMs);
       }
       this.#state = "running";
     } catch (err) {
-      await this.#stopParts();
-      // A port that did bind (the viewer port, when the metrics port did not) is let go.
-      for (const l of [this.#metricsListener, this.#listener]) await l?.shutdown().catch(() => {});
-      this.#metricsListener = this.#listener = undefined;
+      await stopParts(this.#parts());
       this.#state = "stopped";
       throw err;
     }
@@ -353,34 +242,7 @@ export class WebSocketServer implements AsyncDisposable {
 
   /** The port `/metrics` listens on when it has its own (`metrics: { port }`), once started. */
   get metricsPort(): number | undefined {
-    return this.#metricsListener?.port;
-  }
-
-  #metricsText(): string {
-    const m = this.#metrics.render(this.#admission.size, this.#hub.sizes(), !this.running);
-    return m + (this.#broker.metrics?.() ?? "");
-  }
-
-  // Counts only: nothing here names a user or a server.
-  #status(): Record<string, unknown> {
-    return {
-      version: VERSION,
-      runtime: this.#transport.runtime,
-      state: this.#state,
-      viewers: this.#admission.size,
-      rooms: this.#hub.sizes().size,
-      trackedIps: this.#admission.trackedIps,
-      source: this.#source.state?.() ?? { kind: "custom", state: "running" },
-      cluster: this.#broker.role?.() ?? "single",
-    };
-  }
-
-  // Origins the page of this server is served under: configured, and the listener's own.
-  #ownOrigins(): string[] {
-    const own = [...this.#settings.publicOrigins];
-    const h = this.hostname;
-    if (this.#listener && h !== "0.0.0.0" && h !== "::") own.push(new URL(this.url).origin);
-    return own;
+    return this.#ports.metrics?.port;
   }
 
   /**
@@ -394,7 +256,6 @@ export class WebSocketServer implements AsyncDisposable {
     if (this.#stopping) return this.#stopping;
     this.#stopping = this.#drain().finally(() => {
       this.#stopping = undefined;
-      this.#listener = undefined;
       this.#state = "stopped";
     });
     return this.#stopping;
@@ -409,45 +270,18 @@ export class WebSocketServer implements AsyncDisposable {
     this.#state = "stopping";
     this.#stopSweeper?.();
     this.#stopSweeper = undefined;
-    const s = this.#settings;
-    this.#log.info(`shutting down: closing ${this.#admission.size} connection(s)`);
-    const deadline = Date.now() + s.shutdownTimeoutMs;
-    await this.#stopParts(true);
-    this.#admission.closeAll(1001, "Server shutting down");
-    while (this.#admission.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    if (this.#admission.size > 0) {
-      this.#log.warn(`${this.#admission.forgetAll()} connection(s) did not close in time`);
-    }
-    await this.#metricsListener?.shutdown();
-    this.#metricsListener = undefined;
-    const listener = this.#listener;
-    if (listener) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 1000));
-      const done = await Promise.race([listener.shutdown().then(() => "done" as const), late]);
-      clearTimeout(timer);
-      if (done === "late") this.#log.warn("the HTTP server did not finish in time; stopped anyway");
-    }
+    this.#log.info(`shutting down: closing ${this.#p.admission.size} connection(s)`);
+    const started = Date.now();
+    await stopParts(this.#parts(), this.#log);
+    const left = this.#settings.shutdownTimeoutMs - (Date.now() - started);
+    await drainConnections(this.#p.admission, Math.max(0, left), this.#log);
+    await this.#ports.close(this.#log);
     this.#log.info("stopped");
   }
 
-  async #stopParts(logFailures = false): Promise<void> {
-    for (
-      const [what, part] of [
-        ["data source", () => this.#source.stop?.()],
-        ["broker", () => this.#broker.close()],
-      ] as const
-    ) {
-      try {
-        await part();
-      } catch (err) {
-        if (logFailures) {
-          this.#log.error(`${what} failed to stop: ${errorText(err)}`);
-        }
-      }
-    }
+  #parts(): Array<readonly [string, () => unknown]> {
+    const { source, broker } = this.#p;
+    return [["data source", () => source.stop?.()], ["broker", () => broker.close()]];
   }
 
   /**
@@ -470,68 +304,36 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   broadcast(event: ServerEvent): number {
-    return this.#events.publish(event, "library", "broadcast");
+    return this.#p.events.publish(event, "library", "broadcast");
   }
 
   /**
-   * Send a chat message to every connection joined to `server`.
-   * Returns how many connections it reached. Throws a `TypeError` on invalid input.
-   *
-   * @example
-   * ```ts
-   * import { WebSocketServer } from "@dzone/dback";
-   * const server = new WebSocketServer();
-   * const reached = server.broadcastMessage({ server: "1", uid: "42", message: "hi", channel: "1" });
-   * if (reached !== 0) throw new Error("nobody is joined yet");
-   * ```
+   * `broadcast({ type: "message", event })`, as d-back names it: a chat
+   * message for every connection joined to `event.server`. Returns how many
+   * it reached; throws a `TypeError` on invalid input.
    */
   broadcastMessage(event: ChatEvent): number {
-    return this.#events.publish({ type: "message", event }, "library", "broadcastMessage");
+    return this.#p.events.publish({ type: "message", event }, "library", "broadcastMessage");
   }
 
   /**
-   * Send a presence change to every connection joined to `server`. Include
+   * `broadcast({ type: "presence", event })`, as d-back names it. Include
    * `username` (and `roleColor`) for a user the clients may not know yet;
-   * `delete: true` removes the user. Returns how many connections it reached.
-   *
-   * @example
-   * ```ts
-   * import { WebSocketServer } from "@dzone/dback";
-   * const server = new WebSocketServer();
-   * let error = "";
-   * try {
-   *   server.broadcastPresence({ server: "1", uid: "42", status: "away" as "idle" });
-   * } catch (err) {
-   *   error = String(err);
-   * }
-   * if (!error.includes("status")) throw new Error("bad input must be refused");
-   * ```
+   * `delete: true` removes the user.
    */
   broadcastPresence(event: PresenceEvent): number {
-    return this.#events.publish({ type: "presence", event }, "library", "broadcastPresence");
+    return this.#p.events.publish({ type: "presence", event }, "library", "broadcastPresence");
   }
 
-  /**
-   * Tell every connection joined to `server` its new OAuth2 client id.
-   * Returns how many connections it reached.
-   *
-   * @example
-   * ```ts
-   * import { WebSocketServer } from "@dzone/dback";
-   * const server = new WebSocketServer();
-   * if (server.broadcastClientIdUpdate({ server: "1", clientId: "1234567890" }) !== 0) {
-   *   throw new Error("nobody is joined yet");
-   * }
-   * ```
-   */
+  /** `broadcast({ type: "update-clientid", event })`, as d-back names it. */
   broadcastClientIdUpdate(event: ClientIdEvent): number {
     const e = { type: "update-clientid", event } as const;
-    return this.#events.publish(e, "library", "broadcastClientIdUpdate");
+    return this.#p.events.publish(e, "library", "broadcastClientIdUpdate");
   }
 
   /** Drop the cached user map of a server (or all), e.g. after changing users without a broadcast. */
   invalidateUserData(serverId?: string): void {
-    if (serverId === undefined) this.#directory.invalidateAll();
-    else this.#directory.invalidate(serverId);
+    if (serverId === undefined) this.#p.directory.invalidateAll();
+    else this.#p.directory.invalidate(serverId);
   }
 }

@@ -1,10 +1,11 @@
 /**
  * One instance of a dback cluster over Redis, put together: it is both the
  * server's {@link DataSource} (user maps from the local copies of
- * `_copies.ts`) and its {@link Broker} (every broadcast goes through Redis,
+ * `_copies.ts`, the server list from `_servers.ts`) and its {@link Broker} (every broadcast goes through Redis,
  * `_stream.ts`, and comes back to each instance with viewers of that server).
  * The lease (`_lease.ts`) decides which instance runs the inner source
- * (`_publisher.ts`). This module wires them and owns the connection state.
+ * (`_publisher.ts`). This module wires them, owns the connection state, and
+ * queues library broadcasts while Redis is down.
  *
  * Internal to the `./redis` entry point; `mod.ts` is the public face.
  *
@@ -13,10 +14,11 @@
 import type { Broker, Deliver, EventOrigin } from "../broker.ts";
 import type { ServerEvent } from "../events.ts";
 import { Logger } from "../log.ts";
-import { type ServerMap, serverMapSchema, type UserMap } from "../protocol.ts";
+import type { ServerMap, UserMap } from "../protocol.ts";
 import type { DataSource, EventSink } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
-import { Copies, readSnapshot } from "./_copies.ts";
+import { Copies } from "./_copies.ts";
+import { ServerList, type ServerSnapshot } from "./_servers.ts";
 import { Lease } from "./_lease.ts";
 import { Publisher } from "./_publisher.ts";
 import { EventStream, type StreamCounters } from "./_stream.ts";
@@ -67,18 +69,6 @@ export interface ClusterStatus {
   watchdogRestarts?: number;
 }
 
-/** One server as viewers last saw it (what a source resuming a session starts from). */
-export interface ServerSnapshot {
-  /** The server's Discord id. */
-  id: string;
-  /** Its name in the server list. */
-  name: string;
-  /** Its user map; absent when Redis holds no snapshot of it. */
-  users?: UserMap;
-}
-
-const SERVER_CACHE_MS = 1000;
-
 /** The cluster instance behind `redisCluster()`. */
 export class Cluster {
   readonly id: string;
@@ -95,8 +85,7 @@ export class Cluster {
   #stream: EventStream;
   #copies: Copies;
   #pending: ServerEvent[] = [];
-  #servers: { value: ServerMap; at: number } | undefined;
-  #serversInFlight: Promise<ServerMap> | undefined;
+  #servers: ServerList;
   #counters: StreamCounters = {
     published: { source: 0, library: 0 },
     dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0 },
@@ -152,6 +141,7 @@ export class Cluster {
       onEvent: (serverId, raw) => this.#copies.onMessage(serverId, raw),
       onControl: (raw) => this.#onControl(raw),
     });
+    this.#servers = new ServerList({ log, conn, up, key, inner: () => this.#publisher.inner });
     this.#copies = new Copies({
       log,
       conn,
@@ -163,7 +153,7 @@ export class Cluster {
       sawEpoch: (epoch) => this.#lease.saw(epoch),
       staleEpoch: () => this.#counters.dropped.staleEpoch++,
       restore: (id, pairs) => this.#publisher.writeSnapshot(id, "", pairs),
-      serverGone: () => this.#servers = undefined, // read the new list
+      serverGone: () => this.#servers.forget(), // read the new list
       snapshotWaitMs: settings.snapshotWaitMs,
     });
   }
@@ -299,30 +289,7 @@ export class Cluster {
 
   /** {@link DataSource.getServerData}: from Redis (written by the leader), else the last known, else the inner source. */
   getServerData(): ServerMap | Promise<ServerMap> {
-    const hit = this.#servers;
-    if (hit && Date.now() - hit.at < SERVER_CACHE_MS) return hit.value;
-    this.#serversInFlight ??= this.#loadServers().finally(() => this.#serversInFlight = undefined);
-    return this.#serversInFlight;
-  }
-
-  async #loadServers(): Promise<ServerMap> {
-    if (this.#up && this.#c) {
-      try {
-        const raw = await this.#c.cmd.get(this.#key("servers"));
-        if (raw !== null) {
-          const r = serverMapSchema.safeParse(JSON.parse(raw));
-          if (r.success) {
-            this.#servers = { value: r.data, at: Date.now() };
-            return r.data;
-          }
-          this.#log.warn("cluster: the server list in redis is invalid; ignoring it");
-        }
-      } catch (err) {
-        this.#log.debug(`cluster: cannot read the server list: ${message(err)}`);
-      }
-    }
-    if (this.#servers) return this.#servers.value;
-    return await this.#publisher.inner.getServerData();
+    return this.#servers.get();
   }
 
   /** {@link DataSource.getUserData}: the local copy, loaded from the Redis snapshot on first use. */
@@ -392,31 +359,9 @@ export class Cluster {
 
   // ---------------------------------------------------------------- session store
 
-  /**
-   * What viewers saw, for a source taking over a session: every server of
-   * the shared list with its snapshot (without `users` when it has none).
-   * `undefined` when Redis is unreachable or holds no server list.
-   */
-  async snapshots(): Promise<ServerSnapshot[] | undefined> {
-    const c = this.#c;
-    if (!c || !this.#up) return undefined;
-    try {
-      const raw = await c.cmd.get(this.#key("servers"));
-      if (raw === null) return undefined;
-      const servers = serverMapSchema.safeParse(JSON.parse(raw));
-      if (!servers.success) return undefined;
-      const out: ServerSnapshot[] = [];
-      for (const [id, entry] of Object.entries(servers.data)) {
-        const got = await readSnapshot(c, (...p) => this.#key(...p), id);
-        const snap: ServerSnapshot = { id, name: entry.name };
-        if (got && got !== "invalid") snap.users = Object.fromEntries(got.users);
-        out.push(snap);
-      }
-      return out;
-    } catch (err) {
-      this.#log.warn(`cluster: cannot read the snapshots: ${message(err)}`);
-      return undefined;
-    }
+  /** What viewers saw, for a source taking over a session (see {@link ServerList.snapshots}). */
+  snapshots(): Promise<ServerSnapshot[] | undefined> {
+    return this.#servers.snapshots();
   }
 
   /** Read a value any instance may read. */

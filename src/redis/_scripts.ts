@@ -116,6 +116,7 @@ if op == 'delete' then
   redis.call('SREM', KEYS[7], ARGV[4])
 elseif op == 'gone' then
   redis.call('DEL', KEYS[4], KEYS[5], KEYS[7])
+  redis.call('PEXPIRE', KEYS[6], 86400000)
 elseif op == 'presence' then
   if ARGV[7] == 'lib' then redis.call('SADD', KEYS[7], ARGV[4]) else redis.call('SREM', KEYS[7], ARGV[4]) end
   local patch = cjson.decode(ARGV[5])

@@ -18,12 +18,14 @@
  */
 import type { Broker } from "../broker.ts";
 import type { DataSource } from "../source.ts";
-import { Cluster, type ClusterStatus, type ServerSnapshot } from "./_cluster.ts";
+import { Cluster, type ClusterStatus } from "./_cluster.ts";
+import type { ServerSnapshot } from "./_servers.ts";
 import { parseClusterOptions, type RedisClusterOptions } from "./_settings.ts";
 import { redisSessionStore, type SessionStore } from "./session_store.ts";
 import { renderClusterMetrics } from "./metrics.ts";
 
-export type { ClusterStatus, ServerSnapshot } from "./_cluster.ts";
+export type { ClusterStatus } from "./_cluster.ts";
+export type { ServerSnapshot } from "./_servers.ts";
 export type { RedisClusterOptions } from "./_settings.ts";
 export {
   type DiscordSession,
