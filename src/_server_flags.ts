@@ -106,6 +106,7 @@ export const SERVER_FLAG_CONFIG: ParseArgsOptionsConfig = {
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
   "metrics-port": { type: "string" },
+  "metrics-host": { type: "string" },
   "no-metrics": { type: "boolean" },
   transport: { type: "string" },
   redis: { type: "string" },
@@ -130,6 +131,7 @@ export const serverFlagsSchema = z.object({
   "tls-cert": z.string().min(1, "--tls-cert must name a file").optional(),
   "tls-key": z.string().min(1, "--tls-key must name a file").optional(),
   "metrics-port": intFlag("metrics-port", 0, 65535).optional(),
+  "metrics-host": z.string().min(1, "--metrics-host must not be empty").optional(),
   "no-metrics": z.boolean().optional(),
   transport: z.enum(["deno", "bun", "node"], {
     error: "--transport must be one of deno, bun, node",
@@ -189,7 +191,13 @@ export function serverFlags(
     return { ok: false, message: "--no-metrics and --metrics-port exclude each other" };
   }
   if (f["no-metrics"]) options.metrics = false;
-  else if (f["metrics-port"] !== undefined) options.metrics = { port: f["metrics-port"] as number };
+  else if (f["metrics-port"] !== undefined) {
+    options.metrics = { port: f["metrics-port"] as number };
+    if (f["metrics-host"] !== undefined) options.metrics.hostname = f["metrics-host"] as string;
+  }
+  if (f["metrics-host"] !== undefined && f["metrics-port"] === undefined) {
+    return { ok: false, message: "--metrics-host needs --metrics-port" };
+  }
   if ((f["tls-cert"] === undefined) !== (f["tls-key"] === undefined)) {
     return { ok: false, message: "--tls-cert and --tls-key go together" };
   }
@@ -290,6 +298,7 @@ export const SERVER_FLAGS_USAGE: string = [
   line("--tls-cert <file>", "serve https/wss with this PEM certificate (chain)"),
   line("--tls-key <file>", "... and this PEM private key"),
   line("--metrics-port <n>", "serve /metrics on this port only (default: the main port)"),
+  line("--metrics-host <name>", "interface of the metrics port (default: --host)"),
   line("--no-metrics", "no /metrics at all"),
   line("--transport <name>", "deno, bun or node (default: the runtime's own); node on"),
   line("", "Deno serves through node:http + ws (see docs/runtimes.md)"),

@@ -74,6 +74,16 @@ Deno.test("deployment flags: proxies, origins, TLS, metrics", () => {
   assert.deepEqual(cmd.options.publicOrigins, ["https://dzone.example"]);
   assert.deepEqual(cmd.options.metrics, { port: 9100 });
   assert.deepEqual(cmd.tlsFiles, { cert: "c.pem", key: "k.pem" });
+  const local = parseCli([
+    "--host",
+    "0.0.0.0",
+    "--metrics-port",
+    "9464",
+    "--metrics-host",
+    "127.0.0.1",
+  ]);
+  assert.ok(local.kind === "run");
+  assert.deepEqual(local.options.metrics, { port: 9464, hostname: "127.0.0.1" });
   const off = parseCli(["--no-metrics"]);
   assert.ok(off.kind === "run" && off.options.metrics === false);
   const errors: Array<[string[], RegExp]> = [
@@ -83,6 +93,7 @@ Deno.test("deployment flags: proxies, origins, TLS, metrics", () => {
     [["--allowed-origin", "dzone.example"], /--allowed-origin/],
     [["--tls-cert", "c.pem"], /--tls-cert and --tls-key/],
     [["--metrics-port", "9100", "--no-metrics"], /--no-metrics/],
+    [["--metrics-host", "127.0.0.1"], /--metrics-host needs --metrics-port/],
   ];
   for (const [args, re] of errors) {
     const r = parseCli(args);
