@@ -67,4 +67,18 @@ export interface MetricsSnapshot {
   readonly joins: number;
   /** Per-callback calls, errors and total latency. */
   readonly callbacks: Readonly<Record<string, CallbackStats>>;
+  /** Joins waiting for the outbound budget now. */
+  readonly joinQueueLength: number;
+  /** Unsent bytes of all sockets, as last measured (each join decision and every read of the metrics). */
+  readonly unsentBytes: number;
+  /** Joins that went through the outbound budget. */
+  readonly joinWaitCount: number;
+  /** Their total wait, in seconds. */
+  readonly joinWaitSeconds: number;
+  /** Their waits per bucket (upper bounds 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60 s, then above). */
+  readonly joinWaitBuckets: readonly number[];
+  /** Joins refused because the join queue was full. */
+  readonly joinsRefusedBusy: number;
+  /** Joins refused for the join budget (connection or IP). */
+  readonly joinsRefusedBudget: number;
 }

@@ -143,6 +143,7 @@ export const ERRORS = {
   serverListUnavailable: "Sorry, the server list is unavailable right now. Please try again.",
   rateLimited: "Too many messages. Slow down.",
   tooLarge: "Message too large.",
+  busy: "The server is busy. Please try again in a moment.",
 } as const;
 
 /** A Discord id (or a key standing in for one): 1 to 64 characters. */
