@@ -171,6 +171,13 @@ export class WebSocketServer implements AsyncDisposable {
    *   websocket: dzone.websocket!,
    * });
    * ```
+   *
+   * @example
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * // This example runs on Deno, whose transport needs no handlers of yours.
+   * if (new WebSocketServer().websocket !== undefined) throw new Error("none on Deno");
+   * ```
    */
   get websocket(): MountedWebSocket | undefined {
     return this.#p.transport.websocket;
