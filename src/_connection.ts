@@ -36,12 +36,19 @@ export interface ConnectionLimits {
   slowGraceMs: number;
   /** Unsent bytes no send may exceed: the per-connection memory bound. */
   maxBufferedBytes: number;
+  /**
+   * The slowest a `server-join` may be read: its bytes are not "behind" for
+   * `slowGraceMs` plus its size at this rate; a join still unsent then drops the client.
+   */
+  joinMinBytesPerSecond: number;
 }
 
 /** What one client IP may spend, shared by all its connections. */
 export interface IpBudget {
   /** Take one frame of `bytes` from the IP's per-second budget; `false` when it is spent. */
   take(bytes: number): boolean;
+  /** Take one join from the connection's and the IP's join budgets; `false` when either is spent. */
+  join(): boolean;
   /** Take one Discord login check (each may cost a request to Discord); `false` when spent. */
   login(): boolean;
 }
@@ -97,6 +104,9 @@ export class Connection implements WsEvents {
   #behindSince = 0;
   #sentBytes = 0;
   #joinEnd = 0;
+  // The join in flight: its bytes raise both limits until it is out or overdue.
+  #joinAllowance = 0;
+  #joinDue = 0;
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -229,11 +239,41 @@ export class Connection implements WsEvents {
     this.send(errorFrame(message));
   }
 
-  /** Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember where it ends in the outbound stream. */
+  /**
+   * Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember
+   * where it ends in the outbound stream. Its own bytes are not "behind":
+   * until it is out (unsent bytes back under `highWaterBytes`) or overdue
+   * (`slowGraceMs` plus its size at `joinMinBytesPerSecond`), both limits are
+   * raised by its size, so a big join read at a sane speed drops nobody.
+   */
   sendJoin(frame: string, bytes: number): boolean {
-    if (!this.deliver(frame, bytes)) return false;
+    const peer = this.#peer;
+    if (this.#state !== "open" || !peer || !peer.isOpen) return false;
+    if (!this.#keepsUp(peer.bufferedAmount, 0)) return false;
+    const limits = this.#limits;
+    this.#joinAllowance = bytes;
+    this.#joinDue = performance.now() + limits.slowGraceMs +
+      bytes * 1000 / limits.joinMinBytesPerSecond;
+    this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
     return true;
+  }
+
+  /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
+  get joinInFlight(): boolean {
+    return this.#joinAllowance > 0;
+  }
+
+  /**
+   * Spend one join from the connection's and its IP's join budgets, before a
+   * `server-join` is built: each may be megabytes out, so churn is refused
+   * before a byte of it is sent. `false` (and counted) when either is spent.
+   */
+  takeJoin(): boolean {
+    if (this.#budget.join()) return true;
+    this.#metrics.joinsRefusedBudget++;
+    this.#log.warn("join refused: join budget spent", this.id);
+    return false;
   }
 
   /** Whether an earlier `server-join` has not yet left the process. */
@@ -246,7 +286,7 @@ export class Connection implements WsEvents {
     return this.#budget.login();
   }
 
-  /** The handler calls this once the connection has joined a server. */
+  /** The handler calls this once the connection has joined a server, or waits in the join queue: no join deadline any more. */
   joined(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -261,10 +301,14 @@ export class Connection implements WsEvents {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
     if (!this.#keepsUp(peer.bufferedAmount, bytes)) return false;
+    this.#write(peer, frame, bytes);
+    return true;
+  }
+
+  #write(peer: WsPeer, frame: string, bytes: number): void {
     peer.send(frame);
     this.#sentBytes += bytes;
     this.#metrics.framesOut++;
-    return true;
   }
 
   /**
@@ -281,12 +325,20 @@ export class Connection implements WsEvents {
   /**
    * The slow-client policy, shared by sends and sweeps: `false` (and the
    * client dropped) when `bytes` more would pass `maxBufferedBytes`, or when
-   * it has stayed above `highWaterBytes` for the grace period.
+   * it has stayed above `highWaterBytes` for the grace period. A join in
+   * flight raises both by its size until it is out; overdue, it drops.
    */
   #keepsUp(buffered: number, bytes: number): boolean {
     const limits = this.#limits;
-    if (buffered + bytes > limits.maxBufferedBytes) return this.#tooSlow(buffered, "(hard limit)");
-    if (buffered > limits.highWaterBytes) {
+    let allowance = this.#joinAllowance;
+    if (allowance > 0) {
+      if (buffered <= limits.highWaterBytes) allowance = this.#joinAllowance = 0;
+      else if (performance.now() > this.#joinDue) return this.#tooSlow(buffered, "(join overdue)");
+    }
+    if (buffered + bytes > limits.maxBufferedBytes + allowance) {
+      return this.#tooSlow(buffered, "(hard limit)");
+    }
+    if (buffered > limits.highWaterBytes + allowance) {
       const now = performance.now();
       if (this.#behindSince === 0) this.#behindSince = now;
       else if (now - this.#behindSince >= limits.slowGraceMs) {

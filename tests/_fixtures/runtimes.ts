@@ -79,12 +79,11 @@ export function ensureNode(): Promise<string> {
 
 let depsReady: Promise<void> | undefined;
 
-/** package.json's dependencies in ./node_modules, for Bun and Node (Deno uses deno.json). */
+/** package.json's dependencies (optional ones too) in ./node_modules, for Bun and Node (Deno uses deno.json). */
 function ensureDeps(): Promise<void> {
   return depsReady ??= (async () => {
-    const deps = Object.keys(
-      JSON.parse(await Deno.readTextFile(`${ROOT}package.json`)).dependencies ?? {},
-    );
+    const manifest = JSON.parse(await Deno.readTextFile(`${ROOT}package.json`));
+    const deps = Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies });
     try {
       for (const dep of deps) await Deno.stat(`${ROOT}node_modules/${dep}/package.json`);
       return;
