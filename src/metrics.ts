@@ -10,9 +10,17 @@
  *
  * @example
  * ```ts
- * import type { CallbackStats } from "@dzone/dback";
- * const s: CallbackStats = { calls: 4, errors: 1, seconds: 0.2 };
- * if (s.seconds / s.calls !== 0.05) throw new Error("unexpected");
+ * import { type CallbackStats, WebSocketServer } from "@dzone/dback";
+ * let n = 0;
+ * const staticRequest = () => {
+ *   if (++n === 2) throw new Error("boom");
+ *   return null;
+ * };
+ * await using server = new WebSocketServer({ staticDir: false, logLevel: "silent", callbacks: { staticRequest } });
+ * await server.start({ listen: false });
+ * for (let i = 0; i < 3; i++) await (await server.fetch(new Request("http://dzone.local/x"))).text();
+ * const s: CallbackStats = server.metrics.callbacks.staticRequest;
+ * if (s.calls !== 3 || s.errors !== 1 || !(s.seconds >= 0)) throw new Error(JSON.stringify(s));
  * ```
  */
 export interface CallbackStats {
@@ -30,9 +38,12 @@ export interface CallbackStats {
  * @example
  * ```ts
  * import { type MetricsSnapshot, WebSocketServer } from "@dzone/dback";
- * const server = new WebSocketServer();
+ * const server = new WebSocketServer({ logLevel: "silent" });
+ * server.broadcastMessage({ server: "1", uid: "2", message: "hi", channel: "3" });
  * const m: MetricsSnapshot = server.metrics;
- * if (m.joins !== 0 || m.framesOut !== 0) throw new Error("unexpected");
+ * if (m.broadcasts.message !== 1 || m.broadcasts.presence !== 0) throw new Error("by type");
+ * server.broadcastMessage({ server: "1", uid: "2", message: "again", channel: "3" });
+ * if (m.broadcasts.message !== 1) throw new Error("a snapshot does not change afterwards");
  * ```
  */
 export interface MetricsSnapshot {

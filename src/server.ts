@@ -7,7 +7,7 @@
  */
 import type { Callbacks } from "./callbacks.ts";
 import { compose, type Parts } from "./_compose.ts";
-import { sweepSlowClients } from "./_connection.ts";
+import { sweepSlowClients } from "./_slow_client.ts";
 import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
 import type { ChatEvent, ClientIdEvent, PresenceEvent, ServerEvent } from "./events.ts";
 import { Logger } from "./log.ts";
@@ -170,6 +170,13 @@ export class WebSocketServer implements AsyncDisposable {
    *   fetch: (req, server) => dzone.fetch(req, server),
    *   websocket: dzone.websocket!,
    * });
+   * ```
+   *
+   * @example
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * // This example runs on Deno, whose transport needs no handlers of yours.
+   * if (new WebSocketServer().websocket !== undefined) throw new Error("none on Deno");
    * ```
    */
   get websocket(): MountedWebSocket | undefined {
