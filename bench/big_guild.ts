@@ -39,7 +39,6 @@ if (args.table) {
   Deno.exit(0);
 }
 
-const MiB = 1024 * 1024;
 const answered = (f: RawFrame) => f.type === "server-join" || f.type === "close";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
