@@ -1,7 +1,7 @@
 /**
  * Who may open a WebSocket, and the life of every connection let in: the
  * origin check, the total and per-IP caps (a dropped socket still counts
- * until it is really gone), the per-IP inbound and login-check budgets (kept
+ * until it is really gone), the per-IP inbound, login-check and join budgets (kept
  * in a table that outlives connections, see `_ip_table.ts`; the client and
  * its key come from `_client_address.ts`), and the set of live connections
  * the server drains on stop.
@@ -10,6 +10,7 @@
  */
 import type { Client } from "./_client_address.ts";
 import { IpTable } from "./_ip_table.ts";
+import { TokenBucket } from "./_limits.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
@@ -65,11 +66,14 @@ export class Admission {
       highWaterBytes: settings.highWaterBytes,
       slowGraceMs: settings.slowClientGraceMs,
       maxBufferedBytes: settings.maxBufferedBytes,
+      joinMinBytesPerSecond: settings.joinMinBytesPerSecond,
     };
     this.#perIp = new IpTable({
       framesPerSecond: settings.ipFramesPerSecond,
       bytesPerSecond: settings.ipBytesPerSecond,
       loginChecksPerMinute: settings.ipLoginChecksPerMinute,
+      joinsPerSecond: settings.ipJoinsPerSecond,
+      joinBurst: settings.ipJoinBurst,
     }, settings.maxTrackedIps);
     this.#hub = hub;
     this.#handler = handler;
@@ -125,6 +129,8 @@ export class Admission {
    */
   admit(client: Client): Connection {
     const budget = this.#perIp.acquire(client.key);
+    const s = this.#settings;
+    const joins = new TokenBucket(s.joinsPerSecond, s.joinBurst);
     const conn = new Connection(
       `c${this.#nextId++}`,
       client.key,
@@ -133,6 +139,7 @@ export class Admission {
       this,
       {
         take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
+        join: () => joins.take() && budget.joins.take(),
         login: () => this.#perIp.takeLogin(client.key),
       },
       this.#log,
@@ -141,6 +148,13 @@ export class Admission {
     this.#live.add(conn);
     this.#metrics.connectionsTotal++;
     return conn;
+  }
+
+  /** The unsent bytes of every live socket, dropped ones included. */
+  unsentBytes(): number {
+    let total = 0;
+    for (const conn of this.#live) total += conn.bufferedAmount;
+    return total;
   }
 
   /** The connection sends nothing more: out of its room. */

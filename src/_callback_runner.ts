@@ -17,9 +17,21 @@ import type { Metrics } from "./_metrics.ts";
  *
  * @example
  * ```ts
- * import type { CallbackName } from "./_callback_runner.ts";
- * const names: CallbackName[] = ["getServerData", "getUserData", "staticRequest"];
- * if (names.length !== 3) throw new Error("unexpected");
+ * import { z } from "zod";
+ * import { type CallbackName, CallbackRunner } from "./_callback_runner.ts";
+ * import { Logger, type LogRecord } from "./log.ts";
+ * import { Metrics } from "./_metrics.ts";
+ * const lines: LogRecord[] = [];
+ * const metrics = new Metrics();
+ * const runner = new CallbackRunner(50, new Logger("error", (r) => lines.push(r)), metrics);
+ * const name: CallbackName = "getClientId";
+ * const ok = await runner.run(name, () => "77", z.string());
+ * const late = await runner.run(name, () => new Promise(() => {}), z.string());
+ * if (!ok.ok || ok.value !== "77" || late.ok) throw new Error("deadline not kept");
+ * if (metrics.callbacks.getClientId.errors !== 1) throw new Error("failure not counted");
+ * if (lines[0].message !== "callback getClientId timed out: no answer within 50 ms") {
+ *   throw new Error(lines[0].message);
+ * }
  * ```
  */
 export type CallbackName = keyof Callbacks;

@@ -17,6 +17,7 @@ import { EventRouter } from "./_events.ts";
 import { ProtocolHandler } from "./_handler.ts";
 import { routes } from "./_http.ts";
 import { Hub } from "./_hub.ts";
+import { JoinQueue } from "./_join_queue.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
@@ -53,6 +54,8 @@ export interface Parts {
   hub: Hub<Connection>;
   /** Who may connect; the live connections. */
   admission: Admission;
+  /** The global outbound budget and its join queue. */
+  joinQueue: JoinQueue;
   /** Events in (sink, broadcasts) and out (delivery). */
   events: EventRouter;
   /** The request handler of the port. */
@@ -74,7 +77,12 @@ export function compose(
     maxPayloadBytes: s.maxFrameBytes,
     maxBufferedBytes: s.maxBufferedBytes,
   };
-  const transport = pickTransport(s.transport, limits);
+  // Bun closes a socket past its limit itself: a join on its way may take a socket past
+  // maxBufferedBytes (the global budget bounds the sum), so there the sweep applies the rule.
+  const transport = pickTransport(s.transport, {
+    ...limits,
+    maxBufferedBytes: Math.min(s.maxBufferedBytes + s.maxTotalBufferedBytes, 2 ** 31 - 1),
+  });
   const hooks: Callbacks = { ...s.callbacks };
   // Callbacks that supply the data run over an inert base, never over the mock world.
   const source = withCallbacks(s.source ?? defaultBase(new MockSource(), hooks), hooks);
@@ -85,8 +93,10 @@ export function compose(
     source.watch?.(serverId, active);
     broker.watch(serverId, active);
   }, transport.rooms);
-  const handler = new ProtocolHandler(directory, hub, log, metrics);
-  const admission = new Admission(s, hub, handler, log, metrics);
+  // Asked only once connections exist, so after `admission` below is set.
+  const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentBytes(), metrics);
+  const handler = new ProtocolHandler(directory, hub, log, metrics, joinQueue);
+  const admission: Admission = new Admission(s, hub, handler, log, metrics);
   const events = new EventRouter({
     broker,
     hub,
@@ -95,9 +105,11 @@ export function compose(
     log,
     metrics,
   });
-  const metricsText = () =>
-    metrics.render(admission.size, hub.sizes(), owner.state() !== "running") +
-    (broker.metrics?.() ?? "");
+  const metricsText = () => {
+    joinQueue.unsentBytes(); // a gauge: measured when read
+    return metrics.render(admission.size, hub.sizes(), owner.state() !== "running") +
+      (broker.metrics?.() ?? "");
+  };
   const fetch = routes({
     healthy: () => owner.state() === "running",
     metrics: s.metrics === undefined ? metricsText : null,
@@ -145,6 +157,7 @@ export function compose(
     directory,
     hub,
     admission,
+    joinQueue,
     events,
     fetch,
     metricsText,

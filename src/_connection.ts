@@ -3,7 +3,7 @@
  * per-connection rate, the per-IP budget it shares, join and open
  * deadlines), decoding, in-order handling of a small bounded queue of its
  * requests, and outbound delivery that never lets one socket's unsent bytes
- * pass the hard cap.
+ * pass the hard cap (the rule itself is `_slow_client.ts`).
  *
  * @module
  */
@@ -14,6 +14,7 @@ import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import { ERRORS } from "./protocol.ts";
+import { SlowClientRule } from "./_slow_client.ts";
 import type { WsEvents, WsPeer } from "./transport/types.ts";
 
 /** Per-connection limits. */
@@ -36,12 +37,19 @@ export interface ConnectionLimits {
   slowGraceMs: number;
   /** Unsent bytes no send may exceed: the per-connection memory bound. */
   maxBufferedBytes: number;
+  /**
+   * The slowest a `server-join` may be read: its bytes are not "behind" for
+   * `slowGraceMs` plus its size at this rate; a join still unsent then drops the client.
+   */
+  joinMinBytesPerSecond: number;
 }
 
 /** What one client IP may spend, shared by all its connections. */
 export interface IpBudget {
   /** Take one frame of `bytes` from the IP's per-second budget; `false` when it is spent. */
   take(bytes: number): boolean;
+  /** Take one join from the connection's and the IP's join budgets; `false` when either is spent. */
+  join(): boolean;
   /** Take one Discord login check (each may cost a request to Discord); `false` when spent. */
   login(): boolean;
 }
@@ -82,6 +90,7 @@ export class Connection implements WsEvents {
   lastRoom: string | undefined;
   #peer: WsPeer | undefined;
   #limits: ConnectionLimits;
+  #slow: SlowClientRule;
   #log: Logger;
   #metrics: Metrics;
   #handler: ConnectionHandler;
@@ -94,9 +103,9 @@ export class Connection implements WsEvents {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #state: "upgrading" | "open" | "doomed" | "closed" = "upgrading";
   #ignoring = false;
-  #behindSince = 0;
   #sentBytes = 0;
   #joinEnd = 0;
+  // The join in flight: its bytes raise both limits until it is out or overdue.
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -112,6 +121,7 @@ export class Connection implements WsEvents {
     this.id = id;
     this.ip = ip;
     this.#limits = limits;
+    this.#slow = new SlowClientRule(limits);
     this.#handler = handler;
     this.#owner = owner;
     this.#budget = budget;
@@ -229,11 +239,38 @@ export class Connection implements WsEvents {
     this.send(errorFrame(message));
   }
 
-  /** Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember where it ends in the outbound stream. */
+  /**
+   * Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember
+   * where it ends in the outbound stream. Its own bytes are not "behind":
+   * until it is out (unsent bytes back under `highWaterBytes`) or overdue
+   * (`slowGraceMs` plus its size at `joinMinBytesPerSecond`), both limits are
+   * raised by its size, so a big join read at a sane speed drops nobody.
+   */
   sendJoin(frame: string, bytes: number): boolean {
-    if (!this.deliver(frame, bytes)) return false;
+    const peer = this.#peer;
+    if (this.#state !== "open" || !peer || !peer.isOpen) return false;
+    if (!this.#keepsUp(peer.bufferedAmount, 0)) return false;
+    this.#slow.joinSent(bytes);
+    this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
     return true;
+  }
+
+  /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
+  get joinInFlight(): boolean {
+    return this.#slow.joinInFlight;
+  }
+
+  /**
+   * Spend one join from the connection's and its IP's join budgets, before a
+   * `server-join` is built: each may be megabytes out, so churn is refused
+   * before a byte of it is sent. `false` (and counted) when either is spent.
+   */
+  takeJoin(): boolean {
+    if (this.#budget.join()) return true;
+    this.#metrics.joinsRefusedBudget++;
+    this.#log.warn("join refused: join budget spent", this.id);
+    return false;
   }
 
   /** Whether an earlier `server-join` has not yet left the process. */
@@ -246,7 +283,7 @@ export class Connection implements WsEvents {
     return this.#budget.login();
   }
 
-  /** The handler calls this once the connection has joined a server. */
+  /** The handler calls this once the connection has joined a server, or waits in the join queue: no join deadline any more. */
   joined(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -261,10 +298,14 @@ export class Connection implements WsEvents {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
     if (!this.#keepsUp(peer.bufferedAmount, bytes)) return false;
+    this.#write(peer, frame, bytes);
+    return true;
+  }
+
+  #write(peer: WsPeer, frame: string, bytes: number): void {
     peer.send(frame);
     this.#sentBytes += bytes;
     this.#metrics.framesOut++;
-    return true;
   }
 
   /**
@@ -278,24 +319,10 @@ export class Connection implements WsEvents {
     this.#keepsUp(peer.bufferedAmount, 1);
   }
 
-  /**
-   * The slow-client policy, shared by sends and sweeps: `false` (and the
-   * client dropped) when `bytes` more would pass `maxBufferedBytes`, or when
-   * it has stayed above `highWaterBytes` for the grace period.
-   */
+  /** The slow-client rule (see `_slow_client.ts`), shared by sends and sweeps; `false` when dropped. */
   #keepsUp(buffered: number, bytes: number): boolean {
-    const limits = this.#limits;
-    if (buffered + bytes > limits.maxBufferedBytes) return this.#tooSlow(buffered, "(hard limit)");
-    if (buffered > limits.highWaterBytes) {
-      const now = performance.now();
-      if (this.#behindSince === 0) this.#behindSince = now;
-      else if (now - this.#behindSince >= limits.slowGraceMs) {
-        return this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
-      }
-    } else if (this.#behindSince !== 0) {
-      this.#behindSince = 0;
-    }
-    return true;
+    const why = this.#slow.check(buffered, bytes);
+    return why === null || this.#tooSlow(buffered, why);
   }
 
   #tooSlow(buffered: number, why: string): false {
@@ -391,19 +418,4 @@ export class Connection implements WsEvents {
         return;
     }
   }
-}
-
-/**
- * Where frames bypass {@link Connection.deliver} (native fan-out), the
- * slow-client rule runs on a timer instead: every `slowGraceMs / 4` (between
- * 50 and 500 ms) each connection `each` yields is swept. Returns the stop
- * function.
- */
-export function sweepSlowClients(
-  each: (fn: (conn: Connection) => void) => void,
-  slowGraceMs: number,
-): () => void {
-  const every = Math.max(50, Math.min(500, slowGraceMs / 4));
-  const timer = setInterval(() => each((conn) => conn.sweep()), every);
-  return () => clearInterval(timer);
 }

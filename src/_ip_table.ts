@@ -1,6 +1,6 @@
 /**
  * Per-IP state that outlives connections (internal): open-connection count
- * and the inbound and login-check budgets of each client key. An entry stays
+ * and the inbound, login-check and join budgets of each client key. An entry stays
  * after its last connection closes, so a client cannot refill its budgets by
  * reconnecting; it is forgotten once its budgets are full again (forgetting
  * it then changes nothing). The table is bounded: past `maxEntries`, the
@@ -20,6 +20,8 @@ export interface IpEntry {
   bytes: TokenBucket;
   /** Login checks (each may cost a request to Discord). */
   logins: TokenBucket;
+  /** Joins (each may be megabytes out). */
+  joins: TokenBucket;
 }
 
 /** Rates of the budgets. */
@@ -30,6 +32,10 @@ export interface IpBudgets {
   bytesPerSecond: number;
   /** Login checks per minute (burst 5). */
   loginChecksPerMinute: number;
+  /** Joins per second (default 2). */
+  joinsPerSecond?: number;
+  /** Joins in a burst (default 30). */
+  joinBurst?: number;
 }
 
 /** Login checks a fresh client may make at once. */
@@ -93,6 +99,7 @@ export class IpTable {
         frames: new TokenBucket(b.framesPerSecond, b.framesPerSecond * 2, now),
         bytes: new TokenBucket(b.bytesPerSecond, b.bytesPerSecond * 2, now),
         logins: new TokenBucket(b.loginChecksPerMinute / 60, LOGIN_BURST, now),
+        joins: new TokenBucket(b.joinsPerSecond ?? 2, b.joinBurst ?? 30, now),
       };
     }
     this.#entries.set(key, entry);
@@ -116,7 +123,10 @@ export class IpTable {
     let looked = 0;
     for (const [key, e] of this.#entries) {
       if (++looked > 8) break;
-      if (e.count === 0 && e.logins.full(now) && e.frames.full(now) && e.bytes.full(now)) {
+      if (
+        e.count === 0 && e.logins.full(now) && e.frames.full(now) && e.bytes.full(now) &&
+        e.joins.full(now)
+      ) {
         this.#entries.delete(key);
       }
     }

@@ -8,6 +8,9 @@
 import { EVENT_TYPES, EVENTS } from "./events.ts";
 import type { CallbackStats, MetricsSnapshot } from "./metrics.ts";
 
+/** Upper bounds (seconds) of the join wait-time histogram buckets. */
+export const JOIN_WAIT_BUCKETS: readonly number[] = [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60];
+
 /** The server's counters (internal); render them with {@link Metrics.render}. */
 export class Metrics {
   /** WebSocket connections accepted since start. */
@@ -32,6 +35,20 @@ export class Metrics {
   joins = 0;
   /** Per-callback calls, errors and total latency. */
   callbacks: Record<string, CallbackStats> = {};
+  /** Joins waiting for the outbound budget now. */
+  joinQueueLength = 0;
+  /** Unsent bytes of all sockets, as last measured. */
+  unsentBytes = 0;
+  /** Joins that went through the outbound budget. */
+  joinWaitCount = 0;
+  /** Their total wait, in seconds. */
+  joinWaitSeconds = 0;
+  /** Their waits per bucket of {@link JOIN_WAIT_BUCKETS}, plus one above the largest. */
+  joinWaitBuckets: number[] = new Array(JOIN_WAIT_BUCKETS.length + 1).fill(0);
+  /** Joins refused because the join queue was full. */
+  joinsRefusedBusy = 0;
+  /** Joins refused for the join budget. */
+  joinsRefusedBudget = 0;
 
   /** A copy for readers outside the server. */
   snapshot(): MetricsSnapshot {
@@ -46,6 +63,13 @@ export class Metrics {
       closedForAbuse: this.closedForAbuse,
       joins: this.joins,
       callbacks: this.callbacks,
+      joinQueueLength: this.joinQueueLength,
+      unsentBytes: this.unsentBytes,
+      joinWaitCount: this.joinWaitCount,
+      joinWaitSeconds: this.joinWaitSeconds,
+      joinWaitBuckets: this.joinWaitBuckets,
+      joinsRefusedBusy: this.joinsRefusedBusy,
+      joinsRefusedBudget: this.joinsRefusedBudget,
     });
   }
 
@@ -120,6 +144,29 @@ export class Metrics {
       null,
       this.closedForAbuse,
     ]]);
+    metric("join_queue_length", "gauge", "Joins waiting for the outbound budget.", [[
+      null,
+      this.joinQueueLength,
+    ]]);
+    metric("unsent_bytes", "gauge", "Unsent bytes of all sockets.", [[null, this.unsentBytes]]);
+    lines.push(
+      "# HELP dback_join_wait_seconds Time joins waited for the outbound budget.",
+      "# TYPE dback_join_wait_seconds histogram",
+    );
+    let cumulative = 0;
+    JOIN_WAIT_BUCKETS.forEach((le, i) => {
+      cumulative += this.joinWaitBuckets[i];
+      lines.push(`dback_join_wait_seconds_bucket{le="${le}"} ${cumulative}`);
+    });
+    lines.push(
+      `dback_join_wait_seconds_bucket{le="+Inf"} ${this.joinWaitCount}`,
+      `dback_join_wait_seconds_sum ${this.joinWaitSeconds}`,
+      `dback_join_wait_seconds_count ${this.joinWaitCount}`,
+    );
+    metric("joins_refused_total", "counter", "Joins refused, by reason.", [
+      [{ reason: "queue_full" }, this.joinsRefusedBusy],
+      [{ reason: "join_budget" }, this.joinsRefusedBudget],
+    ]);
     const cbs = Object.entries(this.callbacks);
     metric(
       "callback_calls_total",

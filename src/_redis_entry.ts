@@ -18,9 +18,12 @@ let loader: () => Promise<RedisEntry> = () => import(["./redis", "mod.ts"].join(
  *
  * @example Loading it
  * ```ts
+ * import { MockSource } from "./sources/mock.ts";
  * import { loadRedisEntry } from "./_redis_entry.ts";
- * const entry = await loadRedisEntry();
- * if (typeof entry.redisCluster !== "function") throw new Error("no redisCluster");
+ * const { redisCluster } = await loadRedisEntry();
+ * const cluster = redisCluster({ url: "redis://127.0.0.1:1", source: new MockSource() });
+ * if (cluster.status().role !== "follower") throw new Error("not started, so not the publisher");
+ * await cluster.close();
  * ```
  */
 export function loadRedisEntry(): Promise<RedisEntry> {

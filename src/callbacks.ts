@@ -11,10 +11,16 @@ import type { DiscordUser, ServerMap, UserMap } from "./protocol.ts";
  *
  * @example
  * ```ts
- * import type { MaybePromise } from "@dzone/dback";
- * const now: MaybePromise<number> = 1;
- * const later: MaybePromise<number> = Promise.resolve(2);
- * if ((await now) + (await later) !== 3) throw new Error("unexpected");
+ * import { type MaybePromise, type StaticResult, WebSocketServer } from "@dzone/dback";
+ * // The same hook, answering now or later: the server waits for either.
+ * for (const later of [false, true]) {
+ *   const answer: StaticResult = ["text/plain", "hi"];
+ *   const staticRequest = (): MaybePromise<StaticResult> => later ? Promise.resolve(answer) : answer;
+ *   await using server = new WebSocketServer({ staticDir: false, callbacks: { staticRequest } });
+ *   await server.start({ listen: false });
+ *   const res = await server.fetch(new Request("http://dzone.local/x"));
+ *   if ((await res.text()) !== "hi") throw new Error(`later: ${later}`);
+ * }
  * ```
  */
 export type MaybePromise<T> = T | Promise<T>;
@@ -25,10 +31,24 @@ export type MaybePromise<T> = T | Promise<T>;
  *
  * @example
  * ```ts
- * import type { StaticResult } from "@dzone/dback";
- * const text: StaticResult = ["text/plain", "hi"];
- * const full: StaticResult = new Response("hi", { status: 201 });
- * if (text[1] !== "hi" || full.status !== 201) throw new Error("unexpected");
+ * import { type StaticResult, WebSocketServer } from "@dzone/dback";
+ * const answers: Record<string, StaticResult | null> = {
+ *   "/text": ["text/plain", "hi"],
+ *   "/full": new Response("made", { status: 201 }),
+ *   "/none": null, // falls through to the static directory (disabled here: 404)
+ * };
+ * await using server = new WebSocketServer({
+ *   staticDir: false,
+ *   callbacks: { staticRequest: (path) => answers[path] },
+ * });
+ * await server.start({ listen: false });
+ * const got = await Promise.all(Object.keys(answers).map(async (path) => {
+ *   const res = await server.fetch(new Request(`http://dzone.local${path}`));
+ *   return `${res.status} ${res.headers.get("content-type")?.split(";")[0]} ${await res.text()}`;
+ * }));
+ * if (got[0] !== "200 text/plain hi" || !got[1].startsWith("201") || !got[2].startsWith("404")) {
+ *   throw new Error(got.join(" | "));
+ * }
  * ```
  */
 export type StaticResult = [contentType: string, content: string | Uint8Array] | Response;
@@ -39,14 +59,29 @@ export type StaticResult = [contentType: string, content: string | Uint8Array] |
  *
  * @example
  * ```ts
- * import type { Callbacks } from "@dzone/dback";
+ * import { type Callbacks, WebSocketServer } from "@dzone/dback";
+ * const asked: string[] = [];
  * const callbacks: Callbacks = {
  *   getServerData: () => ({ "1": { id: "home", name: "Home", default: true } }),
- *   getUserData: async (_serverId) => ({ "7": { uid: "7", username: "ada", status: "online" } }),
+ *   getUserData: async (serverId) => {
+ *     asked.push(serverId);
+ *     return { "7": { uid: "7", username: "ada", status: "online" } };
+ *   },
  *   getClientId: () => "1234567890",
  * };
- * const users = await callbacks.getUserData!("1");
- * if (users["7"].username !== "ada") throw new Error("unexpected");
+ * await using server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", callbacks });
+ * await server.start();
+ * const ws = new WebSocket(`ws://127.0.0.1:${server.port}`);
+ * const join = await new Promise<{ type: string; data: Record<string, unknown> }>((resolve) => {
+ *   ws.onmessage = (e) => {
+ *     const f = JSON.parse(e.data);
+ *     if (f.type === "server-list") ws.send('{"type":"connect","data":{}}');
+ *     else resolve(f);
+ *   };
+ * });
+ * ws.close();
+ * if (join.type !== "server-join" || join.data.clientId !== "1234567890") throw new Error(join.type);
+ * if (asked.join() !== "1") throw new Error("the hook is asked by Discord id");
  * ```
  */
 export interface Callbacks {

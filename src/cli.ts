@@ -110,11 +110,17 @@ export function parseCli(args: string[]): CliCommand {
  * Resolves with the process exit code. `callbacks` lets a script reuse the
  * CLI with its own data hooks.
  *
- * @example
  * ```ts ignore
  * import process from "node:process";
  * import { main } from "@dzone/dback/cli";
  * process.exit(await main(process.argv.slice(2)));
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { main } from "@dzone/dback/cli";
+ * if (await main(["--version"]) !== 0) throw new Error("--version exits 0");
+ * if (await main(["--port", "not-a-port"]) !== 2) throw new Error("a bad flag exits 2");
  * ```
  */
 export async function main(args: string[], callbacks: Callbacks = {}): Promise<number> {

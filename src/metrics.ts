@@ -10,9 +10,17 @@
  *
  * @example
  * ```ts
- * import type { CallbackStats } from "@dzone/dback";
- * const s: CallbackStats = { calls: 4, errors: 1, seconds: 0.2 };
- * if (s.seconds / s.calls !== 0.05) throw new Error("unexpected");
+ * import { type CallbackStats, WebSocketServer } from "@dzone/dback";
+ * let n = 0;
+ * const staticRequest = () => {
+ *   if (++n === 2) throw new Error("boom");
+ *   return null;
+ * };
+ * await using server = new WebSocketServer({ staticDir: false, logLevel: "silent", callbacks: { staticRequest } });
+ * await server.start({ listen: false });
+ * for (let i = 0; i < 3; i++) await (await server.fetch(new Request("http://dzone.local/x"))).text();
+ * const s: CallbackStats = server.metrics.callbacks.staticRequest;
+ * if (s.calls !== 3 || s.errors !== 1 || !(s.seconds >= 0)) throw new Error(JSON.stringify(s));
  * ```
  */
 export interface CallbackStats {
@@ -30,9 +38,12 @@ export interface CallbackStats {
  * @example
  * ```ts
  * import { type MetricsSnapshot, WebSocketServer } from "@dzone/dback";
- * const server = new WebSocketServer();
+ * const server = new WebSocketServer({ logLevel: "silent" });
+ * server.broadcastMessage({ server: "1", uid: "2", message: "hi", channel: "3" });
  * const m: MetricsSnapshot = server.metrics;
- * if (m.joins !== 0 || m.framesOut !== 0) throw new Error("unexpected");
+ * if (m.broadcasts.message !== 1 || m.broadcasts.presence !== 0) throw new Error("by type");
+ * server.broadcastMessage({ server: "1", uid: "2", message: "again", channel: "3" });
+ * if (m.broadcasts.message !== 1) throw new Error("a snapshot does not change afterwards");
  * ```
  */
 export interface MetricsSnapshot {
@@ -56,4 +67,18 @@ export interface MetricsSnapshot {
   readonly joins: number;
   /** Per-callback calls, errors and total latency. */
   readonly callbacks: Readonly<Record<string, CallbackStats>>;
+  /** Joins waiting for the outbound budget now. */
+  readonly joinQueueLength: number;
+  /** Unsent bytes of all sockets, as last measured (each join decision and every read of the metrics). */
+  readonly unsentBytes: number;
+  /** Joins that went through the outbound budget. */
+  readonly joinWaitCount: number;
+  /** Their total wait, in seconds. */
+  readonly joinWaitSeconds: number;
+  /** Their waits per bucket (upper bounds 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60 s, then above). */
+  readonly joinWaitBuckets: readonly number[];
+  /** Joins refused because the join queue was full. */
+  readonly joinsRefusedBusy: number;
+  /** Joins refused for the join budget (connection or IP). */
+  readonly joinsRefusedBudget: number;
 }

@@ -90,8 +90,33 @@ export interface ServerOptions {
   highWaterBytes?: number;
   /** A client behind for this many ms is dropped with 1013. Default 2000. */
   slowClientGraceMs?: number;
-  /** Unsent bytes no send may take a client past; such a client is dropped at once. Default 16 MiB. */
+  /**
+   * Unsent bytes no send may take a client past; such a client is dropped at
+   * once. A `server-join` on its way does not count (see
+   * `joinMinBytesPerSecond`). Default 16 MiB.
+   */
   maxBufferedBytes?: number;
+  /**
+   * The slowest a client may read its `server-join`: until the join is out,
+   * its bytes are not "behind" for `slowClientGraceMs` plus its size at this
+   * rate; still unsent then, the client is dropped with 1013. Default 524288 (512 KiB/s).
+   */
+  joinMinBytesPerSecond?: number;
+  /**
+   * Unsent bytes of all sockets together above which new `server-join`s wait
+   * in a first-come first-served queue, served as bytes drain. Default 1 GiB.
+   */
+  maxTotalBufferedBytes?: number;
+  /** Joins that may wait for the outbound budget; one more gets an error frame and is closed with 1013. Default 1000. */
+  joinQueueLength?: number;
+  /** Joins (a `connect` that would send a `server-join`) per second per connection; more get "Too many messages. Slow down.". Default 1 (burst `joinBurst`). */
+  joinsPerSecond?: number;
+  /** Joins a connection may make in a burst. Default 10. */
+  joinBurst?: number;
+  /** Joins per second from one client IP, all its connections together (the budget outlives them). Default 2 (burst `ipJoinBurst`). */
+  ipJoinsPerSecond?: number;
+  /** Joins one client IP may make in a burst. Default 30. */
+  ipJoinBurst?: number;
   /**
    * When set, WebSocket upgrades whose `Origin` is not listed (nor the
    * server's own origin, for its page) get 403. Each entry is an origin such
@@ -216,8 +241,21 @@ export const optionsSchema = z.strictObject({
   ),
   slowClientGraceMs: count.default(2000).describe("drop a client behind for this long, ms"),
   maxBufferedBytes: positive.default(16 * 1024 * 1024).describe(
-    "unsent bytes no send may take a client past",
+    "unsent bytes no send may take a client past (a join on its way excepted)",
   ),
+  joinMinBytesPerSecond: positive.default(512 * 1024).describe(
+    "slowest read of a server-join, bytes/s (slower: dropped with 1013)",
+  ),
+  maxTotalBufferedBytes: positive.default(1024 * 1024 * 1024).describe(
+    "unsent bytes of all sockets above which joins wait in a FIFO queue",
+  ),
+  joinQueueLength: positive.default(1000).describe(
+    "joins that may wait for the outbound budget (more: error and close 1013)",
+  ),
+  joinsPerSecond: z.number().positive().default(1).describe("joins per second per connection"),
+  joinBurst: positive.default(10).describe("joins in a burst per connection"),
+  ipJoinsPerSecond: z.number().positive().default(2).describe("joins per second per client IP"),
+  ipJoinBurst: positive.default(30).describe("joins in a burst per client IP"),
   allowedOrigins: z.array(origin).optional(),
   shutdownTimeoutMs: count.default(5000).describe("how long a stop waits for clients to close, ms"),
   trustProxy: z.array(cidr).default([]),

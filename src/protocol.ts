@@ -15,9 +15,10 @@ import { describeZodError, parseOrThrow } from "./_zod.ts";
  *
  * @example
  * ```ts
- * import type { Status } from "@dzone/dback";
- * const all: Status[] = ["online", "idle", "dnd", "offline"];
- * if (all.length !== 4) throw new Error("unexpected");
+ * import { MockSource, type Status } from "@dzone/dback";
+ * const users = Object.values(new MockSource().getUserData("987654321098765432"));
+ * const seen = new Set<Status>(users.map((u) => u.status));
+ * if ([...seen].sort().join() !== "dnd,idle,offline,online") throw new Error([...seen].join());
  * ```
  */
 export type Status = "online" | "idle" | "dnd" | "offline";
@@ -31,9 +32,9 @@ export const STATUSES: readonly Status[] = ["online", "idle", "dnd", "offline"];
  *
  * @example
  * ```ts
- * import type { ServerEntry } from "@dzone/dback";
- * const entry: ServerEntry = { id: "dworld", name: "D-World", default: true, passworded: false };
- * if (entry.passworded) throw new Error("unexpected");
+ * import { MockSource, type ServerEntry } from "@dzone/dback";
+ * const oauth: ServerEntry = new MockSource().getServerData()["123456789012345678"];
+ * if (oauth.id !== "oauth" || oauth.passworded !== true || oauth.default) throw new Error(oauth.id);
  * ```
  */
 export interface ServerEntry {
@@ -58,9 +59,10 @@ export interface ServerEntry {
  *
  * @example
  * ```ts
- * import type { ServerMap } from "@dzone/dback";
- * const map: ServerMap = { "232769614004748288": { id: "dworld", name: "D-World", default: true } };
- * if (map["232769614004748288"].id !== "dworld") throw new Error("unexpected");
+ * import { MockSource, type ServerMap } from "@dzone/dback";
+ * const map: ServerMap = new MockSource().getServerData();
+ * const defaults = Object.entries(map).filter(([, s]) => s.default).map(([id]) => id);
+ * if (defaults.join() !== "232769614004748288") throw new Error(defaults.join());
  * ```
  */
 export type ServerMap = Record<string, ServerEntry>;
@@ -70,9 +72,9 @@ export type ServerMap = Record<string, ServerEntry>;
  *
  * @example
  * ```ts
- * import type { UserEntry } from "@dzone/dback";
- * const u: UserEntry = { uid: "42", username: "vegeta897", status: "online", roleColor: "#ff6b6b" };
- * if (u.status !== "online") throw new Error("unexpected");
+ * import { MockSource, type UserEntry } from "@dzone/dback";
+ * const u: UserEntry = new MockSource().getUserData("232769614004748288")["123456789012345001"];
+ * if (u.username !== "vegeta897" || u.roleColor !== "#ff6b6b") throw new Error(u.username);
  * ```
  */
 export interface UserEntry {
@@ -91,9 +93,9 @@ export interface UserEntry {
  *
  * @example
  * ```ts
- * import type { UserMap } from "@dzone/dback";
- * const users: UserMap = { "42": { username: "ada", status: "idle" } };
- * if (users["42"].status !== "idle") throw new Error("unexpected");
+ * import { MockSource, type UserMap } from "@dzone/dback";
+ * const users: UserMap = new MockSource().getUserData("482241773318701056");
+ * if (Object.keys(users).join() !== "223456789012345001") throw new Error("keyed by user id");
  * ```
  */
 export type UserMap = Record<string, UserEntry>;
@@ -141,6 +143,7 @@ export const ERRORS = {
   serverListUnavailable: "Sorry, the server list is unavailable right now. Please try again.",
   rateLimited: "Too many messages. Slow down.",
   tooLarge: "Message too large.",
+  busy: "The server is busy. Please try again in a moment.",
 } as const;
 
 /** A Discord id (or a key standing in for one): 1 to 64 characters. */
@@ -286,8 +289,15 @@ export function parseUserMap(value: unknown): LenientMap<UserEntry> {
  * @example
  * ```ts
  * import type { DiscordUser } from "@dzone/dback";
- * const user: DiscordUser = { id: "80351110224678912", username: "nelly" };
- * if (!/^\d+$/.test(user.id)) throw new Error("unexpected");
+ * import { parseClientFrame } from "./_client_frames.ts";
+ * const user: DiscordUser = { id: "80351110224678912", username: "nelly", avatar: "a1b2" };
+ * const parsed = parseClientFrame(JSON.stringify({
+ *   type: "connect",
+ *   data: { server: "oauth", discordToken: "t", discordUser: user },
+ * }));
+ * if (!parsed.ok || JSON.stringify(parsed.request.discordUser) !== '{"id":"80351110224678912","username":"nelly"}') {
+ *   throw new Error("only id and username reach the hooks");
+ * }
  * ```
  */
 export interface DiscordUser {

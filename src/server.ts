@@ -7,7 +7,7 @@
  */
 import type { Callbacks } from "./callbacks.ts";
 import { compose, type Parts } from "./_compose.ts";
-import { sweepSlowClients } from "./_connection.ts";
+import { sweepSlowClients } from "./_slow_client.ts";
 import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
 import type { ChatEvent, ClientIdEvent, PresenceEvent, ServerEvent } from "./events.ts";
 import { Logger } from "./log.ts";
@@ -121,6 +121,7 @@ export class WebSocketServer implements AsyncDisposable {
 
   /** A snapshot of the counters behind `GET /metrics`. */
   get metrics(): MetricsSnapshot {
+    this.#p.joinQueue.unsentBytes(); // a gauge: measured when read
     return this.#metrics.snapshot();
   }
 
@@ -169,6 +170,13 @@ export class WebSocketServer implements AsyncDisposable {
    *   fetch: (req, server) => dzone.fetch(req, server),
    *   websocket: dzone.websocket!,
    * });
+   * ```
+   *
+   * @example
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * // This example runs on Deno, whose transport needs no handlers of yours.
+   * if (new WebSocketServer().websocket !== undefined) throw new Error("none on Deno");
    * ```
    */
   get websocket(): MountedWebSocket | undefined {
@@ -270,6 +278,7 @@ export class WebSocketServer implements AsyncDisposable {
     this.#state = "stopping";
     this.#stopSweeper?.();
     this.#stopSweeper = undefined;
+    this.#p.joinQueue.close();
     this.#log.info(`shutting down: closing ${this.#p.admission.size} connection(s)`);
     const started = Date.now();
     await stopParts(this.#parts(), this.#log);

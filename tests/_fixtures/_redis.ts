@@ -1,5 +1,6 @@
 // Test harness for the Redis cluster: a private redis-server (free port,
 // persistence off, temp dir) and dback instances as real subprocesses.
+import { ensureNode } from "./runtimes.ts";
 import { WebSocketServer } from "../../mod.ts";
 import { type RedisCluster, redisCluster } from "../../src/redis/mod.ts";
 import { MockSource } from "../../src/sources/mock.ts";
@@ -167,11 +168,16 @@ export class Instance {
   static async start(
     args: string[],
     denoFlags: string[] = [],
-    runtime: "deno" | "bun" = "deno",
+    runtime: "deno" | "bun" | "node" = "deno",
   ): Promise<Instance> {
-    const child = new Deno.Command(runtime === "bun" ? "bun" : Deno.execPath(), {
+    const cmd = runtime === "bun"
+      ? "bun"
+      : runtime === "node"
+      ? await ensureNode()
+      : Deno.execPath();
+    const child = new Deno.Command(cmd, {
       args: [
-        ...(runtime === "bun" ? ["run"] : ["run", "-A", ...denoFlags]),
+        ...(runtime === "bun" ? ["run"] : runtime === "node" ? [] : ["run", "-A", ...denoFlags]),
         new URL("../../examples/main.ts", import.meta.url).pathname,
         "--port",
         "0",
@@ -275,7 +281,7 @@ export async function startInstances(
   redisUrl: string,
   namespace: string,
   extra: string[] = [],
-  runtime: "deno" | "bun" = "deno",
+  runtime: "deno" | "bun" | "node" = "deno",
 ): Promise<Instance[]> {
   const out: Instance[] = [];
   try {

@@ -79,12 +79,11 @@ export function ensureNode(): Promise<string> {
 
 let depsReady: Promise<void> | undefined;
 
-/** package.json's dependencies in ./node_modules, for Bun and Node (Deno uses deno.json). */
+/** package.json's dependencies (optional ones too) in ./node_modules, for Bun and Node (Deno uses deno.json). */
 function ensureDeps(): Promise<void> {
   return depsReady ??= (async () => {
-    const deps = Object.keys(
-      JSON.parse(await Deno.readTextFile(`${ROOT}package.json`)).dependencies ?? {},
-    );
+    const manifest = JSON.parse(await Deno.readTextFile(`${ROOT}package.json`));
+    const deps = Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies });
     try {
       for (const dep of deps) await Deno.stat(`${ROOT}node_modules/${dep}/package.json`);
       return;
@@ -148,6 +147,8 @@ export interface FixtureSpec {
   mock?: { presenceIntervalMs?: number; messageIntervalMs?: number };
   mount?: boolean;
   denyLogins?: boolean;
+  /** Open-files limit (soft and hard) of the child, via `ulimit -n`. */
+  openFiles?: number;
 }
 
 /** A WebSocketServer running on one runtime in a child process. */
@@ -186,9 +187,14 @@ export class RuntimeServer implements AsyncDisposable {
     const full = runtime === "deno-node"
       ? { ...spec, options: { ...spec.options, transport: "node" as const } }
       : spec;
-    const { cmd, args } = await runtimeCommand(runtime, "tests/_fixtures/server_child.ts", [
-      JSON.stringify(full),
+    const { openFiles, ...childSpec } = full;
+    const run = await runtimeCommand(runtime, "tests/_fixtures/server_child.ts", [
+      JSON.stringify(childSpec),
     ]);
+    const { cmd, args } = openFiles === undefined ? run : {
+      cmd: "bash",
+      args: ["-c", `ulimit -n ${openFiles} && exec "$0" "$@"`, run.cmd, ...run.args],
+    };
     const child = new Deno.Command(cmd, {
       args,
       cwd: ROOT,

@@ -120,6 +120,9 @@ Deno.test("fuzz: thousands of adversarial frames; the server keeps serving and m
     ipFramesPerSecond: 1_000_000,
     ipBytesPerSecond: 1_000_000_000,
     maxFrameBytes: 64 * 1024,
+    // Thousands of connects: the join budgets are not what is fuzzed here.
+    joinBurst: 1_000_000,
+    ipJoinBurst: 1_000_000,
   });
   const { server, url } = s;
   await using warm = await joined(url, "dworld");

@@ -1,10 +1,10 @@
-// A cluster that mixes runtimes: one instance under Bun, one under Deno,
-// one redis-server; the Redis client (ioredis) runs on both.
+// A cluster that mixes runtimes: one instance under Bun, one under Node.js, one under Deno,
+// one redis-server; the Redis client (ioredis) runs on all three.
 import { ensureBun } from "../_fixtures/_bun.ts";
 import { assertOneStream, RedisServer, startInstances } from "../_fixtures/_redis.ts";
 import { type Client, joined, until } from "../_fixtures/helpers.ts";
 
-Deno.test("a Bun instance and a Deno instance: one publisher, the same sequence on both", async () => {
+Deno.test("a Bun, a Node and a Deno instance: one publisher, the same sequence on all", async () => {
   await ensureBun(); // installs package.json dependencies (ioredis too) when missing
   await using redis = await RedisServer.start();
   const flags = [
@@ -17,6 +17,7 @@ Deno.test("a Bun instance and a Deno instance: one publisher, the same sequence 
   ];
   const instances = [
     ...await startInstances(1, redis.url, "b1", flags, "bun"),
+    ...await startInstances(1, redis.url, "b1", flags, "node"),
     ...await startInstances(1, redis.url, "b1", flags, "deno"),
   ];
   const clients: Client[] = [];
