@@ -3,7 +3,7 @@
  * per-connection rate, the per-IP budget it shares, join and open
  * deadlines), decoding, in-order handling of a small bounded queue of its
  * requests, and outbound delivery that never lets one socket's unsent bytes
- * pass the hard cap.
+ * pass the hard cap (the rule itself is `_slow_client.ts`).
  *
  * @module
  */
@@ -14,6 +14,7 @@ import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import { ERRORS } from "./protocol.ts";
+import { SlowClientRule } from "./_slow_client.ts";
 import type { WsEvents, WsPeer } from "./transport/types.ts";
 
 /** Per-connection limits. */
@@ -89,6 +90,7 @@ export class Connection implements WsEvents {
   lastRoom: string | undefined;
   #peer: WsPeer | undefined;
   #limits: ConnectionLimits;
+  #slow: SlowClientRule;
   #log: Logger;
   #metrics: Metrics;
   #handler: ConnectionHandler;
@@ -101,12 +103,9 @@ export class Connection implements WsEvents {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #state: "upgrading" | "open" | "doomed" | "closed" = "upgrading";
   #ignoring = false;
-  #behindSince = 0;
   #sentBytes = 0;
   #joinEnd = 0;
   // The join in flight: its bytes raise both limits until it is out or overdue.
-  #joinAllowance = 0;
-  #joinDue = 0;
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -122,6 +121,7 @@ export class Connection implements WsEvents {
     this.id = id;
     this.ip = ip;
     this.#limits = limits;
+    this.#slow = new SlowClientRule(limits);
     this.#handler = handler;
     this.#owner = owner;
     this.#budget = budget;
@@ -250,10 +250,7 @@ export class Connection implements WsEvents {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
     if (!this.#keepsUp(peer.bufferedAmount, 0)) return false;
-    const limits = this.#limits;
-    this.#joinAllowance = bytes;
-    this.#joinDue = performance.now() + limits.slowGraceMs +
-      bytes * 1000 / limits.joinMinBytesPerSecond;
+    this.#slow.joinSent(bytes);
     this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
     return true;
@@ -261,7 +258,7 @@ export class Connection implements WsEvents {
 
   /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
   get joinInFlight(): boolean {
-    return this.#joinAllowance > 0;
+    return this.#slow.joinInFlight;
   }
 
   /**
@@ -322,32 +319,10 @@ export class Connection implements WsEvents {
     this.#keepsUp(peer.bufferedAmount, 1);
   }
 
-  /**
-   * The slow-client policy, shared by sends and sweeps: `false` (and the
-   * client dropped) when `bytes` more would pass `maxBufferedBytes`, or when
-   * it has stayed above `highWaterBytes` for the grace period. A join in
-   * flight raises both by its size until it is out; overdue, it drops.
-   */
+  /** The slow-client rule (see `_slow_client.ts`), shared by sends and sweeps; `false` when dropped. */
   #keepsUp(buffered: number, bytes: number): boolean {
-    const limits = this.#limits;
-    let allowance = this.#joinAllowance;
-    if (allowance > 0) {
-      if (buffered <= limits.highWaterBytes) allowance = this.#joinAllowance = 0;
-      else if (performance.now() > this.#joinDue) return this.#tooSlow(buffered, "(join overdue)");
-    }
-    if (buffered + bytes > limits.maxBufferedBytes + allowance) {
-      return this.#tooSlow(buffered, "(hard limit)");
-    }
-    if (buffered > limits.highWaterBytes + allowance) {
-      const now = performance.now();
-      if (this.#behindSince === 0) this.#behindSince = now;
-      else if (now - this.#behindSince >= limits.slowGraceMs) {
-        return this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
-      }
-    } else if (this.#behindSince !== 0) {
-      this.#behindSince = 0;
-    }
-    return true;
+    const why = this.#slow.check(buffered, bytes);
+    return why === null || this.#tooSlow(buffered, why);
   }
 
   #tooSlow(buffered: number, why: string): false {
@@ -443,19 +418,4 @@ export class Connection implements WsEvents {
         return;
     }
   }
-}
-
-/**
- * Where frames bypass {@link Connection.deliver} (native fan-out), the
- * slow-client rule runs on a timer instead: every `slowGraceMs / 4` (between
- * 50 and 500 ms) each connection `each` yields is swept. Returns the stop
- * function.
- */
-export function sweepSlowClients(
-  each: (fn: (conn: Connection) => void) => void,
-  slowGraceMs: number,
-): () => void {
-  const every = Math.max(50, Math.min(500, slowGraceMs / 4));
-  const timer = setInterval(() => each((conn) => conn.sweep()), every);
-  return () => clearInterval(timer);
 }

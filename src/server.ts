@@ -7,7 +7,7 @@
  */
 import type { Callbacks } from "./callbacks.ts";
 import { compose, type Parts } from "./_compose.ts";
-import { sweepSlowClients } from "./_connection.ts";
+import { sweepSlowClients } from "./_slow_client.ts";
 import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
 import type { ChatEvent, ClientIdEvent, PresenceEvent, ServerEvent } from "./events.ts";
 import { Logger } from "./log.ts";
