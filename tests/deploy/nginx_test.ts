@@ -6,7 +6,7 @@ import tls from "node:tls";
 import { startNginx } from "./_nginx.ts";
 import { RUNTIMES, serveOn } from "./_runtimes.ts";
 import { selfSigned } from "./_tls.ts";
-import { joinFrom, type RawWs } from "./_ws_from.ts";
+import { joinFrom, type RawWs, wsFrom } from "./_ws_from.ts";
 
 function head(port: number, path: string, secure: boolean): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -41,6 +41,16 @@ for (const rt of RUNTIMES) {
         },
         "dworld",
       );
+    // Upgrades only: the per-IP cap counts connections (joins have a per-IP budget of their own).
+    const upgrade = (localAddress: string, headers?: Record<string, string>) =>
+      wsFrom({
+        host: "127.0.0.1",
+        port: nginx.https,
+        tls: true,
+        localAddress,
+        hostHeader: "localhost",
+        headers,
+      });
     const open: RawWs[] = [];
     try {
       const many = await Promise.all(
@@ -51,20 +61,20 @@ for (const rt of RUNTIMES) {
       // dback saw the viewers' own addresses, not nginx's.
       assert.ok(dback.logs.some((l) => l.message.includes("connected from 127.0.0.159")));
 
-      const one = await Promise.all(Array.from({ length: 40 }, () => via("127.0.0.200")));
+      const one = await Promise.all(Array.from({ length: 40 }, () => upgrade("127.0.0.200")));
       open.push(...one);
-      assert.equal(one.filter((w) => w.joined).length, 32);
+      assert.equal(one.filter((w) => w.status === 101).length, 32);
       assert.equal(one.filter((w) => w.status === 429).length, 8);
 
       // A client's own X-Forwarded-For goes through nginx, in front of the real address.
       const forged = await Promise.all(
         Array.from(
           { length: 40 },
-          (_, i) => via("127.0.0.201", { "X-Forwarded-For": `198.51.100.${i}` }),
+          (_, i) => upgrade("127.0.0.201", { "X-Forwarded-For": `198.51.100.${i}` }),
         ),
       );
       open.push(...forged);
-      assert.equal(forged.filter((w) => w.joined).length, 32);
+      assert.equal(forged.filter((w) => w.status === 101).length, 32);
 
       // Plain http is sent to https; /metrics is not public; the page allows its own wss.
       assert.match(
