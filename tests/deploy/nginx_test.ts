@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
+import { fileURLToPath } from "node:url";
+import { ServerProcess } from "../_fixtures/_server_process.ts";
 import { startNginx } from "./_nginx.ts";
 import { RUNTIMES, serveOn } from "./_runtimes.ts";
 import { selfSigned } from "./_tls.ts";
@@ -116,5 +118,46 @@ Deno.test("several instances behind nginx: viewers are spread over them, and eve
     assert.ok(on(a.logs) > 0 && on(b.logs) > 0, `a: ${on(a.logs)}, b: ${on(b.logs)}`);
   } finally {
     for (const v of viewers) v.close();
+  }
+});
+
+Deno.test("the guide's command line behind nginx: --trust-proxy, --public-origin, --allowed-origin", async () => {
+  await using cert = await selfSigned();
+  await using dback = await ServerProcess.spawn({
+    args: [
+      fileURLToPath(new URL("../../examples/main.ts", import.meta.url)),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--trust-proxy",
+      "127.0.0.1",
+      "--public-origin",
+      "https://localhost",
+      "--allowed-origin",
+      "https://client.example",
+    ],
+    portPattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+  });
+  await using nginx = await startNginx([dback.port], cert);
+  const from = (localAddress: string, origin: string) =>
+    wsFrom({
+      host: "127.0.0.1",
+      port: nginx.https,
+      tls: true,
+      localAddress,
+      hostHeader: "localhost",
+      headers: { Origin: origin },
+    });
+  const own = await from("127.0.0.80", "https://localhost");
+  const client = await from("127.0.0.81", "https://client.example");
+  const evil = await from("127.0.0.82", "https://evil.example");
+  try {
+    assert.deepEqual([own.status, client.status, evil.status], [101, 101, 403]);
+    // Each viewer by its own address in the log, the refused one too.
+    assert.match(dback.output, /connected from 127\.0\.0\.80/);
+    assert.match(dback.output, /upgrade from 127\.0\.0\.82 refused: origin/);
+  } finally {
+    for (const w of [own, client, evil]) w.close();
   }
 });
