@@ -58,6 +58,8 @@ export interface ClusterStatus {
     library: number;
     /** Source events the publisher could not send because Redis was down (it steps down after its lease). */
     offline: number;
+    /** Chat messages whose id was published already (replayed by Discord after a takeover). */
+    duplicate?: number;
   };
   /** Times a local copy was reloaded from Redis after a gap, reconnect or new snapshot. */
   resyncs: number;
@@ -89,7 +91,7 @@ export class Cluster {
   #servers: ServerList;
   #counters: StreamCounters = {
     published: { source: 0, library: 0 },
-    dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0 },
+    dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0, duplicate: 0 },
   };
 
   constructor(settings: ClusterSettings, inner: DataSource | (() => DataSource)) {
