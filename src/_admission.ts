@@ -1,11 +1,12 @@
 /**
  * Who may open a WebSocket, and the life of every connection let in: the
- * origin check, the total and per-IP caps (a dropped socket still counts
- * until it is really gone), the per-IP inbound and login-check budgets, and
- * the set of live connections the server drains on stop.
+ * origin check, the total and per-IP caps (a dropped socket stays charged to
+ * its address, see `_charge.ts`), the per-IP inbound and login-check
+ * budgets, and the set of live connections the server drains on stop.
  *
  * @module
  */
+import { ChargeLedger } from "./_charge.ts";
 import { TokenBucket } from "./_limits.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
@@ -24,7 +25,6 @@ export interface Refusal {
 }
 
 interface PerIp {
-  count: number;
   frames: TokenBucket;
   bytes: TokenBucket;
   logins: TokenBucket;
@@ -49,16 +49,25 @@ export class Admission {
   #metrics: Metrics;
   #live = new Set<Connection>();
   #perIp = new Map<string, PerIp>();
+  #charges: ChargeLedger;
   #nextId = 1;
 
+  /** `memoryFactor`: bytes the runtime holds per unsent byte (the transport's measured figure). */
   constructor(
     settings: Settings,
     hub: Hub<Connection>,
     handler: ConnectionHandler,
     log: Logger,
     metrics: Metrics,
+    memoryFactor = 2,
   ) {
     this.#settings = settings;
+    this.#charges = new ChargeLedger({
+      slots: settings.maxConnectionsPerIp,
+      bytes: settings.maxConnectionsPerIp * settings.maxBufferedBytes,
+      quarantineMs: settings.dropQuarantineMs,
+      factor: memoryFactor,
+    });
     this.#limits = {
       maxFrameBytes: settings.maxFrameBytes,
       ratePerSecond: settings.ratePerSecond,
@@ -76,9 +85,14 @@ export class Admission {
     this.#metrics = metrics;
   }
 
-  /** Connections that count against the caps now (dropped ones included until gone). */
+  /** Connections whose sockets the server has not seen close (dropped ones included). */
   get size(): number {
     return this.#live.size;
+  }
+
+  /** Dropped connections still charged to their address after their socket closed. */
+  get lingering(): number {
+    return this.#charges.lingering;
   }
 
   /**
@@ -90,9 +104,9 @@ export class Admission {
     let refusal: Refusal | null = null;
     if (s.allowedOrigins && origin !== ownOrigin && !s.allowedOrigins.includes(origin ?? "")) {
       refusal = { status: 403, reason: "origin", title: "Forbidden" };
-    } else if (this.#live.size >= s.maxConnections) {
+    } else if (this.#live.size + this.#charges.lingering >= s.maxConnections) {
       refusal = { status: 503, reason: "max_connections", title: "Service Unavailable" };
-    } else if ((this.#perIp.get(ip)?.count ?? 0) >= s.maxConnectionsPerIp) {
+    } else if (!this.#charges.admits(ip)) {
       refusal = { status: 429, reason: "max_per_ip", title: "Too Many Requests" };
     }
     if (refusal) {
@@ -114,14 +128,12 @@ export class Admission {
     let entry = this.#perIp.get(ip);
     if (!entry) {
       entry = {
-        count: 0,
         frames: new TokenBucket(s.ipFramesPerSecond, s.ipFramesPerSecond * 2),
         bytes: new TokenBucket(s.ipBytesPerSecond, s.ipBytesPerSecond * 2),
         logins: new TokenBucket(s.ipLoginChecksPerMinute / 60, 5),
       };
       this.#perIp.set(ip, entry);
     }
-    entry.count++;
     const budget = entry;
     const conn = new Connection(
       `c${this.#nextId++}`,
@@ -130,6 +142,7 @@ export class Admission {
       this.#handler,
       this,
       { take: (bytes) => budget.frames.take() && budget.bytes.take(bytes) },
+      this.#charges.open(ip),
       this.#log,
       this.#metrics,
     );
@@ -151,12 +164,25 @@ export class Admission {
     conn.lastRoom = room;
   }
 
-  /** The socket is gone: free its place. */
+  /** The socket closed: free its place (a dropped one stays charged until proven gone). */
   release(conn: Connection): void {
     if (!this.#live.delete(conn)) return;
-    const entry = this.#perIp.get(conn.ip);
-    if (entry && --entry.count <= 0) this.#perIp.delete(conn.ip);
+    conn.charge.release();
+    if (this.#charges.charged(conn.ip).slots === 0) this.#perIp.delete(conn.ip);
     this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
+  }
+
+  /**
+   * The periodic check: the slow-client rule on every open connection (for
+   * quiet guilds and native fan-out), then free the dropped charges that
+   * are settled.
+   */
+  sweep(): void {
+    for (const conn of this.#live) conn.sweep();
+    for (const ip of this.#charges.sweep()) {
+      if (this.#charges.charged(ip).slots === 0) this.#perIp.delete(ip);
+    }
+    this.#metrics.chargedDropped = this.#charges.lingering;
   }
 
   /** Ask every connection to close (shutdown). */
@@ -169,6 +195,7 @@ export class Admission {
     const n = this.#live.size;
     for (const conn of [...this.#live]) conn.drop(1001, "Server shutting down");
     for (const conn of [...this.#live]) this.release(conn);
+    this.#charges.clear();
     return n;
   }
 }

@@ -2,11 +2,14 @@
  * One viewer's WebSocket: inbound limits where the bytes arrive (frame size,
  * per-connection rate, the per-IP budget it shares, join and open
  * deadlines), decoding, in-order handling of a small bounded queue of its
- * requests, and outbound delivery that never lets one socket's unsent bytes
- * pass the hard cap.
+ * requests, and outbound delivery under one slow-client rule: what the
+ * runtime holds for the socket (its charge) never passes the per-connection
+ * cap nor its address's budget, and a client that stays behind, or leaves
+ * its join unread, for the grace period is dropped.
  *
  * @module
  */
+import type { Charge } from "./_charge.ts";
 import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -31,7 +34,11 @@ export interface ConnectionLimits {
   highWaterBytes: number;
   /** How long a client may stay above `highWaterBytes` (bursts are fine, stalls are not). */
   slowGraceMs: number;
-  /** Unsent bytes no send may exceed: the per-connection memory bound. */
+  /**
+   * The per-connection memory bound, in estimated bytes (unsent bytes × the
+   * runtime's overhead factor): no send may take a client past it. An
+   * unsent join is not counted here (the address budget bounds it).
+   */
   maxBufferedBytes: number;
 }
 
@@ -82,6 +89,7 @@ export class Connection implements WsEvents {
   #handler: ConnectionHandler;
   #owner: ConnectionOwner;
   #budget: IpBudget;
+  #charge: Charge;
   #bucket: TokenBucket;
   #strikes = 0;
   #tasks: Task[] = [];
@@ -92,6 +100,7 @@ export class Connection implements WsEvents {
   #behindSince = 0;
   #sentBytes = 0;
   #joinEnd = 0;
+  #joinSentAt = 0;
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -101,6 +110,7 @@ export class Connection implements WsEvents {
     handler: ConnectionHandler,
     owner: ConnectionOwner,
     budget: IpBudget,
+    charge: Charge,
     log: Logger,
     metrics: Metrics,
   ) {
@@ -110,6 +120,7 @@ export class Connection implements WsEvents {
     this.#handler = handler;
     this.#owner = owner;
     this.#budget = budget;
+    this.#charge = charge;
     this.#log = log;
     this.#metrics = metrics;
     this.#bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
@@ -138,6 +149,11 @@ export class Connection implements WsEvents {
   /** Unsent bytes. */
   get bufferedAmount(): number {
     return this.#peer?.bufferedAmount ?? 0;
+  }
+
+  /** What this connection is charged to its address. */
+  get charge(): Charge {
+    return this.#charge;
   }
 
   // --- transport events ---
@@ -226,8 +242,9 @@ export class Connection implements WsEvents {
 
   /** Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember where it ends in the outbound stream. */
   sendJoin(frame: string, bytes: number): boolean {
-    if (!this.deliver(frame, bytes)) return false;
+    if (!this.#send(frame, bytes, true)) return false;
     this.#joinEnd = this.#sentBytes;
+    this.#joinSentAt = performance.now();
     return true;
   }
 
@@ -243,39 +260,66 @@ export class Connection implements WsEvents {
   }
 
   /**
-   * Hub delivery: never awaits. A send that would take the unsent bytes past
-   * `maxBufferedBytes`, or a client that stays above the high-water mark for
-   * the grace period, drops the client with 1013 instead of growing memory.
+   * Hub delivery: never awaits. A send that would take the connection's
+   * charge past `maxBufferedBytes` or its address's budget, or a client
+   * that stays behind for the grace period, drops the client with 1013
+   * instead of growing memory.
    */
   deliver(frame: string, bytes: number): boolean {
+    return this.#send(frame, bytes, false);
+  }
+
+  #send(frame: string, bytes: number, join: boolean): boolean {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
-    if (!this.#keepsUp(peer.bufferedAmount, bytes)) return false;
+    if (!this.#keepsUp(peer.bufferedAmount, bytes, join)) return false;
     peer.send(frame);
     this.#sentBytes += bytes;
+    this.#charge.set(peer.bufferedAmount);
     this.#metrics.framesOut++;
     return true;
   }
 
   /**
-   * The slow-reader check without a send, for frames that bypass
-   * {@link Connection.deliver} (native fan-out): call it periodically.
+   * The slow-client rule without a send, for sockets nothing is sent to (a
+   * quiet guild) or frames that bypass {@link Connection.deliver} (native
+   * fan-out): call it periodically.
    */
   sweep(): void {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return;
+    const buffered = peer.bufferedAmount;
+    this.#charge.set(buffered);
     // As if one more byte were sent: a socket already at the cap is dropped.
-    this.#keepsUp(peer.bufferedAmount, 1);
+    if (!this.#keepsUp(buffered, 1, false)) return;
+    const since = this.#joinSentAt;
+    if (since !== 0 && this.joinUnsent) {
+      const waited = performance.now() - since;
+      if (waited >= this.#limits.slowGraceMs) {
+        this.#tooSlow(buffered, `(join unread for ${Math.round(waited)} ms)`);
+      }
+    } else if (since !== 0) {
+      this.#joinSentAt = 0;
+    }
   }
 
   /**
-   * The slow-client policy, shared by sends and sweeps: `false` (and the
-   * client dropped) when `bytes` more would pass `maxBufferedBytes`, or when
-   * it has stayed above `highWaterBytes` for the grace period.
+   * The slow-client rule, shared by sends and sweeps: `false` (and the
+   * client dropped) when `bytes` more would take its charge past
+   * `maxBufferedBytes` (an unsent join excepted) or its
+   * address past its budget, or when it has stayed above `highWaterBytes`
+   * for the grace period.
    */
-  #keepsUp(buffered: number, bytes: number): boolean {
+  #keepsUp(buffered: number, bytes: number, isJoin: boolean): boolean {
     const limits = this.#limits;
-    if (buffered + bytes > limits.maxBufferedBytes) return this.#tooSlow(buffered, "(hard limit)");
+    const charge = this.#charge;
+    // A join still leaving is not counted against the cap (a big guild's join may pass it
+    // alone): the address budget bounds it, and the grace period how long it may stay unread.
+    const join = Math.max(0, this.#joinEnd - (this.#sentBytes - buffered)) + (isJoin ? bytes : 0);
+    if (charge.estimate(buffered + bytes - join) > limits.maxBufferedBytes) {
+      return this.#tooSlow(buffered, "(hard limit)");
+    }
+    if (!charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
     if (buffered > limits.highWaterBytes) {
       const now = performance.now();
       if (this.#behindSince === 0) this.#behindSince = now;
@@ -296,21 +340,28 @@ export class Connection implements WsEvents {
   }
 
   /**
-   * Stop talking to this client: close, tear down where the runtime can, and
-   * leave the room at once. Its place in the limits is freed only when the
-   * socket is really gone, so dropped sockets still count.
+   * Stop talking to this client: leave the room at once, tear the socket
+   * down where the runtime can (a close frame would wait behind the unsent
+   * bytes), else close it. It stays charged to its address, as what it held
+   * at the drop, until the runtime proves the socket gone and the quarantine
+   * has passed.
    */
   drop(code: number, reason: string): void {
-    if (this.#state === "closed") return;
+    if (this.#state === "closed" || this.#state === "doomed") return;
     const peer = this.#peer;
     this.#state = "doomed";
     this.#tasks = [];
     clearTimeout(this.#timer);
     this.#owner.leave(this);
     if (!peer) return this.#finish("dropped before open");
+    const unsent = peer.bufferedAmount;
+    this.#charge.drop(unsent, () => peer.gone?.());
+    if (unsent > 0 && peer.terminate()) {
+      return this.#finish(`terminated (${code} ${reason}, ${unsent} bytes unsent)`);
+    }
     peer.close(code, reason);
     if (peer.terminate()) this.#finish(`terminated (${code} ${reason})`);
-    else this.#log.debug(`dropped (${code} ${reason}); counted until the socket closes`, this.id);
+    else this.#log.debug(`dropped (${code} ${reason}); charged until the socket is gone`, this.id);
   }
 
   /** Close with a code and reason (shutdown); the close event finishes it. */

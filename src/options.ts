@@ -86,8 +86,19 @@ export interface ServerOptions {
   highWaterBytes?: number;
   /** A client behind for this many ms is dropped with 1013. Default 2000. */
   slowClientGraceMs?: number;
-  /** Unsent bytes no send may take a client past; such a client is dropped at once. Default 16 MiB. */
+  /**
+   * Memory one connection may make the runtime hold (unsent bytes × the
+   * runtime's measured overhead factor); a send that would pass it drops the
+   * client at once. One address may hold `maxConnectionsPerIp` times this.
+   * Default 16 MiB.
+   */
   maxBufferedBytes?: number;
+  /**
+   * A connection dback dropped stays charged to its address (slot and
+   * bytes) until the runtime proves its socket gone, and at least this many
+   * ms. Default 60000.
+   */
+  dropQuarantineMs?: number;
   /**
    * When set, WebSocket upgrades whose `Origin` is not listed (nor the
    * server's own origin, for its page) get 403. Each entry is an origin such
@@ -141,6 +152,7 @@ const schema = z.strictObject({
   highWaterBytes: positive.default(4 * 1024 * 1024),
   slowClientGraceMs: count.default(2000),
   maxBufferedBytes: positive.default(16 * 1024 * 1024),
+  dropQuarantineMs: count.default(60_000),
   allowedOrigins: z.array(origin).optional(),
   shutdownTimeoutMs: count.default(5000),
 }).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {

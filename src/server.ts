@@ -155,7 +155,14 @@ export class WebSocketServer implements AsyncDisposable {
       this.#metrics,
       (ip) => this.#admission.mayValidate(ip),
     );
-    this.#admission = new Admission(s, this.#hub, handler, this.#log, this.#metrics);
+    this.#admission = new Admission(
+      s,
+      this.#hub,
+      handler,
+      this.#log,
+      this.#metrics,
+      this.#transport.memoryFactor,
+    );
     this.#files = s.staticDir === false ? null : staticSource(s.staticDir ?? DEFAULT_STATIC_DIR);
     this.#fetch = routes({
       healthy: () => this.#state === "running",
@@ -336,12 +343,11 @@ export class WebSocketServer implements AsyncDisposable {
     return this.stop();
   }
 
-  // Native fan-out bypasses each connection's send-time check for slow readers, so they
-  // are checked on a timer instead (the runtime itself closes one at maxBufferedBytes).
+  // The send-time check misses readers nothing is sent to (a quiet guild) and frames of
+  // native fan-out; a timer applies the same rule to them, and settles dropped charges.
   #startSweeper(): void {
-    if (!this.#transport.rooms) return;
     const every = Math.max(50, Math.min(500, this.#settings.slowClientGraceMs / 4));
-    this.#sweeper = setInterval(() => this.#hub.each((conn) => conn.sweep()), every);
+    this.#sweeper = setInterval(() => this.#admission.sweep(), every);
   }
 
   async #drain(): Promise<void> {

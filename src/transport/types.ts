@@ -18,11 +18,18 @@ export interface WsPeer {
   /** Start the close handshake. */
   close(code: number, reason: string): void;
   /**
-   * Tear the connection down without waiting for the peer. Returns `false`
-   * where the runtime has no way to do so (then only the close handshake, or
-   * the runtime's own timeouts, end it).
+   * Tear the connection down without waiting for the peer, and release its
+   * TCP socket. Returns `false` where the runtime cannot (then only the close
+   * handshake, or the runtime's own timeouts, end it), or no longer can (a
+   * close already started).
    */
   terminate(): boolean;
+  /**
+   * Whether the runtime has let go of the TCP socket: `true` proven gone,
+   * `false` still held, `undefined` when it cannot tell (then its close
+   * event is taken as the proof). Asked about dropped sockets only.
+   */
+  gone?(): boolean | undefined;
 }
 
 /** What the core wants to hear from one upgraded socket. */
@@ -111,6 +118,12 @@ export interface Transport {
    * unsent (then native fan-out cannot grow memory past it).
    */
   readonly closesOnBackpressure?: boolean;
+  /**
+   * Bytes of memory the runtime holds per unsent byte of a slow reader
+   * (measured; see the runtime notes). Charges are estimated with it; 2 when
+   * not given.
+   */
+  readonly memoryFactor?: number;
   /** Bind and serve; resolves once listening. */
   serve(options: {
     port: number;
