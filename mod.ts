@@ -36,28 +36,34 @@ export {
   type StartOptions,
   WebSocketServer,
 } from "./src/server.ts";
+export type { TransportName } from "./src/options.ts";
 export type { Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
+export type {
+  ChatEvent,
+  ClientIdEvent,
+  EventPayloads,
+  PresenceEvent,
+  ServerEvent,
+  ServerGoneEvent,
+} from "./src/events.ts";
 export {
-  type ChatEvent,
-  type ClientIdEvent,
   type DiscordUser,
   ERRORS,
-  type PresenceEvent,
   type ServerEntry,
   type ServerMap,
   type Status,
   type UserEntry,
   type UserMap,
 } from "./src/protocol.ts";
-export type { DataSource, EventSink } from "./src/source.ts";
+export type { DataSource, EventSink, SourceContext } from "./src/source.ts";
 export type { MountedWebSocket } from "./src/transport/types.ts";
-export type { Broker, Deliver, ServerEvent } from "./src/broker.ts";
+export type { Broker, Deliver, EventOrigin } from "./src/broker.ts";
 export { type MockOptions, MockSource } from "./src/sources/mock.ts";
 export {
   type DiscordOAuthOptions,
   discordOAuthValidator,
   type DiscordUserValidator,
-} from "./src/discord/oauth.ts";
+} from "./src/discord/_oauth.ts";
 export { formatLogRecord, type LogLevel, type LogRecord, type LogSink } from "./src/log.ts";
 export type { CallbackStats, MetricsSnapshot } from "./src/metrics.ts";
 export { VERSION } from "./src/version.ts";

@@ -28,7 +28,7 @@ export interface Options {
 }
 
 /** Servers of a full run, in table order. */
-const ALL = "dback,raw-deno,dback-bun,bun,node-ws";
+const ALL = "dback,raw-deno,dback-bun,bun,dback-node,dback-deno-node,node-ws";
 /** Servers of a smoke run: dback-bun is reported as unavailable when bun or zod is missing. */
 const SMOKE = "dback,raw-deno,dback-bun";
 

@@ -86,6 +86,31 @@ function bunZod(): { env: Record<string, string> } | { unavailable: string } {
   };
 }
 
+let nodeFound: string | null | undefined;
+
+/**
+ * A Node.js that runs dback's .ts files (>= 22.18): `node` on the PATH when
+ * recent enough, else node@24 from npm's cache (`npx -y node@24`, fetched
+ * once). Both Node rows (dback-node and the bare node-ws peer) use it.
+ */
+function nodeBinary(): string | null {
+  if (nodeFound !== undefined) return nodeFound;
+  const recent = (v: string) => {
+    const [major, minor] = v.replace(/^v/, "").split(".").map(Number);
+    return major > 22 || (major === 22 && minor >= 18);
+  };
+  const system = output("node", ["--version"]);
+  nodeFound = system && recent(system)
+    ? "node"
+    : output("npx", ["-y", "node@24", "-p", "process.execPath"]) || null;
+  return nodeFound;
+}
+
+const nodeVersion = () => {
+  const bin = nodeBinary();
+  return bin ? `node ${output(bin, ["--version"])}` : "node (unavailable)";
+};
+
 /** Extra flags for the Deno servers, e.g. BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=out/prof". */
 const DENO_FLAGS = (Deno.env.get("BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
 
@@ -151,8 +176,9 @@ export const TARGETS: Record<string, Target> = {
       if (!exists(`${ROOT}/bench/npm/node_modules/ws/package.json`)) {
         return { unavailable: "ws not installed (run bench/bench.sh)" };
       }
-      if (!output("node", ["--version"])) return { unavailable: "node not found" };
-      return { cmd: ["node", `${ROOT}/bench/peers/node-ws.mjs`, "--users", String(users)] };
+      const bin = nodeBinary();
+      if (!bin) return { unavailable: "Node.js >= 22.18 not found (nor npx node@24)" };
+      return { cmd: [bin, `${ROOT}/bench/peers/node-ws.mjs`, "--users", String(users)] };
     },
     version: () => {
       let ws = "?";
@@ -160,8 +186,33 @@ export const TARGETS: Record<string, Target> = {
         ws = JSON.parse(Deno.readTextFileSync(`${ROOT}/bench/npm/node_modules/ws/package.json`))
           .version;
       } catch { /* not installed */ }
-      return `node ${output("node", ["--version"])} + ws ${ws}`;
+      return `${nodeVersion()} + ws ${ws}`;
     },
+    required: false,
+  },
+  // dback's Node transport (node:http + ws) on Node.js: Node's ESM resolver ignores NODE_PATH,
+  // so zod and ws come from the repository's own node_modules (bench.sh installs them).
+  "dback-node": {
+    command: (users) => {
+      const bin = nodeBinary();
+      if (!bin) return { unavailable: "Node.js >= 22.18 not found (nor npx node@24)" };
+      for (const dep of ["zod", "ws"]) {
+        if (!exists(`${ROOT}/node_modules/${dep}/package.json`)) {
+          return { unavailable: `${dep} not installed at the root (run bench/bench.sh)` };
+        }
+      }
+      return { cmd: [bin, `${ROOT}/bench/servers/dback.ts`, "--users", String(users)] };
+    },
+    version: nodeVersion,
+    required: false,
+  },
+  // The same transport on Deno's node:http (the opt-in `transport: "node"`).
+  "dback-deno-node": {
+    command: (users) => ({
+      ...denoServer("bench/servers/dback.ts")(users),
+      env: { DBACK_BENCH_TRANSPORT: "node" },
+    }),
+    version: denoVersion,
     required: false,
   },
 };

@@ -25,7 +25,7 @@ const mock = new MockSource({ presenceIntervalMs: quiet, messageIntervalMs: quie
 let source: DataSource = mock;
 let broker: Broker | undefined;
 if (values.redis) {
-  const { redisCluster } = await import("../src/cluster/mod.ts");
+  const { redisCluster } = await import("../src/redis/mod.ts");
   const cluster = redisCluster({
     url: values.redis,
     namespace: values.namespace,

@@ -20,6 +20,9 @@ export interface Row {
 /** Targets of dback on Bun (issue 11): ≤ 1.15× raw Bun's CPU per frame, ≤ 6 KiB per idle joined connection, ≥ 1.5× dback on Deno's delivered frames/s in the flood. */
 export const BUN_TARGETS = { cpuVsBun: 1.15, kibPerConn: 6, floodVsDeno: 1.5 };
 
+/** Targets of dback's Node transport (issue 18): ≤ 1.1× the bare `ws` peer's CPU per frame and KiB per idle joined connection, on Node and on Deno's node:http. */
+export const NODE_TARGETS = { cpuVsWs: 1.1, memVsWs: 1.1 };
+
 type Table = { text: string; md: string };
 
 function table(title: string, head: string[], rows: string[][]): Table {
@@ -256,6 +259,53 @@ function bunTable(n: number, rs: Row[]): Table {
   );
 }
 
+/**
+ * dback's Node transport against the bare `ws` peer on the same Node.js: CPU
+ * per frame (fixed rate) and KiB per idle joined connection as ratios of
+ * node-ws, with the flood for reference. Rows: dback-node, dback-deno-node,
+ * node-ws, as far as they ran.
+ */
+function nodeTable(n: number, rs: Row[]): Table {
+  const ws = rs.find((r) => r.impl === "node-ws")?.main;
+  const t = NODE_TARGETS;
+  const verdict = (m: MainResult) => {
+    const cpu = ws ? m.cpuPerFrameUs / ws.cpuPerFrameUs : NaN;
+    const mem = ws ? m.rssPerConnKiB / ws.rssPerConnKiB : NaN;
+    const says = (x: number, limit: number) =>
+      Number.isNaN(x) ? "?" : x <= limit ? "met" : "missed";
+    return `cpu ${says(cpu, t.cpuVsWs)}, mem ${says(mem, t.memVsWs)}`;
+  };
+  return table(
+    `[${n} clients] dback's Node transport: CPU/frame and KiB/conn vs bare node-ws`,
+    [
+      "server",
+      "µs CPU/frame",
+      `× ws (≤ ${t.cpuVsWs})`,
+      "KiB/conn",
+      `× ws (≤ ${t.memVsWs})`,
+      "flood frames/s",
+      "× ws",
+      "targets",
+    ],
+    ["dback-node", "dback-deno-node", "node-ws"].flatMap((impl) => {
+      const r = rs.find((x) => x.impl === impl);
+      if (!r) return [];
+      return [[
+        impl,
+        ...cells(r, (m) => [
+          f(m.cpuPerFrameUs, 2),
+          ratio(m.cpuPerFrameUs, ws?.cpuPerFrameUs),
+          f(m.rssPerConnKiB, 1),
+          ratio(m.rssPerConnKiB, ws?.rssPerConnKiB),
+          f(m.flood.framesPerS, 0),
+          ratio(m.flood.framesPerS, ws?.flood.framesPerS),
+          impl === "node-ws" ? "" : verdict(m),
+        ], 7),
+      ]];
+    }),
+  );
+}
+
 /** Every table of a run, as text for the terminal and as Markdown. */
 export function render(o: Options, rows: Row[]): Table {
   const parts: Table[] = [];
@@ -265,6 +315,9 @@ export function render(o: Options, rows: Row[]): Table {
     parts.push(...mainTables(o, n, rs, b), stormTable(o, n, rs, b));
     if (rs.some((r) => r.main?.stall)) parts.push(stallTable(n, rs));
     if (rs.some((r) => r.impl === "dback-bun")) parts.push(bunTable(n, rs));
+    if (rs.some((r) => r.impl === "dback-node" || r.impl === "dback-deno-node")) {
+      parts.push(nodeTable(n, rs));
+    }
   }
   const why = reasons(rows);
   if (why) parts.push(why);

@@ -1,17 +1,21 @@
 /**
  * Who may open a WebSocket, and the life of every connection let in: the
- * origin check, the total and per-IP caps (a dropped socket stays charged to
- * its address, see `_charge.ts`), the per-IP inbound and login-check
- * budgets, and the set of live connections the server drains on stop.
+ * origin check, the total and per-IP caps (a dropped socket stays charged
+ * to its address, see `_charge.ts`), the per-IP inbound, login-check and join budgets (kept
+ * in a table that outlives connections, see `_ip_table.ts`; the client and
+ * its key come from `_client_address.ts`), and the set of live connections
+ * the server drains on stop.
  *
  * @module
  */
 import { ChargeLedger } from "./_charge.ts";
+import type { Client } from "./_client_address.ts";
+import { IpTable } from "./_ip_table.ts";
 import { TokenBucket } from "./_limits.ts";
 import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
 
 /** Why an upgrade was refused, and what to answer. */
@@ -22,12 +26,6 @@ export interface Refusal {
   reason: string;
   /** Title of the error page. */
   title: string;
-}
-
-interface PerIp {
-  frames: TokenBucket;
-  bytes: TokenBucket;
-  logins: TokenBucket;
 }
 
 /** Quote a client-chosen value for a log line: escaped, and cut to `max` characters. */
@@ -48,7 +46,7 @@ export class Admission {
   #log: Logger;
   #metrics: Metrics;
   #live = new Set<Connection>();
-  #perIp = new Map<string, PerIp>();
+  #perIp: IpTable;
   #charges: ChargeLedger;
   #nextId = 1;
 
@@ -78,7 +76,15 @@ export class Admission {
       highWaterBytes: settings.highWaterBytes,
       slowGraceMs: settings.slowClientGraceMs,
       maxBufferedBytes: settings.maxBufferedBytes,
+      joinMinBytesPerSecond: settings.joinMinBytesPerSecond,
     };
+    this.#perIp = new IpTable({
+      framesPerSecond: settings.ipFramesPerSecond,
+      bytesPerSecond: settings.ipBytesPerSecond,
+      loginChecksPerMinute: settings.ipLoginChecksPerMinute,
+      joinsPerSecond: settings.ipJoinsPerSecond,
+      joinBurst: settings.ipJoinBurst,
+    }, settings.maxTrackedIps);
     this.#hub = hub;
     this.#handler = handler;
     this.#log = log;
@@ -95,18 +101,28 @@ export class Admission {
     return this.#charges.lingering;
   }
 
+  /** Client keys whose budgets are remembered now. */
+  get trackedIps(): number {
+    return this.#perIp.size;
+  }
+
   /**
-   * Whether an upgrade from `ip` with this `Origin` may go ahead. `ownOrigin`
-   * is the server's own (its page may always connect).
+   * Whether an upgrade from `client` with this `Origin` may go ahead.
+   * `ownOrigins` are the server's own (its page may always connect); they
+   * come from the configuration, never from the request's `Host`.
    */
-  check(ip: string, origin: string | null, ownOrigin: string): Refusal | null {
+  check(client: Client, origin: string | null, ownOrigins: readonly string[]): Refusal | null {
     const s = this.#settings;
+    const ip = client.address;
     let refusal: Refusal | null = null;
-    if (s.allowedOrigins && origin !== ownOrigin && !s.allowedOrigins.includes(origin ?? "")) {
+    if (
+      s.allowedOrigins && !s.allowedOrigins.includes(origin ?? "") &&
+      !ownOrigins.includes(origin ?? "")
+    ) {
       refusal = { status: 403, reason: "origin", title: "Forbidden" };
     } else if (this.#live.size + this.#charges.lingering >= s.maxConnections) {
       refusal = { status: 503, reason: "max_connections", title: "Service Unavailable" };
-    } else if (!this.#charges.admits(ip)) {
+    } else if (!this.#charges.admits(client.key)) {
       refusal = { status: 429, reason: "max_per_ip", title: "Too Many Requests" };
     }
     if (refusal) {
@@ -122,27 +138,26 @@ export class Admission {
     return refusal;
   }
 
-  /** Let a connection in: it counts from now until its socket is gone (or never opens). */
-  admit(ip: string): Connection {
+  /**
+   * Let a connection in: it counts from now until its socket is gone (or
+   * never opens). Its `ip` is the client's per-IP key.
+   */
+  admit(client: Client): Connection {
+    const budget = this.#perIp.acquire(client.key);
     const s = this.#settings;
-    let entry = this.#perIp.get(ip);
-    if (!entry) {
-      entry = {
-        frames: new TokenBucket(s.ipFramesPerSecond, s.ipFramesPerSecond * 2),
-        bytes: new TokenBucket(s.ipBytesPerSecond, s.ipBytesPerSecond * 2),
-        logins: new TokenBucket(s.ipLoginChecksPerMinute / 60, 5),
-      };
-      this.#perIp.set(ip, entry);
-    }
-    const budget = entry;
+    const joins = new TokenBucket(s.joinsPerSecond, s.joinBurst);
     const conn = new Connection(
       `c${this.#nextId++}`,
-      ip,
+      client.key,
       this.#limits,
       this.#handler,
       this,
-      { take: (bytes) => budget.frames.take() && budget.bytes.take(bytes) },
-      this.#charges.open(ip),
+      {
+        take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
+        join: () => joins.take() && budget.joins.take(),
+        login: () => this.#perIp.takeLogin(client.key),
+      },
+      this.#charges.open(client.key),
       this.#log,
       this.#metrics,
     );
@@ -151,9 +166,11 @@ export class Admission {
     return conn;
   }
 
-  /** Spend one login check from `ip`'s budget; `false` when it is spent. */
-  mayValidate(ip: string): boolean {
-    return this.#perIp.get(ip)?.logins.take() ?? false;
+  /** The unsent bytes of every live socket, dropped ones included. */
+  unsentBytes(): number {
+    let total = 0;
+    for (const conn of this.#live) total += conn.bufferedAmount;
+    return total;
   }
 
   /** The connection sends nothing more: out of its room. */
@@ -168,7 +185,7 @@ export class Admission {
   release(conn: Connection): void {
     if (!this.#live.delete(conn)) return;
     conn.charge.release();
-    if (this.#charges.charged(conn.ip).slots === 0) this.#perIp.delete(conn.ip);
+    this.#perIp.release(conn.ip);
     this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
   }
 
@@ -179,9 +196,7 @@ export class Admission {
    */
   sweep(): void {
     for (const conn of this.#live) conn.sweep();
-    for (const ip of this.#charges.sweep()) {
-      if (this.#charges.charged(ip).slots === 0) this.#perIp.delete(ip);
-    }
+    this.#charges.sweep();
     this.#metrics.chargedDropped = this.#charges.lingering;
   }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ConnectRequest } from "./protocol.ts";
+import type { ConnectRequest } from "./_client_frames.ts";
 import { ERRORS } from "./protocol.ts";
 
 const encoder = new TextEncoder();

@@ -3,17 +3,20 @@
  * per-connection rate, the per-IP budget it shares, join and open
  * deadlines), decoding, in-order handling of a small bounded queue of its
  * requests, and outbound delivery under one slow-client rule: what the
- * runtime holds for the socket (its charge) never passes the per-connection
- * cap nor its address's budget, and a client that stays behind, or leaves
- * its join unread, for the grace period is dropped.
+ * runtime holds for the socket (its charge: unsent bytes × the runtime's
+ * factor) never passes the per-connection cap nor its address's budget,
+ * and a client that stays behind, or leaves its join unread, is dropped.
  *
  * @module
  */
+import { type ConnectRequest, parseClientFrame } from "./_client_frames.ts";
+import { errorText } from "./_errors.ts";
+import { errorFrame } from "./_frames.ts";
 import type { Charge } from "./_charge.ts";
 import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
-import { type ConnectRequest, errorFrame, ERRORS, parseClientFrame } from "./protocol.ts";
+import type { Metrics } from "./_metrics.ts";
+import { ERRORS } from "./protocol.ts";
 import type { WsEvents, WsPeer } from "./transport/types.ts";
 
 /** Per-connection limits. */
@@ -34,18 +37,23 @@ export interface ConnectionLimits {
   highWaterBytes: number;
   /** How long a client may stay above `highWaterBytes` (bursts are fine, stalls are not). */
   slowGraceMs: number;
-  /**
-   * The per-connection memory bound, in estimated bytes (unsent bytes × the
-   * runtime's overhead factor): no send may take a client past it. An
-   * unsent join is not counted here (the address budget bounds it).
-   */
+  /** Unsent bytes no send may exceed: the per-connection memory bound. */
   maxBufferedBytes: number;
+  /**
+   * The slowest a `server-join` may be read: its bytes are not "behind" for
+   * `slowGraceMs` plus its size at this rate; a join still unsent then drops the client.
+   */
+  joinMinBytesPerSecond: number;
 }
 
-/** The frames and bytes one client IP may send per second, shared by all its connections. */
+/** What one client IP may spend, shared by all its connections. */
 export interface IpBudget {
-  /** Take one frame of `bytes` from the IP's budget; `false` when it is spent. */
+  /** Take one frame of `bytes` from the IP's per-second budget; `false` when it is spent. */
   take(bytes: number): boolean;
+  /** Take one join from the connection's and the IP's join budgets; `false` when either is spent. */
+  join(): boolean;
+  /** Take one Discord login check (each may cost a request to Discord); `false` when spent. */
+  login(): boolean;
 }
 
 /** What a connection asks of the protocol layer. */
@@ -100,7 +108,9 @@ export class Connection implements WsEvents {
   #behindSince = 0;
   #sentBytes = 0;
   #joinEnd = 0;
-  #joinSentAt = 0;
+  // The join in flight: its bytes raise both limits until it is out or overdue.
+  #joinAllowance = 0;
+  #joinDue = 0;
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -151,7 +161,7 @@ export class Connection implements WsEvents {
     return this.#peer?.bufferedAmount ?? 0;
   }
 
-  /** What this connection is charged to its address. */
+  /** What this connection is charged to its client address. */
   get charge(): Charge {
     return this.#charge;
   }
@@ -240,12 +250,44 @@ export class Connection implements WsEvents {
     this.send(errorFrame(message));
   }
 
-  /** Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember where it ends in the outbound stream. */
+  /**
+   * Send the (shared) `server-join` frame of `bytes` UTF-8 bytes; remember
+   * where it ends in the outbound stream. Its own bytes are not "behind":
+   * until it is out (unsent bytes back under `highWaterBytes`) or overdue
+   * (`slowGraceMs` plus its size at `joinMinBytesPerSecond`), both limits are
+   * raised by its size, so a big join read at a sane speed drops nobody.
+   */
   sendJoin(frame: string, bytes: number): boolean {
-    if (!this.#send(frame, bytes, true)) return false;
+    const peer = this.#peer;
+    if (this.#state !== "open" || !peer || !peer.isOpen) return false;
+    const buffered = peer.bufferedAmount;
+    if (!this.#keepsUp(buffered, 0)) return false;
+    // The join counts in full against the address's budget.
+    if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
+    const limits = this.#limits;
+    this.#joinAllowance = bytes;
+    this.#joinDue = performance.now() + limits.slowGraceMs +
+      bytes * 1000 / limits.joinMinBytesPerSecond;
+    this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
-    this.#joinSentAt = performance.now();
     return true;
+  }
+
+  /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
+  get joinInFlight(): boolean {
+    return this.#joinAllowance > 0;
+  }
+
+  /**
+   * Spend one join from the connection's and its IP's join budgets, before a
+   * `server-join` is built: each may be megabytes out, so churn is refused
+   * before a byte of it is sent. `false` (and counted) when either is spent.
+   */
+  takeJoin(): boolean {
+    if (this.#budget.join()) return true;
+    this.#metrics.joinsRefusedBudget++;
+    this.#log.warn("join refused: join budget spent", this.id);
+    return false;
   }
 
   /** Whether an earlier `server-join` has not yet left the process. */
@@ -253,37 +295,41 @@ export class Connection implements WsEvents {
     return this.#sentBytes - this.bufferedAmount < this.#joinEnd;
   }
 
-  /** The handler calls this once the connection has joined a server. */
+  /** Spend one login check from the client address's budget; `false` when it is spent. */
+  mayCheckLogin(): boolean {
+    return this.#budget.login();
+  }
+
+  /** The handler calls this once the connection has joined a server, or waits in the join queue: no join deadline any more. */
   joined(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   /**
-   * Hub delivery: never awaits. A send that would take the connection's
-   * charge past `maxBufferedBytes` or its address's budget, or a client
-   * that stays behind for the grace period, drops the client with 1013
-   * instead of growing memory.
+   * Hub delivery: never awaits. A send that would take the unsent bytes past
+   * `maxBufferedBytes`, or a client that stays above the high-water mark for
+   * the grace period, drops the client with 1013 instead of growing memory.
    */
   deliver(frame: string, bytes: number): boolean {
-    return this.#send(frame, bytes, false);
-  }
-
-  #send(frame: string, bytes: number, join: boolean): boolean {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
-    if (!this.#keepsUp(peer.bufferedAmount, bytes, join)) return false;
+    if (!this.#keepsUp(peer.bufferedAmount, bytes)) return false;
+    this.#write(peer, frame, bytes);
+    return true;
+  }
+
+  #write(peer: WsPeer, frame: string, bytes: number): void {
     peer.send(frame);
     this.#sentBytes += bytes;
     this.#charge.set(peer.bufferedAmount);
     this.#metrics.framesOut++;
-    return true;
   }
 
   /**
    * The slow-client rule without a send, for sockets nothing is sent to (a
-   * quiet guild) or frames that bypass {@link Connection.deliver} (native
-   * fan-out): call it periodically.
+   * quiet guild: a join left unread) and frames that bypass
+   * {@link Connection.deliver} (native fan-out): call it periodically.
    */
   sweep(): void {
     const peer = this.#peer;
@@ -291,36 +337,30 @@ export class Connection implements WsEvents {
     const buffered = peer.bufferedAmount;
     this.#charge.set(buffered);
     // As if one more byte were sent: a socket already at the cap is dropped.
-    if (!this.#keepsUp(buffered, 1, false)) return;
-    const since = this.#joinSentAt;
-    if (since !== 0 && this.joinUnsent) {
-      const waited = performance.now() - since;
-      if (waited >= this.#limits.slowGraceMs) {
-        this.#tooSlow(buffered, `(join unread for ${Math.round(waited)} ms)`);
-      }
-    } else if (since !== 0) {
-      this.#joinSentAt = 0;
-    }
+    this.#keepsUp(buffered, 1);
   }
 
   /**
-   * The slow-client rule, shared by sends and sweeps: `false` (and the
-   * client dropped) when `bytes` more would take its charge past
-   * `maxBufferedBytes` (an unsent join excepted) or its
-   * address past its budget, or when it has stayed above `highWaterBytes`
-   * for the grace period.
+   * The slow-client policy, shared by sends and sweeps: `false` (and the
+   * client dropped) when `bytes` more would take its charge (unsent bytes ×
+   * the runtime's factor) past `maxBufferedBytes` or its address past its
+   * budget, or when it has stayed above `highWaterBytes` for the grace
+   * period. A join in flight raises the first and the last by its size until
+   * it is out; overdue, it drops. The address budget counts everything.
    */
-  #keepsUp(buffered: number, bytes: number, isJoin: boolean): boolean {
+  #keepsUp(buffered: number, bytes: number): boolean {
     const limits = this.#limits;
+    let allowance = this.#joinAllowance;
+    if (allowance > 0) {
+      if (buffered <= limits.highWaterBytes) allowance = this.#joinAllowance = 0;
+      else if (performance.now() > this.#joinDue) return this.#tooSlow(buffered, "(join overdue)");
+    }
     const charge = this.#charge;
-    // A join still leaving is not counted against the cap (a big guild's join may pass it
-    // alone): the address budget bounds it, and the grace period how long it may stay unread.
-    const join = Math.max(0, this.#joinEnd - (this.#sentBytes - buffered)) + (isJoin ? bytes : 0);
-    if (charge.estimate(buffered + bytes - join) > limits.maxBufferedBytes) {
+    if (charge.estimate(Math.max(0, buffered + bytes - allowance)) > limits.maxBufferedBytes) {
       return this.#tooSlow(buffered, "(hard limit)");
     }
     if (!charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
-    if (buffered > limits.highWaterBytes) {
+    if (buffered > limits.highWaterBytes + allowance) {
       const now = performance.now();
       if (this.#behindSince === 0) this.#behindSince = now;
       else if (now - this.#behindSince >= limits.slowGraceMs) {
@@ -342,9 +382,9 @@ export class Connection implements WsEvents {
   /**
    * Stop talking to this client: leave the room at once, tear the socket
    * down where the runtime can (a close frame would wait behind the unsent
-   * bytes), else close it. It stays charged to its address, as what it held
-   * at the drop, until the runtime proves the socket gone and the quarantine
-   * has passed.
+   * bytes, and on Bun a started close makes `terminate()` do nothing), else
+   * close it. It stays charged to its address, as what it held at the drop,
+   * until the runtime proves the socket gone and the quarantine has passed.
    */
   drop(code: number, reason: string): void {
     if (this.#state === "closed" || this.#state === "doomed") return;
@@ -400,7 +440,7 @@ export class Connection implements WsEvents {
           await this.#run(task);
         } catch (err) {
           this.#log.error(
-            `handler failed: ${err instanceof Error ? err.message : String(err)}`,
+            `handler failed: ${errorText(err)}`,
             this.id,
           );
         }
@@ -432,4 +472,15 @@ export class Connection implements WsEvents {
         return;
     }
   }
+}
+
+/**
+ * The slow-client rule on a timer, for what sends do not see (native
+ * fan-out, quiet guilds, dropped sockets' charges): `sweep` runs every
+ * `slowGraceMs / 4` (between 50 and 500 ms). Returns the stop function.
+ */
+export function sweepSlowClients(sweep: () => void, slowGraceMs: number): () => void {
+  const every = Math.max(50, Math.min(500, slowGraceMs / 4));
+  const timer = setInterval(sweep, every);
+  return () => clearInterval(timer);
 }

@@ -13,18 +13,18 @@ import {
   clientIdResultSchema,
   type Guarded,
   validationResultSchema,
-} from "./callbacks.ts";
+} from "./_callback_runner.ts";
 import type { DataSource } from "./source.ts";
 import {
   type DiscordUser,
   lenientServerMapSchema,
   lenientUserMapSchema,
   normaliseServers,
-  type PresenceEvent,
   type ServerInfo,
   type UserMap,
 } from "./protocol.ts";
 import type { Logger } from "./log.ts";
+import type { PresenceEvent } from "./events.ts";
 
 /** One server's user map as wire fragments (`"key":{...}`), keyed by user id. */
 class UserMapCache {

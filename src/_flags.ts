@@ -7,6 +7,7 @@
 import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { z } from "zod";
+import { errorText } from "./_errors.ts";
 
 /** Parsed flags, or the one-line problem to show with the usage. */
 export type FlagsResult<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -24,7 +25,7 @@ export function parseFlags<T>(
   try {
     ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (err) {
-    return { ok: false, message: err instanceof Error ? err.message : String(err) };
+    return { ok: false, message: errorText(err) };
   }
   const parsed = schema.safeParse(values);
   return parsed.success
@@ -33,22 +34,30 @@ export function parseFlags<T>(
 }
 
 /**
- * Resolves with the first SIGINT or SIGTERM; `onAgain` hears any later one;
+ * One Ctrl-C can arrive more than once: the terminal signals the whole
+ * process group, and `deno task` forwards the SIGINT it got to its child.
+ * Repeats this soon after the first are that same press, not a second one.
+ */
+export const ECHO_MS = 500;
+
+/**
+ * Resolves with the first SIGINT or SIGTERM; `onAgain` hears a later one (a
+ * repeat within {@link ECHO_MS} of the first is the same press, and ignored);
  * `dispose()` stops listening.
  */
-export function shutdownSignal(): {
+export function shutdownSignal(now: () => number = () => performance.now()): {
   signalled: Promise<NodeJS.Signals>;
   onAgain(fn: () => void): void;
   dispose(): void;
 } {
   const { promise, resolve } = Promise.withResolvers<NodeJS.Signals>();
-  let first = true;
+  let firstAt: number | undefined;
   let again = () => {};
   const handler = (signal: NodeJS.Signals) => {
-    if (first) {
-      first = false;
+    if (firstAt === undefined) {
+      firstAt = now();
       resolve(signal);
-    } else again();
+    } else if (now() - firstAt >= ECHO_MS) again();
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
   for (const s of signals) process.on(s, handler);

@@ -9,15 +9,12 @@ import { utf8Length } from "./_limits.ts";
 import type { Connection, ConnectionHandler } from "./_connection.ts";
 import type { Directory } from "./_directory.ts";
 import type { Hub } from "./_hub.ts";
+import type { JoinQueue } from "./_join_queue.ts";
 import type { Logger } from "./log.ts";
-import type { Metrics } from "./metrics.ts";
-import {
-  type ConnectRequest,
-  ERRORS,
-  findServer,
-  serverJoinFrame,
-  serverListFrame,
-} from "./protocol.ts";
+import type { Metrics } from "./_metrics.ts";
+import type { ConnectRequest } from "./_client_frames.ts";
+import { serverJoinFrame, serverListFrame } from "./_frames.ts";
+import { ERRORS, findServer } from "./protocol.ts";
 
 /** Handles the frames of every connection. */
 export class ProtocolHandler implements ConnectionHandler {
@@ -25,7 +22,7 @@ export class ProtocolHandler implements ConnectionHandler {
   #hub: Hub<Connection>;
   #log: Logger;
   #metrics: Metrics;
-  #mayValidate: (ip: string) => boolean;
+  #queue: JoinQueue;
   #frames = new Map<string, {
     usersJson: string;
     requested: string;
@@ -35,19 +32,23 @@ export class ProtocolHandler implements ConnectionHandler {
     bytes: number;
   }>();
 
-  /** `mayValidate(ip)` spends one login check from that IP's budget. */
+  /**
+   * Answer every connection's frames from `directory`, joining them into
+   * `hub`'s rooms; every `server-join` waits for its turn in `queue` (the
+   * global outbound budget).
+   */
   constructor(
     directory: Directory,
     hub: Hub<Connection>,
     log: Logger,
     metrics: Metrics,
-    mayValidate: (ip: string) => boolean,
+    queue: JoinQueue,
   ) {
+    this.#queue = queue;
     this.#directory = directory;
     this.#hub = hub;
     this.#log = log;
     this.#metrics = metrics;
-    this.#mayValidate = mayValidate;
   }
 
   /** Send the server list. */
@@ -78,7 +79,7 @@ export class ProtocolHandler implements ConnectionHandler {
         server.password,
         (token, user) => {
           // Each check may cost a request to Discord: one IP gets a small budget of them.
-          if (!this.#mayValidate(conn.ip)) {
+          if (!conn.mayCheckLogin()) {
             this.#log.warn("login check refused: per-IP budget spent", conn.id);
             return Promise.resolve(false);
           }
@@ -94,25 +95,62 @@ export class ProtocolHandler implements ConnectionHandler {
       }
       this.#log.info(`authenticated for ${server.id} via ${outcome.via}`, conn.id);
     }
-    const [clientId, users] = await Promise.all([
-      this.#directory.clientId(server.discordId, conn.id),
-      this.#directory.usersJson(server.discordId, conn.id),
-    ]);
-    if (!users.ok || !clientId.ok) return conn.sendError(ERRORS.serverUnavailable);
+    if (!conn.takeJoin()) return conn.sendError(ERRORS.rateLimited);
+    const first = await this.#mapOf(conn, server.discordId);
+    if (!first) return conn.sendError(ERRORS.serverUnavailable);
     if (!conn.isOpen) return;
-    // Sent and subscribed in one tick: no broadcast falls between the two.
-    const join = this.#joinFrame(
-      server.discordId,
-      users.value,
-      request.server,
-      server.name,
-      clientId.value,
+    conn.joined(); // waiting in the join queue is not idling
+    const turn = await this.#queue.enter(
+      conn,
+      this.#joinFrame(server.discordId, first.users, request.server, server.name, first.clientId)
+        .bytes,
     );
-    if (!conn.sendJoin(join.frame, join.bytes)) return;
-    this.#hub.join(conn, server.discordId);
-    conn.joined();
-    this.#metrics.joins++;
-    this.#log.info(`joined ${server.id} (${server.discordId})`, conn.id);
+    if (!turn.go) {
+      if (turn.why === "full") {
+        this.#log.warn(`join refused: ${this.#queue.length} joins already wait`, conn.id);
+        conn.sendError(ERRORS.busy);
+        // After the error frame has left, so the client sees why.
+        setTimeout(() => conn.drop(1013, "Try again later"), 10);
+      }
+      return;
+    }
+    try {
+      // The map may have changed while this join waited for its turn.
+      const map = turn.queued ? await this.#mapOf(conn, server.discordId) : first;
+      if (!map) return conn.sendError(ERRORS.serverUnavailable);
+      if (!conn.isOpen) return;
+      // Sent and subscribed in one tick: no broadcast falls between the two.
+      const join = this.#joinFrame(
+        server.discordId,
+        map.users,
+        request.server,
+        server.name,
+        map.clientId,
+      );
+      if (!conn.sendJoin(join.frame, join.bytes)) return;
+      this.#hub.join(conn, server.discordId);
+      this.#metrics.joins++;
+      this.#log.info(
+        `joined ${server.id} (${server.discordId})${
+          turn.queued ? ` after ${Math.round(turn.waitedMs)} ms in the join queue` : ""
+        }`,
+        conn.id,
+      );
+    } finally {
+      turn.done();
+    }
+  }
+
+  async #mapOf(
+    conn: Connection,
+    discordId: string,
+  ): Promise<{ users: string; clientId: string | undefined } | undefined> {
+    const [clientId, users] = await Promise.all([
+      this.#directory.clientId(discordId, conn.id),
+      this.#directory.usersJson(discordId, conn.id),
+    ]);
+    if (!users.ok || !clientId.ok) return undefined;
+    return { users: users.value, clientId: clientId.value };
   }
 
   /**

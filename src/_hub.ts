@@ -5,26 +5,14 @@
  * @module
  */
 import { utf8Length } from "./_limits.ts";
+import type { NativeRooms, WsPeer } from "./transport/types.ts";
 
 /** Something that can receive frames: a connection, as the hub sees it. */
 export interface Subscriber {
   /** Hand over one serialised frame of `bytes` UTF-8 bytes; `false` when it was not delivered. Must not throw or await. */
   deliver(frame: string, bytes: number): boolean;
-}
-
-/**
- * A runtime's own fan-out (Bun's topics), mirrored from the hub's rooms: the
- * hub still keeps the members (for sizes and `members()`), but a broadcast is
- * one `publish` call instead of a loop. Per-member policy (slow readers) is
- * then up to whoever supplies it.
- */
-export interface NativeFanout<S> {
-  /** `sub` entered `room`. */
-  join(sub: S, room: string): void;
-  /** `sub` left `room`. */
-  leave(sub: S, room: string): void;
-  /** Send `frame` to the room's `size` members. */
-  publish(room: string, frame: string, size: number): void;
+  /** Its socket, once open: what native rooms subscribe. */
+  readonly peer?: WsPeer;
 }
 
 /** Called when a room gains its first member or loses its last. */
@@ -35,13 +23,15 @@ export class Hub<S extends Subscriber = Subscriber> {
   #rooms = new Map<string, Set<S>>();
   #where = new Map<S, string>();
   #listener: RoomListener;
-  #native: NativeFanout<S> | undefined;
+  #native: NativeRooms | undefined;
 
   /**
    * `listener` hears when a room becomes active or empty (sources and
-   * brokers use it); `native`, when given, does the fan-out.
+   * brokers use it); `native`, when given, does the fan-out: the hub still
+   * keeps the members (for sizes and `members()`), but a broadcast is one
+   * `publish` call instead of a loop.
    */
-  constructor(listener: RoomListener = () => {}, native?: NativeFanout<S>) {
+  constructor(listener: RoomListener = () => {}, native?: NativeRooms) {
     this.#listener = listener;
     this.#native = native;
   }
@@ -58,7 +48,7 @@ export class Hub<S extends Subscriber = Subscriber> {
     }
     room.add(sub);
     this.#where.set(sub, serverId);
-    this.#native?.join(sub, serverId);
+    if (this.#native && sub.peer) this.#native.subscribe(sub.peer, serverId);
     if (room.size === 1) this.#listener(serverId, true);
   }
 
@@ -70,7 +60,7 @@ export class Hub<S extends Subscriber = Subscriber> {
     const room = this.#rooms.get(serverId);
     if (!room) return;
     room.delete(sub);
-    this.#native?.leave(sub, serverId);
+    if (this.#native && sub.peer) this.#native.unsubscribe(sub.peer, serverId);
     if (room.size === 0) {
       this.#rooms.delete(serverId);
       this.#listener(serverId, false);
@@ -95,7 +85,7 @@ export class Hub<S extends Subscriber = Subscriber> {
     const room = this.#rooms.get(serverId);
     if (!room) return 0;
     if (this.#native) {
-      this.#native.publish(serverId, frame, room.size);
+      this.#native.publish(serverId, frame);
       return room.size;
     }
     const bytes = utf8Length(frame);
@@ -103,6 +93,11 @@ export class Hub<S extends Subscriber = Subscriber> {
     // A member dropped during delivery leaves the Set; Set iteration tolerates that.
     for (const sub of room) if (sub.deliver(frame, bytes)) reached++;
     return reached;
+  }
+
+  /** Whether broadcasts go through the runtime's own fan-out (then no connection counts them). */
+  get native(): boolean {
+    return this.#native !== undefined;
   }
 
   /** Call `fn` for every member of every room. */

@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { createReadStream, type Stats } from "node:fs";
-import { realpath, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { type FileHandle, open, realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { errorText } from "./_errors.ts";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -66,17 +66,59 @@ export function errorPage(
   return page(status, title);
 }
 
+/**
+ * Check at start that a configured static directory is a readable directory
+ * (a remote URL is not checked: it is fetched per request). Throws an
+ * `Error` naming the path.
+ *
+ * @example
+ * ```ts
+ * import { checkStaticDir } from "./_static.ts";
+ * await checkStaticDir(new URL("../public/", import.meta.url));
+ * let refused = "";
+ * try {
+ *   await checkStaticDir(new URL(import.meta.url));
+ * } catch (err) {
+ *   refused = String(err);
+ * }
+ * if (!refused.endsWith("not a directory")) throw new Error(refused);
+ * ```
+ */
+export async function checkStaticDir(dir: string | URL): Promise<void> {
+  if (dir instanceof URL && dir.protocol !== "file:") return;
+  const path = dir instanceof URL ? fileURLToPath(dir) : dir;
+  let ok = false;
+  try {
+    ok = (await stat(path)).isDirectory();
+  } catch (err) {
+    throw new Error(`staticDir ${path}: ${errorText(err)}`);
+  }
+  if (!ok) throw new Error(`staticDir ${path}: not a directory`);
+}
+
 /** Something that answers GET/HEAD for static paths. */
 export interface StaticSource {
   /** Answer a GET or HEAD for `pathname` (the URL's raw, still-encoded path). */
   serve(pathname: string, method: string): Promise<Response>;
 }
 
-/** The right source for a directory: files on disk, or (for a package loaded over HTTPS) fetched. */
-export function staticSource(root: string | URL): StaticSource {
-  if (root instanceof URL && root.protocol !== "file:") return new RemoteFiles(root);
+/** The files of the built-in page (`public/`): the only ones fetched when it is remote. */
+export const PAGE_FILES: readonly string[] = ["index.html", "app.js", "style.css"];
+
+/**
+ * The right source for a directory: files on disk, or (for a package loaded
+ * over HTTPS) fetched once each and kept. `only` limits a remote source to
+ * these file names.
+ */
+export function staticSource(root: string | URL, only?: readonly string[]): StaticSource {
+  if (root instanceof URL && root.protocol !== "file:") return new RemoteFiles(root, only);
   return new StaticFiles(root);
 }
+
+/** Bytes kept of a remote file, at most. Larger ones are streamed each time. */
+const CACHE_FILE_BYTES = 1024 * 1024;
+/** Remote files kept, at most (oldest dropped first). */
+const CACHE_FILES = 64;
 
 /**
  * Files below a remote base URL: what the default page is when this package
@@ -84,18 +126,55 @@ export function staticSource(root: string | URL): StaticSource {
  */
 export class RemoteFiles implements StaticSource {
   #base: URL;
+  #only: ReadonlySet<string> | null;
+  // Fetched once per file (a request never waits on the network twice for the same file).
+  #cache = new Map<string, Promise<Uint8Array | "missing" | "large">>();
 
-  /** `base` must end with `/`. */
-  constructor(base: URL) {
+  /** `base` must end with `/`; `only`: the file names that exist (others are 404 without a fetch). */
+  constructor(base: URL, only?: readonly string[]) {
     this.#base = base;
+    this.#only = only ? new Set(only) : null;
   }
 
-  /** Fetch the file; anything trying to climb out of the base is refused. */
+  /** Serve the file from memory, fetching it the first time; anything climbing out of the base is refused. */
   async serve(pathname: string, method: string): Promise<Response> {
     const checked = normaliseRequestPath(pathname);
     if (!checked.ok) return refusal(checked.status);
     const rel = checked.path.slice(1);
     const path = rel === "" || rel.endsWith("/") ? `${rel}index.html` : rel;
+    if (this.#only && !this.#only.has(path)) return page(404, "Not Found");
+    let kept = this.#cache.get(path);
+    if (!kept) {
+      kept = this.#fetchSmall(path);
+      this.#cache.set(path, kept);
+      if (this.#cache.size > CACHE_FILES) this.#cache.delete(this.#cache.keys().next().value!);
+      // A failure is not kept: the next request tries again.
+      kept.then((b) => b === "missing" && this.#cache.delete(path), () => this.#cache.delete(path));
+    }
+    const got = await kept.catch(() => "missing" as const);
+    if (got === "missing") return page(404, "Not Found");
+    if (got === "large") return await this.#stream(path, method);
+    const headers = { "content-type": contentType(path), "x-content-type-options": "nosniff" };
+    return new Response(method === "HEAD" ? null : got as BodyInit, { headers });
+  }
+
+  // The whole file when it is small enough to keep.
+  async #fetchSmall(path: string): Promise<Uint8Array | "missing" | "large"> {
+    const res = await fetch(new URL(path, this.#base));
+    if (!res.ok) {
+      await res.body?.cancel();
+      return "missing";
+    }
+    const length = Number(res.headers.get("content-length") ?? NaN);
+    if (!(length <= CACHE_FILE_BYTES)) {
+      await res.body?.cancel();
+      return "large";
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    return bytes.length <= CACHE_FILE_BYTES ? bytes : "large";
+  }
+
+  async #stream(path: string, method: string): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.#base));
@@ -155,9 +234,7 @@ export class StaticFiles implements StaticSource {
       "cache-control": "no-cache",
     };
     if (method === "HEAD") return new Response(null, { headers });
-    // Opened lazily and closed when the body ends or the client goes away.
-    const body = Readable.toWeb(createReadStream(real)) as ReadableStream<Uint8Array>;
-    return new Response(body, { headers });
+    return new Response(fileStream(real), { headers });
   }
 
   /** Resolve a checked path below the root, or the error page to answer instead. */
@@ -255,4 +332,57 @@ function decodePath(pathname: string): string | null {
 
 function inside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+const CHUNK = 64 * 1024;
+
+/**
+ * A file as a byte stream: opened on the first read, read one chunk per
+ * pull (never whole), closed at the end or when the client goes away. Written
+ * out rather than `Readable.toWeb`, whose stream on Deno can throw an
+ * uncaught "cannot close or enqueue" when the client cancels mid-file.
+ *
+ * @example
+ * ```ts
+ * import { fileStream } from "./_static.ts";
+ * const path = new URL("../public/index.html", import.meta.url);
+ * const text = await new Response(fileStream(path)).text();
+ * if (!text.includes("<html")) throw new Error("not the page");
+ * const reader = fileStream(path).getReader();
+ * const first = await reader.read();
+ * await reader.cancel(); // closes the file; nothing is thrown later
+ * if (first.done || first.value.byteLength === 0) throw new Error("no first chunk");
+ * ```
+ */
+export function fileStream(path: string | URL): ReadableStream<Uint8Array> {
+  let file: FileHandle | undefined;
+  let done = false;
+  const finish = async () => {
+    done = true;
+    const f = file;
+    file = undefined;
+    await f?.close().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (done) return;
+      try {
+        file ??= await open(path, "r");
+        const chunk = new Uint8Array(CHUNK);
+        const { bytesRead } = await file.read(chunk, 0, CHUNK, null);
+        if (done) return; // cancelled while reading
+        if (bytesRead === 0) {
+          await finish();
+          controller.close();
+        } else {
+          controller.enqueue(bytesRead === CHUNK ? chunk : chunk.subarray(0, bytesRead));
+        }
+      } catch (err) {
+        if (done) return;
+        await finish();
+        controller.error(err);
+      }
+    },
+    cancel: finish,
+  }, { highWaterMark: 0 });
 }

@@ -9,15 +9,23 @@
  *
  * @module
  */
-import { stat } from "node:fs/promises";
 import process from "node:process";
-import { z } from "zod";
 import type { Callbacks } from "./callbacks.ts";
+import { errorText } from "./_errors.ts";
 import { intFlag, parseFlags, shutdownSignal } from "./_flags.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import type { ServerOptions } from "./options.ts";
+import {
+  loadServerFiles,
+  SERVER_FLAG_CONFIG,
+  SERVER_FLAGS_USAGE,
+  serverFlags,
+  serverFlagsSchema,
+} from "./_server_flags.ts";
 import { WebSocketServer } from "./server.ts";
 import { MockSource } from "./sources/mock.ts";
 import { VERSION } from "./version.ts";
+import { loadRedisEntry } from "./_redis_entry.ts";
 
 /** The text `--help` prints. */
 export const USAGE: string =
@@ -25,27 +33,15 @@ export const USAGE: string =
 
 Usage: deno run -A examples/main.ts [options]        (from a clone; or: deno task start)
        bun run examples/main.ts [options]            (from a clone, on Bun)
+       node examples/main.ts [options]               (from a clone, on Node.js >= 22.18)
        deno run -A jsr:@dzone/dback/cli [options]    (from JSR)
 
 Options:
-  --port <n>                 TCP port, 0 picks a free one (default 3000)
-  --host <name>              interface to bind (default localhost; 0.0.0.0 for all)
-  --static-dir <dir>         directory of static files (default: the built-in page);
-                             must exist
-  --log-level <level>        debug, info, warn, error or silent (default info,
-                             or the DBACK_LOG_LEVEL environment variable)
-  --allowed-origin <origin>  accept WebSocket upgrades only from this Origin;
-                             repeat for more (default: any origin)
-  --presence-interval <ms>   mock presence change period (default 4000)
-  --message-interval <ms>    mock chat message period (default 5000)
-  --redis <url>              join a cluster over Redis (redis://host:port): every
-                             instance serves viewers, one publishes (see README
-                             "Running several instances")
-  --redis-namespace <ns>     key and channel prefix in Redis (default dback)
-  --redis-lease-ms <ms>      publisher lease; a dead publisher is replaced within
-                             about 1.3x this (default 5000)
-  --version                  print the version and exit
-  -h, --help                 print this help and exit
+${SERVER_FLAGS_USAGE}
+
+Mock world:
+  --presence-interval <ms>     mock presence change period (default 4000)
+  --message-interval <ms>      mock chat message period (default 5000)
 
 With no data hooks the server runs the mock world of PROTOCOL.md. Point the
 d-zone client at it with ?socketURL=ws://localhost:3000
@@ -61,31 +57,18 @@ export type CliCommand =
     hostname: string;
     staticDir?: string;
     logLevel?: LogLevel;
-    allowedOrigins?: string[];
+    /** Options set by flags (limits, origins, proxies, metrics). */
+    options: ServerOptions;
+    tlsFiles?: { cert: string; key: string };
     presenceIntervalMs?: number;
     messageIntervalMs?: number;
     redis?: { url: string; namespace?: string; leaseMs?: number };
   }
   | { kind: "error"; message: string };
 
-const flagsSchema = z.object({
-  port: intFlag("port", 0, 65535).optional(),
-  host: z.string().min(1, "--host must not be empty").optional(),
-  "static-dir": z.string().min(1, "--static-dir must not be empty").optional(),
-  "log-level": z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]], {
-    error: `--log-level must be one of ${LOG_LEVELS.join(", ")}`,
-  }).optional(),
-  "allowed-origin": z.array(z.string().min(1)).optional(),
+const flagsSchema = serverFlagsSchema.extend({
   "presence-interval": intFlag("presence-interval", 10, 86_400_000).optional(),
   "message-interval": intFlag("message-interval", 10, 86_400_000).optional(),
-  redis: z.string().regex(/^rediss?:\/\/\S+$/, "--redis must be redis://host:port").optional(),
-  "redis-namespace": z.string().regex(
-    /^[A-Za-z0-9_.-]{1,64}$/,
-    "--redis-namespace must be 1-64 letters, digits, '_', '.' or '-'",
-  ).optional(),
-  "redis-lease-ms": intFlag("redis-lease-ms", 300, 600_000).optional(),
-  version: z.boolean().optional(),
-  help: z.boolean().optional(),
 });
 
 /**
@@ -94,8 +77,9 @@ const flagsSchema = z.object({
  * @example
  * ```ts
  * import { parseCli } from "@dzone/dback/cli";
- * const cmd = parseCli(["--port", "0"]);
+ * const cmd = parseCli(["--port", "0", "--max-connections-per-ip", "2"]);
  * if (cmd.kind !== "run" || cmd.port !== 0 || cmd.hostname !== "localhost") throw new Error("unexpected");
+ * if (cmd.options.maxConnectionsPerIp !== 2) throw new Error("limit flag lost");
  * if (parseCli(["--port", "x", "--help"]).kind !== "help") throw new Error("--help wins");
  * ```
  */
@@ -103,34 +87,21 @@ export function parseCli(args: string[]): CliCommand {
   // Asking for help is never an error, whatever else is on the line.
   if (args.includes("--help") || args.includes("-h")) return { kind: "help" };
   const parsed = parseFlags(args, {
-    port: { type: "string" },
-    host: { type: "string" },
-    "static-dir": { type: "string" },
-    "log-level": { type: "string" },
-    "allowed-origin": { type: "string", multiple: true },
+    ...SERVER_FLAG_CONFIG,
     "presence-interval": { type: "string" },
     "message-interval": { type: "string" },
-    redis: { type: "string" },
-    "redis-namespace": { type: "string" },
-    "redis-lease-ms": { type: "string" },
-    version: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
   }, flagsSchema);
   if (!parsed.ok) return { kind: "error", message: parsed.message };
-  const f = parsed.value;
+  const f = parsed.value as Record<string, unknown>;
   if (f.help) return { kind: "help" };
   if (f.version) return { kind: "version" };
-  const cmd: CliCommand = { kind: "run", port: f.port ?? 3000, hostname: f.host ?? "localhost" };
-  if (f["static-dir"] !== undefined) cmd.staticDir = f["static-dir"];
-  if (f["log-level"] !== undefined) cmd.logLevel = f["log-level"];
-  if (f["allowed-origin"] !== undefined) cmd.allowedOrigins = f["allowed-origin"];
-  if (f["presence-interval"] !== undefined) cmd.presenceIntervalMs = f["presence-interval"];
-  if (f["message-interval"] !== undefined) cmd.messageIntervalMs = f["message-interval"];
-  if (f.redis !== undefined) {
-    cmd.redis = { url: f.redis, namespace: f["redis-namespace"], leaseMs: f["redis-lease-ms"] };
-  } else if (f["redis-namespace"] !== undefined || f["redis-lease-ms"] !== undefined) {
-    return { kind: "error", message: "--redis-namespace and --redis-lease-ms need --redis" };
+  const shared = serverFlags(f);
+  if (!shared.ok) return { kind: "error", message: shared.message };
+  const cmd: CliCommand = { kind: "run", ...shared.value };
+  if (f["presence-interval"] !== undefined) {
+    cmd.presenceIntervalMs = f["presence-interval"] as number;
   }
+  if (f["message-interval"] !== undefined) cmd.messageIntervalMs = f["message-interval"] as number;
   return cmd;
 }
 
@@ -139,11 +110,17 @@ export function parseCli(args: string[]): CliCommand {
  * Resolves with the process exit code. `callbacks` lets a script reuse the
  * CLI with its own data hooks.
  *
- * @example
  * ```ts ignore
  * import process from "node:process";
  * import { main } from "@dzone/dback/cli";
  * process.exit(await main(process.argv.slice(2)));
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { main } from "@dzone/dback/cli";
+ * if (await main(["--version"]) !== 0) throw new Error("--version exits 0");
+ * if (await main(["--port", "not-a-port"]) !== 2) throw new Error("a bad flag exits 2");
  * ```
  */
 export async function main(args: string[], callbacks: Callbacks = {}): Promise<number> {
@@ -164,37 +141,39 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     console.error(`error: ${logLevel.error}\n\n${USAGE}`);
     return 2;
   }
-  if (cmd.staticDir !== undefined) {
-    let what = "no such directory";
-    try {
-      if ((await stat(cmd.staticDir)).isDirectory()) what = "";
-      else what = "not a directory (it is a file)";
-    } catch {
-      // no such directory
-    }
-    if (what) {
-      console.error(`error: --static-dir ${cmd.staticDir}: ${what}`);
-      return 1;
-    }
+  const files = await loadServerFiles(cmd);
+  if (!files.ok) {
+    console.error(`error: ${files.message}`);
+    return 1;
   }
   const mock = new MockSource({
     presenceIntervalMs: cmd.presenceIntervalMs,
     messageIntervalMs: cmd.messageIntervalMs,
   });
-  // Loaded only with --redis, so a single instance never loads the Redis client.
+  // Loaded only with --redis, so a single instance never loads (nor downloads) the Redis client.
   const cluster = cmd.redis
-    ? (await import("./cluster/mod.ts")).cliCluster(cmd.redis, mock, logLevel)
+    ? (await loadRedisEntry()).redisCluster({
+      ...cmd.redis,
+      logLevel,
+      source: mock,
+      // The mock world ticks every cadence per watched server: silence for many
+      // ticks means a source that was left stopped.
+      watchdogMs: Math.max(
+        10 * Math.max(cmd.presenceIntervalMs ?? 4000, cmd.messageIntervalMs ?? 5000),
+        10_000,
+      ),
+    })
     : undefined;
   // Signals count from here: a SIGTERM while starting still exits cleanly.
   const shutdown = shutdownSignal();
   let server: WebSocketServer;
   try {
     server = new WebSocketServer({
+      ...cmd.options,
+      ...files.options,
       port: cmd.port,
       hostname: cmd.hostname,
-      staticDir: cmd.staticDir,
       logLevel,
-      allowedOrigins: cmd.allowedOrigins,
       callbacks,
       source: cluster?.source ?? mock,
       broker: cluster?.broker,
@@ -202,7 +181,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
   } catch (err) {
     shutdown.dispose();
     await cluster?.close();
-    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    console.error(`error: ${errorText(err)}`);
     return 2;
   }
   try {
@@ -211,9 +190,7 @@ export async function main(args: string[], callbacks: Callbacks = {}): Promise<n
     shutdown.dispose();
     await cluster?.close();
     console.error(
-      `error: cannot start on ${cmd.hostname}:${cmd.port}: ${
-        err instanceof Error ? err.message : err
-      }`,
+      `error: cannot start on ${cmd.hostname}:${cmd.port}: ${errorText(err)}`,
     );
     return 1;
   }

@@ -5,30 +5,48 @@
  *
  * @module
  */
+import { z } from "zod";
 
 /**
  * Log levels, most verbose first; `silent` logs nothing.
  *
  * @example
  * ```ts
- * import type { LogLevel } from "@dzone/dback";
- * const quiet: LogLevel = "warn";
- * if (quiet !== "warn") throw new Error("unexpected");
+ * import { type LogLevel, type LogRecord, WebSocketServer } from "@dzone/dback";
+ * const seen: Partial<Record<LogLevel, number>> = {};
+ * for (const logLevel of ["info", "warn"] as LogLevel[]) {
+ *   const lines: LogRecord[] = [];
+ *   await using server = new WebSocketServer({ port: 0, logLevel, logSink: (r) => lines.push(r) });
+ *   await server.start(); // logs "listening on …" at info
+ *   seen[logLevel] = lines.length;
+ * }
+ * if (seen.info !== 1 || seen.warn !== 0) throw new Error(JSON.stringify(seen));
  * ```
  */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
-/** The levels, in order. */
+/** The levels, in order: the one list every option, flag and environment variable is checked against. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** Schema of a {@link LogLevel}, for option schemas. */
+export const logLevelSchema: z.ZodType<LogLevel> = z.enum(
+  LOG_LEVELS as [LogLevel, ...LogLevel[]],
+);
 
 /**
  * One log line, before formatting.
  *
  * @example
  * ```ts
- * import type { LogRecord } from "@dzone/dback";
- * const r: LogRecord = { time: new Date(0), level: "info", conn: "c1", message: "joined" };
- * if (r.level !== "info") throw new Error("unexpected");
+ * import { type LogRecord, WebSocketServer } from "@dzone/dback";
+ * const records: LogRecord[] = [];
+ * await using server = new WebSocketServer({ port: 0, logSink: (r) => records.push(r) });
+ * await server.start();
+ * const [r] = records;
+ * if (r.level !== "info" || !r.message.startsWith("dback ") || r.conn !== undefined) {
+ *   throw new Error(JSON.stringify(r));
+ * }
+ * if (!(r.time instanceof Date)) throw new Error("time is a Date");
  * ```
  */
 export interface LogRecord {

@@ -1,23 +1,24 @@
 /**
- * The d-back wire protocol: the shapes of server and user entries, the client
- * frames the server accepts, the exact error texts the d-zone client shows, and
- * builders for every server-to-client frame.
- *
- * Everything that crosses the boundary (client frames, callback results) is
- * parsed here with zod; the rest of the server trusts the parsed types.
+ * The d-back wire protocol's shapes and texts: server and user entries (and
+ * their zod schemas, read leniently entry by entry), the claimed Discord
+ * user, and the exact error texts the d-zone client shows. The frames are
+ * built in `_frames.ts` and `events.ts`; client frames are parsed in
+ * `_client_frames.ts`.
  *
  * @module
  */
 import { z } from "zod";
+import { describeZodError, parseOrThrow } from "./_zod.ts";
 
 /**
  * A Discord presence status, as the d-zone client draws it.
  *
  * @example
  * ```ts
- * import type { Status } from "@dzone/dback";
- * const all: Status[] = ["online", "idle", "dnd", "offline"];
- * if (all.length !== 4) throw new Error("unexpected");
+ * import { MockSource, type Status } from "@dzone/dback";
+ * const users = Object.values(new MockSource().getUserData("987654321098765432"));
+ * const seen = new Set<Status>(users.map((u) => u.status));
+ * if ([...seen].sort().join() !== "dnd,idle,offline,online") throw new Error([...seen].join());
  * ```
  */
 export type Status = "online" | "idle" | "dnd" | "offline";
@@ -31,9 +32,9 @@ export const STATUSES: readonly Status[] = ["online", "idle", "dnd", "offline"];
  *
  * @example
  * ```ts
- * import type { ServerEntry } from "@dzone/dback";
- * const entry: ServerEntry = { id: "dworld", name: "D-World", default: true, passworded: false };
- * if (entry.passworded) throw new Error("unexpected");
+ * import { MockSource, type ServerEntry } from "@dzone/dback";
+ * const oauth: ServerEntry = new MockSource().getServerData()["123456789012345678"];
+ * if (oauth.id !== "oauth" || oauth.passworded !== true || oauth.default) throw new Error(oauth.id);
  * ```
  */
 export interface ServerEntry {
@@ -58,9 +59,10 @@ export interface ServerEntry {
  *
  * @example
  * ```ts
- * import type { ServerMap } from "@dzone/dback";
- * const map: ServerMap = { "232769614004748288": { id: "dworld", name: "D-World", default: true } };
- * if (map["232769614004748288"].id !== "dworld") throw new Error("unexpected");
+ * import { MockSource, type ServerMap } from "@dzone/dback";
+ * const map: ServerMap = new MockSource().getServerData();
+ * const defaults = Object.entries(map).filter(([, s]) => s.default).map(([id]) => id);
+ * if (defaults.join() !== "232769614004748288") throw new Error(defaults.join());
  * ```
  */
 export type ServerMap = Record<string, ServerEntry>;
@@ -70,9 +72,9 @@ export type ServerMap = Record<string, ServerEntry>;
  *
  * @example
  * ```ts
- * import type { UserEntry } from "@dzone/dback";
- * const u: UserEntry = { uid: "42", username: "vegeta897", status: "online", roleColor: "#ff6b6b" };
- * if (u.status !== "online") throw new Error("unexpected");
+ * import { MockSource, type UserEntry } from "@dzone/dback";
+ * const u: UserEntry = new MockSource().getUserData("232769614004748288")["123456789012345001"];
+ * if (u.username !== "vegeta897" || u.roleColor !== "#ff6b6b") throw new Error(u.username);
  * ```
  */
 export interface UserEntry {
@@ -91,9 +93,9 @@ export interface UserEntry {
  *
  * @example
  * ```ts
- * import type { UserMap } from "@dzone/dback";
- * const users: UserMap = { "42": { username: "ada", status: "idle" } };
- * if (users["42"].status !== "idle") throw new Error("unexpected");
+ * import { MockSource, type UserMap } from "@dzone/dback";
+ * const users: UserMap = new MockSource().getUserData("482241773318701056");
+ * if (Object.keys(users).join() !== "223456789012345001") throw new Error("keyed by user id");
  * ```
  */
 export type UserMap = Record<string, UserEntry>;
@@ -141,11 +143,18 @@ export const ERRORS = {
   serverListUnavailable: "Sorry, the server list is unavailable right now. Please try again.",
   rateLimited: "Too many messages. Slow down.",
   tooLarge: "Message too large.",
+  busy: "The server is busy. Please try again in a moment.",
 } as const;
 
-const snowflakeish = z.string().min(1).max(64);
-const colorSchema = z.string().regex(/^#[0-9a-fA-F]{6}$/, "roleColor must be #rrggbb");
-const statusSchema = z.enum(["online", "idle", "dnd", "offline"]);
+/** A Discord id (or a key standing in for one): 1 to 64 characters. */
+export const snowflakeish: z.ZodString = z.string().min(1).max(64);
+/** A `#rrggbb` colour. */
+export const colorSchema: z.ZodString = z.string().regex(
+  /^#[0-9a-fA-F]{6}$/,
+  "roleColor must be #rrggbb",
+);
+/** A presence status. */
+export const statusSchema: z.ZodType<Status> = z.enum(["online", "idle", "dnd", "offline"]);
 
 /** Schema of a server entry returned by `getServerData`. Unknown fields are dropped. */
 export const serverEntrySchema: z.ZodType<ServerEntry> = z.object({
@@ -252,7 +261,7 @@ export const lenientUserMapSchema: z.ZodType<LenientMap<UserEntry>> = lenient(us
  * ```
  */
 export function parseServerMap(value: unknown): LenientMap<ServerEntry> {
-  return parseLenient(lenientServerMapSchema, value, "server map");
+  return parseOrThrow(lenientServerMapSchema, value, "server map");
 }
 
 /**
@@ -271,17 +280,7 @@ export function parseServerMap(value: unknown): LenientMap<ServerEntry> {
  * ```
  */
 export function parseUserMap(value: unknown): LenientMap<UserEntry> {
-  return parseLenient(lenientUserMapSchema, value, "user map");
-}
-
-function parseLenient<T>(
-  schema: z.ZodType<LenientMap<T>>,
-  value: unknown,
-  what: string,
-): LenientMap<T> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new TypeError(`${what}: ${describeZodError(r.error)}`);
-  return r.data;
+  return parseOrThrow(lenientUserMapSchema, value, "user map");
 }
 
 /**
@@ -290,8 +289,15 @@ function parseLenient<T>(
  * @example
  * ```ts
  * import type { DiscordUser } from "@dzone/dback";
- * const user: DiscordUser = { id: "80351110224678912", username: "nelly" };
- * if (!/^\d+$/.test(user.id)) throw new Error("unexpected");
+ * import { parseClientFrame } from "./_client_frames.ts";
+ * const user: DiscordUser = { id: "80351110224678912", username: "nelly", avatar: "a1b2" };
+ * const parsed = parseClientFrame(JSON.stringify({
+ *   type: "connect",
+ *   data: { server: "oauth", discordToken: "t", discordUser: user },
+ * }));
+ * if (!parsed.ok || JSON.stringify(parsed.request.discordUser) !== '{"id":"80351110224678912","username":"nelly"}') {
+ *   throw new Error("only id and username reach the hooks");
+ * }
  * ```
  */
 export interface DiscordUser {
@@ -301,74 +307,6 @@ export interface DiscordUser {
   username: string;
   /** Other fields are dropped at the edge: hooks see only `id` and `username`. */
   [key: string]: unknown;
-}
-
-// Only what the login check uses is kept: extra fields a client sends are dropped at the edge.
-const discordUserSchema = z.object({
-  id: z.string().min(1).max(64),
-  username: z.string().min(1).max(200),
-});
-
-/** A `connect` request after parsing and normalisation. */
-export interface ConnectRequest {
-  /** Requested short id, trimmed; `"default"` when missing or blank. */
-  server: string;
-  /** OAuth2 access token, when given and well-formed. */
-  discordToken?: string;
-  /** The claimed Discord user, when given and well-formed. */
-  discordUser?: DiscordUser;
-  /** Legacy password, when given. */
-  password?: string;
-}
-
-/** Result of parsing one client frame. */
-export type ParsedFrame =
-  | { ok: true; request: ConnectRequest }
-  | { ok: false; error: string };
-
-const envelopeSchema = z.object({ type: z.unknown(), data: z.unknown().optional() });
-const serverFieldSchema = z.union([z.string(), z.number(), z.null(), z.undefined()]);
-const tokenSchema = z.string().min(1).max(4096);
-const passwordSchema = z.string().max(4096);
-
-/**
- * Parse a decoded text frame into a `connect` request or one of the
- * protocol's error texts. Never throws.
- *
- * @example
- * ```ts
- * import { parseClientFrame } from "./protocol.ts";
- * const parsed = parseClientFrame('{"type":"connect","data":{"server":" dworld "}}');
- * if (!parsed.ok || parsed.request.server !== "dworld") throw new Error("unexpected");
- * ```
- */
-export function parseClientFrame(text: string): ParsedFrame {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { ok: false, error: ERRORS.invalidJson };
-  }
-  const envelope = envelopeSchema.safeParse(json);
-  if (!envelope.success || envelope.data.type !== "connect") {
-    return { ok: false, error: ERRORS.unknownType };
-  }
-  const data = envelope.data.data;
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    return { ok: false, error: ERRORS.invalidConnect };
-  }
-  const fields = data as Record<string, unknown>;
-  const server = serverFieldSchema.safeParse(fields.server);
-  if (!server.success) return { ok: false, error: ERRORS.invalidServer };
-  const raw = server.data == null ? "" : String(server.data).trim();
-  const request: ConnectRequest = { server: raw === "" ? "default" : raw };
-  const token = tokenSchema.safeParse(fields.discordToken);
-  if (token.success) request.discordToken = token.data;
-  const user = discordUserSchema.safeParse(fields.discordUser);
-  if (user.success) request.discordUser = user.data as DiscordUser;
-  const password = passwordSchema.safeParse(fields.password);
-  if (password.success) request.password = password.data;
-  return { ok: true, request };
 }
 
 /**
@@ -401,168 +339,4 @@ export function findServer(
     return servers.find((s) => s.default) ?? servers.find((s) => s.id === "default");
   }
   return servers.find((s) => s.id === requested);
-}
-
-/** Serialise a user map for the wire: every entry gets its `uid`, `roleColor` defaults to white. */
-export function serialiseUsers(map: UserMap): string {
-  const out: Record<string, { uid: string; username: string; status: Status; roleColor: string }> =
-    {};
-  for (const [key, u] of Object.entries(map)) {
-    out[key] = {
-      uid: u.uid ?? key,
-      username: u.username,
-      status: u.status,
-      roleColor: u.roleColor ?? "#ffffff",
-    };
-  }
-  return JSON.stringify(out);
-}
-
-/** The `server-list` frame. */
-export function serverListFrame(servers: readonly ServerInfo[]): string {
-  const data: Record<string, PublicServerEntry> = {};
-  for (const s of servers) {
-    data[s.discordId] = { id: s.id, name: s.name, default: s.default, passworded: s.passworded };
-  }
-  return JSON.stringify({ type: "server-list", data });
-}
-
-/** The `server-join` frame, built around an already serialised user map. */
-export function serverJoinFrame(
-  usersJson: string,
-  requested: string,
-  serverName: string,
-  clientId: string | undefined,
-): string {
-  return `{"type":"server-join","data":{"users":${usersJson},"request":${
-    JSON.stringify({ server: requested })
-  },"serverName":${JSON.stringify(serverName)}${
-    clientId === undefined ? "" : `,"clientId":${JSON.stringify(clientId)}`
-  }}}`;
-}
-
-/** An `error` frame carrying one of {@link ERRORS} (or another human-readable text). */
-export function errorFrame(message: string): string {
-  return JSON.stringify({ type: "error", data: { message } });
-}
-
-/**
- * A chat message to show in a bubble.
- *
- * @example
- * ```ts
- * import type { ChatEvent } from "@dzone/dback";
- * const e: ChatEvent = { server: "1", uid: "42", message: "hello", channel: "9" };
- * if (e.message !== "hello") throw new Error("unexpected");
- * ```
- */
-export interface ChatEvent {
-  /** Discord id of the server. */
-  server: string;
-  /** The speaking user's id. */
-  uid: string;
-  /** The text. */
-  message: string;
-  /** Discord channel id. */
-  channel: string;
-}
-
-/**
- * A presence change, a new user (with `username`) or a removal (`delete: true`).
- *
- * @example
- * ```ts
- * import type { PresenceEvent } from "@dzone/dback";
- * const gone: PresenceEvent = { server: "1", uid: "42", status: "offline", delete: true };
- * if (!gone.delete) throw new Error("unexpected");
- * ```
- */
-export interface PresenceEvent {
-  /** Discord id of the server. */
-  server: string;
-  /** The user's id. */
-  uid: string;
-  /** New status. */
-  status: Status;
-  /** Display name; needed when the user is new to the client. */
-  username?: string;
-  /** `#rrggbb`. */
-  roleColor?: string;
-  /** `true` removes the user's actor. */
-  delete?: boolean;
-}
-
-/**
- * A change of the OAuth2 application id for a server.
- *
- * @example
- * ```ts
- * import type { ClientIdEvent } from "@dzone/dback";
- * const e: ClientIdEvent = { server: "1", clientId: "1234567890" };
- * if (e.clientId.length !== 10) throw new Error("unexpected");
- * ```
- */
-export interface ClientIdEvent {
-  /** Discord id of the server. */
-  server: string;
-  /** The OAuth2 client id. */
-  clientId: string;
-}
-
-/** Schema for {@link ChatEvent}; broadcast input is checked before it is sent. */
-export const messageEventSchema: z.ZodType<ChatEvent> = z.object({
-  server: snowflakeish,
-  uid: snowflakeish,
-  message: z.string(),
-  channel: z.string(),
-});
-
-/** Schema for {@link PresenceEvent}. */
-export const presenceEventSchema: z.ZodType<PresenceEvent> = z.object({
-  server: snowflakeish,
-  uid: snowflakeish,
-  status: statusSchema,
-  username: z.string().optional(),
-  roleColor: colorSchema.optional(),
-  delete: z.boolean().optional(),
-});
-
-/** Schema for {@link ClientIdEvent}. */
-export const clientIdEventSchema: z.ZodType<ClientIdEvent> = z.object({
-  server: snowflakeish,
-  clientId: z.string().min(1),
-});
-
-/** The `message` frame. */
-export function messageFrame(e: ChatEvent): string {
-  return JSON.stringify({
-    type: "message",
-    server: e.server,
-    data: { uid: e.uid, message: e.message, channel: e.channel },
-  });
-}
-
-/** The `presence` frame; optional fields appear only when given. */
-export function presenceFrame(e: PresenceEvent): string {
-  const data: Record<string, unknown> = { uid: e.uid, status: e.status };
-  if (e.username !== undefined) data.username = e.username;
-  if (e.roleColor !== undefined) data.roleColor = e.roleColor;
-  if (e.delete) data.delete = true;
-  return JSON.stringify({ type: "presence", server: e.server, data });
-}
-
-/** The `update-clientid` frame. */
-export function clientIdFrame(e: ClientIdEvent): string {
-  return JSON.stringify({
-    type: "update-clientid",
-    server: e.server,
-    data: { clientId: e.clientId },
-  });
-}
-
-/** Format a zod error as one short line for logs and exceptions. */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues.slice(0, 3).map((i) =>
-    `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`
-  ).join("; ");
 }

@@ -5,40 +5,17 @@
  *
  * @module
  */
-import { stat } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import type { z } from "zod";
-import { Admission, quote } from "./_admission.ts";
-import { type Broker, LocalBroker, type ServerEvent } from "./broker.ts";
-import { CallbackRunner, type Callbacks } from "./callbacks.ts";
-import type { Connection } from "./_connection.ts";
-import { Directory } from "./_directory.ts";
-import { ProtocolHandler } from "./_handler.ts";
-import { routes } from "./_http.ts";
-import { Hub } from "./_hub.ts";
+import type { Callbacks } from "./callbacks.ts";
+import { compose, type Parts } from "./_compose.ts";
+import { sweepSlowClients } from "./_connection.ts";
+import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
+import type { ChatEvent, ClientIdEvent, PresenceEvent, ServerEvent } from "./events.ts";
 import { Logger } from "./log.ts";
-import { Metrics, type MetricsSnapshot } from "./metrics.ts";
+import { Metrics } from "./_metrics.ts";
+import type { MetricsSnapshot } from "./metrics.ts";
 import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
-import {
-  type ChatEvent,
-  type ClientIdEvent,
-  clientIdEventSchema,
-  clientIdFrame,
-  describeZodError,
-  ERRORS,
-  messageEventSchema,
-  messageFrame,
-  type PresenceEvent,
-  presenceEventSchema,
-  presenceFrame,
-} from "./protocol.ts";
-import type { DataSource, EventSink } from "./source.ts";
-import { MockSource } from "./sources/mock.ts";
-import { withCallbacks } from "./sources/_callbacks.ts";
-import { errorPage, type StaticSource, staticSource } from "./_static.ts";
-import { bunTransport } from "./transport/_bun.ts";
-import { denoTransport } from "./transport/_deno.ts";
-import type { Listener, MountedWebSocket, RequestContext, Transport } from "./transport/types.ts";
+import { checkStaticDir } from "./_static.ts";
+import type { MountedWebSocket } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
 
 export type { ServerOptions } from "./options.ts";
@@ -81,109 +58,50 @@ export interface StartOptions {
  *
  * @example
  * ```ts
- * import { WebSocketServer } from "@dzone/dback";
+ * import { VERSION, WebSocketServer } from "@dzone/dback";
  *
  * await using server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", logLevel: "warn" });
  * await server.start();
  * const res = await fetch(`http://127.0.0.1:${server.port}/api/version`);
  * const { version } = await res.json();
- * if (typeof version !== "string") throw new Error("no version");
- * // Nobody has joined, so a broadcast reaches no one.
- * const reached = server.broadcastMessage({
- *   server: "232769614004748288",
- *   uid: "123456789012345001",
- *   message: "hello",
- *   channel: "527964146659229701",
- * });
- * if (reached !== 0) throw new Error("unexpected");
+ * if (version !== VERSION) throw new Error(`version ${version}`);
  * ```
  */
 export class WebSocketServer implements AsyncDisposable {
   #settings: Settings;
   #log: Logger;
   #metrics = new Metrics();
-  #hooks: Callbacks;
-  #source: DataSource;
-  #broker: Broker;
-  #runner: CallbackRunner;
-  #directory: Directory;
-  #hub: Hub<Connection>;
-  #admission: Admission;
-  #files: StaticSource | null;
-  #transport: Transport;
-  #sweeper: ReturnType<typeof setInterval> | undefined;
-  #fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
-  #listener: Listener | undefined;
+  #p: Parts;
+  #stopSweeper: (() => void) | undefined;
+  #ports = new Ports();
   #state: "stopped" | "starting" | "running" | "stopping" = "stopped";
   #stopping: Promise<void> | undefined;
 
-  /** Create a server; nothing listens until {@link WebSocketServer.start}. Throws a `TypeError` on invalid options. */
+  /**
+   * Create a server; nothing listens until {@link WebSocketServer.start}.
+   * Throws a `TypeError` on invalid options, and an `Error` when the
+   * transport cannot run on this runtime.
+   */
   constructor(options: ServerOptions = {}) {
     const s = this.#settings = parseOptions(options);
     this.#log = new Logger(s.logLevel, s.logSink);
-    this.#transport = "Bun" in globalThis
-      ? bunTransport({
-        idleTimeoutSeconds: s.idleTimeoutSeconds,
-        maxPayloadBytes: s.maxFrameBytes,
-        maxBufferedBytes: s.maxBufferedBytes,
-      })
-      : denoTransport;
-    this.#hooks = { ...s.callbacks };
-    this.#source = withCallbacks(s.source ?? new MockSource(), this.#hooks);
-    this.#broker = s.broker ?? new LocalBroker();
-    this.#runner = new CallbackRunner(s.callbackTimeoutMs, this.#log, this.#metrics);
-    this.#directory = new Directory(this.#source, this.#runner, s.userDataCacheMs, this.#log);
-    const rooms = this.#transport.rooms;
-    this.#hub = new Hub<Connection>(
-      (serverId, active) => {
-        this.#source.watch?.(serverId, active);
-        this.#broker.watch(serverId, active);
+    this.#p = compose(s, this.#log, this.#metrics, {
+      state: () => this.#state,
+      url: () => {
+        const h = this.#ports.viewer?.hostname;
+        return h === undefined || h === "0.0.0.0" || h === "::" ? undefined : this.url;
       },
-      rooms && {
-        join: (conn, room) => conn.peer && rooms.subscribe(conn.peer, room),
-        leave: (conn, room) => conn.peer && rooms.unsubscribe(conn.peer, room),
-        publish: (room, frame, size) => {
-          rooms.publish(room, frame);
-          this.#metrics.framesOut += size;
-        },
-      },
-    );
-    const handler = new ProtocolHandler(
-      this.#directory,
-      this.#hub,
-      this.#log,
-      this.#metrics,
-      (ip) => this.#admission.mayValidate(ip),
-    );
-    this.#admission = new Admission(
-      s,
-      this.#hub,
-      handler,
-      this.#log,
-      this.#metrics,
-      this.#transport.memoryFactor,
-    );
-    this.#files = s.staticDir === false ? null : staticSource(s.staticDir ?? DEFAULT_STATIC_DIR);
-    this.#fetch = routes({
-      healthy: () => this.#state === "running",
-      metrics: () =>
-        this.#metrics.render(this.#admission.size, this.#hub.sizes(), this.#state !== "running") +
-        (this.#broker.metrics?.() ?? ""),
-      hooks: this.#hooks,
-      runner: this.#runner,
-      files: this.#files,
-      upgrade: (req, ctx) => this.#upgrade(req, ctx),
-    });
+    }, DEFAULT_STATIC_DIR);
   }
 
   /** The bound port once listening; before that, the port from the options. */
   get port(): number {
-    return this.#listener?.port ?? this.#settings.port;
+    return this.#ports.viewer?.port ?? this.#settings.port;
   }
 
   /** The bound hostname once listening; before that, the one from the options. */
   get hostname(): string {
-    return this.#listener?.hostname ?? this.#settings.hostname;
+    return this.#ports.viewer?.hostname ?? this.#settings.hostname;
   }
 
   /** Whether the server is accepting connections. */
@@ -193,49 +111,50 @@ export class WebSocketServer implements AsyncDisposable {
 
   /** WebSocket connections that count against the limits now. */
   get connectionCount(): number {
-    return this.#admission.size;
+    return this.#p.admission.size;
   }
 
   /** The registered hooks (a read-only copy; register with the `on…` methods). */
   get callbacks(): Readonly<Callbacks> {
-    return Object.freeze({ ...this.#hooks });
+    return Object.freeze({ ...this.#p.hooks });
   }
 
   /** A snapshot of the counters behind `GET /metrics`. */
   get metrics(): MetricsSnapshot {
+    this.#p.joinQueue.unsentBytes(); // a gauge: measured when read
     return this.#metrics.snapshot();
   }
 
   /** Register `getServerData` (reference-style). */
   onGetServerData(fn: NonNullable<Callbacks["getServerData"]>): this {
-    this.#hooks.getServerData = fn;
+    this.#p.hooks.getServerData = fn;
     return this;
   }
   /** Register `getUserData` (reference-style); cached user maps are dropped. */
   onGetUserData(fn: NonNullable<Callbacks["getUserData"]>): this {
-    this.#hooks.getUserData = fn;
-    this.#directory.invalidateAll();
+    this.#p.hooks.getUserData = fn;
+    this.#p.directory.invalidateAll();
     return this;
   }
   /** Register `staticRequest` (reference-style). */
   onStaticRequest(fn: NonNullable<Callbacks["staticRequest"]>): this {
-    this.#hooks.staticRequest = fn;
+    this.#p.hooks.staticRequest = fn;
     return this;
   }
   /** Register `validateDiscordUser` (reference-style). */
   onValidateDiscordUser(fn: NonNullable<Callbacks["validateDiscordUser"]>): this {
-    this.#hooks.validateDiscordUser = fn;
+    this.#p.hooks.validateDiscordUser = fn;
     return this;
   }
   /** Register `getClientId` (reference-style). */
   onGetClientId(fn: NonNullable<Callbacks["getClientId"]>): this {
-    this.#hooks.getClientId = fn;
+    this.#p.hooks.getClientId = fn;
     return this;
   }
 
-  /** Which runtime adapter serves this server: `"deno"` or `"bun"`. */
+  /** Which transport serves this server: `"deno"`, `"bun"` or `"node"`. */
   get runtime(): string {
-    return this.#transport.runtime;
+    return this.#p.transport.runtime;
   }
 
   /**
@@ -252,9 +171,16 @@ export class WebSocketServer implements AsyncDisposable {
    *   websocket: dzone.websocket!,
    * });
    * ```
+   *
+   * @example
+   * ```ts
+   * import { WebSocketServer } from "@dzone/dback";
+   * // This example runs on Deno, whose transport needs no handlers of yours.
+   * if (new WebSocketServer().websocket !== undefined) throw new Error("none on Deno");
+   * ```
    */
   get websocket(): MountedWebSocket | undefined {
-    return this.#transport.websocket;
+    return this.#p.transport.websocket;
   }
 
   /**
@@ -277,7 +203,7 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   fetch(req: Request, ctx?: unknown): Promise<Response> {
-    return this.#fetch(req, ctx);
+    return this.#p.fetch(req, ctx);
   }
 
   /**
@@ -289,36 +215,40 @@ export class WebSocketServer implements AsyncDisposable {
   async start(options: StartOptions = {}): Promise<void> {
     if (this.#state !== "stopped") throw new Error(`WebSocketServer is already ${this.#state}`);
     this.#state = "starting";
+    const s = this.#settings;
     try {
-      await this.#checkStaticDir();
-      await this.#broker.open((e) => this.#deliver(e));
-      await this.#source.start?.(this.#sink());
-      if (options.listen !== false) {
-        this.#listener = await this.#transport.serve({
-          port: this.#settings.port,
-          hostname: this.#settings.hostname,
-          fetch: this.#fetch,
-          onError: (err) => {
-            this.#log.error(`request failed: ${err instanceof Error ? err.message : String(err)}`);
-            return errorPage(500, "Internal Server Error");
-          },
-          log: (message) => this.#log.error(message),
-        });
-        this.#log.info(`dback ${VERSION} listening on ${this.url}`);
-      }
-      this.#startSweeper();
+      if (s.staticDir !== undefined && s.staticDir !== false) await checkStaticDir(s.staticDir);
+      await this.#p.broker.open((e) => this.#p.events.deliver(e));
+      await this.#p.source.start?.(this.#p.events.sink(), { log: this.#log });
+      await this.#ports.open({
+        listen: options.listen !== false,
+        transport: this.#p.transport,
+        settings: s,
+        fetch: this.#p.fetch,
+        metricsText: this.#p.metricsText,
+        log: this.#log,
+      });
+      if (this.#ports.viewer) this.#log.info(`dback ${VERSION} listening on ${this.url}`);
+      this.#stopSweeper = sweepSlowClients(() => this.#p.admission.sweep(), s.slowClientGraceMs);
       this.#state = "running";
     } catch (err) {
-      await this.#stopParts();
+      await stopParts(this.#parts());
       this.#state = "stopped";
       throw err;
     }
   }
 
-  /** `http://host:port` of the listener, with IPv6 addresses in brackets. */
+  /** `http://host:port` (`https://` with TLS) of the listener, with IPv6 addresses in brackets. */
   get url(): string {
     const h = this.hostname;
-    return `http://${h.includes(":") ? `[${h}]` : h}:${this.port}`;
+    return `${this.#settings.tls ? "https" : "http"}://${
+      h.includes(":") ? `[${h}]` : h
+    }:${this.port}`;
+  }
+
+  /** The port `/metrics` listens on when it has its own (`metrics: { port }`), once started. */
+  get metricsPort(): number | undefined {
+    return this.#ports.metrics?.port;
   }
 
   /**
@@ -332,7 +262,6 @@ export class WebSocketServer implements AsyncDisposable {
     if (this.#stopping) return this.#stopping;
     this.#stopping = this.#drain().finally(() => {
       this.#stopping = undefined;
-      this.#listener = undefined;
       this.#state = "stopped";
     });
     return this.#stopping;
@@ -343,216 +272,75 @@ export class WebSocketServer implements AsyncDisposable {
     return this.stop();
   }
 
-  // The send-time check misses readers nothing is sent to (a quiet guild) and frames of
-  // native fan-out; a timer applies the same rule to them, and settles dropped charges.
-  #startSweeper(): void {
-    const every = Math.max(50, Math.min(500, this.#settings.slowClientGraceMs / 4));
-    this.#sweeper = setInterval(() => this.#admission.sweep(), every);
-  }
-
   async #drain(): Promise<void> {
     this.#state = "stopping";
-    clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
-    const s = this.#settings;
-    this.#log.info(`shutting down: closing ${this.#admission.size} connection(s)`);
-    const deadline = Date.now() + s.shutdownTimeoutMs;
-    await this.#stopParts(true);
-    this.#admission.closeAll(1001, "Server shutting down");
-    while (this.#admission.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    if (this.#admission.size > 0) {
-      this.#log.warn(`${this.#admission.forgetAll()} connection(s) did not close in time`);
-    }
-    const listener = this.#listener;
-    if (listener) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 1000));
-      const done = await Promise.race([listener.shutdown().then(() => "done" as const), late]);
-      clearTimeout(timer);
-      if (done === "late") this.#log.warn("the HTTP server did not finish in time; stopped anyway");
-    }
+    this.#stopSweeper?.();
+    this.#stopSweeper = undefined;
+    this.#p.joinQueue.close();
+    this.#log.info(`shutting down: closing ${this.#p.admission.size} connection(s)`);
+    const started = Date.now();
+    await stopParts(this.#parts(), this.#log);
+    const left = this.#settings.shutdownTimeoutMs - (Date.now() - started);
+    await drainConnections(this.#p.admission, Math.max(0, left), this.#log);
+    await this.#ports.close(this.#log);
     this.#log.info("stopped");
   }
 
-  async #stopParts(logFailures = false): Promise<void> {
-    for (
-      const [what, part] of [
-        ["data source", () => this.#source.stop?.()],
-        ["broker", () => this.#broker.close()],
-      ] as const
-    ) {
-      try {
-        await part();
-      } catch (err) {
-        if (logFailures) {
-          this.#log.error(`${what} failed to stop: ${err instanceof Error ? err.message : err}`);
-        }
-      }
-    }
-  }
-
-  async #checkStaticDir(): Promise<void> {
-    const dir = this.#settings.staticDir;
-    if (dir === undefined || dir === false) return;
-    if (dir instanceof URL && dir.protocol !== "file:") return;
-    const path = dir instanceof URL ? fileURLToPath(dir) : dir;
-    let ok = false;
-    try {
-      ok = (await stat(path)).isDirectory();
-    } catch (err) {
-      throw new Error(`staticDir ${path}: ${err instanceof Error ? err.message : err}`);
-    }
-    if (!ok) throw new Error(`staticDir ${path}: not a directory`);
-  }
-
-  #sink(): EventSink {
-    const guard = <T>(name: string, fn: (e: T) => unknown) => (e: T) => {
-      try {
-        fn(e);
-      } catch (err) {
-        this.#log.error(
-          `data source sent a bad ${name}: ${err instanceof Error ? err.message : err}`,
-        );
-      }
-    };
-    return {
-      presence: guard("presence", (e: PresenceEvent) => this.broadcastPresence(e)),
-      message: guard("message", (e: ChatEvent) => this.broadcastMessage(e)),
-      clientId: guard("client id", (e: ClientIdEvent) => this.broadcastClientIdUpdate(e)),
-      serverGone: guard("server removal", (server: string) => {
-        this.#broker.publish({ type: "server-gone", event: { server } });
-      }),
-    };
-  }
-
-  #upgrade(req: Request, ctx: RequestContext): Response {
-    if (this.#state !== "running") {
-      this.#metrics.reject("draining");
-      return errorPage(503, "Service Unavailable");
-    }
-    const ip = this.#transport.clientIp(req, ctx);
-    if (ip === null) {
-      // The peer reset before we could see its address: nothing to upgrade.
-      this.#metrics.reject("peer_gone");
-      return errorPage(400, "Bad Request");
-    }
-    const origin = req.headers.get("origin");
-    const refusal = this.#admission.check(ip, origin, new URL(req.url).origin);
-    if (refusal) return errorPage(refusal.status, refusal.title);
-    const conn = this.#admission.admit(ip);
-    try {
-      const res = this.#transport.upgrade(req, ctx, {
-        idleTimeoutSeconds: this.#settings.idleTimeoutSeconds,
-        maxPayloadBytes: this.#settings.maxFrameBytes,
-        maxBufferedBytes: this.#settings.maxBufferedBytes,
-      }, conn);
-      this.#log.info(`connected from ${ip}${origin ? ` (origin ${quote(origin)})` : ""}`, conn.id);
-      return res;
-    } catch (err) {
-      conn.drop(1002, "Bad upgrade");
-      this.#log.warn(`bad upgrade from ${ip}: ${err instanceof Error ? err.message : err}`);
-      return errorPage(400, "Bad Request");
-    }
-  }
-
-  #deliver(e: ServerEvent): number {
-    switch (e.type) {
-      case "presence":
-        // The next joiner must see this change in its user map.
-        this.#directory.apply(e.event);
-        return this.#hub.publish(e.event.server, presenceFrame(e.event));
-      case "message":
-        return this.#hub.publish(e.event.server, messageFrame(e.event));
-      case "update-clientid":
-        return this.#hub.publish(e.event.server, clientIdFrame(e.event));
-      case "server-gone": {
-        // Its viewers are told as if they had asked for a server that does not exist.
-        const members = this.#hub.members(e.event.server);
-        this.#directory.invalidate(e.event.server);
-        for (const conn of members) {
-          this.#admission.leave(conn);
-          conn.sendError(ERRORS.noSuchServer);
-        }
-        if (members.length) {
-          this.#log.info(`server ${e.event.server} is gone: told ${members.length} viewer(s)`);
-        }
-        return members.length;
-      }
-    }
+  #parts(): Array<readonly [string, () => unknown]> {
+    const { source, broker } = this.#p;
+    return [["data source", () => source.stop?.()], ["broker", () => broker.close()]];
   }
 
   /**
-   * Send a chat message to every connection joined to `server`.
-   * Returns how many connections it reached. Throws a `TypeError` on invalid input.
+   * Send an event to every connection joined to `event.event.server` (on
+   * every instance, with a cluster broker): any type of the event table.
+   * Returns how many connections of this instance it reached. Throws a
+   * `TypeError` on an event the table refuses.
    *
    * @example
    * ```ts
    * import { WebSocketServer } from "@dzone/dback";
-   * const server = new WebSocketServer();
-   * const reached = server.broadcastMessage({ server: "1", uid: "42", message: "hi", channel: "1" });
-   * if (reached !== 0) throw new Error("nobody is joined yet");
+   * const server = new WebSocketServer({ logLevel: "silent" });
+   * let refused = "";
+   * try {
+   *   server.broadcast({ type: "kick", event: { server: "1" } } as never);
+   * } catch (err) {
+   *   refused = String(err);
+   * }
+   * if (!refused.includes("type must be one of presence, message")) throw new Error(refused);
    * ```
+   */
+  broadcast(event: ServerEvent): number {
+    return this.#p.events.publish(event, "library", "broadcast");
+  }
+
+  /**
+   * `broadcast({ type: "message", event })`, as d-back names it: a chat
+   * message for every connection joined to `event.server`. Returns how many
+   * it reached; throws a `TypeError` on invalid input.
    */
   broadcastMessage(event: ChatEvent): number {
-    const e = check(messageEventSchema, event, "broadcastMessage");
-    this.#metrics.broadcasts.message++;
-    return this.#broker.publish({ type: "message", event: e });
+    return this.#p.events.publish({ type: "message", event }, "library", "broadcastMessage");
   }
 
   /**
-   * Send a presence change to every connection joined to `server`. Include
+   * `broadcast({ type: "presence", event })`, as d-back names it. Include
    * `username` (and `roleColor`) for a user the clients may not know yet;
-   * `delete: true` removes the user. Returns how many connections it reached.
-   *
-   * @example
-   * ```ts
-   * import { WebSocketServer } from "@dzone/dback";
-   * const server = new WebSocketServer();
-   * let error = "";
-   * try {
-   *   server.broadcastPresence({ server: "1", uid: "42", status: "away" as "idle" });
-   * } catch (err) {
-   *   error = String(err);
-   * }
-   * if (!error.includes("status")) throw new Error("bad input must be refused");
-   * ```
+   * `delete: true` removes the user.
    */
   broadcastPresence(event: PresenceEvent): number {
-    const e = check(presenceEventSchema, event, "broadcastPresence");
-    this.#metrics.broadcasts.presence++;
-    return this.#broker.publish({ type: "presence", event: e });
+    return this.#p.events.publish({ type: "presence", event }, "library", "broadcastPresence");
   }
 
-  /**
-   * Tell every connection joined to `server` its new OAuth2 client id.
-   * Returns how many connections it reached.
-   *
-   * @example
-   * ```ts
-   * import { WebSocketServer } from "@dzone/dback";
-   * const server = new WebSocketServer();
-   * if (server.broadcastClientIdUpdate({ server: "1", clientId: "1234567890" }) !== 0) {
-   *   throw new Error("nobody is joined yet");
-   * }
-   * ```
-   */
+  /** `broadcast({ type: "update-clientid", event })`, as d-back names it. */
   broadcastClientIdUpdate(event: ClientIdEvent): number {
-    const e = check(clientIdEventSchema, event, "broadcastClientIdUpdate");
-    this.#metrics.broadcasts["update-clientid"]++;
-    return this.#broker.publish({ type: "update-clientid", event: e });
+    const e = { type: "update-clientid", event } as const;
+    return this.#p.events.publish(e, "library", "broadcastClientIdUpdate");
   }
 
   /** Drop the cached user map of a server (or all), e.g. after changing users without a broadcast. */
   invalidateUserData(serverId?: string): void {
-    if (serverId === undefined) this.#directory.invalidateAll();
-    else this.#directory.invalidate(serverId);
+    if (serverId === undefined) this.#p.directory.invalidateAll();
+    else this.#p.directory.invalidate(serverId);
   }
-}
-
-function check<T>(schema: z.ZodType<T>, value: unknown, method: string): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new TypeError(`${method}: ${describeZodError(r.error)}`);
-  return r.data;
 }

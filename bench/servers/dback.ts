@@ -5,10 +5,13 @@
 // "warn" so that no line is written per connection.
 //
 // Runtime-neutral (node:process instead of Deno.*), so the same file is the
-// `dback` target under Deno and the `dback-bun` target under Bun:
+// `dback` target under Deno, `dback-bun` under Bun, `dback-node` under Node.js
+// and, with DBACK_BENCH_TRANSPORT=node, `dback-deno-node` (Deno, Node transport):
 //
 //   deno run -A bench/servers/dback.ts --users 100
 //   NODE_PATH=bench/npm/node_modules bun run --no-install bench/servers/dback.ts --users 100
+//   node bench/servers/dback.ts --users 100
+//   DBACK_BENCH_TRANSPORT=node deno run -A bench/servers/dback.ts --users 100
 //
 // Prints `READY <port>`, or `UNAVAILABLE <reason>` and exits when dback cannot
 // start on this runtime; the control endpoint (GET /publish/<count>/<rate>[/<pad>])
@@ -27,7 +30,8 @@ import {
   SPEAKER,
 } from "../peers/common.mjs";
 
-const runtime = "Bun" in globalThis ? "Bun" : "Deno";
+const runtime = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "Node.js";
+const transport = process.env.DBACK_BENCH_TRANSPORT === "node" ? "node" : undefined;
 const { users } = parseArgs(process.argv.slice(2));
 const userMap: UserMap = makeUsers(users);
 
@@ -40,6 +44,7 @@ try {
     port: 0,
     hostname: "127.0.0.1",
     logLevel: "warn",
+    transport,
     maxConnections: 1_000_000,
     maxConnectionsPerIp: 1_000_000,
     // Every load-generator client comes from 127.0.0.1: the per-IP inbound budget would refuse joins.

@@ -8,33 +8,37 @@
  * connection with 4014 and {@link DiscordGatewaySource.start} rejects.
  *
  * @example
- * ```ts ignore
- * import process from "node:process";
+ * ```ts
  * import { WebSocketServer } from "@dzone/dback";
  * import { DiscordGatewaySource } from "@dzone/dback/discord";
  *
+ * const errors: string[] = [];
  * const discord = new DiscordGatewaySource({
- *   token: process.env.DISCORD_TOKEN!,
+ *   token: "your-bot-token", // e.g. process.env.DISCORD_TOKEN
  *   servers: [{ id: "232769614004748288", alias: "D-World", hideOffline: true }],
- *   onError: (err) => console.error(err.message),
+ *   onError: (err) => errors.push(err.message),
+ *   // Only for this example: a gateway that is not there, so start() fails at once.
+ *   gatewayUrl: "ws://127.0.0.1:9",
+ *   timing: { maxStartFailures: 1 },
+ *   logLevel: "silent",
  * });
- * const server = new WebSocketServer({ port: 3000, source: discord });
- * await server.start(); // starts the source; rejects on a bad token
- * // later
+ * const server = new WebSocketServer({ port: 0, source: discord, logLevel: "silent" });
+ * const started = await server.start().then(() => true, () => false); // starts the source first
  * await server.stop(); // stops the source too
+ * if (started || errors.length !== 1) throw new Error(`started ${started}, errors ${errors}`);
  * ```
  *
  * @module
  */
-export { DiscordGatewaySource } from "./source.ts";
-export type { DiscordSourceOptions } from "./options.ts";
+export { DiscordGatewaySource } from "./_source.ts";
+export type { DiscordSourceOptions } from "./_options.ts";
 export {
   type DiscordConfig,
   DiscordConfigError,
   loadDiscordConfig,
   parseDiscordConfig,
   type ServerConfig,
-} from "./config.ts";
+} from "./_config.ts";
 export {
   DEFAULT_INTENTS,
   DiscordGatewayError,
@@ -42,21 +46,21 @@ export {
   type GatewaySessionStore,
   type GatewayTiming,
   Intents,
-} from "./gateway.ts";
-export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./rest.ts";
+} from "./_gateway_types.ts";
+export type { DiscordResume, GuildSnapshot } from "./_resume.ts";
+export { DEFAULT_API_BASE, DEFAULT_GATEWAY_URL, type FetchLike } from "./_rest.ts";
 // Also exported by the package root (it is a server hook); here so Discord code needs one import.
 export {
   type DiscordOAuthOptions,
   discordOAuthValidator,
   type DiscordUserValidator,
-} from "./oauth.ts";
+} from "./_oauth.ts";
 // The package types this module's API mentions, so it documents completely on its own.
 export type { Callbacks, MaybePromise, StaticResult } from "../callbacks.ts";
-export type { DataSource, EventSink } from "../source.ts";
+export type { DataSource, EventSink, SourceContext } from "../source.ts";
+export type { ChatEvent, PresenceEvent, ServerEvent } from "../events.ts";
 export type {
-  ChatEvent,
   DiscordUser,
-  PresenceEvent,
   ServerEntry,
   ServerMap,
   Status,

@@ -19,7 +19,7 @@ import type { DiscordUser, ServerMap, Status, UserEntry, UserMap } from "../prot
  * const options: MockOptions = { presenceIntervalMs: 100, messageIntervalMs: 100, random: () => 0 };
  * const mock = new MockSource(options);
  * const said: string[] = [];
- * mock.start({ presence: () => {}, message: (e) => said.push(e.message), clientId: () => {} });
+ * mock.start({ emit: (e) => e.type === "message" && said.push(e.event.message) });
  * mock.tickMessage("232769614004748288");
  * mock.stop();
  * if (said[0] !== "hello") throw new Error(said[0]);
@@ -189,6 +189,11 @@ export class MockSource implements DataSource {
     return [...this.#tickers.keys()];
   }
 
+  /** The mock is always ready. */
+  state(): { kind: string; state: string } {
+    return { kind: "mock", state: "ready" };
+  }
+
   /** Stop all activity and detach from the sink. */
   stop(): void {
     for (const id of [...this.#tickers.keys()]) this.watch(id, false);
@@ -205,12 +210,15 @@ export class MockSource implements DataSource {
     if (!users || !this.#sink) return;
     const u = users.get(this.#pick([...users.keys()]))!;
     u.status = this.#pick(STATUSES);
-    this.#sink.presence({
-      server: serverId,
-      uid: u.uid,
-      status: u.status,
-      username: u.username,
-      roleColor: u.roleColor,
+    this.#sink.emit({
+      type: "presence",
+      event: {
+        server: serverId,
+        uid: u.uid,
+        status: u.status,
+        username: u.username,
+        roleColor: u.roleColor,
+      },
     });
   }
 
@@ -220,11 +228,14 @@ export class MockSource implements DataSource {
     if (!users || !this.#sink) return;
     const present = [...users.values()].filter((u) => u.status !== "offline");
     if (present.length === 0) return;
-    this.#sink.message({
-      server: serverId,
-      uid: this.#pick(present).uid,
-      message: this.#pick(MESSAGES),
-      channel: CHANNEL,
+    this.#sink.emit({
+      type: "message",
+      event: {
+        server: serverId,
+        uid: this.#pick(present).uid,
+        message: this.#pick(MESSAGES),
+        channel: CHANNEL,
+      },
     });
   }
 }

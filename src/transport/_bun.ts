@@ -170,14 +170,14 @@ export function bunTransport(limits: SocketLimits): Transport {
     runtime: "bun",
     rooms,
     websocket,
-    closesOnBackpressure: true,
     // RSS per unsent byte of a slow reader with ~10 MB frames (1.07 with 1 MB ones).
     memoryFactor: 1.7,
 
-    serve({ port, hostname, fetch, onError }): Promise<Listener> {
+    serve({ port, hostname, tls, fetch, onError }): Promise<Listener> {
       const s = bunGlobal().serve({
         port,
         hostname,
+        ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
         fetch: (req: Request, srv: BunServer) => fetch(req, srv),
         error: onError,
         websocket,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { serveGuarded } from "../_accept_guard.ts";
+import { serveGuarded } from "./_accept_guard.ts";
 import { remoteKeys, socketHeld } from "./_tcp_table.ts";
 import type {
   Listener,
@@ -65,12 +65,12 @@ export const denoTransport: Transport = {
   // a framed copy while it writes (1.3 with 1 MB frames).
   memoryFactor: 2.1,
 
-  serve({ port, hostname, fetch, onError, log }): Promise<Listener> {
+  serve({ port, hostname, tls, fetch, onError, log }): Promise<Listener> {
     return new Promise((resolve, reject) => {
       try {
         // Guarded: an accept failure (EMFILE) must not end the process or the listening.
         const server = serveGuarded(
-          { port, hostname, onListen: () => {}, onError },
+          { port, hostname, onListen: () => {}, onError, ...(tls ?? {}) },
           fetch as (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response,
           { log },
         );

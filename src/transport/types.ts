@@ -71,7 +71,10 @@ export interface Listener {
 /**
  * Native fan-out, for runtimes that have it (Bun's topics): one call per
  * broadcast serialises and writes the frame to every subscriber outside JS.
- * The hub uses it when present; without it, the hub loops over its members.
+ * The hub mirrors its rooms here when the transport offers it; without it,
+ * the hub loops over its members. Frames sent this way bypass each
+ * connection's send-time slow-client check, so the server then sweeps
+ * connections on a timer (see `_connection.ts`).
  */
 export interface NativeRooms {
   /** Add `peer` to `room`. */
@@ -114,11 +117,6 @@ export interface Transport {
   /** Handlers to mount dback in a server the user owns, when the runtime needs them. */
   readonly websocket?: MountedWebSocket;
   /**
-   * Whether the runtime closes a socket itself once `maxBufferedBytes` are
-   * unsent (then native fan-out cannot grow memory past it).
-   */
-  readonly closesOnBackpressure?: boolean;
-  /**
    * Bytes of memory the runtime holds per unsent byte of a slow reader
    * (measured; see the runtime notes). Charges are estimated with it; 2 when
    * not given.
@@ -128,10 +126,17 @@ export interface Transport {
   serve(options: {
     port: number;
     hostname: string;
+    /** Serve HTTPS/WSS with this PEM certificate (chain) and key. */
+    tls?: { cert: string; key: string };
     fetch: FetchHandler;
     onError: (err: unknown) => Response;
     /** Told about transport trouble the server survives (e.g. accept failures). */
     log: (message: string) => void;
+    /**
+     * A connection whose request head is not complete within this many ms is
+     * closed, where the runtime lets the transport bound it.
+     */
+    headerTimeoutMs?: number;
   }): Promise<Listener>;
   /** The client's IP address, or `null` when the runtime no longer knows it (peer already gone). */
   clientIp(req: Request, ctx: RequestContext): string | null;

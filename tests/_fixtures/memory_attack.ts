@@ -1,98 +1,13 @@
-// The memory-bound attack, usable against any runtime: a dback server on a big guild in a child
-// process (Deno, Bun or Node), and an attacker from one address that opens WebSockets, joins,
-// never reads, re-sends `connect` every half second and opens replacements whenever the server
-// admits them (old sockets stay open, unread). The server's RSS is sampled all along.
-import { fileURLToPath } from "node:url";
+// The memory-bound attack, usable against a server on any runtime (e.g. a GuildProcess): an
+// attacker from one address that opens WebSockets, joins the big guild, never reads, re-sends
+// `connect` every half second and opens replacements whenever the server admits them (old
+// sockets stay open, unread), while the server's RSS is sampled.
+import { BIG_GUILD_SHORT } from "./big_guild.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SCRIPT = "tests/_fixtures/big_guild_server.ts";
-
-/** A runtime to run the server on, and the command that runs a `.ts` file with it. */
-export interface Runtime {
-  name: string;
-  /** Command and arguments before the script path. */
-  command: string[];
-  /** Make the runtime usable (install it, its dependencies); throws with the fix when it cannot. */
-  prepare?: () => Promise<void>;
-}
-
-/** The big-guild server's spec (see big_guild_server.ts). */
-export interface GuildSpec {
-  members?: number;
-  presenceMs?: number;
-  options?: Record<string, unknown>;
-}
-
-/** A server in a child process. */
-export class GuildServer implements AsyncDisposable {
+/** The server under attack: its port and its resident memory. */
+export interface Target {
   readonly port: number;
-  readonly pid: number;
-  #child: Deno.ChildProcess;
-  #out: { text: string };
-
-  private constructor(child: Deno.ChildProcess, port: number, out: { text: string }) {
-    this.#child = child;
-    this.port = port;
-    this.pid = child.pid;
-    this.#out = out;
-  }
-
-  /** Start the server and wait until it listens (at most 60 s: building the guild takes a while). */
-  static async start(runtime: Runtime, spec: GuildSpec): Promise<GuildServer> {
-    await runtime.prepare?.();
-    const [cmd, ...args] = runtime.command;
-    const child = new Deno.Command(cmd, {
-      args: [...args, SCRIPT, JSON.stringify(spec)],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const out = { text: "" };
-    const pump = async (s: ReadableStream<Uint8Array>) => {
-      for await (const t of s.pipeThrough(new TextDecoderStream())) {
-        out.text = (out.text + t).slice(-200_000);
-      }
-    };
-    pump(child.stdout);
-    pump(child.stderr);
-    let exited = false;
-    child.status.then(() => exited = true);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const m = out.text.match(/PORT (\d+)/);
-      if (m) return new GuildServer(child, Number(m[1]), out);
-      if (exited || Date.now() > deadline) {
-        if (!exited) child.kill("SIGKILL");
-        await child.status;
-        throw new Error(`${runtime.name} server did not start:\n${out.text}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** Resident memory of the server process, in bytes. */
-  rss(): number {
-    const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
-    return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
-  }
-
-  /** The server's output so far (its warnings). */
-  get output(): string {
-    return this.#out.text;
-  }
-
-  /** One counter or gauge from `/metrics` (0 when absent). */
-  async metric(name: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
-    return Number(text.match(new RegExp(`^dback_${name} (\\d+)$`, "m"))?.[1] ?? 0);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch { /* exited */ }
-    await this.#child.status;
-  }
+  rss(): number;
 }
 
 const UPGRADE = (port: number) =>
@@ -150,7 +65,7 @@ export interface AttackResult {
  * time, then hold every socket open for `holdMs` more while sampling. `sockets` caps how many
  * the attacker keeps in all (so a server that never refuses cannot exhaust the test's files).
  */
-export async function slowReaders(server: GuildServer, opts: {
+export async function slowReaders(server: Target, opts: {
   /** Baseline RSS; default: now. */
   before?: number;
   clients?: number;
@@ -164,7 +79,7 @@ export async function slowReaders(server: GuildServer, opts: {
   const clients = opts.clients ?? 32;
   const every = opts.everyMs ?? 500;
   const maxSockets = opts.sockets ?? clients * 12;
-  const connect = frame(JSON.stringify({ type: "connect", data: { server: "big" } }));
+  const connect = frame(JSON.stringify({ type: "connect", data: { server: BIG_GUILD_SHORT } }));
   const socks = new Set<Deno.TcpConn>();
   const result: AttackResult = { before: 0, peakGrowth: 0, admitted: 0, refused: 0 };
   const sample = () => {
@@ -218,11 +133,12 @@ export async function slowReaders(server: GuildServer, opts: {
  * Join once with a client that reads everything, so the guild's join frame is built; the
  * server's RSS 2 s later (what it holds without the attack).
  */
-export async function warmUp(server: GuildServer): Promise<number> {
+export async function warmUp(server: Target): Promise<number> {
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("warm-up join timed out")), 60_000);
-    ws.onopen = () => ws.send(JSON.stringify({ type: "connect", data: { server: "big" } }));
+    ws.onopen = () =>
+      ws.send(JSON.stringify({ type: "connect", data: { server: BIG_GUILD_SHORT } }));
     ws.onmessage = (e) => {
       if (typeof e.data === "string" && e.data.startsWith('{"type":"server-join"')) {
         clearTimeout(timer);

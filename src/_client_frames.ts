@@ -1,0 +1,77 @@
+/**
+ * Client frames (internal): a decoded text frame in, a normalised `connect`
+ * request or one of the protocol's error texts out. The only frame the
+ * client sends is `connect`; everything else it could send is an error.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { type DiscordUser, ERRORS } from "./protocol.ts";
+
+// Only what the login check uses is kept: extra fields a client sends are dropped at the edge.
+const discordUserSchema = z.object({
+  id: z.string().min(1).max(64),
+  username: z.string().min(1).max(200),
+});
+
+/** A `connect` request after parsing and normalisation. */
+export interface ConnectRequest {
+  /** Requested short id, trimmed; `"default"` when missing or blank. */
+  server: string;
+  /** OAuth2 access token, when given and well-formed. */
+  discordToken?: string;
+  /** The claimed Discord user, when given and well-formed. */
+  discordUser?: DiscordUser;
+  /** Legacy password, when given. */
+  password?: string;
+}
+
+/** Result of parsing one client frame. */
+export type ParsedFrame =
+  | { ok: true; request: ConnectRequest }
+  | { ok: false; error: string };
+
+const envelopeSchema = z.object({ type: z.unknown(), data: z.unknown().optional() });
+const serverFieldSchema = z.union([z.string(), z.number(), z.null(), z.undefined()]);
+const tokenSchema = z.string().min(1).max(4096);
+const passwordSchema = z.string().max(4096);
+
+/**
+ * Parse a decoded text frame into a `connect` request or one of the
+ * protocol's error texts. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { parseClientFrame } from "./_client_frames.ts";
+ * const parsed = parseClientFrame('{"type":"connect","data":{"server":" dworld "}}');
+ * if (!parsed.ok || parsed.request.server !== "dworld") throw new Error("unexpected");
+ * ```
+ */
+export function parseClientFrame(text: string): ParsedFrame {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, error: ERRORS.invalidJson };
+  }
+  const envelope = envelopeSchema.safeParse(json);
+  if (!envelope.success || envelope.data.type !== "connect") {
+    return { ok: false, error: ERRORS.unknownType };
+  }
+  const data = envelope.data.data;
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return { ok: false, error: ERRORS.invalidConnect };
+  }
+  const fields = data as Record<string, unknown>;
+  const server = serverFieldSchema.safeParse(fields.server);
+  if (!server.success) return { ok: false, error: ERRORS.invalidServer };
+  const raw = server.data == null ? "" : String(server.data).trim();
+  const request: ConnectRequest = { server: raw === "" ? "default" : raw };
+  const token = tokenSchema.safeParse(fields.discordToken);
+  if (token.success) request.discordToken = token.data;
+  const user = discordUserSchema.safeParse(fields.discordUser);
+  if (user.success) request.discordUser = user.data as DiscordUser;
+  const password = passwordSchema.safeParse(fields.password);
+  if (password.success) request.password = password.data;
+  return { ok: true, request };
+}

@@ -1,0 +1,172 @@
+/**
+ * The object graph of one server (internal): transport, data source (hooks
+ * over the given source, or over the mock world / an inert base), broker,
+ * directory, hub, protocol handler, admission, event routing and the HTTP
+ * routes, wired once. The server owns the lifecycle around them.
+ *
+ * @module
+ */
+import { Admission } from "./_admission.ts";
+import { type Broker, LocalBroker } from "./broker.ts";
+import { CallbackRunner } from "./_callback_runner.ts";
+import type { Callbacks } from "./callbacks.ts";
+import { ClientAddresses } from "./_client_address.ts";
+import type { Connection } from "./_connection.ts";
+import { Directory } from "./_directory.ts";
+import { EventRouter } from "./_events.ts";
+import { ProtocolHandler } from "./_handler.ts";
+import { routes } from "./_http.ts";
+import { Hub } from "./_hub.ts";
+import { JoinQueue } from "./_join_queue.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./_metrics.ts";
+import type { Settings } from "./options.ts";
+import type { DataSource } from "./source.ts";
+import { MockSource } from "./sources/mock.ts";
+import { defaultBase, withCallbacks } from "./sources/_callbacks.ts";
+import { PAGE_FILES, staticSource } from "./_static.ts";
+import { pickTransport } from "./transport/mod.ts";
+import type { RequestContext, Transport } from "./transport/types.ts";
+import { upgrader } from "./_upgrade.ts";
+import { VERSION } from "./version.ts";
+
+/** What the graph needs to know about the server that owns it. */
+export interface Owner {
+  /** The server's lifecycle state (`running` accepts connections). */
+  state(): string;
+  /** `http(s)://host:port` of the viewer port while it is bound to one address. */
+  url(): string | undefined;
+}
+
+/** The parts of one server. */
+export interface Parts {
+  /** The runtime's transport. */
+  transport: Transport;
+  /** The registered hooks (the `on…` methods add to it). */
+  hooks: Callbacks;
+  /** Hooks over the source: what the directory asks. */
+  source: DataSource;
+  /** How events reach every instance. */
+  broker: Broker;
+  /** Server list and cached user maps. */
+  directory: Directory;
+  /** Who is joined where. */
+  hub: Hub<Connection>;
+  /** Who may connect; the live connections. */
+  admission: Admission;
+  /** The global outbound budget and its join queue. */
+  joinQueue: JoinQueue;
+  /** Events in (sink, broadcasts) and out (delivery). */
+  events: EventRouter;
+  /** The request handler of the port. */
+  fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
+  /** The `/metrics` text. */
+  metricsText(): string;
+}
+
+/** Build the parts of a server from its checked settings; `staticDir` is the default page. */
+export function compose(
+  s: Settings,
+  log: Logger,
+  metrics: Metrics,
+  owner: Owner,
+  staticDir: URL,
+): Parts {
+  const limits = {
+    idleTimeoutSeconds: s.idleTimeoutSeconds,
+    maxPayloadBytes: s.maxFrameBytes,
+    maxBufferedBytes: s.maxBufferedBytes,
+  };
+  // Bun closes a socket past its limit itself: a join on its way may take a socket past
+  // maxBufferedBytes (the global budget bounds the sum), so there the sweep applies the rule.
+  const transport = pickTransport(s.transport, {
+    ...limits,
+    maxBufferedBytes: Math.min(s.maxBufferedBytes + s.maxTotalBufferedBytes, 2 ** 31 - 1),
+  });
+  const hooks: Callbacks = { ...s.callbacks };
+  // Callbacks that supply the data run over an inert base, never over the mock world.
+  const source = withCallbacks(s.source ?? defaultBase(new MockSource(), hooks), hooks);
+  const broker: Broker = s.broker ?? new LocalBroker();
+  const runner = new CallbackRunner(s.callbackTimeoutMs, log, metrics);
+  const directory = new Directory(source, runner, s.userDataCacheMs, log);
+  const hub = new Hub<Connection>((serverId, active) => {
+    source.watch?.(serverId, active);
+    broker.watch(serverId, active);
+  }, transport.rooms);
+  // Asked only once connections exist, so after `admission` below is set.
+  const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentBytes(), metrics);
+  const handler = new ProtocolHandler(directory, hub, log, metrics, joinQueue);
+  const admission: Admission = new Admission(
+    s,
+    hub,
+    handler,
+    log,
+    metrics,
+    transport.memoryFactor,
+  );
+  const events = new EventRouter({
+    broker,
+    hub,
+    directory,
+    leave: (conn) => admission.leave(conn),
+    log,
+    metrics,
+  });
+  const metricsText = () => {
+    joinQueue.unsentBytes(); // a gauge: measured when read
+    return metrics.render(admission.size, hub.sizes(), owner.state() !== "running") +
+      (broker.metrics?.() ?? "");
+  };
+  const fetch = routes({
+    healthy: () => owner.state() === "running",
+    metrics: s.metrics === undefined ? metricsText : null,
+    // Counts only: nothing here names a user or a server.
+    status: () => ({
+      version: VERSION,
+      runtime: transport.runtime,
+      state: owner.state(),
+      viewers: admission.size,
+      rooms: hub.sizes().size,
+      trackedIps: admission.trackedIps,
+      source: source.state?.() ?? { kind: "custom", state: "running" },
+      cluster: broker.role?.() ?? "single",
+    }),
+    sourceState: () => source.state?.(),
+    builtinPage: s.staticDir === undefined,
+    debug: (message) => log.debug(message),
+    hooks,
+    runner,
+    files: s.staticDir === false
+      ? null
+      : s.staticDir === undefined
+      ? staticSource(staticDir, PAGE_FILES)
+      : staticSource(s.staticDir),
+    upgrade: upgrader({
+      running: () => owner.state() === "running",
+      transport,
+      clients: new ClientAddresses(s.trustProxy, s.ipv6Prefix),
+      // The page's own origins: configured, and the listener's (unless bound to every address).
+      ownOrigins: () => {
+        const url = owner.url();
+        return url ? [...s.publicOrigins, new URL(url).origin] : [...s.publicOrigins];
+      },
+      admission,
+      limits,
+      log,
+      metrics,
+    }),
+  });
+  return {
+    transport,
+    hooks,
+    source,
+    broker,
+    directory,
+    hub,
+    admission,
+    joinQueue,
+    events,
+    fetch,
+    metricsText,
+  };
+}

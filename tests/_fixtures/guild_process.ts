@@ -1,0 +1,142 @@
+// Drives tests/_fixtures/big_guild_server.ts in a child process on each runtime of the runtime
+// suite: its port, its RSS (from /proc), its metrics and its warnings.
+import type { LogRecord, MetricsSnapshot, ServerOptions } from "../../mod.ts";
+import { ROOT, runtimeCommand, type RuntimeName } from "./runtimes.ts";
+
+export { RUNTIMES } from "./runtimes.ts";
+
+/** What the child serves. */
+export interface GuildSpec {
+  members: number;
+  presencePerSecond?: number;
+  options?: ServerOptions;
+}
+
+/** A big-guild server in a child process. */
+export class GuildProcess implements AsyncDisposable {
+  readonly port: number;
+  readonly pid: number;
+  readonly logs: LogRecord[] = [];
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #waiters: Array<(msg: Record<string, unknown>) => boolean> = [];
+  #reading: Promise<void>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    port: number,
+    rest: AsyncGenerator<string>,
+  ) {
+    this.#child = child;
+    this.port = port;
+    this.pid = child.pid;
+    this.#writer = child.stdin.getWriter();
+    this.#reading = (async () => {
+      for await (const line of rest) {
+        let msg;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (msg.log) this.logs.push(msg.log);
+        this.#waiters = this.#waiters.filter((w) => !w(msg));
+      }
+    })();
+  }
+
+  /** Start the server under `runtime`; resolves once it listens. */
+  static async start(runtime: RuntimeName, spec: GuildSpec): Promise<GuildProcess> {
+    const full = runtime === "deno-node"
+      ? { ...spec, options: { ...spec.options, transport: "node" as const } }
+      : spec;
+    const { cmd, args } = await runtimeCommand(runtime, "tests/_fixtures/big_guild_server.ts", [
+      JSON.stringify(full),
+    ]);
+    const child = new Deno.Command(cmd, {
+      args,
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const it = lines(child.stdout);
+    for (;;) {
+      const next = await it.next();
+      if (next.done) throw new Error(`${runtime} server exited before listening`);
+      const m = next.value.match(/^READY (\d+)$/);
+      if (m) return new GuildProcess(child, Number(m[1]), it);
+    }
+  }
+
+  /** `ws://` URL. */
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** The child's resident memory in bytes (Linux). */
+  rss(): number {
+    const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
+    return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+  }
+
+  /** The server's metrics now. */
+  async metrics(): Promise<MetricsSnapshot> {
+    const reply = new Promise<MetricsSnapshot>((resolve) =>
+      this.#waiters.push((msg) => {
+        if (!msg.metrics) return false;
+        resolve(msg.metrics as MetricsSnapshot);
+        return true;
+      })
+    );
+    await this.#writer.write(new TextEncoder().encode("metrics\n"));
+    return await reply;
+  }
+
+  /** Broadcast `count` presence changes of the big guild now. */
+  async presence(count: number): Promise<void> {
+    const reply = new Promise<void>((resolve) =>
+      this.#waiters.push((msg) => {
+        if (msg.presence === undefined) return false;
+        resolve();
+        return true;
+      })
+    );
+    await this.#writer.write(new TextEncoder().encode(`presence ${count}\n`));
+    await reply;
+  }
+
+  /** Warnings and errors logged so far whose message contains `text`. */
+  warnings(text: string): LogRecord[] {
+    return this.logs.filter((l) => l.message.includes(text));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    try {
+      this.#child.kill("SIGTERM");
+    } catch { /* gone already */ }
+    const timer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 5000);
+    await this.#child.status;
+    clearTimeout(timer);
+    await this.#reading;
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buf = "";
+  const decoder = new TextDecoder();
+  for await (const bytes of stream) {
+    buf += decoder.decode(bytes, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, i);
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) yield buf;
+}

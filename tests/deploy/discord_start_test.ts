@@ -1,0 +1,161 @@
+// The Discord command as a service: it binds its port first and answers /healthz while
+// the gateway connects, keeps retrying an unreachable Discord, exits 0 on SIGTERM, fails
+// before IDENTIFY when its port is taken, and ends on a definite answer with one line.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { FakeDiscord, GUILD, smallGuild } from "../_fixtures/fake_discord.ts";
+import { ensureBun } from "../_fixtures/_bun.ts";
+import { freePort } from "./_nginx.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+function spawn(args: string[], env: Record<string, string>, runtime: "deno" | "bun" = "deno") {
+  const child = new Deno.Command(runtime === "deno" ? Deno.execPath() : "bun", {
+    args: runtime === "deno"
+      ? ["run", "-A", "examples/discord.ts", ...args]
+      : ["run", "examples/discord.ts", ...args],
+    cwd: ROOT,
+    env: { DISCORD_GUILD_IDS: GUILD, NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const out = { text: "" };
+  const reads = [child.stdout, child.stderr].map(async (s) => {
+    for await (const c of s.pipeThrough(new TextDecoderStream())) out.text += c;
+  });
+  return {
+    out,
+    async until(re: RegExp, ms = 30_000): Promise<RegExpMatchArray> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const m = out.text.match(re);
+        if (m) return m;
+        assert.ok(Date.now() < deadline, `waited for ${re}:\n${out.text}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* exited */ }
+      const status = await child.status;
+      await Promise.all(reads);
+      return status;
+    },
+    status: child.status,
+    done: () => Promise.all(reads),
+  };
+}
+
+for (const rt of ["deno", "bun"] as const) {
+  Deno.test(`${rt}: discord command, Discord unreachable: the port answers /healthz (not connected) while it retries; SIGTERM exits 0`, async () => {
+    if (rt === "bun") await ensureBun();
+    const dead = freePort();
+    const p = spawn(
+      [
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--api-base",
+        `http://127.0.0.1:${dead}/api`,
+        "--gateway-url",
+        `ws://127.0.0.1:${dead}`,
+      ],
+      { DISCORD_TOKEN: "unused-token" },
+      rt,
+    );
+    try {
+      const port = Number((await p.until(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(health.status, 200);
+      assert.match(await health.text(), /^ok\nsource: discord (connecting|retrying)\n$/);
+      const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json();
+      assert.equal(status.source.kind, "discord");
+      assert.notEqual(status.source.state, "ready");
+      // The page is served meanwhile.
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(page.status, 200);
+      await page.body?.cancel();
+      // It keeps trying (a second attempt, and still no exit), and says why it failed.
+      await p.until(/attempt 2/);
+      assert.match(p.out.text, /WARN .*socket error: .*(refused|failed to connect)/i);
+      assert.match(
+        await (await fetch(`http://127.0.0.1:${port}/healthz`)).text(),
+        /source: discord (connecting|retrying)/,
+      );
+    } finally {
+      const s = await p.stop("SIGTERM");
+      assert.equal(s.code, 0, p.out.text);
+    }
+  });
+}
+
+Deno.test("discord command, Discord's API unreachable: the cause is logged, and a failed start is started again", async () => {
+  const dead = freePort();
+  const p = spawn(
+    ["--port", "0", "--host", "127.0.0.1", "--api-base", `http://127.0.0.1:${dead}/api`],
+    { DISCORD_TOKEN: "unused-token" },
+  );
+  try {
+    await p.until(/listening on/);
+    // fetch says "fetch failed"; the log carries what failed underneath.
+    await p.until(/GET \/gateway\/bot: .*fetch failed: caused by .*(refused|connect)/i);
+    await p.until(/discord: start failed \(attempt 1\): .*; retrying in \d+ ms/);
+    // The new start asks again.
+    const again = p.out.text.length;
+    const deadline = Date.now() + 30_000;
+    while (!/GET \/gateway\/bot/.test(p.out.text.slice(again))) {
+      assert.ok(Date.now() < deadline, `no new attempt:\n${p.out.text}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    const s = await p.stop("SIGTERM");
+    assert.equal(s.code, 0, p.out.text);
+  }
+});
+
+Deno.test("discord command, port taken: exit 1 before any IDENTIFY", async () => {
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const p = spawn(
+      [
+        "--port",
+        String((busy.addr as Deno.NetAddr).port),
+        "--host",
+        "127.0.0.1",
+        "--gateway-url",
+        fake.gatewayUrl,
+      ],
+      { DISCORD_TOKEN: fake.token },
+    );
+    const status = await p.status;
+    await p.done();
+    assert.equal(status.code, 1, p.out.text);
+    assert.match(p.out.text, /error: cannot listen on 127\.0\.0\.1:\d+/);
+    assert.equal(fake.conns.length, 0, "no gateway connection before the port is bound");
+  } finally {
+    busy.close();
+    await fake.stop();
+  }
+});
+
+Deno.test("discord command, a rejected token: exit 1 with the reason on one error line, once", async () => {
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+  try {
+    const p = spawn(
+      ["--port", "0", "--host", "127.0.0.1", "--gateway-url", fake.gatewayUrl],
+      { DISCORD_TOKEN: "wrong-token" },
+    );
+    const status = await p.status;
+    await p.done();
+    assert.equal(status.code, 1, p.out.text);
+    const lines = p.out.text.split("\n").filter((l) => /rejected the bot token/.test(l));
+    assert.equal(lines.length, 1, p.out.text);
+    assert.match(lines[0], /^error: /);
+    assert.equal(fake.conns.length, 1, "no retry after a definite answer");
+  } finally {
+    await fake.stop();
+  }
+});

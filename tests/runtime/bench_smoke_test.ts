@@ -1,0 +1,119 @@
+// The benchmark suite still works end to end: `bench/run.ts --smoke` starts
+// dback and the raw Deno loop, joins a few clients through several load
+// generator processes, publishes, and must report frames delivered by dback.
+// It also runs dback on Bun (installed first, as every Bun test does): that row
+// must deliver frames too, so a crash of dback under Bun fails the test instead
+// of passing as "unavailable". Nothing is asserted about speed, so a loaded
+// machine cannot fail it. The second test feeds made-up figures to the report
+// and checks the Bun target verdicts and the "not measured" reasons.
+import assert from "node:assert/strict";
+import { parseOptions } from "../../bench/_options.ts";
+import type { Measured } from "../../bench/_session.ts";
+import { render, type Row } from "../../bench/report.ts";
+import type { MainResult } from "../../bench/scenarios/main.ts";
+import { ensureBun } from "../_fixtures/_bun.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+
+Deno.test("bench: smoke mode runs end to end and dback delivers frames, on Deno and on Bun", async () => {
+  await ensureBun();
+  const out = await Deno.makeTempDir({ prefix: "dback-bench-smoke-" });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}bench/run.ts`, "--smoke", "--out", out],
+      cwd: root,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    const result = await child.output();
+    clearTimeout(timer);
+    const stdout = new TextDecoder().decode(result.stdout);
+    const stderr = new TextDecoder().decode(result.stderr);
+    assert.equal(result.code, 0, `smoke run failed:\n${stdout}\n${stderr}`);
+
+    const delivered = /^dback delivered frames: (\d+)$/m.exec(stdout);
+    assert.ok(delivered, `no delivered-frames line in:\n${stdout}`);
+    assert.ok(Number(delivered[1]) > 0, "dback delivered no frames");
+
+    const report = JSON.parse(await Deno.readTextFile(`${out}/smoke.json`));
+    const dback = report.rows.find((r: { impl: string }) => r.impl === "dback");
+    assert.ok(dback?.main, `dback row missing: ${JSON.stringify(dback)}`);
+    assert.equal(dback.main.join.failed, 0);
+    assert.ok(dback.main.latency.frames > 0);
+    assert.ok(dback.main.flood.frames > 0);
+    assert.ok(dback.storm.join.ok > 0);
+
+    const onBun = report.rows.find((r: { impl: string }) => r.impl === "dback-bun");
+    assert.ok(onBun, "dback-bun row missing");
+    assert.equal(onBun.unavailable, undefined, `dback-bun unavailable: ${onBun.unavailable}`);
+    assert.equal(onBun.error, undefined, `dback-bun failed: ${onBun.error}`);
+    assert.equal(onBun.main.join.failed, 0);
+    assert.ok(onBun.main.flood.frames > 0, "dback on Bun delivered no frames");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+/** A measured window with only the figures the Bun table reads; the rest NaN. */
+function window(framesPerS: number, cpuPerFrameUs: number): Measured {
+  const load = { serverPct: 1, genMaxPct: 1, boxPct: 1, genSaturated: false, boxSaturated: false };
+  return {
+    frames: 1,
+    expected: 1,
+    complete: true,
+    wallS: 1,
+    framesPerS,
+    serverCpuS: NaN,
+    cpuPerFrameUs,
+    latency: { p50: NaN, p99: NaN, max: NaN },
+    load,
+    rssStartKiB: NaN,
+    rssPeakKiB: NaN,
+    rssEndKiB: NaN,
+  };
+}
+
+function row(impl: string, cpuUs: number, kib: number, floodPerS: number): Row {
+  const join = { ok: 1, failed: 0, wallMs: 1, joinsPerS: 1, p50: 1, p99: 1, max: 1, errors: {} };
+  const cpu = window(NaN, cpuUs);
+  const main: MainResult = {
+    join,
+    rssBeforeKiB: 0,
+    rssAfterKiB: kib,
+    rssPerConnKiB: kib,
+    latency: cpu,
+    cpu: [cpu],
+    cpuPerFrameUs: cpuUs,
+    cpuRate: 1,
+    flood: window(floodPerS, cpuUs),
+  };
+  return { impl, n: 1000, main };
+}
+
+Deno.test("bench: the Bun table says which targets dback on Bun meets, with ratios", () => {
+  const o = parseOptions(["--clients", "1000", "--servers", "dback,dback-bun,bun"]);
+  const line = (rows: Row[]) =>
+    render(o, rows).text.split("\n").find((l) => l.startsWith("dback-bun") && l.includes("cpu "));
+  const met = line([
+    row("dback", 9, 33, 100_000),
+    row("dback-bun", 5.5, 5, 160_000),
+    row("bun", 5, 4, 1e6),
+  ]);
+  assert.match(met ?? "", /1\.10×.*1\.60×\s+cpu met, mem met, flood met$/);
+  const missed = line([
+    row("dback", 9, 33, 100_000),
+    row("dback-bun", 6, 7, 140_000),
+    row("bun", 5, 4, 1e6),
+  ]);
+  assert.match(missed ?? "", /1\.20×.*cpu missed, mem missed, flood missed$/);
+
+  const gone = render(o, [row("dback", 9, 33, 1), {
+    impl: "dback-bun",
+    n: 1000,
+    unavailable: "no bun",
+  }]);
+  assert.match(gone.text, /^dback-bun\s+unavailable/m);
+  assert.match(gone.md, /- dback-bun @ 1000 clients: unavailable: no bun/);
+});
