@@ -50,21 +50,22 @@ export class Admission {
   #charges: ChargeLedger;
   #nextId = 1;
 
-  /** `memoryFactor`: bytes the runtime holds per unsent byte (the transport's measured figure). */
+  /** `memory`: what the runtime holds per socket (the transport's measured figures). */
   constructor(
     settings: Settings,
     hub: Hub<Connection>,
     handler: ConnectionHandler,
     log: Logger,
     metrics: Metrics,
-    memoryFactor = 2,
+    memory: { factor?: number; keepsLargestFrame?: boolean } = {},
   ) {
     this.#settings = settings;
     this.#charges = new ChargeLedger({
       slots: settings.maxConnectionsPerIp,
       bytes: settings.maxConnectionsPerIp * settings.maxBufferedBytes,
       quarantineMs: settings.dropQuarantineMs,
-      factor: memoryFactor,
+      factor: memory.factor ?? 2,
+      keepsLargestFrame: memory.keepsLargestFrame,
     });
     this.#limits = {
       maxFrameBytes: settings.maxFrameBytes,

@@ -1,7 +1,8 @@
 /**
  * The memory charge of client addresses: what each address's connections
  * make the runtime hold, counted in slots and in estimated bytes (unsent
- * bytes × the runtime's measured overhead factor). A connection dback
+ * bytes × the runtime's measured overhead factor, plus what the runtime
+ * keeps after sending, such as Deno's write buffer). A connection dback
  * dropped stays charged — slot and bytes, frozen at the drop — until the
  * runtime proves its TCP socket is gone and a quarantine has passed,
  * whichever is later: a runtime that reports a socket closed while still
@@ -21,6 +22,8 @@ export interface ChargeLimits {
   quarantineMs: number;
   /** Estimated bytes the runtime holds per unsent byte. */
   factor: number;
+  /** Whether the runtime keeps a buffer the size of the largest frame sent, per socket (Deno). */
+  keepsLargestFrame?: boolean;
 }
 
 /**
@@ -42,6 +45,7 @@ export class Charge {
   #ledger: ChargeLedger;
   #entry: Address;
   #bytes = 0;
+  #largest = 0;
   #state: "live" | "dropped" | "released" = "live";
   #until = 0;
   #probe: GoneProbe | undefined;
@@ -69,10 +73,15 @@ export class Charge {
     return Math.ceil(unsent * this.#ledger.limits.factor);
   }
 
+  /** A frame of `bytes` was handed to the runtime (Deno keeps a buffer the size of the largest). */
+  sent(bytes: number): void {
+    if (bytes > this.#largest && this.#ledger.limits.keepsLargestFrame) this.#largest = bytes;
+  }
+
   /** Charge what `unsent` bytes cost now (live connections only; a dropped one stays frozen). */
   set(unsent: number): void {
     if (this.#state !== "live") return;
-    const bytes = this.estimate(unsent);
+    const bytes = this.estimate(unsent) + this.#largest;
     this.#entry.bytes += bytes - this.#bytes;
     this.#bytes = bytes;
   }
@@ -82,7 +91,7 @@ export class Charge {
    * (the estimate of the others, plus this one's).
    */
   affords(unsent: number): boolean {
-    return this.#entry.bytes - this.#bytes + this.estimate(unsent) <=
+    return this.#entry.bytes - this.#bytes + this.estimate(unsent) + this.#largest <=
       this.#ledger.limits.bytes;
   }
 
@@ -92,7 +101,7 @@ export class Charge {
    */
   drop(unsent: number, probe?: GoneProbe): void {
     if (this.#state !== "live") return;
-    this.set(Math.max(unsent, this.#bytes / this.#ledger.limits.factor));
+    this.set(Math.max(unsent, (this.#bytes - this.#largest) / this.#ledger.limits.factor));
     this.#state = "dropped";
     this.#until = this.#ledger.now() + this.#ledger.limits.quarantineMs;
     this.#probe = probe;

@@ -102,7 +102,7 @@ export function compose(
     handler,
     log,
     metrics,
-    transport.memoryFactor,
+    transport.memory,
   );
   const events = new EventRouter({
     broker,

@@ -322,6 +322,7 @@ export class Connection implements WsEvents {
   #write(peer: WsPeer, frame: string, bytes: number): void {
     peer.send(frame);
     this.#sentBytes += bytes;
+    this.#charge.sent(bytes);
     this.#charge.set(peer.bufferedAmount);
     this.#metrics.framesOut++;
   }

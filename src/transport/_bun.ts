@@ -171,7 +171,7 @@ export function bunTransport(limits: SocketLimits): Transport {
     rooms,
     websocket,
     // RSS per unsent byte of a slow reader with ~10 MB frames (1.07 with 1 MB ones).
-    memoryFactor: 1.7,
+    memory: { factor: 1.7 },
 
     serve({ port, hostname, tls, fetch, onError }): Promise<Listener> {
       const s = bunGlobal().serve({

@@ -117,11 +117,12 @@ export interface Transport {
   /** Handlers to mount dback in a server the user owns, when the runtime needs them. */
   readonly websocket?: MountedWebSocket;
   /**
-   * Bytes of memory the runtime holds per unsent byte of a slow reader
-   * (measured; see the runtime notes). Charges are estimated with it; 2 when
-   * not given.
+   * What the runtime holds per socket, measured (see docs/runtimes.md):
+   * `factor` bytes of memory per unsent byte of a slow reader (2 when not
+   * given), and whether it keeps a buffer the size of the largest frame it
+   * sent until the socket closes. Charges are estimated with it.
    */
-  readonly memoryFactor?: number;
+  readonly memory?: { readonly factor?: number; readonly keepsLargestFrame?: boolean };
   /** Bind and serve; resolves once listening. */
   serve(options: {
     port: number;

@@ -79,3 +79,21 @@ Deno.test("charge: a dropped charge is frozen; the address's bytes refuse both a
   assert.equal(l.admits(IP), false, "bytes spent, though slots remain");
   assert.equal(l.admits("198.51.100.1"), true, "other addresses are not charged");
 });
+
+Deno.test("charge: where the runtime keeps its largest frame (Deno), that buffer stays charged after the bytes left", () => {
+  const clock = { now: 0 };
+  const l = new ChargeLedger(
+    { slots: 4, bytes: 1000, quarantineMs: 60_000, factor: 1, keepsLargestFrame: true },
+    () => clock.now,
+  );
+  const a = l.open(IP);
+  a.sent(300);
+  a.set(300);
+  assert.deepEqual(l.charged(IP), { slots: 1, bytes: 600 });
+  a.sent(10);
+  a.set(0); // all written: the write buffer remains
+  assert.deepEqual(l.charged(IP), { slots: 1, bytes: 300 });
+  const b = l.open(IP);
+  assert.equal(b.affords(700), true);
+  assert.equal(b.affords(701), false);
+});
