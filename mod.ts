@@ -30,13 +30,13 @@
  *
  * @module
  */
+export { WebSocketServer } from "./src/server.ts";
 export {
   DEFAULT_STATIC_DIR,
   type ServerOptions,
   type StartOptions,
-  WebSocketServer,
-} from "./src/server.ts";
-export type { TransportName } from "./src/options.ts";
+  type TransportName,
+} from "./src/options.ts";
 export type { Callbacks, MaybePromise, StaticResult } from "./src/callbacks.ts";
 export type {
   ChatEvent,

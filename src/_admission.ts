@@ -78,6 +78,7 @@ export class Admission {
       slowGraceMs: settings.slowClientGraceMs,
       maxBufferedBytes: settings.maxBufferedBytes,
       joinMinBytesPerSecond: settings.joinMinBytesPerSecond,
+      memoryFactor: memory.factor ?? 2,
     };
     this.#perIp = new IpTable({
       framesPerSecond: settings.ipFramesPerSecond,

@@ -2,21 +2,21 @@
  * One viewer's WebSocket: inbound limits where the bytes arrive (frame size,
  * per-connection rate, the per-IP budget it shares, join and open
  * deadlines), decoding, in-order handling of a small bounded queue of its
- * requests, and outbound delivery under one slow-client rule: what the
- * runtime holds for the socket (its charge: unsent bytes × the runtime's
- * factor) never passes the per-connection cap nor its address's budget,
- * and a client that stays behind, or leaves its join unread, is dropped.
+ * requests, and outbound delivery that never lets one socket's unsent bytes
+ * pass the hard cap (the rule itself is `_slow_client.ts`) nor its client
+ * address's memory charge pass its budget (`_charge.ts`).
  *
  * @module
  */
 import { type ConnectRequest, parseClientFrame } from "./_client_frames.ts";
 import { errorText } from "./_errors.ts";
 import { errorFrame } from "./_frames.ts";
-import type { Charge } from "./_charge.ts";
 import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import { ERRORS } from "./protocol.ts";
+import type { Charge } from "./_charge.ts";
+import { SlowClientRule } from "./_slow_client.ts";
 import type { WsEvents, WsPeer } from "./transport/types.ts";
 
 /** Per-connection limits. */
@@ -44,6 +44,8 @@ export interface ConnectionLimits {
    * `slowGraceMs` plus its size at this rate; a join still unsent then drops the client.
    */
   joinMinBytesPerSecond: number;
+  /** Bytes of memory the runtime holds per unsent byte (see `_charge.ts`). */
+  memoryFactor?: number;
 }
 
 /** What one client IP may spend, shared by all its connections. */
@@ -92,6 +94,7 @@ export class Connection implements WsEvents {
   lastRoom: string | undefined;
   #peer: WsPeer | undefined;
   #limits: ConnectionLimits;
+  #slow: SlowClientRule;
   #log: Logger;
   #metrics: Metrics;
   #handler: ConnectionHandler;
@@ -105,12 +108,9 @@ export class Connection implements WsEvents {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #state: "upgrading" | "open" | "doomed" | "closed" = "upgrading";
   #ignoring = false;
-  #behindSince = 0;
   #sentBytes = 0;
   #joinEnd = 0;
   // The join in flight: its bytes raise both limits until it is out or overdue.
-  #joinAllowance = 0;
-  #joinDue = 0;
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -127,6 +127,7 @@ export class Connection implements WsEvents {
     this.id = id;
     this.ip = ip;
     this.#limits = limits;
+    this.#slow = new SlowClientRule(limits);
     this.#handler = handler;
     this.#owner = owner;
     this.#budget = budget;
@@ -264,10 +265,7 @@ export class Connection implements WsEvents {
     if (!this.#keepsUp(buffered, 0)) return false;
     // The join counts in full against the address's budget.
     if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
-    const limits = this.#limits;
-    this.#joinAllowance = bytes;
-    this.#joinDue = performance.now() + limits.slowGraceMs +
-      bytes * 1000 / limits.joinMinBytesPerSecond;
+    this.#slow.joinSent(bytes);
     this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
     return true;
@@ -275,7 +273,7 @@ export class Connection implements WsEvents {
 
   /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
   get joinInFlight(): boolean {
-    return this.#joinAllowance > 0;
+    return this.#slow.joinInFlight;
   }
 
   /**
@@ -328,7 +326,7 @@ export class Connection implements WsEvents {
   }
 
   /**
-   * The slow-client rule without a send, for sockets nothing is sent to (a
+   * The slow-reader check without a send, for sockets nothing is sent to (a
    * quiet guild: a join left unread) and frames that bypass
    * {@link Connection.deliver} (native fan-out): call it periodically.
    */
@@ -342,35 +340,13 @@ export class Connection implements WsEvents {
   }
 
   /**
-   * The slow-client policy, shared by sends and sweeps: `false` (and the
-   * client dropped) when `bytes` more would take its charge (unsent bytes ×
-   * the runtime's factor) past `maxBufferedBytes` or its address past its
-   * budget, or when it has stayed above `highWaterBytes` for the grace
-   * period. A join in flight raises the first and the last by its size until
-   * it is out; overdue, it drops. The address budget counts everything.
+   * The slow-client rule (see `_slow_client.ts`), then the address's budget
+   * (see `_charge.ts`), shared by sends and sweeps; `false` when dropped.
    */
   #keepsUp(buffered: number, bytes: number): boolean {
-    const limits = this.#limits;
-    let allowance = this.#joinAllowance;
-    if (allowance > 0) {
-      if (buffered <= limits.highWaterBytes) allowance = this.#joinAllowance = 0;
-      else if (performance.now() > this.#joinDue) return this.#tooSlow(buffered, "(join overdue)");
-    }
-    const charge = this.#charge;
-    if (charge.estimate(Math.max(0, buffered + bytes - allowance)) > limits.maxBufferedBytes) {
-      return this.#tooSlow(buffered, "(hard limit)");
-    }
-    if (!charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
-    if (buffered > limits.highWaterBytes + allowance) {
-      const now = performance.now();
-      if (this.#behindSince === 0) this.#behindSince = now;
-      else if (now - this.#behindSince >= limits.slowGraceMs) {
-        return this.#tooSlow(buffered, `for ${Math.round(now - this.#behindSince)} ms`);
-      }
-    } else if (this.#behindSince !== 0) {
-      this.#behindSince = 0;
-    }
-    return true;
+    const why = this.#slow.check(buffered, bytes) ??
+      (this.#charge.affords(buffered + bytes) ? null : "(address budget)");
+    return why === null || this.#tooSlow(buffered, why);
   }
 
   #tooSlow(buffered: number, why: string): false {
@@ -473,15 +449,4 @@ export class Connection implements WsEvents {
         return;
     }
   }
-}
-
-/**
- * The slow-client rule on a timer, for what sends do not see (native
- * fan-out, quiet guilds, dropped sockets' charges): `sweep` runs every
- * `slowGraceMs / 4` (between 50 and 500 ms). Returns the stop function.
- */
-export function sweepSlowClients(sweep: () => void, slowGraceMs: number): () => void {
-  const every = Math.max(50, Math.min(500, slowGraceMs / 4));
-  const timer = setInterval(sweep, every);
-  return () => clearInterval(timer);
 }

@@ -1,6 +1,7 @@
 /**
- * The options of `WebSocketServer`: their documentation, their zod schema
- * (unknown options are an error) and their defaults.
+ * The options of `WebSocketServer` (and of its `start`): their
+ * documentation, their zod schema (unknown options are an error) and their
+ * defaults.
  *
  * @module
  */
@@ -14,6 +15,38 @@ import type { DataSource } from "./source.ts";
 import { TRANSPORT_NAMES, type TransportName } from "./transport/mod.ts";
 
 export type { TransportName } from "./transport/mod.ts";
+
+/**
+ * The page this package ships, served when no `staticDir` is given.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STATIC_DIR } from "@dzone/dback";
+ * if (!DEFAULT_STATIC_DIR.href.endsWith("/public/")) throw new Error(DEFAULT_STATIC_DIR.href);
+ * ```
+ */
+export const DEFAULT_STATIC_DIR: URL = new URL("../public/", import.meta.url);
+
+/**
+ * What `WebSocketServer.start` should do besides starting the source.
+ *
+ * @example
+ * ```ts
+ * import { WebSocketServer } from "@dzone/dback";
+ * await using server = new WebSocketServer({ logLevel: "warn" });
+ * await server.start({ listen: false }); // no port bound: mount it with server.fetch
+ * const res = await server.fetch(new Request("http://dzone.local/healthz"));
+ * if (res.status !== 200) throw new Error("not running");
+ * ```
+ */
+export interface StartOptions {
+  /**
+   * Bind the port from the options (default `true`). `false` starts only the
+   * data source and broker, for a server mounted with
+   * `WebSocketServer.fetch` inside another HTTP server.
+   */
+  listen?: boolean;
+}
 
 /**
  * Options of `WebSocketServer`. Every limit has a default fit for the public

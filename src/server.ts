@@ -1,56 +1,28 @@
 /**
- * `WebSocketServer`: wires the pieces (transport, admission, protocol
- * handler, hub, directory, data source, broker), owns the lifecycle, and
- * offers the broadcasts.
+ * `WebSocketServer`: the public face of one server. It owns the lifecycle
+ * (start, stop, drain) and offers the API (hooks, broadcasts, mounting); its
+ * parts are built once by `_compose.ts`.
  *
  * @module
  */
 import type { Callbacks } from "./callbacks.ts";
 import { compose, type Parts } from "./_compose.ts";
-import { sweepSlowClients } from "./_connection.ts";
+import { sweepSlowClients } from "./_slow_client.ts";
 import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
 import type { ChatEvent, ClientIdEvent, PresenceEvent, ServerEvent } from "./events.ts";
 import { Logger } from "./log.ts";
 import { Metrics } from "./_metrics.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
-import { parseOptions, type ServerOptions, type Settings } from "./options.ts";
+import {
+  DEFAULT_STATIC_DIR,
+  parseOptions,
+  type ServerOptions,
+  type Settings,
+  type StartOptions,
+} from "./options.ts";
 import { checkStaticDir } from "./_static.ts";
 import type { MountedWebSocket } from "./transport/types.ts";
 import { VERSION } from "./version.ts";
-
-export type { ServerOptions } from "./options.ts";
-
-/**
- * The page this package ships, served when no `staticDir` is given.
- *
- * @example
- * ```ts
- * import { DEFAULT_STATIC_DIR } from "@dzone/dback";
- * if (!DEFAULT_STATIC_DIR.href.endsWith("/public/")) throw new Error(DEFAULT_STATIC_DIR.href);
- * ```
- */
-export const DEFAULT_STATIC_DIR: URL = new URL("../public/", import.meta.url);
-
-/**
- * What {@link WebSocketServer.start} should do besides starting the source.
- *
- * @example
- * ```ts
- * import { WebSocketServer } from "@dzone/dback";
- * await using server = new WebSocketServer({ logLevel: "warn" });
- * await server.start({ listen: false }); // no port bound: mount it with server.fetch
- * const res = await server.fetch(new Request("http://dzone.local/healthz"));
- * if (res.status !== 200) throw new Error("not running");
- * ```
- */
-export interface StartOptions {
-  /**
-   * Bind the port from the options (default `true`). `false` starts only the
-   * data source and broker, for a server mounted with
-   * {@link WebSocketServer.fetch} inside another HTTP server.
-   */
-  listen?: boolean;
-}
 
 /**
  * The d-zone backend. One port serves the WebSocket (on any path), static
@@ -229,7 +201,9 @@ export class WebSocketServer implements AsyncDisposable {
         log: this.#log,
       });
       if (this.#ports.viewer) this.#log.info(`dback ${VERSION} listening on ${this.url}`);
-      this.#stopSweeper = sweepSlowClients(() => this.#p.admission.sweep(), s.slowClientGraceMs);
+      // On every runtime: quiet guilds and native fan-out escape the per-send check, and
+      // dropped connections' charges settle here.
+      this.#stopSweeper = sweepSlowClients((fn) => fn(this.#p.admission), s.slowClientGraceMs);
       this.#state = "running";
     } catch (err) {
       await stopParts(this.#parts());

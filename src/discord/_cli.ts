@@ -373,8 +373,9 @@ async function run(
     return 2;
   }
   const stopAll = async () => {
-    await server.stop();
+    // The gateway first: a cluster publisher still waiting for READY lets go only then.
     await Promise.all(supervisors.map((s) => s.stop()));
+    await server.stop();
     await cluster?.close();
   };
   // The port first: a port in use fails here, before anything talks to Discord.

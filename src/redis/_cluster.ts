@@ -84,7 +84,8 @@ export class Cluster {
   #publisher: Publisher;
   #stream: EventStream;
   #copies: Copies;
-  #pending: ServerEvent[] = [];
+  /** Events made while Redis is down, with their lease token ("": a library broadcast). */
+  #pending: { event: ServerEvent; token: string }[] = [];
   #servers: ServerList;
   #counters: StreamCounters = {
     published: { source: 0, library: 0 },
@@ -214,42 +215,40 @@ export class Cluster {
   publish(event: ServerEvent, origin: EventOrigin): number {
     if (this.#closed) return 0;
     const { dropped } = this.#counters;
+    let token = "";
     if (origin === "source") {
       if (!this.#lease.valid()) {
         dropped.fenced++;
         return 0;
       }
-      if (!this.#up) {
-        // Counted, not logged per event: the outage itself is logged once.
-        dropped.offline++;
-        return 0;
-      }
-      const token = this.#lease.token;
-      if (event.type === "server-gone") {
-        // The list first, so an instance told the server is gone reads a list without it.
-        this.#publisher.writeServers(token).catch((err) => {
-          this.#log.warn(`cluster: cannot write the server list: ${message(err)}`);
-        }).then(() => this.#stream.send(event, token));
-        return 0;
-      }
-      this.#stream.send(event, token);
-      return 0;
+      token = this.#lease.token;
     }
     if (!this.#up) {
-      // Library broadcasts survive a short outage: queued, bounded, sent once on reconnect.
-      if (this.#s.libraryQueue === 0) {
-        dropped.library++;
-        return 0;
-      }
+      // Both kinds survive a short outage: queued, bounded, sent once on reconnect.
+      // A source event still carries its term's token, so Redis refuses it if
+      // another instance took the lease meanwhile (the new term corrects presence).
       if (this.#pending.length >= this.#s.libraryQueue) {
-        this.#pending.shift();
-        dropped.library++;
+        const lost = this.#pending.shift() ?? { token };
+        if (lost.token) dropped.offline++;
+        else dropped.library++;
+        if (this.#s.libraryQueue === 0) return 0;
       }
-      this.#pending.push(event);
+      this.#pending.push({ event, token });
       return 0;
     }
-    this.#stream.send(event, "");
+    this.#send(event, token);
     return 0;
+  }
+
+  #send(event: ServerEvent, token: string): void {
+    if (token && event.type === "server-gone") {
+      // The list first, so an instance told the server is gone reads a list without it.
+      this.#publisher.writeServers(token).catch((err) => {
+        this.#log.warn(`cluster: cannot write the server list: ${message(err)}`);
+      }).then(() => this.#stream.send(event, token));
+      return;
+    }
+    this.#stream.send(event, token);
   }
 
   /** {@link Broker.watch}: keep a synced copy (and a subscription) only while watched. */
@@ -340,7 +339,7 @@ export class Cluster {
     reloaded.then(() => {
       const pending = this.#pending;
       this.#pending = [];
-      if (this.#up) { for (const e of pending) this.#stream.send(e, ""); }
+      if (this.#up) { for (const p of pending) this.#send(p.event, p.token); }
       else this.#pending.unshift(...pending);
     });
   }

@@ -14,6 +14,7 @@ import { type ServerMap, serverMapSchema, type UserMap } from "../protocol.ts";
 import type { DataSource } from "../source.ts";
 import { readSnapshot } from "./_copies.ts";
 import type { Connections } from "./_redis.ts";
+import { errorText as message } from "../_errors.ts";
 
 /** One server as viewers last saw it (what a source resuming a session starts from). */
 export interface ServerSnapshot {
@@ -111,8 +112,4 @@ export class ServerList {
       return undefined;
     }
   }
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

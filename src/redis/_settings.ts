@@ -57,7 +57,12 @@ export interface RedisClusterOptions {
   snapshotWaitMs?: number;
   /** How long `open` waits for the first connection before serving anyway, in ms. Default 2000. */
   connectWaitMs?: number;
-  /** Library broadcasts kept while Redis is down (oldest dropped beyond). Default 1000. */
+  /**
+   * Events kept while Redis is down, sent in order on reconnect (oldest
+   * dropped beyond): library broadcasts, and the publisher's own events made
+   * while its lease lasts (Redis refuses them if the lease moved meanwhile).
+   * Default 1000.
+   */
   libraryQueue?: number;
   /**
    * Reconnect delays: doubling from `minMs` up to `maxMs`. Default 100 ms up

@@ -12,6 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { Duplex } from "node:stream";
@@ -157,6 +158,19 @@ class NodePeer implements WsPeer {
   }
 }
 
+// Descriptors kept free for everything but client sockets (files being sent, Redis, logs).
+const FD_RESERVE = 64;
+
+/** The soft open-files limit (Linux), or `undefined` where it cannot be read. */
+function openFilesLimit(): number | undefined {
+  try {
+    const m = readFileSync("/proc/self/limits", "utf8").match(/^Max open files\s+(\d+)/m);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `node:http` + `ws`, one instance per `WebSocketServer`. */
 export function nodeTransport(): Transport {
   let ws: WsModule | undefined;
@@ -214,6 +228,10 @@ export function nodeTransport(): Transport {
         ? createTlsServer({ ...timeouts, cert: tls.cert, key: tls.key })
         : createServer(timeouts);
       const secure = tls !== undefined;
+      // Deno's node:http stops accepting for good after one accept fails with EMFILE: past this
+      // many connections, a new one is closed right after its accept, so no accept fails.
+      const fds = openFilesLimit();
+      if (fds !== undefined && fds > 2 * FD_RESERVE) server.maxConnections = fds - FD_RESERVE;
       const fallback = () => {
         const a = server.address();
         return a && typeof a === "object"

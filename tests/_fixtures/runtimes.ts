@@ -147,6 +147,8 @@ export interface FixtureSpec {
   mock?: { presenceIntervalMs?: number; messageIntervalMs?: number };
   mount?: boolean;
   denyLogins?: boolean;
+  /** Open-files limit (soft and hard) of the child, via `ulimit -n`. */
+  openFiles?: number;
 }
 
 /** A WebSocketServer running on one runtime in a child process. */
@@ -185,9 +187,14 @@ export class RuntimeServer implements AsyncDisposable {
     const full = runtime === "deno-node"
       ? { ...spec, options: { ...spec.options, transport: "node" as const } }
       : spec;
-    const { cmd, args } = await runtimeCommand(runtime, "tests/_fixtures/server_child.ts", [
-      JSON.stringify(full),
+    const { openFiles, ...childSpec } = full;
+    const run = await runtimeCommand(runtime, "tests/_fixtures/server_child.ts", [
+      JSON.stringify(childSpec),
     ]);
+    const { cmd, args } = openFiles === undefined ? run : {
+      cmd: "bash",
+      args: ["-c", `ulimit -n ${openFiles} && exec "$0" "$@"`, run.cmd, ...run.args],
+    };
     const child = new Deno.Command(cmd, {
       args,
       cwd: ROOT,

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { FakeDiscord, GUILD, smallGuild } from "../_fixtures/fake_discord.ts";
 import { ensureBun } from "../_fixtures/_bun.ts";
+import { RedisServer } from "../_fixtures/_redis.ts";
 import { freePort } from "./_nginx.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -38,7 +39,14 @@ function spawn(args: string[], env: Record<string, string>, runtime: "deno" | "b
       try {
         child.kill(signal);
       } catch { /* exited */ }
+      // A process that does not exit is a failure, not a hung test: killed after 20 s.
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited */ }
+      }, 20_000);
       const status = await child.status;
+      clearTimeout(timer);
       await Promise.all(reads);
       return status;
     },
@@ -109,6 +117,33 @@ Deno.test("discord command, Discord's API unreachable: the cause is logged, and 
       assert.ok(Date.now() < deadline, `no new attempt:\n${p.out.text}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  } finally {
+    const s = await p.stop("SIGTERM");
+    assert.equal(s.code, 0, p.out.text);
+  }
+});
+
+Deno.test("discord command --redis, Discord unreachable: the publisher still waiting for READY exits 0 on SIGTERM", async () => {
+  await using redis = await RedisServer.start();
+  const dead = freePort();
+  const p = spawn(
+    [
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--gateway-url",
+      `ws://127.0.0.1:${dead}`,
+      "--redis",
+      redis.url,
+      "--redis-namespace",
+      "unreachable",
+    ],
+    { DISCORD_TOKEN: "unused-token" },
+  );
+  try {
+    await p.until(/is the publisher/);
+    await p.until(/socket error/);
   } finally {
     const s = await p.stop("SIGTERM");
     assert.equal(s.code, 0, p.out.text);

@@ -3,10 +3,12 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
+import { fileURLToPath } from "node:url";
+import { ServerProcess } from "../_fixtures/_server_process.ts";
 import { startNginx } from "./_nginx.ts";
 import { RUNTIMES, serveOn } from "./_runtimes.ts";
 import { selfSigned } from "./_tls.ts";
-import { joinFrom, type RawWs } from "./_ws_from.ts";
+import { joinFrom, type RawWs, wsFrom } from "./_ws_from.ts";
 
 function head(port: number, path: string, secure: boolean): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -41,6 +43,16 @@ for (const rt of RUNTIMES) {
         },
         "dworld",
       );
+    // Upgrades only: the per-IP cap counts connections (joins have a per-IP budget of their own).
+    const upgrade = (localAddress: string, headers?: Record<string, string>) =>
+      wsFrom({
+        host: "127.0.0.1",
+        port: nginx.https,
+        tls: true,
+        localAddress,
+        hostHeader: "localhost",
+        headers,
+      });
     const open: RawWs[] = [];
     try {
       const many = await Promise.all(
@@ -51,20 +63,20 @@ for (const rt of RUNTIMES) {
       // dback saw the viewers' own addresses, not nginx's.
       assert.ok(dback.logs.some((l) => l.message.includes("connected from 127.0.0.159")));
 
-      const one = await Promise.all(Array.from({ length: 40 }, () => via("127.0.0.200")));
+      const one = await Promise.all(Array.from({ length: 40 }, () => upgrade("127.0.0.200")));
       open.push(...one);
-      assert.equal(one.filter((w) => w.joined).length, 32);
+      assert.equal(one.filter((w) => w.status === 101).length, 32);
       assert.equal(one.filter((w) => w.status === 429).length, 8);
 
       // A client's own X-Forwarded-For goes through nginx, in front of the real address.
       const forged = await Promise.all(
         Array.from(
           { length: 40 },
-          (_, i) => via("127.0.0.201", { "X-Forwarded-For": `198.51.100.${i}` }),
+          (_, i) => upgrade("127.0.0.201", { "X-Forwarded-For": `198.51.100.${i}` }),
         ),
       );
       open.push(...forged);
-      assert.equal(forged.filter((w) => w.joined).length, 32);
+      assert.equal(forged.filter((w) => w.status === 101).length, 32);
 
       // Plain http is sent to https; /metrics is not public; the page allows its own wss.
       assert.match(
@@ -106,5 +118,46 @@ Deno.test("several instances behind nginx: viewers are spread over them, and eve
     assert.ok(on(a.logs) > 0 && on(b.logs) > 0, `a: ${on(a.logs)}, b: ${on(b.logs)}`);
   } finally {
     for (const v of viewers) v.close();
+  }
+});
+
+Deno.test("the guide's command line behind nginx: --trust-proxy, --public-origin, --allowed-origin", async () => {
+  await using cert = await selfSigned();
+  await using dback = await ServerProcess.spawn({
+    args: [
+      fileURLToPath(new URL("../../examples/main.ts", import.meta.url)),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--trust-proxy",
+      "127.0.0.1",
+      "--public-origin",
+      "https://localhost",
+      "--allowed-origin",
+      "https://client.example",
+    ],
+    portPattern: /listening on http:\/\/127\.0\.0\.1:(\d+)/,
+  });
+  await using nginx = await startNginx([dback.port], cert);
+  const from = (localAddress: string, origin: string) =>
+    wsFrom({
+      host: "127.0.0.1",
+      port: nginx.https,
+      tls: true,
+      localAddress,
+      hostHeader: "localhost",
+      headers: { Origin: origin },
+    });
+  const own = await from("127.0.0.80", "https://localhost");
+  const client = await from("127.0.0.81", "https://client.example");
+  const evil = await from("127.0.0.82", "https://evil.example");
+  try {
+    assert.deepEqual([own.status, client.status, evil.status], [101, 101, 403]);
+    // Each viewer by its own address in the log, the refused one too.
+    assert.match(dback.output, /connected from 127\.0\.0\.80/);
+    assert.match(dback.output, /upgrade from 127\.0\.0\.82 refused: origin/);
+  } finally {
+    for (const w of [own, client, evil]) w.close();
   }
 });

@@ -1,10 +1,12 @@
 // The publisher's ownership of its source, in-process against a real
 // redis-server: a source left silent while it watches servers is restarted
 // by the watchdog; a burst of lease changes ends with the source running and
-// watching what viewers watch.
+// watching what viewers watch; events made during a short cut of the
+// publisher's link are sent late, not lost.
 import { redisCluster } from "../../src/redis/mod.ts";
 import { MockSource } from "../../src/sources/mock.ts";
 import type { DataSource, EventSink } from "../../src/source.ts";
+import { FaultProxy } from "../_fixtures/fault_proxy.ts";
 import { RedisServer } from "../_fixtures/_redis.ts";
 import { DWORLD, until } from "../_fixtures/helpers.ts";
 
@@ -117,5 +119,90 @@ Deno.test("a burst of lease changes ends with the publisher's source started and
   } finally {
     raw.disconnect();
     for (const m of members) await m.cluster.close();
+  }
+});
+
+/** Says "n1", "n2", … every 20 ms in one server while it watches it. */
+class Counter implements DataSource {
+  n = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #sink: EventSink | undefined;
+  getServerData() {
+    return new MockSource().getServerData();
+  }
+  getUserData(id: string) {
+    return new MockSource().getUserData(id);
+  }
+  start(sink: EventSink) {
+    this.#sink = sink;
+  }
+  watch(id: string, active: boolean) {
+    clearInterval(this.#timer);
+    if (!active) return;
+    this.#timer = setInterval(() => {
+      this.#sink?.emit({
+        type: "message",
+        event: { server: id, uid: "123456789012345001", message: `n${++this.n}`, channel: "1" },
+      });
+    }, 20);
+  }
+  stop() {
+    clearInterval(this.#timer);
+    this.#sink = undefined;
+  }
+}
+
+Deno.test("the publisher's link cut for a moment: its events made meanwhile are sent on reconnect, none lost, in order", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = FaultProxy.start(redis.port);
+  const source = new Counter();
+  const pub = redisCluster({
+    url: proxy.url,
+    namespace: "l3",
+    leaseMs: 2000,
+    logLevel: "silent",
+    source,
+  });
+  const edge = redisCluster({
+    url: redis.url,
+    namespace: "l3",
+    leaseMs: 2000,
+    logLevel: "silent",
+    candidate: false,
+    source: new MockSource(),
+  });
+  const said: string[] = [];
+  const sinkOf = (c: typeof pub): EventSink => ({
+    emit: (e) => void c.broker.publish(e, "source"),
+  });
+  try {
+    await pub.broker.open(() => 1);
+    await edge.broker.open((e) => {
+      if (e.type === "message") said.push(e.event.message);
+      return 1;
+    });
+    await pub.source.start?.(sinkOf(pub));
+    await edge.source.start?.(sinkOf(edge));
+    await until(() => pub.status().role === "leader", 3000, "a publisher");
+    await edge.source.getUserData(DWORLD);
+    edge.broker.watch(DWORLD, true);
+    await until(() => said.length >= 5, 5000, "chat at the edge");
+    proxy.cut();
+    await until(() => !pub.status().redisUp, 2000, "the publisher to see redis down");
+    const during = source.n;
+    await new Promise((r) => setTimeout(r, 300));
+    proxy.heal();
+    const after = source.n;
+    if (after - during < 5) throw new Error(`only ${after - during} events made during the cut`);
+    await until(() => said.includes(`n${after}`), 5000, "the events made during the cut");
+    const first = Number(said[0].slice(1));
+    const want = Array.from({ length: after - first + 1 }, (_, i) => `n${first + i}`).join(",");
+    if (said.slice(0, after - first + 1).join(",") !== want) {
+      throw new Error(`chat at the edge: ${said.join(",")}`);
+    }
+    if (pub.status().role !== "leader") throw new Error("the lease moved during a short cut");
+  } finally {
+    await pub.close();
+    await edge.close();
   }
 });

@@ -34,6 +34,8 @@ for (const runtime of RUNTIMES) {
         `${dropped} dropped, ${r.admitted} admitted, ${r.refused} refused`,
     );
     assert.ok(r.admitted >= 32, `the attack got its sockets in (${r.admitted})`);
+    // Dropped sockets stay charged through the quarantine (60 s, longer than the attack).
+    assert.ok(r.admitted <= 32, `no replacement while the dropped are charged (${r.admitted})`);
     // The attack made slow readers, or it measured nothing.
     assert.ok(dropped >= 32, `slow readers were dropped (${dropped})`);
     assert.ok(
@@ -55,6 +57,7 @@ for (const runtime of RUNTIMES) {
         `${dropped} dropped, ${r.admitted} admitted`,
     );
     assert.ok(dropped >= 32, `the non-readers were dropped (${dropped})`);
+    assert.ok(r.admitted <= 32, `no replacement while the dropped are charged (${r.admitted})`);
     assert.ok(r.peakGrowth <= 768 * MiB, `RSS grew ${mib(r.peakGrowth)}; bound 768 MiB`);
   });
 }

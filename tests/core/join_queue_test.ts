@@ -1,0 +1,84 @@
+// The join queue on a fake clock: first come first served (a small join never overtakes a big
+// one that waits), served as bytes drain, bounded, closed sockets leave it, the wait histogram
+// counts every join, and a join larger than the whole budget still goes once the rest drained.
+import assert from "node:assert/strict";
+import { JoinQueue, type Turn } from "../../src/_join_queue.ts";
+import { Metrics } from "../../src/_metrics.ts";
+import { FakeTime } from "../_fixtures/fake_time.ts";
+
+const joiner = () => ({ isOpen: true, joinInFlight: false, sweep() {} });
+
+Deno.test("join queue: FIFO under the budget, served as bytes drain, bounded", async () => {
+  using time = new FakeTime({ timers: true });
+  let unsent = 0;
+  const metrics = new Metrics();
+  const q = new JoinQueue(
+    { maxTotalBufferedBytes: 100, joinQueueLength: 3 },
+    () => unsent,
+    metrics,
+  );
+  const first = await q.enter(joiner(), 60);
+  assert.ok(first.go);
+  unsent = 60;
+  first.done();
+  const order: string[] = [];
+  const track = (name: string, p: Promise<Turn>) =>
+    p.then((t) => {
+      order.push(`${name}:${t.go ? "go" : t.why}`);
+      return t;
+    });
+  const big = track("big", q.enter(joiner(), 50)); // 60 + 50 > 100: waits
+  const small = track("small", q.enter(joiner(), 10)); // would fit, but waits behind big
+  const gone = { ...joiner(), isOpen: true };
+  const leaver = track("leaver", q.enter(gone, 10));
+  assert.equal(q.length, 3);
+  assert.equal((await q.enter(joiner(), 1)).go, false); // the queue is full
+  assert.equal(metrics.joinsRefusedBusy, 1);
+  await time.tick(100);
+  assert.deepEqual(order, []); // nothing drained: nobody goes, the small one does not overtake
+  gone.isOpen = false;
+  unsent = 0; // drained
+  await time.tick(20);
+  await big;
+  await small;
+  await leaver;
+  assert.deepEqual(order, ["leaver:gone", "big:go", "small:go"]); // a closed socket leaves first
+  assert.equal(q.length, 0);
+  assert.equal(metrics.joinWaitCount, 3); // first, big, small
+  assert.equal(metrics.joinWaitBuckets[0], 1); // the first did not wait
+  assert.equal(metrics.joinWaitBuckets.reduce((a, b) => a + b, 0), 3);
+  for (const t of [await big, await small]) if (t.go) t.done();
+  q.close();
+});
+
+Deno.test("join queue: a join bigger than the budget goes once the rest has drained", async () => {
+  using time = new FakeTime({ timers: true });
+  let unsent = 60;
+  const q = new JoinQueue(
+    { maxTotalBufferedBytes: 100, joinQueueLength: 10 },
+    () => unsent,
+    new Metrics(),
+  );
+  const seen: { turn?: Turn } = {};
+  q.enter(joiner(), 500).then((t) => seen.turn = t);
+  await time.tick(20);
+  assert.ok(seen.turn === undefined); // 60 unsent: a quarter of the budget is not free yet
+  unsent = 25;
+  await time.tick(20);
+  const turn = seen.turn as Turn | undefined; // set by the queue since the assertion above
+  assert.equal(turn?.go, true);
+  if (turn?.go) turn.done();
+  q.close();
+});
+
+Deno.test("join queue: close lets every waiter go", async () => {
+  using _time = new FakeTime({ timers: true });
+  const q = new JoinQueue(
+    { maxTotalBufferedBytes: 10, joinQueueLength: 10 },
+    () => 10,
+    new Metrics(),
+  );
+  const waiting = q.enter(joiner(), 5);
+  q.close();
+  assert.deepEqual(await waiting, { go: false, why: "gone" });
+});
