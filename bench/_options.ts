@@ -29,8 +29,8 @@ export interface Options {
 
 /** Servers of a full run, in table order. */
 const ALL = "dback,raw-deno,dback-bun,bun,dback-node,dback-deno-node,node-ws";
-/** Servers of a smoke run: dback-bun is reported as unavailable when bun or zod is missing. */
-const SMOKE = "dback,raw-deno,dback-bun";
+/** Servers of a smoke run: dback-bun and dback-node are reported as unavailable when their runtime or packages are missing. */
+const SMOKE = "dback,raw-deno,dback-bun,dback-node";
 
 /** Parses `--flag value`, `--flag=value`, and the switches --smoke and --quick. */
 export function parseOptions(args: string[]): Options {

@@ -6,7 +6,7 @@
 // out/bench/.
 //
 //   bash bench/bench.sh                       # full run (what `deno task bench` does)
-//   deno run -A bench/run.ts --smoke          # ~5 s end-to-end check: dback, raw-deno, dback-bun
+//   deno run -A bench/run.ts --smoke          # ~5 s end-to-end check: dback, raw-deno, dback-bun, dback-node
 //   deno run -A bench/run.ts --servers dback,raw-deno --clients 1000
 //
 // Options: --smoke, --servers a,b, --clients 100,1000,5000, --workers N,

@@ -99,7 +99,6 @@ export class ProtocolHandler implements ConnectionHandler {
     const first = await this.#mapOf(conn, server.discordId);
     if (!first) return conn.sendError(ERRORS.serverUnavailable);
     if (!conn.isOpen) return;
-    conn.joined(); // waiting in the join queue is not idling
     const turn = await this.#queue.enter(
       conn,
       this.#joinFrame(server.discordId, first.users, request.server, server.name, first.clientId)
@@ -129,6 +128,7 @@ export class ProtocolHandler implements ConnectionHandler {
       );
       if (!conn.sendJoin(join.frame, join.bytes)) return;
       this.#hub.join(conn, server.discordId);
+      conn.joined();
       this.#metrics.joins++;
       this.#log.info(
         `joined ${server.id} (${server.discordId})${

@@ -17,6 +17,8 @@ export interface Joiner {
   readonly joinInFlight: boolean;
   /** Apply the slow-client rule without sending (a join overdue drops it). */
   sweep(): void;
+  /** It waits in the queue now: waiting is not idling (no join deadline). */
+  joined(): void;
 }
 
 /** The answer to {@link JoinQueue.enter}. */
@@ -42,7 +44,7 @@ interface Waiter {
  * import { Metrics } from "./_metrics.ts";
  * let unsent = 0;
  * const q = new JoinQueue({ maxTotalBufferedBytes: 100, joinQueueLength: 1 }, () => unsent, new Metrics());
- * const joiner = { isOpen: true, joinInFlight: false, sweep() {} };
+ * const joiner = { isOpen: true, joinInFlight: false, sweep() {}, joined() {} };
  * const first = await q.enter(joiner, 80);
  * if (!first.go) throw new Error("an empty budget must let the first join through");
  * unsent = 80; // sent: the socket now holds it
@@ -107,6 +109,7 @@ export class JoinQueue {
       return Promise.resolve({ go: false, why: "full" });
     }
     return new Promise((resolve) => {
+      joiner.joined();
       this.#waiting.push({ joiner, bytes, since: performance.now(), resolve });
       this.#metrics.joinQueueLength = this.#waiting.length;
       this.#poll();

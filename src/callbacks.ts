@@ -16,7 +16,11 @@ import type { DiscordUser, ServerMap, UserMap } from "./protocol.ts";
  * for (const later of [false, true]) {
  *   const answer: StaticResult = ["text/plain", "hi"];
  *   const staticRequest = (): MaybePromise<StaticResult> => later ? Promise.resolve(answer) : answer;
- *   await using server = new WebSocketServer({ staticDir: false, callbacks: { staticRequest } });
+ *   await using server = new WebSocketServer({
+ *     staticDir: false,
+ *     logLevel: "silent",
+ *     callbacks: { staticRequest },
+ *   });
  *   await server.start({ listen: false });
  *   const res = await server.fetch(new Request("http://dzone.local/x"));
  *   if ((await res.text()) !== "hi") throw new Error(`later: ${later}`);
@@ -39,6 +43,7 @@ export type MaybePromise<T> = T | Promise<T>;
  * };
  * await using server = new WebSocketServer({
  *   staticDir: false,
+ *   logLevel: "silent",
  *   callbacks: { staticRequest: (path) => answers[path] },
  * });
  * await server.start({ listen: false });
@@ -69,7 +74,12 @@ export type StaticResult = [contentType: string, content: string | Uint8Array] |
  *   },
  *   getClientId: () => "1234567890",
  * };
- * await using server = new WebSocketServer({ port: 0, hostname: "127.0.0.1", callbacks });
+ * await using server = new WebSocketServer({
+ *   port: 0,
+ *   hostname: "127.0.0.1",
+ *   logLevel: "silent",
+ *   callbacks,
+ * });
  * await server.start();
  * const ws = new WebSocket(`ws://127.0.0.1:${server.port}`);
  * const join = await new Promise<{ type: string; data: Record<string, unknown> }>((resolve) => {

@@ -118,9 +118,19 @@ export function parseCli(args: string[]): CliCommand {
  *
  * @example
  * ```ts
+ * import { VERSION } from "@dzone/dback";
  * import { main } from "@dzone/dback/cli";
- * if (await main(["--version"]) !== 0) throw new Error("--version exits 0");
- * if (await main(["--port", "not-a-port"]) !== 2) throw new Error("a bad flag exits 2");
+ * const said: string[] = [];
+ * const { log, error } = console;
+ * console.log = console.error = (...parts: unknown[]) => void said.push(parts.join(" "));
+ * let codes: number[];
+ * try {
+ *   codes = [await main(["--version"]), await main(["--port", "not-a-port"])];
+ * } finally {
+ *   Object.assign(console, { log, error });
+ * }
+ * if (codes.join() !== "0,2") throw new Error(`exit codes ${codes}`);
+ * if (said[0] !== VERSION || !said[1].startsWith("error: --port")) throw new Error(said.join("\n"));
  * ```
  */
 export async function main(args: string[], callbacks: Callbacks = {}): Promise<number> {

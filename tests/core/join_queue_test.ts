@@ -6,7 +6,7 @@ import { JoinQueue, type Turn } from "../../src/_join_queue.ts";
 import { Metrics } from "../../src/_metrics.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
 
-const joiner = () => ({ isOpen: true, joinInFlight: false, sweep() {} });
+const joiner = () => ({ isOpen: true, joinInFlight: false, sweep() {}, joined() {} });
 
 Deno.test("join queue: FIFO under the budget, served as bytes drain, bounded", async () => {
   using time = new FakeTime({ timers: true });
@@ -29,10 +29,12 @@ Deno.test("join queue: FIFO under the budget, served as bytes drain, bounded", a
     });
   const big = track("big", q.enter(joiner(), 50)); // 60 + 50 > 100: waits
   const small = track("small", q.enter(joiner(), 10)); // would fit, but waits behind big
-  const gone = { ...joiner(), isOpen: true };
+  let told = 0; // waiting is not idling: the queue lifts the join deadline of whoever waits
+  const gone = { ...joiner(), joined: () => told++ };
   const leaver = track("leaver", q.enter(gone, 10));
   assert.equal(q.length, 3);
   assert.equal((await q.enter(joiner(), 1)).go, false); // the queue is full
+  assert.equal(told, 1);
   assert.equal(metrics.joinsRefusedBusy, 1);
   await time.tick(100);
   assert.deepEqual(order, []); // nothing drained: nobody goes, the small one does not overtake

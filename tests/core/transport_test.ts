@@ -24,7 +24,7 @@ Deno.test("transport: a transport that cannot run here is a clear error at const
   );
 });
 
-Deno.test("transport: the node transport is chosen without loading it (nothing loads before start)", () => {
+Deno.test("transport: the node transport can be chosen on Deno (opt-in), with no Bun handlers", () => {
   const server = new WebSocketServer({ transport: "node", logLevel: "silent" });
   assert.equal(server.runtime, "node");
   assert.equal(server.websocket, undefined, "no Bun handlers");

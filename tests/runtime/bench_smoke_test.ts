@@ -1,22 +1,23 @@
 // The benchmark suite still works end to end: `bench/run.ts --smoke` starts
 // dback and the raw Deno loop, joins a few clients through several load
 // generator processes, publishes, and must report frames delivered by dback.
-// It also runs dback on Bun (installed first, as every Bun test does): that row
-// must deliver frames too, so a crash of dback under Bun fails the test instead
-// of passing as "unavailable". Nothing is asserted about speed, so a loaded
+// It also runs dback on Bun and on Node.js (installed first, as every Bun and Node
+// test does): those rows must deliver frames too, so a crash of dback there fails
+// the test instead of passing as "unavailable". Nothing is asserted about speed, so a loaded
 // machine cannot fail it. The second test feeds made-up figures to the report
-// and checks the Bun target verdicts and the "not measured" reasons.
+// and checks the Bun and Node target verdicts and the "not measured" reasons.
 import assert from "node:assert/strict";
 import { parseOptions } from "../../bench/_options.ts";
 import type { Measured } from "../../bench/_session.ts";
 import { render, type Row } from "../../bench/report.ts";
 import type { MainResult } from "../../bench/scenarios/main.ts";
-import { ensureBun } from "../_fixtures/_bun.ts";
+import { ensureBun, ensureNode } from "../_fixtures/runtimes.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
-Deno.test("bench: smoke mode runs end to end and dback delivers frames, on Deno and on Bun", async () => {
+Deno.test("bench: smoke mode runs end to end and dback delivers frames, on Deno, Bun and Node", async () => {
   await ensureBun();
+  await ensureNode();
   const out = await Deno.makeTempDir({ prefix: "dback-bench-smoke-" });
   try {
     const child = new Deno.Command(Deno.execPath(), {
@@ -51,6 +52,13 @@ Deno.test("bench: smoke mode runs end to end and dback delivers frames, on Deno 
     assert.equal(onBun.error, undefined, `dback-bun failed: ${onBun.error}`);
     assert.equal(onBun.main.join.failed, 0);
     assert.ok(onBun.main.flood.frames > 0, "dback on Bun delivered no frames");
+
+    const onNode = report.rows.find((r: { impl: string }) => r.impl === "dback-node");
+    assert.ok(onNode, "dback-node row missing");
+    assert.equal(onNode.unavailable, undefined, `dback-node unavailable: ${onNode.unavailable}`);
+    assert.equal(onNode.error, undefined, `dback-node failed: ${onNode.error}`);
+    assert.equal(onNode.main.join.failed, 0);
+    assert.ok(onNode.main.flood.frames > 0, "dback on Node delivered no frames");
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -116,4 +124,19 @@ Deno.test("bench: the Bun table says which targets dback on Bun meets, with rati
   }]);
   assert.match(gone.text, /^dback-bun\s+unavailable/m);
   assert.match(gone.md, /- dback-bun @ 1000 clients: unavailable: no bun/);
+});
+
+Deno.test("bench: the Node table says whether dback's Node transport is within 1.1x of bare ws", () => {
+  const o = parseOptions(["--clients", "1000", "--servers", "dback-node,dback-deno-node,node-ws"]);
+  const line = (impl: string, rows: Row[]) =>
+    render(o, rows).text.split("\n").find((l) => l.startsWith(`${impl} `) && l.includes("cpu "));
+  const rows = [
+    row("dback-node", 10.5, 11, 1),
+    row("dback-deno-node", 12, 30, 1),
+    row("node-ws", 10, 10, 1),
+  ];
+  assert.match(line("dback-node", rows) ?? "", /1\.05×.*1\.10×.*cpu met, mem met$/);
+  assert.match(line("dback-deno-node", rows) ?? "", /1\.20×.*3\.00×.*cpu missed, mem missed$/);
+  const alone = render(o, [row("dback-node", 10, 10, 1)]).text;
+  assert.match(alone, /^dback-node .*cpu \?, mem \?$/m, "no verdict without the bare peer");
 });
