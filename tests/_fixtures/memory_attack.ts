@@ -54,6 +54,8 @@ export interface AttackResult {
   before: number;
   /** Highest RSS growth over `before` during the attack and the hold after it. */
   peakGrowth: number;
+  /** Highest RSS seen. */
+  peak: number;
   /** Sockets the server admitted in all (replacements included). */
   admitted: number;
   /** Upgrades refused. */
@@ -81,9 +83,11 @@ export async function slowReaders(server: Target, opts: {
   const maxSockets = opts.sockets ?? clients * 12;
   const connect = frame(JSON.stringify({ type: "connect", data: { server: BIG_GUILD_SHORT } }));
   const socks = new Set<Deno.TcpConn>();
-  const result: AttackResult = { before: 0, peakGrowth: 0, admitted: 0, refused: 0 };
+  const result: AttackResult = { before: 0, peakGrowth: 0, peak: 0, admitted: 0, refused: 0 };
   const sample = () => {
-    const g = server.rss() - result.before;
+    const rss = server.rss();
+    if (rss > result.peak) result.peak = rss;
+    const g = rss - result.before;
     if (g > result.peakGrowth) result.peakGrowth = g;
     return g;
   };
