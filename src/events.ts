@@ -255,7 +255,16 @@ export const EVENT_TYPES: ReadonlyArray<keyof EventPayloads> = Object.keys(EVENT
   keyof EventPayloads
 >;
 
-/** The row of an event's type, typed for the union. */
+/**
+ * The row of an event's type, typed for the union.
+ *
+ * @example
+ * ```ts
+ * import { specOf } from "./events.ts";
+ * const spec = specOf({ type: "server-gone", event: { server: "1" } });
+ * if (spec.metric !== "server-gone" || spec.closesRoom !== true) throw new Error(spec.metric);
+ * ```
+ */
 export function specOf(e: ServerEvent): EventSpec<ServerEvent["event"]> {
   return EVENTS[e.type] as EventSpec<ServerEvent["event"]>;
 }
