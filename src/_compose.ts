@@ -119,7 +119,14 @@ export function compose(
   // Asked only once connections exist, so after `admission` below is set.
   const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentBytes(), metrics);
   const handler = new ProtocolHandler(directory, hub, log, metrics, joinQueue);
-  const admission: Admission = new Admission(s, hub, handler, log, metrics);
+  const admission: Admission = new Admission(
+    s,
+    hub,
+    handler,
+    log,
+    metrics,
+    transport.memory,
+  );
   const events = new EventRouter({
     broker,
     hub,
