@@ -15,7 +15,7 @@ import type { Broker, Deliver, EventOrigin } from "../broker.ts";
 import type { ServerEvent } from "../events.ts";
 import { Logger } from "../log.ts";
 import type { ServerMap, UserMap } from "../protocol.ts";
-import type { DataSource, EventSink } from "../source.ts";
+import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
 import { Copies } from "./_copies.ts";
 import { ServerList, type ServerSnapshot } from "./_servers.ts";
@@ -58,6 +58,8 @@ export interface ClusterStatus {
     library: number;
     /** Source events the publisher could not send because Redis was down (it steps down after its lease). */
     offline: number;
+    /** Chat messages whose id was published already (replayed by Discord after a takeover). */
+    duplicate?: number;
   };
   /** Times a local copy was reloaded from Redis after a gap, reconnect or new snapshot. */
   resyncs: number;
@@ -78,6 +80,7 @@ export class Cluster {
   #up = false;
   #deliver: Deliver | undefined;
   #sink: EventSink | undefined;
+  #context: SourceContext | undefined;
   #closed = false;
   #started = false;
   #lease: Lease;
@@ -89,7 +92,7 @@ export class Cluster {
   #servers: ServerList;
   #counters: StreamCounters = {
     published: { source: 0, library: 0 },
-    dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0 },
+    dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0, duplicate: 0 },
   };
 
   constructor(settings: ClusterSettings, inner: DataSource | (() => DataSource)) {
@@ -125,6 +128,7 @@ export class Cluster {
       valid: (token) => this.#lease.valid(token),
       stepDown: (why) => this.#lease.stepDown(why),
       sink: () => this.#sink,
+      context: () => this.#context,
       fenced: () => this.#counters.dropped.fenced++,
       emit: (event, token) => this.#stream.send(event, token),
       streamLength: settings.streamLength,
@@ -272,8 +276,9 @@ export class Cluster {
   // ---------------------------------------------------------------- source
 
   /** {@link DataSource.start}: begin heartbeats; the inner source starts on election. */
-  start(sink: EventSink): void {
+  start(sink: EventSink, context?: SourceContext): void {
     this.#sink = sink;
+    this.#context = context;
     this.#started = true;
     this.#lease.start();
   }
@@ -401,7 +406,7 @@ export class Cluster {
       getUserData: (id) => this.getUserData(id),
       validateDiscordUser: (t, u, id) => this.validateDiscordUser(t, u, id),
       getClientId: (id) => this.getClientId(id),
-      start: (sink) => this.start(sink),
+      start: (sink, context) => this.start(sink, context),
       // Interest is tracked through the broker's watch; the server calls both.
       watch: () => {},
       stop: () => this.stop(),
