@@ -85,7 +85,9 @@ export class Admission {
       bytesPerSecond: settings.ipBytesPerSecond,
       loginChecksPerMinute: settings.ipLoginChecksPerMinute,
       joinsPerSecond: settings.ipJoinsPerSecond,
-      joinBurst: settings.ipJoinBurst,
+      // Every connection an address may hold can join once at once: a NAT's herd after a restart
+      // is not churn.
+      joinBurst: Math.max(settings.ipJoinBurst, settings.maxConnectionsPerIp),
     }, settings.maxTrackedIps);
     this.#hub = hub;
     this.#handler = handler;

@@ -156,7 +156,7 @@ export interface ServerOptions {
   joinBurst?: number;
   /** Joins per second from one client IP, all its connections together (the budget outlives them). Default 2 (burst `ipJoinBurst`). */
   ipJoinsPerSecond?: number;
-  /** Joins one client IP may make in a burst. Default 30. */
+  /** Joins one client IP may make in a burst; never fewer than `maxConnectionsPerIp`, so every connection an address may hold can join at once. Default 30. */
   ipJoinBurst?: number;
   /**
    * When set, WebSocket upgrades whose `Origin` is not listed (nor the
