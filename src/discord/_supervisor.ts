@@ -10,8 +10,7 @@
  *
  * @module
  */
-import type { EventSink } from "../source.ts";
-import type { DataSource } from "../source.ts";
+import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
 import { errorText } from "../_errors.ts";
 
@@ -20,7 +19,7 @@ export const FATAL_CODES: ReadonlySet<number> = new Set([4004, 4010, 4011, 4012,
 
 /** The part of `DiscordGatewaySource` the supervisor drives. */
 export interface GatewayLike extends DataSource {
-  start(sink?: EventSink): Promise<void>;
+  start(sink?: EventSink, context?: SourceContext): Promise<void>;
   stop(): Promise<void>;
   readonly ready: boolean;
 }
@@ -69,6 +68,7 @@ export class GatewaySupervisor implements DataSource {
   #o: SupervisorOptions;
   #current: GatewayLike | undefined;
   #sink: EventSink | undefined;
+  #context: SourceContext | undefined;
   #state: "waiting" | "connecting" | "retrying" | "ready" | "failed" | "stopped" = "waiting";
   #attempts = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -94,8 +94,9 @@ export class GatewaySupervisor implements DataSource {
   }
 
   /** Keep the sink; the server calls this before it listens, so nothing connects yet. */
-  start(sink: EventSink): Promise<void> {
+  start(sink: EventSink, context?: SourceContext): Promise<void> {
     this.#sink = sink;
+    this.#context = context;
     this.#go();
     return this.#o.startWaitsForReady ? this.#ready.promise : Promise.resolve();
   }
@@ -118,7 +119,7 @@ export class GatewaySupervisor implements DataSource {
       let lateError: ((err: Error & { code?: number }) => void) | undefined;
       const src = this.#current = this.#o.create((err) => lateError?.(err));
       try {
-        await src.start(this.#sink);
+        await src.start(this.#sink, this.#context);
         if (this.#stopped()) return;
         this.#state = "ready";
         this.#attempts = 0;

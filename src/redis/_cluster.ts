@@ -13,7 +13,7 @@
  */
 import type { Broker, Deliver, EventOrigin } from "../broker.ts";
 import type { ServerEvent } from "../events.ts";
-import { Logger } from "../log.ts";
+import { SourceLogger } from "../_source_log.ts";
 import type { ServerMap, UserMap } from "../protocol.ts";
 import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
@@ -75,7 +75,7 @@ export interface ClusterStatus {
 export class Cluster {
   readonly id: string;
   #s: ClusterSettings;
-  #log: Logger;
+  #log: SourceLogger;
   #c: Connections | undefined;
   #up = false;
   #deliver: Deliver | undefined;
@@ -98,7 +98,7 @@ export class Cluster {
   constructor(settings: ClusterSettings, inner: DataSource | (() => DataSource)) {
     this.#s = settings;
     this.id = settings.instanceId;
-    this.#log = new Logger(settings.logLevel, settings.logSink);
+    this.#log = new SourceLogger(settings.logLevel, settings.logSink);
     const log = this.#log;
     const conn = () => this.#c;
     const up = () => this.#up;
@@ -279,6 +279,7 @@ export class Cluster {
   start(sink: EventSink, context?: SourceContext): void {
     this.#sink = sink;
     this.#context = context;
+    this.#log.attach(context);
     this.#started = true;
     this.#lease.start();
   }
