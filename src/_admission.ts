@@ -1,13 +1,14 @@
 /**
  * Who may open a WebSocket, and the life of every connection let in: the
- * origin check, the total and per-IP caps (a dropped socket still counts
- * until it is really gone), the per-IP inbound, login-check and join budgets (kept
+ * origin check, the total and per-IP caps (a dropped socket stays charged
+ * to its address, see `_charge.ts`), the per-IP inbound, login-check and join budgets (kept
  * in a table that outlives connections, see `_ip_table.ts`; the client and
  * its key come from `_client_address.ts`), and the set of live connections
  * the server drains on stop.
  *
  * @module
  */
+import { ChargeLedger } from "./_charge.ts";
 import type { Client } from "./_client_address.ts";
 import { IpTable } from "./_ip_table.ts";
 import { TokenBucket } from "./_limits.ts";
@@ -46,16 +47,26 @@ export class Admission {
   #metrics: Metrics;
   #live = new Set<Connection>();
   #perIp: IpTable;
+  #charges: ChargeLedger;
   #nextId = 1;
 
+  /** `memory`: what the runtime holds per socket (the transport's measured figures). */
   constructor(
     settings: Settings,
     hub: Hub<Connection>,
     handler: ConnectionHandler,
     log: Logger,
     metrics: Metrics,
+    memory: { factor?: number; keepsLargestFrame?: boolean } = {},
   ) {
     this.#settings = settings;
+    this.#charges = new ChargeLedger({
+      slots: settings.maxConnectionsPerIp,
+      bytes: settings.maxConnectionsPerIp * settings.maxBufferedBytes,
+      quarantineMs: settings.dropQuarantineMs,
+      factor: memory.factor ?? 2,
+      keepsLargestFrame: memory.keepsLargestFrame,
+    });
     this.#limits = {
       maxFrameBytes: settings.maxFrameBytes,
       ratePerSecond: settings.ratePerSecond,
@@ -67,13 +78,16 @@ export class Admission {
       slowGraceMs: settings.slowClientGraceMs,
       maxBufferedBytes: settings.maxBufferedBytes,
       joinMinBytesPerSecond: settings.joinMinBytesPerSecond,
+      memoryFactor: memory.factor ?? 2,
     };
     this.#perIp = new IpTable({
       framesPerSecond: settings.ipFramesPerSecond,
       bytesPerSecond: settings.ipBytesPerSecond,
       loginChecksPerMinute: settings.ipLoginChecksPerMinute,
       joinsPerSecond: settings.ipJoinsPerSecond,
-      joinBurst: settings.ipJoinBurst,
+      // Every connection an address may hold can join once at once: a NAT's herd after a restart
+      // is not churn.
+      joinBurst: Math.max(settings.ipJoinBurst, settings.maxConnectionsPerIp),
     }, settings.maxTrackedIps);
     this.#hub = hub;
     this.#handler = handler;
@@ -81,9 +95,14 @@ export class Admission {
     this.#metrics = metrics;
   }
 
-  /** Connections that count against the caps now (dropped ones included until gone). */
+  /** Connections whose sockets the server has not seen close (dropped ones included). */
   get size(): number {
     return this.#live.size;
+  }
+
+  /** Dropped connections still charged to their address after their socket closed. */
+  get lingering(): number {
+    return this.#charges.lingering;
   }
 
   /** Client keys whose budgets are remembered now. */
@@ -105,9 +124,9 @@ export class Admission {
       !ownOrigins.includes(origin ?? "")
     ) {
       refusal = { status: 403, reason: "origin", title: "Forbidden" };
-    } else if (this.#live.size >= s.maxConnections) {
+    } else if (this.#live.size + this.#charges.lingering >= s.maxConnections) {
       refusal = { status: 503, reason: "max_connections", title: "Service Unavailable" };
-    } else if (this.#perIp.count(client.key) >= s.maxConnectionsPerIp) {
+    } else if (!this.#charges.admits(client.key)) {
       refusal = { status: 429, reason: "max_per_ip", title: "Too Many Requests" };
     }
     if (refusal) {
@@ -142,6 +161,7 @@ export class Admission {
         join: () => joins.take() && budget.joins.take(),
         login: () => this.#perIp.takeLogin(client.key),
       },
+      this.#charges.open(client.key),
       this.#log,
       this.#metrics,
     );
@@ -165,11 +185,23 @@ export class Admission {
     conn.lastRoom = room;
   }
 
-  /** The socket is gone: free its place. */
+  /** The socket closed: free its place (a dropped one stays charged until proven gone). */
   release(conn: Connection): void {
     if (!this.#live.delete(conn)) return;
+    conn.charge.release();
     this.#perIp.release(conn.ip);
     this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
+  }
+
+  /**
+   * The periodic check: the slow-client rule on every open connection (for
+   * quiet guilds and native fan-out), then free the dropped charges that
+   * are settled.
+   */
+  sweep(): void {
+    for (const conn of this.#live) conn.sweep();
+    this.#charges.sweep();
+    this.#metrics.chargedDropped = this.#charges.lingering;
   }
 
   /** Ask every connection to close (shutdown). */
@@ -182,6 +214,7 @@ export class Admission {
     const n = this.#live.size;
     for (const conn of [...this.#live]) conn.drop(1001, "Server shutting down");
     for (const conn of [...this.#live]) this.release(conn);
+    this.#charges.clear();
     return n;
   }
 }

@@ -64,7 +64,30 @@ export interface Parts {
   metricsText(): string;
 }
 
-/** Build the parts of a server from its checked settings; `staticDir` is the default page. */
+/**
+ * Build the parts of a server from its checked settings; `staticDir` is the default page.
+ *
+ * @example
+ * ```ts
+ * import { compose } from "./_compose.ts";
+ * import { Logger } from "./log.ts";
+ * import { Metrics } from "./_metrics.ts";
+ * import { parseOptions } from "./options.ts";
+ * let state = "stopped";
+ * const parts = compose(
+ *   parseOptions({ logLevel: "silent" }),
+ *   new Logger("silent"),
+ *   new Metrics(),
+ *   { state: () => state, url: () => undefined },
+ *   new URL("../public/", import.meta.url),
+ * );
+ * const health = () => parts.fetch(new Request("http://dzone.local/healthz"), undefined);
+ * if ((await health()).status !== 503) throw new Error("not running yet");
+ * state = "running";
+ * if ((await health()).status !== 200) throw new Error("running");
+ * if (parts.transport.runtime !== "deno") throw new Error(parts.transport.runtime);
+ * ```
+ */
 export function compose(
   s: Settings,
   log: Logger,
@@ -96,7 +119,14 @@ export function compose(
   // Asked only once connections exist, so after `admission` below is set.
   const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentBytes(), metrics);
   const handler = new ProtocolHandler(directory, hub, log, metrics, joinQueue);
-  const admission: Admission = new Admission(s, hub, handler, log, metrics);
+  const admission: Admission = new Admission(
+    s,
+    hub,
+    handler,
+    log,
+    metrics,
+    transport.memory,
+  );
   const events = new EventRouter({
     broker,
     hub,

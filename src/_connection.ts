@@ -3,7 +3,8 @@
  * per-connection rate, the per-IP budget it shares, join and open
  * deadlines), decoding, in-order handling of a small bounded queue of its
  * requests, and outbound delivery that never lets one socket's unsent bytes
- * pass the hard cap (the rule itself is `_slow_client.ts`).
+ * pass the hard cap (the rule itself is `_slow_client.ts`) nor its client
+ * address's memory charge pass its budget (`_charge.ts`).
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import { ERRORS } from "./protocol.ts";
+import type { Charge } from "./_charge.ts";
 import { SlowClientRule } from "./_slow_client.ts";
 import type { WsEvents, WsPeer } from "./transport/types.ts";
 
@@ -42,6 +44,8 @@ export interface ConnectionLimits {
    * `slowGraceMs` plus its size at this rate; a join still unsent then drops the client.
    */
   joinMinBytesPerSecond: number;
+  /** Bytes of memory the runtime holds per unsent byte (see `_charge.ts`). */
+  memoryFactor?: number;
 }
 
 /** What one client IP may spend, shared by all its connections. */
@@ -96,6 +100,7 @@ export class Connection implements WsEvents {
   #handler: ConnectionHandler;
   #owner: ConnectionOwner;
   #budget: IpBudget;
+  #charge: Charge;
   #bucket: TokenBucket;
   #strikes = 0;
   #tasks: Task[] = [];
@@ -115,6 +120,7 @@ export class Connection implements WsEvents {
     handler: ConnectionHandler,
     owner: ConnectionOwner,
     budget: IpBudget,
+    charge: Charge,
     log: Logger,
     metrics: Metrics,
   ) {
@@ -125,6 +131,7 @@ export class Connection implements WsEvents {
     this.#handler = handler;
     this.#owner = owner;
     this.#budget = budget;
+    this.#charge = charge;
     this.#log = log;
     this.#metrics = metrics;
     this.#bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
@@ -153,6 +160,11 @@ export class Connection implements WsEvents {
   /** Unsent bytes. */
   get bufferedAmount(): number {
     return this.#peer?.bufferedAmount ?? 0;
+  }
+
+  /** What this connection is charged to its client address. */
+  get charge(): Charge {
+    return this.#charge;
   }
 
   // --- transport events ---
@@ -249,7 +261,10 @@ export class Connection implements WsEvents {
   sendJoin(frame: string, bytes: number): boolean {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
-    if (!this.#keepsUp(peer.bufferedAmount, 0)) return false;
+    const buffered = peer.bufferedAmount;
+    if (!this.#keepsUp(buffered, 0)) return false;
+    // The join counts in full against the address's budget.
+    if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
     this.#slow.joinSent(bytes);
     this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
@@ -305,23 +320,32 @@ export class Connection implements WsEvents {
   #write(peer: WsPeer, frame: string, bytes: number): void {
     peer.send(frame);
     this.#sentBytes += bytes;
+    this.#charge.sent(bytes);
+    this.#charge.set(peer.bufferedAmount);
     this.#metrics.framesOut++;
   }
 
   /**
-   * The slow-reader check without a send, for frames that bypass
+   * The slow-reader check without a send, for sockets nothing is sent to (a
+   * quiet guild: a join left unread) and frames that bypass
    * {@link Connection.deliver} (native fan-out): call it periodically.
    */
   sweep(): void {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return;
+    const buffered = peer.bufferedAmount;
+    this.#charge.set(buffered);
     // As if one more byte were sent: a socket already at the cap is dropped.
-    this.#keepsUp(peer.bufferedAmount, 1);
+    this.#keepsUp(buffered, 1);
   }
 
-  /** The slow-client rule (see `_slow_client.ts`), shared by sends and sweeps; `false` when dropped. */
+  /**
+   * The slow-client rule (see `_slow_client.ts`), then the address's budget
+   * (see `_charge.ts`), shared by sends and sweeps; `false` when dropped.
+   */
   #keepsUp(buffered: number, bytes: number): boolean {
-    const why = this.#slow.check(buffered, bytes);
+    const why = this.#slow.check(buffered, bytes) ??
+      (this.#charge.affords(buffered + bytes) ? null : "(address budget)");
     return why === null || this.#tooSlow(buffered, why);
   }
 
@@ -333,21 +357,28 @@ export class Connection implements WsEvents {
   }
 
   /**
-   * Stop talking to this client: close, tear down where the runtime can, and
-   * leave the room at once. Its place in the limits is freed only when the
-   * socket is really gone, so dropped sockets still count.
+   * Stop talking to this client: leave the room at once, tear the socket
+   * down where the runtime can (a close frame would wait behind the unsent
+   * bytes, and on Bun a started close makes `terminate()` do nothing), else
+   * close it. It stays charged to its address, as what it held at the drop,
+   * until the runtime proves the socket gone and the quarantine has passed.
    */
   drop(code: number, reason: string): void {
-    if (this.#state === "closed") return;
+    if (this.#state === "closed" || this.#state === "doomed") return;
     const peer = this.#peer;
     this.#state = "doomed";
     this.#tasks = [];
     clearTimeout(this.#timer);
     this.#owner.leave(this);
     if (!peer) return this.#finish("dropped before open");
+    const unsent = peer.bufferedAmount;
+    this.#charge.drop(unsent, () => peer.gone?.());
+    if (unsent > 0 && peer.terminate()) {
+      return this.#finish(`terminated (${code} ${reason}, ${unsent} bytes unsent)`);
+    }
     peer.close(code, reason);
     if (peer.terminate()) this.#finish(`terminated (${code} ${reason})`);
-    else this.#log.debug(`dropped (${code} ${reason}); counted until the socket closes`, this.id);
+    else this.#log.debug(`dropped (${code} ${reason}); charged until the socket is gone`, this.id);
   }
 
   /** Close with a code and reason (shutdown); the close event finishes it. */

@@ -34,7 +34,35 @@ export interface EventDeps {
   metrics: Metrics;
 }
 
-/** Checks, publishes and delivers events. */
+/**
+ * Checks, publishes and delivers events.
+ *
+ * @example
+ * ```ts
+ * import { EventRouter } from "./_events.ts";
+ * import { LocalBroker } from "./broker.ts";
+ * import { Hub } from "./_hub.ts";
+ * import type { Connection } from "./_connection.ts";
+ * import type { Directory } from "./_directory.ts";
+ * import { Logger } from "./log.ts";
+ * import { Metrics } from "./_metrics.ts";
+ * const broker = new LocalBroker();
+ * const metrics = new Metrics();
+ * const applied: string[] = [];
+ * const router = new EventRouter({
+ *   broker,
+ *   hub: new Hub<Connection>(),
+ *   directory: { apply: (e: { uid: string }) => applied.push(e.uid) } as unknown as Directory,
+ *   leave: () => {},
+ *   log: new Logger("silent"),
+ *   metrics,
+ * });
+ * await broker.open((e) => router.deliver(e));
+ * router.sink().emit({ type: "presence", event: { server: "1", uid: "7", status: "idle" } });
+ * router.sink().emit({ type: "presence", event: { server: "1", uid: "8", status: "asleep" } } as never);
+ * if (applied.join() !== "7" || metrics.broadcasts.presence !== 1) throw new Error("only the valid one");
+ * ```
+ */
 export class EventRouter {
   #d: EventDeps;
 

@@ -18,7 +18,32 @@ import type { FetchHandler, Listener, Transport } from "./transport/types.ts";
 /** How long a listener may take to shut down before the server stops anyway. */
 const LISTENER_GRACE_MS = 1000;
 
-/** The ports of one server. */
+/**
+ * The ports of one server.
+ *
+ * @example
+ * ```ts
+ * import { Ports } from "./_lifecycle.ts";
+ * import { Logger } from "./log.ts";
+ * import { parseOptions } from "./options.ts";
+ * import { denoTransport } from "./transport/_deno.ts";
+ * const ports = new Ports();
+ * const log = new Logger("silent");
+ * await ports.open({
+ *   listen: true,
+ *   transport: denoTransport,
+ *   settings: parseOptions({ port: 0, hostname: "127.0.0.1", metrics: { port: 0 } }),
+ *   fetch: () => new Response("hi"),
+ *   metricsText: () => "dback_up 1\n",
+ *   log,
+ * });
+ * const viewer = await fetch(`http://127.0.0.1:${ports.viewer!.port}/`);
+ * const metrics = await fetch(`http://127.0.0.1:${ports.metrics!.port}/metrics`);
+ * if ((await viewer.text()) !== "hi" || (await metrics.text()) !== "dback_up 1\n") throw new Error();
+ * await ports.close(log);
+ * if (ports.viewer || ports.metrics) throw new Error("both freed");
+ * ```
+ */
 export class Ports {
   /** The viewer port, once bound. */
   viewer: Listener | undefined;

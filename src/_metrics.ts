@@ -33,6 +33,8 @@ export class Metrics {
   closedForAbuse = 0;
   /** Successful joins. */
   joins = 0;
+  /** Dropped connections still charged to their address after their socket closed (a gauge). */
+  chargedDropped = 0;
   /** Per-callback calls, errors and total latency. */
   callbacks: Record<string, CallbackStats> = {};
   /** Joins waiting for the outbound budget now. */
@@ -110,6 +112,12 @@ export class Metrics {
     };
     metric("up", "gauge", "1 while serving, 0 while draining.", [[null, draining ? 0 : 1]]);
     metric("connections", "gauge", "Open WebSocket connections.", [[null, open]]);
+    metric(
+      "dropped_charged_connections",
+      "gauge",
+      "Dropped connections still charged to their address (socket not proven gone, or quarantined).",
+      [[null, this.chargedDropped]],
+    );
     metric("connections_total", "counter", "WebSocket connections accepted.", [[
       null,
       this.connectionsTotal,

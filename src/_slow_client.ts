@@ -1,7 +1,8 @@
 /**
  * The slow-client rule (internal), in one place for every way a frame
- * leaves: a send that would take a socket's unsent bytes past
- * `maxBufferedBytes` drops the client at once; a client above
+ * leaves: a send that would take what the runtime holds for a socket (its
+ * unsent bytes × the runtime's memory factor) past `maxBufferedBytes` drops
+ * the client at once; a client above
  * `highWaterBytes` for `slowGraceMs` is dropped; a `server-join` in flight
  * raises both by its size until it is out (or overdue). Where frames bypass
  * the per-send check (native fan-out), {@link sweepSlowClients} runs the
@@ -16,8 +17,10 @@ export interface SlowClientLimits {
   highWaterBytes: number;
   /** How long a client may stay behind (bursts are fine, stalls are not). */
   slowGraceMs: number;
-  /** Unsent bytes no send may exceed: the per-connection memory bound. */
+  /** Memory no send may take a socket past: the per-connection memory bound. */
   maxBufferedBytes: number;
+  /** Bytes of memory the runtime holds per unsent byte (`_charge.ts`); 1 when not given. */
+  memoryFactor?: number;
   /** The slowest a `server-join` may be read before it is overdue. */
   joinMinBytesPerSecond: number;
 }
@@ -65,7 +68,8 @@ export class SlowClientRule {
       if (buffered <= limits.highWaterBytes) allowance = this.#joinAllowance = 0;
       else if (this.#now() > this.#joinDue) return "(join overdue)";
     }
-    if (buffered + bytes > limits.maxBufferedBytes + allowance) return "(hard limit)";
+    const held = (buffered + bytes - allowance) * (limits.memoryFactor ?? 1);
+    if (held > limits.maxBufferedBytes) return "(hard limit)";
     if (buffered > limits.highWaterBytes + allowance) {
       const now = this.#now();
       if (this.#behindSince < 0) this.#behindSince = now;

@@ -39,6 +39,12 @@ export interface ChatEvent {
   message: string;
   /** Discord channel id. */
   channel: string;
+  /**
+   * The source's own id of this message (Discord's message id), if it has
+   * one. Never sent to viewers: a cluster publisher drops a message whose id
+   * it has already published, so a replay after a failover is not shown twice.
+   */
+  id?: string;
 }
 
 /**
@@ -172,6 +178,7 @@ export const messageEventSchema: z.ZodType<ChatEvent> = z.object({
   uid: snowflakeish,
   message: z.string(),
   channel: z.string(),
+  id: z.string().min(1).optional(),
 });
 
 /** Schema for {@link PresenceEvent}. */
@@ -255,7 +262,16 @@ export const EVENT_TYPES: ReadonlyArray<keyof EventPayloads> = Object.keys(EVENT
   keyof EventPayloads
 >;
 
-/** The row of an event's type, typed for the union. */
+/**
+ * The row of an event's type, typed for the union.
+ *
+ * @example
+ * ```ts
+ * import { specOf } from "./events.ts";
+ * const spec = specOf({ type: "server-gone", event: { server: "1" } });
+ * if (spec.metric !== "server-gone" || spec.closesRoom !== true) throw new Error(spec.metric);
+ * ```
+ */
 export function specOf(e: ServerEvent): EventSpec<ServerEvent["event"]> {
   return EVENTS[e.type] as EventSpec<ServerEvent["event"]>;
 }

@@ -124,11 +124,19 @@ export interface ServerOptions {
   /** A client behind for this many ms is dropped with 1013. Default 2000. */
   slowClientGraceMs?: number;
   /**
-   * Unsent bytes no send may take a client past; such a client is dropped at
-   * once. A `server-join` on its way does not count (see
-   * `joinMinBytesPerSecond`). Default 16 MiB.
+   * Memory one connection may make the runtime hold: unsent bytes × the
+   * runtime's measured overhead factor (see docs/runtimes.md). A send that
+   * would take a client past it drops the client at once; a `server-join` on
+   * its way does not count (see `joinMinBytesPerSecond`). One client address
+   * may have `maxConnectionsPerIp` × this charged, joins included. Default 16 MiB.
    */
   maxBufferedBytes?: number;
+  /**
+   * A connection dback dropped stays charged to its client address (its slot
+   * and its bytes) until the runtime proves its socket gone, and at least
+   * this many ms. Default 60000.
+   */
+  dropQuarantineMs?: number;
   /**
    * The slowest a client may read its `server-join`: until the join is out,
    * its bytes are not "behind" for `slowClientGraceMs` plus its size at this
@@ -148,7 +156,7 @@ export interface ServerOptions {
   joinBurst?: number;
   /** Joins per second from one client IP, all its connections together (the budget outlives them). Default 2 (burst `ipJoinBurst`). */
   ipJoinsPerSecond?: number;
-  /** Joins one client IP may make in a burst. Default 30. */
+  /** Joins one client IP may make in a burst; never fewer than `maxConnectionsPerIp`, so every connection an address may hold can join at once. Default 30. */
   ipJoinBurst?: number;
   /**
    * When set, WebSocket upgrades whose `Origin` is not listed (nor the
@@ -274,7 +282,10 @@ export const optionsSchema = z.strictObject({
   ),
   slowClientGraceMs: count.default(2000).describe("drop a client behind for this long, ms"),
   maxBufferedBytes: positive.default(16 * 1024 * 1024).describe(
-    "unsent bytes no send may take a client past (a join on its way excepted)",
+    "memory (unsent bytes x the runtime's factor) no send may take a client past (a join on its way excepted)",
+  ),
+  dropQuarantineMs: count.default(60_000).describe(
+    "a dropped connection stays charged to its address at least this long, ms",
   ),
   joinMinBytesPerSecond: positive.default(512 * 1024).describe(
     "slowest read of a server-join, bytes/s (slower: dropped with 1013)",

@@ -201,9 +201,9 @@ export class WebSocketServer implements AsyncDisposable {
         log: this.#log,
       });
       if (this.#ports.viewer) this.#log.info(`dback ${VERSION} listening on ${this.url}`);
-      if (this.#p.hub.native) {
-        this.#stopSweeper = sweepSlowClients((fn) => this.#p.hub.each(fn), s.slowClientGraceMs);
-      }
+      // On every runtime: quiet guilds and native fan-out escape the per-send check, and
+      // dropped connections' charges settle here.
+      this.#stopSweeper = sweepSlowClients((fn) => fn(this.#p.admission), s.slowClientGraceMs);
       this.#state = "running";
     } catch (err) {
       await stopParts(this.#parts());

@@ -88,6 +88,7 @@ export class GatewayClient {
     this.#session = new SessionKeeper({
       store: options.sessionStore,
       shard: this.#shardId,
+      shards: shard?.[1] ?? 1,
       intervalMs: this.#t.sessionSaveIntervalMs,
       loadTimeoutMs: this.#t.closeTimeoutMs,
       warn: (m) => this.#log("warn", m),

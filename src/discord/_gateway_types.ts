@@ -106,6 +106,12 @@ export interface GatewaySession {
   seq: number;
   /** READY's `resume_gateway_url`. */
   resumeUrl: string;
+  /**
+   * How many shards the session's process ran. A process running a
+   * different count IDENTIFYs instead: that shard's guilds are not the same.
+   * Absent in records from before it was kept: those are resumed.
+   */
+  shards?: number;
 }
 
 /**

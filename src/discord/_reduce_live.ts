@@ -208,7 +208,14 @@ export function onMessage(state: SourceState, d: unknown, out: Output[]): void {
   if (!g.includeOffline && g.statusOf(uid) === "offline") return;
   out.push({
     kind: "message",
-    event: { server: g.id, uid, message: msg.content, channel: msg.channel_id },
+    // The id lets a cluster drop this line when Discord replays it to a new publisher.
+    event: {
+      server: g.id,
+      uid,
+      message: msg.content,
+      channel: msg.channel_id,
+      ...(msg.id !== undefined && { id: msg.id }),
+    },
   });
 }
 

@@ -199,6 +199,7 @@ export const storedSessionSchema = z.object({
   sessionId: z.string().min(1).max(200),
   seq: z.number().int().nonnegative(),
   resumeUrl: z.string().min(1).max(2000),
+  shards: z.number().int().positive().optional(),
 });
 
 /** Parse each element of `items` with `schema`, dropping (and counting) the malformed ones. */

@@ -18,6 +18,8 @@ export interface SessionKeeperOptions {
   store?: GatewaySessionStore;
   /** The shard whose session this is. */
   shard: number;
+  /** How many shards this process runs (a session of another count is not resumed). Default 1. */
+  shards?: number;
   /** Least time between two saves while the sequence moves, ms. */
   intervalMs: number;
   /** Deadline of `load`, ms. */
@@ -54,7 +56,12 @@ export class SessionKeeper {
   /** The session as a store keeps it, when there is one to resume. */
   current(): GatewaySession | undefined {
     return this.id !== null && this.resumeUrl !== null
-      ? { sessionId: this.id, seq: this.seq ?? 0, resumeUrl: this.resumeUrl }
+      ? {
+        sessionId: this.id,
+        seq: this.seq ?? 0,
+        resumeUrl: this.resumeUrl,
+        shards: this.#o.shards ?? 1,
+      }
       : undefined;
   }
 
@@ -105,6 +112,14 @@ export class SessionKeeper {
       const s = storedSessionSchema.safeParse(loaded);
       if (!s.success) {
         this.#o.warn("ignored a malformed stored session");
+        return undefined;
+      }
+      const shards = this.#o.shards ?? 1;
+      if (s.data.shards !== undefined && s.data.shards !== shards) {
+        // Guilds map to shards by count: resuming would give this shard another's guilds.
+        this.#o.warn(
+          `the stored session ran ${s.data.shards} shard(s), this process runs ${shards}; identifying`,
+        );
         return undefined;
       }
       this.#savedSeq = s.data.seq;

@@ -13,9 +13,9 @@
  */
 import type { Broker, Deliver, EventOrigin } from "../broker.ts";
 import type { ServerEvent } from "../events.ts";
-import { Logger } from "../log.ts";
+import { SourceLogger } from "../_source_log.ts";
 import type { ServerMap, UserMap } from "../protocol.ts";
-import type { DataSource, EventSink } from "../source.ts";
+import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
 import { Copies } from "./_copies.ts";
 import { ServerList, type ServerSnapshot } from "./_servers.ts";
@@ -58,6 +58,8 @@ export interface ClusterStatus {
     library: number;
     /** Source events the publisher could not send because Redis was down (it steps down after its lease). */
     offline: number;
+    /** Chat messages whose id was published already (replayed by Discord after a takeover). */
+    duplicate?: number;
   };
   /** Times a local copy was reloaded from Redis after a gap, reconnect or new snapshot. */
   resyncs: number;
@@ -73,11 +75,12 @@ export interface ClusterStatus {
 export class Cluster {
   readonly id: string;
   #s: ClusterSettings;
-  #log: Logger;
+  #log: SourceLogger;
   #c: Connections | undefined;
   #up = false;
   #deliver: Deliver | undefined;
   #sink: EventSink | undefined;
+  #context: SourceContext | undefined;
   #closed = false;
   #started = false;
   #lease: Lease;
@@ -89,13 +92,13 @@ export class Cluster {
   #servers: ServerList;
   #counters: StreamCounters = {
     published: { source: 0, library: 0 },
-    dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0 },
+    dropped: { staleEpoch: 0, fenced: 0, library: 0, offline: 0, duplicate: 0 },
   };
 
   constructor(settings: ClusterSettings, inner: DataSource | (() => DataSource)) {
     this.#s = settings;
     this.id = settings.instanceId;
-    this.#log = new Logger(settings.logLevel, settings.logSink);
+    this.#log = new SourceLogger(settings.logLevel, settings.logSink);
     const log = this.#log;
     const conn = () => this.#c;
     const up = () => this.#up;
@@ -125,6 +128,7 @@ export class Cluster {
       valid: (token) => this.#lease.valid(token),
       stepDown: (why) => this.#lease.stepDown(why),
       sink: () => this.#sink,
+      context: () => this.#context,
       fenced: () => this.#counters.dropped.fenced++,
       emit: (event, token) => this.#stream.send(event, token),
       streamLength: settings.streamLength,
@@ -272,10 +276,23 @@ export class Cluster {
   // ---------------------------------------------------------------- source
 
   /** {@link DataSource.start}: begin heartbeats; the inner source starts on election. */
-  start(sink: EventSink): void {
+  start(sink: EventSink, context?: SourceContext): void {
     this.#sink = sink;
+    this.#context = context;
+    this.#log.attach(context);
     this.#started = true;
     this.#lease.start();
+  }
+
+  /**
+   * {@link DataSource.state}: while this instance publishes, its source's
+   * (a gateway still connecting shows in `/healthz`); a follower serves what
+   * the publisher shares, so it is ready while Redis is up.
+   */
+  state(): { kind: string; state: string } {
+    const inner = this.#publisher.inner.state?.();
+    if (this.#lease.token && inner) return inner;
+    return { kind: inner?.kind ?? "custom", state: this.#up ? "ready" : "redis-down" };
   }
 
   /** {@link DataSource.stop}: step down, release the lease, stop heartbeats. */
@@ -401,7 +418,8 @@ export class Cluster {
       getUserData: (id) => this.getUserData(id),
       validateDiscordUser: (t, u, id) => this.validateDiscordUser(t, u, id),
       getClientId: (id) => this.getClientId(id),
-      start: (sink) => this.start(sink),
+      start: (sink, context) => this.start(sink, context),
+      state: () => this.state(),
       // Interest is tracked through the broker's watch; the server calls both.
       watch: () => {},
       stop: () => this.stop(),

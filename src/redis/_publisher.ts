@@ -19,7 +19,7 @@
 import type { ServerEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { serverMapSchema, type UserEntry, userMapSchema } from "../protocol.ts";
-import type { DataSource, EventSink } from "../source.ts";
+import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import type { Connections } from "./_redis.ts";
 import { diffUsers } from "./_room.ts";
 import { errorText as message } from "../_errors.ts";
@@ -40,6 +40,8 @@ export interface PublisherContext {
   stepDown(why: string): void;
   /** The server's sink; it publishes what the source emits with origin "source" (fenced). */
   sink(): EventSink | undefined;
+  /** What the server handed the cluster at start (its logger), passed on to the inner source. */
+  context(): SourceContext | undefined;
   /** An event was refused locally because the lease is no longer held. */
   fenced(): void;
   /** Publish a source event fenced by `token` (the takeover's corrections). */
@@ -299,7 +301,7 @@ export class Publisher {
         this.#lastEmit = performance.now();
         try {
           // Started first: a gateway source knows its servers only once connected.
-          await this.#inner.start?.(this.#guardedSink(term));
+          await this.#inner.start?.(this.#guardedSink(term), this.#ctx.context());
           await this.writeServers(term, true);
         } catch (err) {
           this.#ctx.log.error(`cluster: the data source failed to start: ${message(err)}`);

@@ -103,7 +103,7 @@ export function openConnections(
   const defs: Record<keyof Scripts, [number, string]> = {
     heartbeat: [3, HEARTBEAT],
     release: [1, RELEASE],
-    publishEvent: [7, PUBLISH],
+    publishEvent: [8, PUBLISH],
     seed: [6, SEED],
     load: [3, LOAD],
     fencedSet: [2, FENCED_SET],

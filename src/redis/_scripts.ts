@@ -85,11 +85,17 @@ return 0
 /**
  * Apply one event to a server's snapshot, number it and publish it.
  *
- * KEYS: leader, epoch, seq, users, marker, stream, library users. ARGV:
- * lease token ("" for a library broadcast, which any instance may make), channel, op
- * ("presence", "delete", "gone": the server and its snapshot are gone, or
- * "none"), uid, patch (JSON), event (JSON), kind ("src" or "lib"), stream
- * length.
+ * KEYS: leader, epoch, seq, users, marker, stream, library users, message
+ * ids. ARGV: lease token ("" for a library broadcast, which any instance may
+ * make), channel, op ("presence", "delete", "gone": the server and its
+ * snapshot are gone, or "none"), uid, patch (JSON), event (JSON), kind ("src"
+ * or "lib"), stream length, the source's message id ("" none), ids kept.
+ *
+ * A message whose id is among the last ids published for its server is
+ * dropped (-2): a new publisher that resumed a Discord session from a
+ * sequence saved a moment before the crash gets the dead publisher's last
+ * lines replayed, and they were broadcast already. Checked and recorded in
+ * the same step as the publish, so no crash can fall between the two.
  *
  * Users last written by a library broadcast are remembered, so that a new
  * publisher correcting the snapshot to its source's state leaves them be.
@@ -110,12 +116,14 @@ if ARGV[1] ~= '' then
 else
   epoch = tonumber(redis.call('GET', KEYS[2]) or '0')
 end
+local mid = ARGV[9] or ''
+if mid ~= '' and redis.call('ZSCORE', KEYS[8], mid) then return -2 end
 local op = ARGV[3]
 if op == 'delete' then
   redis.call('HDEL', KEYS[4], ARGV[4])
   redis.call('SREM', KEYS[7], ARGV[4])
 elseif op == 'gone' then
-  redis.call('DEL', KEYS[4], KEYS[5], KEYS[7])
+  redis.call('DEL', KEYS[4], KEYS[5], KEYS[7], KEYS[8])
   redis.call('PEXPIRE', KEYS[6], 86400000)
 elseif op == 'presence' then
   if ARGV[7] == 'lib' then redis.call('SADD', KEYS[7], ARGV[4]) else redis.call('SREM', KEYS[7], ARGV[4]) end
@@ -135,6 +143,10 @@ local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local env = '{"s":' .. seq .. ',"e":' .. epoch .. ',"k":"' .. ARGV[7] .. '","t":' .. ms .. ',"ev":' .. ARGV[6] .. '}'
 redis.pcall('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], seq .. '-0', 'm', env)
+if mid ~= '' then
+  redis.call('ZADD', KEYS[8], seq, mid)
+  redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -1 - tonumber(ARGV[10]))
+end
 redis.call('PUBLISH', ARGV[2], env)
 return seq
 `;

@@ -15,12 +15,25 @@ import type { Connections } from "./_redis.ts";
 import { presencePatch } from "./_room.ts";
 import { errorText as message } from "../_errors.ts";
 
+/**
+ * Message ids remembered per server to drop replays. A replay after a
+ * takeover reaches back to the sequence the dead publisher last saved, about
+ * a second of chat; this is far more than a second of any guild's chat.
+ */
+const MESSAGE_IDS_KEPT = 1000;
+
 /** Counters the stream moves (shared with the status). */
 export interface StreamCounters {
   /** Events published by this instance, by kind. */
   published: { source: number; library: number };
   /** Events dropped, by reason. */
-  dropped: { staleEpoch: number; fenced: number; library: number; offline: number };
+  dropped: {
+    staleEpoch: number;
+    fenced: number;
+    library: number;
+    offline: number;
+    duplicate: number;
+  };
 }
 
 /** What the stream needs from the cluster around it. */
@@ -60,7 +73,13 @@ export class EventStream {
     const { counters } = this.#ctx;
     const k = this.#ctx.key;
     const server = event.event.server;
-    let op = "none", uid = "", patch = "";
+    let op = "none", uid = "", patch = "", id = "";
+    if (event.type === "message" && event.event.id !== undefined) {
+      // The id stays in Redis (to drop a replay), not in what viewers get.
+      const { id: messageId, ...chat } = event.event;
+      id = messageId;
+      event = { type: "message", event: chat };
+    }
     if (event.type === "presence") {
       uid = event.event.uid;
       op = event.event.delete ? "delete" : "presence";
@@ -77,6 +96,7 @@ export class EventStream {
       k("snap", server),
       k("xs", server),
       k("lib", server),
+      k("ids", server),
       token,
       k("ev", server),
       op,
@@ -85,10 +105,16 @@ export class EventStream {
       JSON.stringify(event),
       token ? "src" : "lib",
       this.#ctx.streamLength,
+      id,
+      MESSAGE_IDS_KEPT,
     ).then((seq) => {
       if (seq === -1) {
         counters.dropped.fenced++;
         this.#ctx.fencedByRedis();
+      } else if (seq === -2) {
+        counters.dropped.duplicate++;
+        if (token) counters.published.source--;
+        else counters.published.library--;
       }
     }, (err) => {
       // Not retried: the script may have run before the reply was lost, and

@@ -51,6 +51,7 @@ export function renderClusterMetrics(s: ClusterStatus): string {
     `dback_cluster_dropped_total{reason="fenced"} ${s.dropped.fenced}`,
     `dback_cluster_dropped_total{reason="library"} ${s.dropped.library}`,
     `dback_cluster_dropped_total{reason="offline"} ${s.dropped.offline}`,
+    `dback_cluster_dropped_total{reason="duplicate"} ${s.dropped.duplicate ?? 0}`,
   );
   gauge(
     "dback_cluster_caught_up_total",

@@ -15,6 +15,8 @@ export interface DiscordSession {
   seq: number;
   /** READY's `resume_gateway_url`. */
   resumeUrl: string;
+  /** How many shards the process that saved it ran (one with another count identifies). */
+  shards?: number;
 }
 
 /** Keeps one gateway session per shard. */
@@ -37,6 +39,7 @@ const sessionSchema = z.object({
   sessionId: z.string().min(1),
   seq: z.number().int().nonnegative(),
   resumeUrl: z.string().url(),
+  shards: z.number().int().positive().optional(),
 });
 
 /** Discord lets a session be resumed for a few minutes only; older ones are not worth trying. */

@@ -140,6 +140,10 @@ class NodePeer implements WsPeer {
     }
     return true;
   }
+  gone(): boolean {
+    // The TCP socket itself: destroyed means its file descriptor is closed.
+    return this.#socket.destroyed;
+  }
   /** The heartbeat: `false` once a peer missed a whole period (then it was terminated). */
   beat(): boolean {
     if (!this.alive) {

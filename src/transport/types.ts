@@ -18,11 +18,18 @@ export interface WsPeer {
   /** Start the close handshake. */
   close(code: number, reason: string): void;
   /**
-   * Tear the connection down without waiting for the peer. Returns `false`
-   * where the runtime has no way to do so (then only the close handshake, or
-   * the runtime's own timeouts, end it).
+   * Tear the connection down without waiting for the peer, and release its
+   * TCP socket. Returns `false` where the runtime cannot (then only the close
+   * handshake, or the runtime's own timeouts, end it), or no longer can (a
+   * close already started).
    */
   terminate(): boolean;
+  /**
+   * Whether the runtime has let go of the TCP socket: `true` proven gone,
+   * `false` still held, `undefined` when it cannot tell (then its close
+   * event is taken as the proof). Asked about dropped sockets only.
+   */
+  gone?(): boolean | undefined;
 }
 
 /** What the core wants to hear from one upgraded socket. */
@@ -109,6 +116,13 @@ export interface Transport {
   readonly rooms?: NativeRooms;
   /** Handlers to mount dback in a server the user owns, when the runtime needs them. */
   readonly websocket?: MountedWebSocket;
+  /**
+   * What the runtime holds per socket, measured (see docs/runtimes.md):
+   * `factor` bytes of memory per unsent byte of a slow reader (2 when not
+   * given), and whether it keeps a buffer the size of the largest frame it
+   * sent until the socket closes. Charges are estimated with it.
+   */
+  readonly memory?: { readonly factor?: number; readonly keepsLargestFrame?: boolean };
   /** Bind and serve; resolves once listening. */
   serve(options: {
     port: number;

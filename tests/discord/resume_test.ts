@@ -328,3 +328,30 @@ Deno.test("takeover with 2 shards: each shard RESUMEs its own session and gets i
     await second.stop();
   }
 });
+
+Deno.test("takeover with another shard count: the stored session is not resumed, each shard IDENTIFYs", async () => {
+  const a = GUILD; // (id >> 22) % 2 === 0
+  const b = String((1n << 22n) + 1n); // (id >> 22) % 2 === 1
+  await using fake = await FakeDiscord.start({ guilds: [smallGuild(a, "A"), smallGuild(b, "B")] });
+  const mem = memoryStore();
+  const snapshot = await firstPublisher(fake, mem);
+  assert.equal(mem.saved.get(0)?.shards, 1, "the record names the shard count");
+  // The bot grew: the next publisher runs 2 shards, and shard 0 no longer has guild B.
+  fake.shards = 2;
+  const sink = new RecordingSink();
+  const second = makeSource(fake, {
+    shards: 2,
+    resume: { sessions: mem.store, guilds: () => Promise.resolve(snapshot) },
+  }).source;
+  try {
+    await second.start(sink);
+    assert.equal(fake.ops(6).length, 0, "no RESUME of a 1-shard session on a 2-shard process");
+    assert.equal(fake.ops(2).length, 3, "the first IDENTIFY, then one per shard");
+    assert.deepEqual(fake.ops(2).slice(1).map((r) => r.payload.d.shard).sort(), [[0, 2], [1, 2]]);
+    assert.deepEqual(second.guildIds.sort(), [a, b].sort());
+    await fake.until(() => mem.saved.get(1)?.shards === 2, 10_000, "the new sessions saved");
+    assert.equal(mem.saved.get(0)?.shards, 2);
+  } finally {
+    await second.stop();
+  }
+});

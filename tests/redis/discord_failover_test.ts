@@ -3,7 +3,8 @@
 // gateway. kill -9 the publisher while Discord keeps sending: the survivor
 // RESUMEs the stored session from the snapshots viewers saw (no second
 // IDENTIFY), Discord replays the gap, and every viewer converges on the
-// guild's real state with the gap's chat delivered once.
+// guild's real state with the gap's chat delivered once, and a line the dead
+// publisher had already broadcast (replayed by Discord) not broadcast again.
 import { ensureBun } from "../_fixtures/_bun.ts";
 import {
   ADA,
@@ -105,6 +106,9 @@ Deno.test("kill -9 the Discord publisher: the survivor RESUMEs, the gap is repla
     await fake.waitSession(1, 20_000);
     b = spawn(args, env, "bun");
     const urlB = await b.url();
+    // A follower serves what the publisher shares: ready while Redis is up.
+    const health = await fetch(`${urlB.replace(/^ws/, "http")}/healthz`);
+    if ((await health.text()) !== "ok\n") throw new Error("the follower's /healthz is not ok");
     const viewer = await joined(urlB, GUILD);
     clients.push(viewer);
     // A change while all is well, so the stored session's sequence moves past READY.
@@ -114,6 +118,27 @@ Deno.test("kill -9 the Discord publisher: the survivor RESUMEs, the gap is repla
     if (!/is the publisher/.test(a.out.text)) {
       throw new Error(`a is not the publisher:\n${a.out.text}`);
     }
+    // Two lines the publisher broadcasts just before it dies: the first moves
+    // the stored sequence, the second falls inside the store's 1 s throttle, so
+    // the stored sequence predates it and Discord replays it to the survivor,
+    // which must not broadcast it a second time.
+    for (
+      const [id, content] of [["900000000000000010", "first"], ["900000000000000011", "second"]]
+    ) {
+      fake.current.dispatch("MESSAGE_CREATE", {
+        id,
+        guild_id: GUILD,
+        channel_id: CHANNEL,
+        author: user(CY, "cy"),
+        member: { roles: [], nick: null },
+        content: `${content} line before the crash`,
+      });
+    }
+    const lines = (content: string) =>
+      viewer.raw.filter((r) =>
+        r.startsWith('{"type":"message"') && r.includes(`${content} line before the crash`)
+      ).length;
+    await until(() => lines("second") === 1, 5000, "the lines before the crash");
 
     await a.stop("SIGKILL");
     // Discord goes on while nobody is connected: a member goes offline, one leaves, one joins, one speaks.
@@ -164,6 +189,11 @@ Deno.test("kill -9 the Discord publisher: the survivor RESUMEs, the gap is repla
     if (fake.ops(2).length !== 1) throw new Error(`${fake.ops(2).length} IDENTIFYs`);
     await new Promise((r) => setTimeout(r, 1000));
     if (said() !== 1) throw new Error(`the gap's chat delivered ${said()} times`);
+    if (lines("first") !== 1 || lines("second") !== 1) {
+      throw new Error(
+        `lines said before the crash delivered ${lines("first")} and ${lines("second")} times`,
+      );
+    }
     const terms = b.out.text.match(/is the publisher/g)?.length ?? 0;
     if (terms !== 1 || /stops publishing/.test(b.out.text)) {
       throw new Error(`the survivor flapped:\n${b.out.text}`);

@@ -90,10 +90,10 @@ for (const runtime of RUNTIMES) {
   );
 
   Deno.test(`${runtime}: a viewer that never reads its join is dropped once it is overdue`, async () => {
-    // 8 MiB/s minimum: the 13.3 MB join is overdue after the 2 s grace plus under 2 s.
+    // 8 MiB/s minimum: the 13.3 MB join is overdue after the 2 s grace plus under 2 s. No
+    // broadcast follows it: the drop comes from the join queue's watch (or Bun's sweep) alone.
     await using server = await GuildProcess.start(runtime, {
       members: 100_000,
-      presencePerSecond: 20,
       options: { joinMinBytesPerSecond: 8 * MiB },
     });
     const viewer = await RawViewer.connect(server.port, { readBytesPerSecond: 1 });
@@ -148,8 +148,10 @@ for (const runtime of RUNTIMES) {
         // First come, first served: the server sent the joins in the order they queued (its
         // connection ids count up in the order the viewers connected). On the client side the
         // kernel's socket buffers blur that order by a few places.
-        const sent = server.logs.filter((l) => l.message.startsWith("joined ")).map((l) => l.conn);
-        const ids = sent.map((c) => Number(c!.slice(1)));
+        // The child's log reaches us through a pipe, possibly after the frames: wait for the lines.
+        const joinedLines = () => server.logs.filter((l) => l.message.startsWith("joined "));
+        await until(() => joinedLines().length >= 41, "41 joined log lines");
+        const ids = joinedLines().map((l) => Number(l.conn!.slice(1)));
         assert.equal(ids.length, 41); // the warm-up viewer and the herd
         assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
         const m = await server.metrics();

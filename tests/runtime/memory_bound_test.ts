@@ -1,0 +1,63 @@
+// The per-address memory bound, attacked for real on every runtime dback runs on: 32 non-reading
+// sockets from one address on a 100,000-member guild, re-sending `connect` every 0.5 s and
+// replaced whenever the server admits more (old sockets kept open, unread). The bound is
+// maxConnectionsPerIp × maxBufferedBytes = 32 × 16 MiB = 512 MiB, with 256 MiB of slack for the
+// runtime. Growth is measured from the server after one viewer has joined and left (the guild's
+// join frame built: that is the server's, not the attacker's).
+import assert from "node:assert/strict";
+import { GuildProcess, RUNTIMES } from "../_fixtures/guild_process.ts";
+import { slowReaders, warmUp } from "../_fixtures/memory_attack.ts";
+
+const MiB = 1024 * 1024;
+const BOUND = 512 * MiB;
+const SLACK = 256 * MiB;
+// The defaults, as the bound is stated for them (the fixture raises the per-IP cap otherwise).
+const options = { maxConnectionsPerIp: 32, maxBufferedBytes: 16 * MiB };
+
+const mib = (n: number) => `${Math.round(n / MiB)} MiB`;
+
+for (const runtime of RUNTIMES) {
+  Deno.test(`${runtime}: 32 slow readers with churn on a 100,000-member guild with presence every 100 ms stay within 512 MiB + slack, during 30 s and 20 s after`, async () => {
+    await using server = await GuildProcess.start(runtime, {
+      members: 100_000,
+      presencePerSecond: 10,
+      options,
+    });
+    const before = server.rss();
+    const warm = await warmUp(server);
+    const r = await slowReaders(server, { before: warm, attackMs: 30_000, holdMs: 20_000 });
+    const dropped = (await server.metrics()).droppedSlowClients;
+    console.log(
+      `${runtime} presence: peak RSS growth ${mib(r.peakGrowth)} over the warm server, ${
+        mib(r.peak - before)
+      } over the idle one (the first join: ${mib(warm - before)}), ` +
+        `${dropped} dropped, ${r.admitted} admitted, ${r.refused} refused`,
+    );
+    assert.ok(r.admitted >= 32, `the attack got its sockets in (${r.admitted})`);
+    // Dropped sockets stay charged through the quarantine (60 s, longer than the attack).
+    assert.ok(r.admitted <= 32, `no replacement while the dropped are charged (${r.admitted})`);
+    // The attack made slow readers, or it measured nothing.
+    assert.ok(dropped >= 32, `slow readers were dropped (${dropped})`);
+    assert.ok(
+      r.peakGrowth <= BOUND + SLACK,
+      `RSS grew ${mib(r.peakGrowth)}; bound ${mib(BOUND)} + ${mib(SLACK)}`,
+    );
+  });
+
+  Deno.test(`${runtime}: 32 non-readers in a quiet 100,000-member guild are dropped within 30 s, RSS growth within 768 MiB`, async () => {
+    await using server = await GuildProcess.start(runtime, { members: 100_000, options });
+    const before = server.rss();
+    const warm = await warmUp(server);
+    const r = await slowReaders(server, { before: warm, attackMs: 30_000 });
+    const dropped = (await server.metrics()).droppedSlowClients;
+    console.log(
+      `${runtime} quiet: peak RSS growth ${mib(r.peakGrowth)} over the warm server, ${
+        mib(r.peak - before)
+      } over the idle one (the first join: ${mib(warm - before)}), ` +
+        `${dropped} dropped, ${r.admitted} admitted`,
+    );
+    assert.ok(dropped >= 32, `the non-readers were dropped (${dropped})`);
+    assert.ok(r.admitted <= 32, `no replacement while the dropped are charged (${r.admitted})`);
+    assert.ok(r.peakGrowth <= 768 * MiB, `RSS grew ${mib(r.peakGrowth)}; bound 768 MiB`);
+  });
+}
