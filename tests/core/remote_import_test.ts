@@ -107,7 +107,8 @@ async function runUntil(
   }).spawn();
   let out = "";
   const read = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) out += chunk;
+    const decoder = new TextDecoder();
+    for await (const chunk of s) out += decoder.decode(chunk, { stream: true });
   };
   const reading = Promise.all([read(child.stdout), read(child.stderr)]);
   const status = child.status;
