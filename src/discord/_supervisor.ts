@@ -39,9 +39,10 @@ export interface SupervisorOptions {
   /** Longest wait, ms. Default 60000. */
   retryMaxMs?: number;
   /**
-   * Connect as soon as `start()` is called and let `start()` resolve once
-   * ready (rejects on a definite answer): for a caller that needs the data
-   * when `start()` returns (a cluster publisher). Default `false`.
+   * Let `start()` resolve once ready (rejects on a definite answer): for a
+   * caller that needs the data when `start()` returns (a cluster publisher).
+   * It still connects only after {@link GatewaySupervisor.begin}, so the port
+   * is bound first however soon the lease is won. Default `false`.
    */
   startWaitsForReady?: boolean;
 }
@@ -78,7 +79,7 @@ export class GatewaySupervisor implements DataSource {
   /** Nothing connects until {@link GatewaySupervisor.begin}. */
   constructor(options: SupervisorOptions) {
     this.#o = options;
-    this.#wanted = options.startWaitsForReady ?? false;
+    this.#wanted = false;
     this.#ready.promise.catch(() => {}); // a caller that does not wait must not see it unhandled
   }
 

@@ -284,6 +284,17 @@ export class Cluster {
     this.#lease.start();
   }
 
+  /**
+   * {@link DataSource.state}: while this instance publishes, its source's
+   * (a gateway still connecting shows in `/healthz`); a follower serves what
+   * the publisher shares, so it is ready while Redis is up.
+   */
+  state(): { kind: string; state: string } {
+    const inner = this.#publisher.inner.state?.();
+    if (this.#lease.token && inner) return inner;
+    return { kind: inner?.kind ?? "custom", state: this.#up ? "ready" : "redis-down" };
+  }
+
   /** {@link DataSource.stop}: step down, release the lease, stop heartbeats. */
   async stop(): Promise<void> {
     if (!this.#started) return;
@@ -408,6 +419,7 @@ export class Cluster {
       validateDiscordUser: (t, u, id) => this.validateDiscordUser(t, u, id),
       getClientId: (id) => this.getClientId(id),
       start: (sink, context) => this.start(sink, context),
+      state: () => this.state(),
       // Interest is tracked through the broker's watch; the server calls both.
       watch: () => {},
       stop: () => this.stop(),

@@ -133,7 +133,7 @@ Deno.test("discord command, Discord's API unreachable: the cause is logged, and 
   }
 });
 
-Deno.test("discord command --redis, Discord unreachable: the publisher still waiting for READY exits 0 on SIGTERM", async () => {
+Deno.test("discord command --redis, Discord unreachable: port first, the publisher's /healthz reports the gateway, SIGTERM exits 0", async () => {
   await using redis = await RedisServer.start();
   const dead = freePort();
   const p = await spawn(
@@ -152,8 +152,22 @@ Deno.test("discord command --redis, Discord unreachable: the publisher still wai
     { DISCORD_TOKEN: "unused-token" },
   );
   try {
+    // The port first: bound and answering before the lease is even won.
+    const port = Number((await p.until(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    const first = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(first.status, 200);
+    await first.body?.cancel();
     await p.until(/is the publisher/);
     await p.until(/socket error/);
+    // The publisher's /healthz reports its gateway, not a cluster that looks ready.
+    assert.match(
+      await (await fetch(`http://127.0.0.1:${port}/healthz`)).text(),
+      /^ok\nsource: discord (connecting|retrying)\n$/,
+    );
+    const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json();
+    assert.equal(status.source.kind, "discord");
+    assert.notEqual(status.source.state, "ready");
+    assert.equal(status.cluster, "leader");
   } finally {
     const s = await p.stop("SIGTERM");
     assert.equal(s.code, 0, p.out.text);
