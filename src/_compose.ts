@@ -156,6 +156,7 @@ export function compose(
     }),
     sourceState: () => source.state?.(),
     builtinPage: s.staticDir === undefined,
+    publicOrigins: s.publicOrigins,
     debug: (message) => log.debug(message),
     hooks,
     runner,

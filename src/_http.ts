@@ -25,6 +25,8 @@ export interface RouteDeps {
   status(): unknown;
   /** Whether static files are the built-in page (it gets the security headers). */
   builtinPage: boolean;
+  /** The configured public origins (the page's WebSocket goes there, not to `Host`). */
+  publicOrigins: readonly string[];
   /** Told about a refused request (debug level). */
   debug(message: string): void;
   /** The hooks (read at each request). */
@@ -65,10 +67,29 @@ export function validHost(host: string | null): boolean {
 /**
  * The headers of the built-in page: it loads only its own scripts and
  * styles, talks only to its own server (`ws`/`wss` included), and may not be
- * framed. `host` is the request's (already checked) `Host`.
+ * framed. `host` is the request's (already checked) `Host`. With public
+ * origins configured, the `ws`/`wss` sources come from them, port included:
+ * a proxy on another port than 443 often passes a `Host` without it.
+ *
+ * @example
+ * ```ts
+ * import { pageSecurityHeaders } from "./_http.ts";
+ * const csp = pageSecurityHeaders("dzone.example", ["https://dzone.example:8443"])["content-security-policy"];
+ * if (!csp.includes("connect-src 'self' wss://dzone.example:8443;")) throw new Error(csp);
+ * ```
  */
-export function pageSecurityHeaders(host: string | null): Record<string, string> {
-  const ws = host ? ` ws://${host} wss://${host}` : "";
+export function pageSecurityHeaders(
+  host: string | null,
+  publicOrigins: readonly string[] = [],
+): Record<string, string> {
+  const ws = publicOrigins.length > 0
+    ? publicOrigins.map((o) => {
+      const u = new URL(o);
+      return ` ${u.protocol === "https:" ? "wss" : "ws"}://${u.host}`;
+    }).join("")
+    : host
+    ? ` ws://${host} wss://${host}`
+    : "";
   return {
     "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; " +
       `img-src 'self' data:; connect-src 'self'${ws}; base-uri 'none'; form-action 'none'; ` +
@@ -153,7 +174,9 @@ async function serveStatic(
   const res = await deps.files.serve(path, method);
   // Files from a static directory get nosniff only (from the file server): a CSP would break them.
   if (deps.builtinPage) {
-    for (const [k, v] of Object.entries(pageSecurityHeaders(host))) res.headers.set(k, v);
+    for (const [k, v] of Object.entries(pageSecurityHeaders(host, deps.publicOrigins))) {
+      res.headers.set(k, v);
+    }
   }
   return res;
 }

@@ -28,6 +28,7 @@ export class GatewaySocket {
   readonly closed: Promise<void>;
   #ws: WebSocket;
   #live = true;
+  #opened = false;
   #log: SocketHandlers["log"];
 
   /** Connect to `base` (v10, JSON). Throws on an invalid URL. */
@@ -37,6 +38,7 @@ export class GatewaySocket {
     this.#ws = ws;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.closed = promise;
+    ws.onopen = () => this.#opened = true;
     ws.onmessage = (e) => {
       if (!this.#live) return;
       const env = decode(e.data);
@@ -45,7 +47,18 @@ export class GatewaySocket {
     };
     ws.onerror = (e) => {
       // At warn: the close that follows carries no reason (code 0), so this is the cause (DNS, refused, TLS).
-      if (this.#live) h.log("warn", `socket error: ${(e as ErrorEvent).message ?? "unknown"}`);
+      if (!this.#live) return;
+      const detail = (e as ErrorEvent).message || errorText((e as ErrorEvent).error ?? "");
+      // Node's WebSocket gives no reason at all (an empty message and error): name what failed.
+      h.log(
+        "warn",
+        `socket error: ${
+          detail ||
+          `${this.#opened ? "the connection to" : "failed to connect to"} ${
+            new URL(this.url).host
+          } (the runtime gave no reason)`
+        }`,
+      );
     };
     ws.onclose = (e) => {
       resolve();

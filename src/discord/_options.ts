@@ -61,9 +61,16 @@ export interface DiscordSourceOptions {
   guildTimeoutMs?: number;
   /** `fetch` used for REST calls. Default: the global `fetch`. */
   fetch?: FetchLike;
-  /** Lowest level logged. Default `"info"`. */
+  /**
+   * Lowest level logged. Run by a server, the source logs through the server's
+   * logger (its level and sink) and this drops lines before they get there;
+   * started alone it defaults to `"info"`.
+   */
   logLevel?: LogLevel;
-  /** Where log lines go. Default: the console. */
+  /**
+   * Where log lines go, at `logLevel`, instead of the server's logger. Default:
+   * the server's logger when a server starts the source, else the console.
+   */
   logSink?: LogSink;
   /** Called once when the source stops for good on a fatal error (bad token, disallowed intents…). */
   onError?: (error: DiscordGatewayError) => void;

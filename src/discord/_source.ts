@@ -9,9 +9,9 @@
  * @module
  */
 import { errorText } from "../_errors.ts";
-import { consoleSink, Logger } from "../log.ts";
+import { SourceLogger } from "../_source_log.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
-import type { DataSource, EventSink } from "../source.ts";
+import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import { type ResolvedServer, resolveServer, type ServerConfig } from "./_config.ts";
 import { GatewayClient } from "./_gateway.ts";
 import {
@@ -77,7 +77,7 @@ export class DiscordGatewaySource implements DataSource {
   #timing: GatewayTiming | undefined;
   #fetch: FetchLike;
   #validator: DiscordUserValidator | undefined;
-  #log: Logger;
+  #log: SourceLogger;
   #onError?: (error: DiscordGatewayError) => void;
   #onMemberLeave?: (userId: string, guildId: string) => void;
   #sink: EventSink | undefined;
@@ -105,7 +105,8 @@ export class DiscordGatewaySource implements DataSource {
     this.#timing = timing;
     this.#entries = entries;
     this.#fetch = fetcher ?? ((input, init) => fetch(input, init));
-    this.#log = new Logger(o.logLevel, logSink ?? consoleSink);
+    // The level as given: the default ("info") applies only without the server's logger.
+    this.#log = new SourceLogger(options.logLevel, logSink);
     this.#onError = onError;
     this.#onMemberLeave = onMemberLeave;
     this.#rest = new RestLimiter({
@@ -146,14 +147,17 @@ export class DiscordGatewaySource implements DataSource {
   }
 
   /**
-   * Connect and send events to `sink` (the server passes its own). Resolves
+   * Connect and send events to `sink` (the server passes its own, and its
+   * logger as `context.log`, which the source then logs to unless it was given
+   * a `logSink`). Resolves
    * once every shard is READY and every served guild the bot is in has
    * arrived (or `guildTimeoutMs` passed). Rejects with a
    * {@link DiscordGatewayError} on a fatal failure (bad token, disallowed
    * intents, unreachable gateway) and when stopped before that.
    */
-  start(sink?: EventSink): Promise<void> {
+  start(sink?: EventSink, context?: SourceContext): Promise<void> {
     if (sink) this.#sink = sink;
+    this.#log.attach(context);
     if (this.#ready) return this.#ready.promise;
     this.#ready = Promise.withResolvers<void>();
     this.#ready.promise.catch(() => {}); // the caller gets the rejection; do not report it twice

@@ -10,8 +10,7 @@
  *
  * @module
  */
-import type { EventSink } from "../source.ts";
-import type { DataSource } from "../source.ts";
+import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
 import { errorText } from "../_errors.ts";
 
@@ -20,7 +19,7 @@ export const FATAL_CODES: ReadonlySet<number> = new Set([4004, 4010, 4011, 4012,
 
 /** The part of `DiscordGatewaySource` the supervisor drives. */
 export interface GatewayLike extends DataSource {
-  start(sink?: EventSink): Promise<void>;
+  start(sink?: EventSink, context?: SourceContext): Promise<void>;
   stop(): Promise<void>;
   readonly ready: boolean;
 }
@@ -40,9 +39,10 @@ export interface SupervisorOptions {
   /** Longest wait, ms. Default 60000. */
   retryMaxMs?: number;
   /**
-   * Connect as soon as `start()` is called and let `start()` resolve once
-   * ready (rejects on a definite answer): for a caller that needs the data
-   * when `start()` returns (a cluster publisher). Default `false`.
+   * Let `start()` resolve once ready (rejects on a definite answer): for a
+   * caller that needs the data when `start()` returns (a cluster publisher).
+   * It still connects only after {@link GatewaySupervisor.begin}, so the port
+   * is bound first however soon the lease is won. Default `false`.
    */
   startWaitsForReady?: boolean;
 }
@@ -68,6 +68,7 @@ export class GatewaySupervisor implements DataSource {
   #o: SupervisorOptions;
   #current: GatewayLike | undefined;
   #sink: EventSink | undefined;
+  #context: SourceContext | undefined;
   #state: "waiting" | "connecting" | "retrying" | "ready" | "failed" | "stopped" = "waiting";
   #attempts = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -78,7 +79,7 @@ export class GatewaySupervisor implements DataSource {
   /** Nothing connects until {@link GatewaySupervisor.begin}. */
   constructor(options: SupervisorOptions) {
     this.#o = options;
-    this.#wanted = options.startWaitsForReady ?? false;
+    this.#wanted = false;
     this.#ready.promise.catch(() => {}); // a caller that does not wait must not see it unhandled
   }
 
@@ -93,8 +94,9 @@ export class GatewaySupervisor implements DataSource {
   }
 
   /** Keep the sink; the server calls this before it listens, so nothing connects yet. */
-  start(sink: EventSink): Promise<void> {
+  start(sink: EventSink, context?: SourceContext): Promise<void> {
     this.#sink = sink;
+    this.#context = context;
     this.#go();
     return this.#o.startWaitsForReady ? this.#ready.promise : Promise.resolve();
   }
@@ -117,7 +119,7 @@ export class GatewaySupervisor implements DataSource {
       let lateError: ((err: Error & { code?: number }) => void) | undefined;
       const src = this.#current = this.#o.create((err) => lateError?.(err));
       try {
-        await src.start(this.#sink);
+        await src.start(this.#sink, this.#context);
         if (this.#stopped()) return;
         this.#state = "ready";
         this.#attempts = 0;

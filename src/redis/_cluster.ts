@@ -13,7 +13,7 @@
  */
 import type { Broker, Deliver, EventOrigin } from "../broker.ts";
 import type { ServerEvent } from "../events.ts";
-import { Logger } from "../log.ts";
+import { SourceLogger } from "../_source_log.ts";
 import type { ServerMap, UserMap } from "../protocol.ts";
 import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import { closeConnections, type Connections, openConnections } from "./_redis.ts";
@@ -75,7 +75,7 @@ export interface ClusterStatus {
 export class Cluster {
   readonly id: string;
   #s: ClusterSettings;
-  #log: Logger;
+  #log: SourceLogger;
   #c: Connections | undefined;
   #up = false;
   #deliver: Deliver | undefined;
@@ -98,7 +98,7 @@ export class Cluster {
   constructor(settings: ClusterSettings, inner: DataSource | (() => DataSource)) {
     this.#s = settings;
     this.id = settings.instanceId;
-    this.#log = new Logger(settings.logLevel, settings.logSink);
+    this.#log = new SourceLogger(settings.logLevel, settings.logSink);
     const log = this.#log;
     const conn = () => this.#c;
     const up = () => this.#up;
@@ -279,8 +279,20 @@ export class Cluster {
   start(sink: EventSink, context?: SourceContext): void {
     this.#sink = sink;
     this.#context = context;
+    this.#log.attach(context);
     this.#started = true;
     this.#lease.start();
+  }
+
+  /**
+   * {@link DataSource.state}: while this instance publishes, its source's
+   * (a gateway still connecting shows in `/healthz`); a follower serves what
+   * the publisher shares, so it is ready while Redis is up.
+   */
+  state(): { kind: string; state: string } {
+    const inner = this.#publisher.inner.state?.();
+    if (this.#lease.token && inner) return inner;
+    return { kind: inner?.kind ?? "custom", state: this.#up ? "ready" : "redis-down" };
   }
 
   /** {@link DataSource.stop}: step down, release the lease, stop heartbeats. */
@@ -407,6 +419,7 @@ export class Cluster {
       validateDiscordUser: (t, u, id) => this.validateDiscordUser(t, u, id),
       getClientId: (id) => this.getClientId(id),
       start: (sink, context) => this.start(sink, context),
+      state: () => this.state(),
       // Interest is tracked through the broker's watch; the server calls both.
       watch: () => {},
       stop: () => this.stop(),

@@ -70,9 +70,16 @@ export interface RedisClusterOptions {
    * about a lease.
    */
   backoff?: { minMs?: number; maxMs?: number };
-  /** Lowest level logged. Default `"info"`. */
+  /**
+   * Lowest level logged. Run by a server, the cluster logs through the
+   * server's logger (its level and sink) and this drops lines before they get
+   * there; before the server starts it, `"info"` by default.
+   */
   logLevel?: LogLevel;
-  /** Where log lines go (default: the console). */
+  /**
+   * Where log lines go, at `logLevel`, instead of the server's logger. Default:
+   * the server's logger once a server starts the cluster, the console before.
+   */
   logSink?: LogSink;
 }
 
@@ -99,7 +106,7 @@ const schema = z.object({
     minMs: z.number().int().positive().default(100),
     maxMs: z.number().int().positive().optional(),
   }).default({ minMs: 100 }),
-  logLevel: logLevelSchema.default("info"),
+  logLevel: logLevelSchema.optional(),
 });
 
 /** Checked options with defaults filled in. */

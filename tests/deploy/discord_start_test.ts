@@ -5,21 +5,31 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { FakeDiscord, GUILD, smallGuild } from "../_fixtures/fake_discord.ts";
 import { ensureBun } from "../_fixtures/_bun.ts";
+import { ensureNode } from "../_fixtures/runtimes.ts";
 import { RedisServer } from "../_fixtures/_redis.ts";
 import { freePort } from "./_nginx.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-function spawn(args: string[], env: Record<string, string>, runtime: "deno" | "bun" = "deno") {
-  const child = new Deno.Command(runtime === "deno" ? Deno.execPath() : "bun", {
-    args: runtime === "deno"
-      ? ["run", "-A", "examples/discord.ts", ...args]
-      : ["run", "examples/discord.ts", ...args],
-    cwd: ROOT,
-    env: { DISCORD_GUILD_IDS: GUILD, NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+async function spawn(
+  args: string[],
+  env: Record<string, string>,
+  runtime: "deno" | "bun" | "node" = "deno",
+) {
+  const child = new Deno.Command(
+    runtime === "node" ? await ensureNode() : runtime === "deno" ? Deno.execPath() : "bun",
+    {
+      args: runtime === "deno"
+        ? ["run", "-A", "examples/discord.ts", ...args]
+        : runtime === "node"
+        ? ["examples/discord.ts", ...args]
+        : ["run", "examples/discord.ts", ...args],
+      cwd: ROOT,
+      env: { DISCORD_GUILD_IDS: GUILD, NO_COLOR: "1", ...env },
+      stdout: "piped",
+      stderr: "piped",
+    },
+  ).spawn();
   const out = { text: "" };
   const reads = [child.stdout, child.stderr].map(async (s) => {
     for await (const c of s.pipeThrough(new TextDecoderStream())) out.text += c;
@@ -55,11 +65,11 @@ function spawn(args: string[], env: Record<string, string>, runtime: "deno" | "b
   };
 }
 
-for (const rt of ["deno", "bun"] as const) {
+for (const rt of ["deno", "bun", "node"] as const) {
   Deno.test(`${rt}: discord command, Discord unreachable: the port answers /healthz (not connected) while it retries; SIGTERM exits 0`, async () => {
     if (rt === "bun") await ensureBun();
     const dead = freePort();
-    const p = spawn(
+    const p = await spawn(
       [
         "--port",
         "0",
@@ -101,7 +111,7 @@ for (const rt of ["deno", "bun"] as const) {
 
 Deno.test("discord command, Discord's API unreachable: the cause is logged, and a failed start is started again", async () => {
   const dead = freePort();
-  const p = spawn(
+  const p = await spawn(
     ["--port", "0", "--host", "127.0.0.1", "--api-base", `http://127.0.0.1:${dead}/api`],
     { DISCORD_TOKEN: "unused-token" },
   );
@@ -123,10 +133,10 @@ Deno.test("discord command, Discord's API unreachable: the cause is logged, and 
   }
 });
 
-Deno.test("discord command --redis, Discord unreachable: the publisher still waiting for READY exits 0 on SIGTERM", async () => {
+Deno.test("discord command --redis, Discord unreachable: port first, the publisher's /healthz reports the gateway, SIGTERM exits 0", async () => {
   await using redis = await RedisServer.start();
   const dead = freePort();
-  const p = spawn(
+  const p = await spawn(
     [
       "--port",
       "0",
@@ -142,8 +152,22 @@ Deno.test("discord command --redis, Discord unreachable: the publisher still wai
     { DISCORD_TOKEN: "unused-token" },
   );
   try {
+    // The port first: bound and answering before the lease is even won.
+    const port = Number((await p.until(/listening on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    const first = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(first.status, 200);
+    await first.body?.cancel();
     await p.until(/is the publisher/);
     await p.until(/socket error/);
+    // The publisher's /healthz reports its gateway, not a cluster that looks ready.
+    assert.match(
+      await (await fetch(`http://127.0.0.1:${port}/healthz`)).text(),
+      /^ok\nsource: discord (connecting|retrying)\n$/,
+    );
+    const status = await (await fetch(`http://127.0.0.1:${port}/api/status`)).json();
+    assert.equal(status.source.kind, "discord");
+    assert.notEqual(status.source.state, "ready");
+    assert.equal(status.cluster, "leader");
   } finally {
     const s = await p.stop("SIGTERM");
     assert.equal(s.code, 0, p.out.text);
@@ -154,7 +178,7 @@ Deno.test("discord command, port taken: exit 1 before any IDENTIFY", async () =>
   const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
   const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
-    const p = spawn(
+    const p = await spawn(
       [
         "--port",
         String((busy.addr as Deno.NetAddr).port),
@@ -179,7 +203,7 @@ Deno.test("discord command, port taken: exit 1 before any IDENTIFY", async () =>
 Deno.test("discord command, a rejected token: exit 1 with the reason on one error line, once", async () => {
   const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
   try {
-    const p = spawn(
+    const p = await spawn(
       ["--port", "0", "--host", "127.0.0.1", "--gateway-url", fake.gatewayUrl],
       { DISCORD_TOKEN: "wrong-token" },
     );

@@ -110,6 +110,16 @@ for (const rt of RUNTIMES) {
     assert.ok(js.headers.has("content-security-policy"));
   });
 
+  Deno.test(`${rt}: behind a proxy on port 8443, the page's CSP allows wss to the public origin, port included`, async () => {
+    await using t = await serveOn(rt, { publicOrigins: ["https://dzone.example:8443"] });
+    // The proxy passes the host without its port (nginx's $host).
+    const page = await raw(t.port, get("/", "dzone.example"));
+    assert.equal(page.status, 200);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /connect-src 'self' wss:\/\/dzone\.example:8443;/);
+    assert.doesNotMatch(csp, /wss:\/\/dzone\.example[ ;]/);
+  });
+
   Deno.test(`${rt}: --static-dir files get nosniff and no CSP`, async () => {
     const dir = await Deno.makeTempDir();
     await Deno.writeTextFile(`${dir}/index.html`, "<p>client</p>");

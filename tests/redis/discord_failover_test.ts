@@ -106,6 +106,9 @@ Deno.test("kill -9 the Discord publisher: the survivor RESUMEs, the gap is repla
     await fake.waitSession(1, 20_000);
     b = spawn(args, env, "bun");
     const urlB = await b.url();
+    // A follower serves what the publisher shares: ready while Redis is up.
+    const health = await fetch(`${urlB.replace(/^ws/, "http")}/healthz`);
+    if ((await health.text()) !== "ok\n") throw new Error("the follower's /healthz is not ok");
     const viewer = await joined(urlB, GUILD);
     clients.push(viewer);
     // A change while all is well, so the stored session's sequence moves past READY.

@@ -39,3 +39,39 @@ Deno.test("cluster: the inner source gets the server's logger (level and sink)",
   );
   assert.deepEqual(mine.map((r) => `${r.level} ${r.message}`), ["warn inner source up"]);
 });
+
+Deno.test("cluster: its own lines go through the server's logger when it has no logSink", async () => {
+  await using redis = await RedisServer.start();
+  const cluster = redisCluster({
+    url: redis.url,
+    namespace: "ctx2",
+    instanceId: "b",
+    leaseMs: 600,
+    source: new MockSource(),
+  });
+  const records: LogRecord[] = [];
+  const printed: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => void printed.push(a.join(" "));
+  console.error = (...a: unknown[]) => void printed.push(a.join(" "));
+  try {
+    await using server = new WebSocketServer({
+      source: cluster.source,
+      broker: cluster.broker,
+      logLevel: "info",
+      logSink: (r) => records.push(r),
+    });
+    await server.start({ listen: false });
+    await until(
+      () => records.some((r) => r.message === "cluster: instance b is the publisher (epoch 1)"),
+      5000,
+      "the election line in the server's sink",
+    );
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  // Lines from after start() (election, stepping down) went to the server's sink, not the console.
+  assert.deepEqual(printed.filter((l) => l.includes("publish")), []);
+  assert.ok(records.some((r) => r.message.startsWith("cluster: instance b stops publishing")));
+});
