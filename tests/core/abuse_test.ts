@@ -111,15 +111,26 @@ Deno.test("work queue: a connect flood against a hanging hook is cut to the newe
   });
   try {
     const c = await joined(url);
+    const errors = () => c.frames.filter((f) => f.type === "error").length;
+    const stats = () => server.metrics.callbacks.getUserData;
     for (let i = 0; i < 15; i++) c.send({ type: "connect", data: { server: "slow" } });
-    await new Promise((r) => setTimeout(r, 1000));
+    // Each run ends in a timeout and an error frame; the next queued run starts right after one
+    // ends, so when the second error arrives a third run would already have been counted.
+    await until(() => errors() >= 2, 15_000, "two runs to time out");
     // The first call runs; of the 14 waiting behind it only the newest is kept.
-    assert.ok(calls <= 2, `getUserData ran ${calls} times`);
+    assert.equal(calls, 2, `getUserData ran ${calls} times`);
     for (let i = 0; i < 15; i++) c.send({ type: "connect", data: { server: "slow" } });
     await c.close();
     const after = calls;
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.ok(calls - after <= 1, "queued work is skipped once the connection is gone");
+    // Every started run has ended (timed out) and the server saw the close: anything still
+    // queued would be running now.
+    await until(
+      () => server.connectionCount === 0 && stats().errors === calls,
+      15_000,
+      "the runs in flight to end after the client left",
+    );
+    assert.equal(after, 3, "the second flood's first connect ran while the client was there");
+    assert.equal(calls, after, "the connect queued behind it is skipped once the client is gone");
 
     const d = await joined(url);
     const padding = "p".repeat(3000);
