@@ -1,8 +1,8 @@
 /**
  * `deno task test`: the static checks, then whatever the tests need on this machine (Bun from npm,
  * Debian packages when root: see `tools/_install.ts`), then every test and JSDoc example. On
- * success it prints a short summary; the full output is in `out/test.log`, and on failure the
- * failing tests' output is printed. The last line is `deno test`'s own summary
+ * success it prints a short summary; the full output is in `out/test.log` (or the file `--log=PATH`
+ * or `DBACK_TEST_LOG` names), and on failure the failing tests' output is printed. The last line is `deno test`'s own summary
  * (`ok | N passed | M failed`), which CI reads.
  *
  * ```sh
@@ -15,16 +15,19 @@
  */
 import process from "node:process";
 import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { runChecks } from "./check.ts";
 import { ensureTool, type ToolName, TOOLS } from "./_install.ts";
 import { capture, plain } from "./_quiet.ts";
 
-const USAGE = `Usage: deno task test [--verbose] [--no-check] [path ...]
+const USAGE = `Usage: deno task test [--verbose] [--no-check] [--log=PATH] [path ...]
 
 Runs the static checks (deno task check), installs what the tests need when it is missing (Bun
 from npm; redis-server, nginx, chromium from Debian when root), then runs the tests and JSDoc
 examples (default: mod.ts src/ tests/). Prints a summary; the full output goes to out/test.log.
   --no-check  skip the static checks
+  --log=PATH  write the full output to PATH instead (or set DBACK_TEST_LOG)
   --verbose   print everything as it comes
   -h, --help  print this help`;
 
@@ -33,7 +36,8 @@ if (args.includes("--help") || args.includes("-h")) {
   console.log(USAGE);
   process.exit(0);
 }
-const flags = new Set(args.filter((a) => a.startsWith("-")));
+const logFlag = args.find((a) => a.startsWith("--log="));
+const flags = new Set(args.filter((a) => a.startsWith("-") && a !== logFlag));
 for (const f of flags) {
   if (f !== "--verbose" && f !== "--no-check") {
     console.error(`error: unknown flag ${f}\n\n${USAGE}`);
@@ -61,11 +65,16 @@ const cmd = [
   "--v8-flags=--expose-gc",
   ...(paths.length === 0 ? ["--doc", "mod.ts", "src/", "tests/"] : paths),
 ];
-const log = new URL("../out/test.log", import.meta.url);
-if (!verbose) console.log(`running ${cmd.join(" ")} (full output: out/test.log)`);
+// A run of the runner itself (its own test) passes a log of its own, so it does not overwrite the
+// log of the run that started it.
+const logName = logFlag?.slice("--log=".length) || process.env.DBACK_TEST_LOG || "out/test.log";
+const logPath = logName === "out/test.log"
+  ? fileURLToPath(new URL("../out/test.log", import.meta.url))
+  : logName;
+if (!verbose) console.log(`running ${cmd.join(" ")} (full output: ${logName})`);
 const result = await capture(cmd, verbose);
-await mkdir(new URL("../out/", import.meta.url), { recursive: true });
-await writeFile(log, plain(result.output));
+await mkdir(dirname(resolve(logPath)), { recursive: true });
+await writeFile(logPath, plain(result.output));
 
 const lines = plain(result.output).trimEnd().split("\n");
 const summary = lines.findLast((l) => /^(ok|FAILED) \| \d+ passed/.test(l));

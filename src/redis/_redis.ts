@@ -11,6 +11,7 @@
  *
  * @module
  */
+// @ts-types="./_ioredis.d.ts"
 import { Redis } from "ioredis";
 import { FENCED_SET, HEARTBEAT, LOAD, PUBLISH, RELEASE, SEED } from "./_scripts.ts";
 

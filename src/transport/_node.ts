@@ -72,8 +72,10 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 let wsModule: Promise<WsModule> | undefined;
 // The specifier is built at run time: Deno fetches every literal import before a program starts,
-// dynamic ones included, and a run on Deno or Bun must not download ws.
-const WS = ["w", "s"].join("");
+// dynamic ones included, and a run on Deno or Bun must not download ws. On Deno it is the full
+// npm specifier: imported from a registry, deno.json's scopes do not apply, and a publish cannot
+// rewrite a specifier it cannot see. The version is deno.json's (a test keeps them equal).
+const WS = "Deno" in globalThis ? ["npm:ws", "8.23.1"].join("@") : ["w", "s"].join("");
 function loadWs(): Promise<WsModule> {
   return wsModule ??= import(WS) as Promise<WsModule>;
 }

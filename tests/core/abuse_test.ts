@@ -111,15 +111,26 @@ Deno.test("work queue: a connect flood against a hanging hook is cut to the newe
   });
   try {
     const c = await joined(url);
+    const errors = () => c.frames.filter((f) => f.type === "error").length;
+    const stats = () => server.metrics.callbacks.getUserData;
     for (let i = 0; i < 15; i++) c.send({ type: "connect", data: { server: "slow" } });
-    await new Promise((r) => setTimeout(r, 1000));
+    // Each run ends in a timeout and an error frame; the next queued run starts right after one
+    // ends, so when the second error arrives a third run would already have been counted.
+    await until(() => errors() >= 2, 15_000, "two runs to time out");
     // The first call runs; of the 14 waiting behind it only the newest is kept.
-    assert.ok(calls <= 2, `getUserData ran ${calls} times`);
+    assert.equal(calls, 2, `getUserData ran ${calls} times`);
     for (let i = 0; i < 15; i++) c.send({ type: "connect", data: { server: "slow" } });
     await c.close();
     const after = calls;
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.ok(calls - after <= 1, "queued work is skipped once the connection is gone");
+    // Every started run has ended (timed out) and the server saw the close: anything still
+    // queued would be running now.
+    await until(
+      () => server.connectionCount === 0 && stats().errors === calls,
+      15_000,
+      "the runs in flight to end after the client left",
+    );
+    assert.equal(after, 3, "the second flood's first connect ran while the client was there");
+    assert.equal(calls, after, "the connect queued behind it is skipped once the client is gone");
 
     const d = await joined(url);
     const padding = "p".repeat(3000);
@@ -135,31 +146,47 @@ Deno.test("work queue: a connect flood against a hanging hook is cut to the newe
   }
 });
 
-Deno.test("per-IP budget: 40 connections each under its own limits cannot starve the loop; the attackers get closed", async () => {
+Deno.test("per-IP budget: 40 connections each under its own limits cannot starve the loop: every /healthz is answered while they fire, and the attackers get closed", async () => {
   const { server, http } = await startServer({ logLevel: "silent", maxConnectionsPerIp: 64 });
   const nested = "[".repeat(3500) + "]".repeat(3500); // ~7 KB, under maxFrameBytes
   const attackers: Client[] = [];
   try {
     for (let i = 0; i < 40; i++) attackers.push(await joined(server.url.replace("http", "ws")));
     const latencies: number[] = [];
-    const end = Date.now() + 4000;
-    const firing = (async () => {
-      while (Date.now() < end) {
-        for (const a of attackers) if (a.ws.readyState === WebSocket.OPEN) a.ws.send(nested);
+    const answers: string[] = [];
+    let firing = true;
+    let sent = 0;
+    const fire = (async () => {
+      // Until half the attackers are closed (or a generous cap): the outcome, not a clock, ends it.
+      for (let round = 0; round < 400; round++) {
+        const open = attackers.filter((a) => a.ws.readyState === WebSocket.OPEN);
+        if (open.length <= 20) break;
+        for (const a of open) a.ws.send(nested), sent++;
         await new Promise((r) => setTimeout(r, 110)); // ~9 frames/s each: under the per-connection rate
       }
+      firing = false;
     })();
-    while (Date.now() < end) {
+    let answeredWhileFiring = 0;
+    while (firing) {
       const t = performance.now();
-      await (await fetch(`${http}/healthz`)).text();
+      const res = await fetch(`${http}/healthz`, { signal: AbortSignal.timeout(30_000) });
+      answers.push(`${res.status} ${(await res.text()).trim()}`);
       latencies.push(performance.now() - t);
+      if (firing) answeredWhileFiring++;
       await new Promise((r) => setTimeout(r, 50));
     }
-    await firing;
+    await fire;
     latencies.sort((a, b) => a - b);
     const p99 = latencies[Math.floor(latencies.length * 0.99)];
-    console.log(`healthz under attack: p99 ${p99.toFixed(1)} ms over ${latencies.length} requests`);
-    assert.ok(p99 < 1000, `healthz p99 ${p99} ms`);
+    // A figure for the log, not a bound: this box is shared.
+    console.log(
+      `healthz under attack: ${answers.length} answers, p99 ${
+        p99?.toFixed(1)
+      } ms; ${sent} frames sent`,
+    );
+    assert.ok(sent > 40, `the attackers fired more than one round (${sent} frames)`);
+    assert.ok(answeredWhileFiring >= 1, "a /healthz answer came while the attackers were firing");
+    assert.deepEqual(answers.filter((a) => a !== "200 ok"), [], "every /healthz was answered ok");
     const closed = attackers.filter((a) => a.ws.readyState !== WebSocket.OPEN).length;
     assert.ok(closed >= 20, `only ${closed} of 40 attackers closed`);
     assert.ok(server.metrics.closedForAbuse >= 20);

@@ -1,7 +1,9 @@
 // The per-address memory charge on a fake clock: a dropped connection stays charged (slot and
-// bytes) until its socket is proven gone and its quarantine has passed, whichever is later.
+// bytes) until its socket is proven gone and its quarantine has passed, whichever is later; and
+// the kernel TCP-table lookup that is Deno's proof.
 import assert from "node:assert/strict";
 import { ChargeLedger, type GoneProbe } from "../../src/_charge.ts";
+import { remoteKeys, socketHeld } from "../../src/transport/_tcp_table.ts";
 
 const IP = "203.0.113.7";
 
@@ -96,4 +98,24 @@ Deno.test("charge: where the runtime keeps its largest frame (Deno), that buffer
   const b = l.open(IP);
   assert.equal(b.affords(700), true);
   assert.equal(b.affords(701), false);
+});
+
+Deno.test("TCP table: a socket this process holds is found by its peer's address, and not once closed", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = await listener.accept();
+  const peer = server.remoteAddr as Deno.NetAddr;
+  const keys = remoteKeys(peer.hostname, peer.port);
+  try {
+    assert.equal(socketHeld(keys), true);
+  } finally {
+    server.close();
+    client.close();
+    listener.close();
+  }
+  const deadline = Date.now() + 10_000;
+  while (socketHeld(keys) !== false && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(socketHeld(keys), false);
 });

@@ -46,3 +46,11 @@ Deno.test("dependencies: one exact version per package in deno.json, package.jso
     assert.match(range, /^\d+\.\d+\.\d+$/, `ioredis pins ${dep}`);
   }
 });
+
+Deno.test("dependencies: the run-time ws specifier on Deno names deno.json's version", async () => {
+  const config = JSON.parse(await read("deno.json"));
+  const wanted = config.scopes["./src/transport/"].ws as string;
+  const source = await read("src/transport/_node.ts");
+  const [, version] = source.match(/\["npm:ws", "([^"]+)"\]\.join\("@"\)/) ?? [];
+  assert.equal(`npm:ws@${version}`, wanted);
+});

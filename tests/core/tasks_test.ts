@@ -37,14 +37,18 @@ Deno.test("deno task <name> --help: every task prints its usage and changes noth
   assert.equal(await treeState(), before, "a --help run changed the working tree");
 });
 
-async function runTestTask(path: string): Promise<{ code: number; lines: string[] }> {
+async function runTestTask(
+  path: string,
+  log: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; lines: string[] }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "test", "--no-check", path],
+    args: ["task", "test", "--no-check", ...log, path],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
   // The summary is the last line on stdout; deno's own "Task …" line goes to stderr.
   const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
@@ -64,14 +68,25 @@ Deno.test("deno task test: a passing run is a short summary ending in deno's lin
       failing,
       `Deno.test("fails on purpose", () => { throw new Error("the expected failure"); });\n`,
     );
-    const ok = await runTestTask(passing);
+    // The runner's own runs write their logs in the temp dir: the repo's out/test.log belongs
+    // to the run this test is part of.
+    const repoLog = new URL("out/test.log", ROOT);
+    const repoLogBefore = await Deno.stat(repoLog).then((s) => s.mtime?.getTime(), () => null);
+    const ok = await runTestTask(passing, [`--log=${dir}/pass.log`]);
     assert.equal(ok.code, 0, ok.lines.join("\n"));
+    assert.match(await Deno.readTextFile(`${dir}/pass.log`), /chatter 99/);
     assert.ok(ok.lines.length <= 60, `${ok.lines.length} lines:\n${ok.lines.join("\n")}`);
     assert.ok(!ok.lines.some((l) => l.includes("chatter")), "test output is kept in the log");
     assert.match(ok.lines.at(-1)!, /^ok \| 100 passed \| 0 failed/);
 
-    const bad = await runTestTask(failing);
+    const bad = await runTestTask(failing, [], { DBACK_TEST_LOG: `${dir}/fail.log` });
     assert.equal(bad.code, 1);
+    assert.match(await Deno.readTextFile(`${dir}/fail.log`), /the expected failure/);
+    assert.equal(
+      await Deno.stat(repoLog).then((s) => s.mtime?.getTime(), () => null),
+      repoLogBefore,
+      "the runner's own runs left out/test.log alone",
+    );
     assert.ok(bad.lines.some((l) => l.includes("the expected failure")), bad.lines.join("\n"));
     assert.ok(
       bad.lines.some((l) => /^FAILED \| 0 passed \| 1 failed/.test(l)),

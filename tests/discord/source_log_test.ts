@@ -99,3 +99,28 @@ Deno.test("source log: a Discord source given its own logSink keeps it", async (
   assert.ok(logs.every((r) => r.level !== "debug"), "at its own level");
   assert.deepEqual(records.filter((r) => /^\[(discord|shard)/.test(r.message)), []);
 });
+
+Deno.test("source log: the source's own logLevel drops lines before the server's logger", async () => {
+  const fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+  const { source } = makeSource(fake, { logLevel: "warn", logSink: undefined });
+  const records: LogRecord[] = [];
+  const server = new WebSocketServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    logLevel: "debug",
+    logSink: (r) => records.push(r),
+    source,
+  });
+  try {
+    await server.start();
+    assert.ok(source.ready);
+  } finally {
+    await server.stop();
+    await source.stop();
+    await fake.stop();
+  }
+  // Without the source's level, the same start logs debug lines (the first test).
+  const discord = records.filter((r) => /^\[(discord|shard \d+)\] /.test(r.message));
+  assert.deepEqual(discord.filter((r) => r.level === "debug" || r.level === "info"), []);
+  assert.ok(records.some((r) => r.message.includes("listening on")), "the server's own lines pass");
+});
