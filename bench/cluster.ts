@@ -7,10 +7,16 @@
 //
 //   deno run -A bench/cluster.ts                 # ~80 s: 4 configurations × ~20 s
 //   deno run -A bench/cluster.ts --viewers 1000 --events 400 --rate 40
+//   deno run -A bench/cluster.ts --quick --out bench/results/DATE-cluster.json
+//
+// --quick sends 200 broadcasts (5 s each configuration) instead of 400; --out
+// writes the rows with the date, the machine and the versions as JSON, and
+// --note says what the box was doing meanwhile.
 //
 // Viewers run in two client processes (not counted in the CPU column).
 import { parseArgs } from "node:util";
-import { cpuSeconds } from "./_procfs.ts";
+import { cpuSeconds, machineInfo } from "./_procfs.ts";
+import { clusterTable } from "./_cluster_table.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,8 +28,12 @@ const { values } = parseArgs({
     end: { type: "string" },
     count: { type: "string" },
     only: { type: "string" },
+    quick: { type: "boolean", default: false },
+    out: { type: "string" },
+    note: { type: "string" },
   },
 });
+if (values.quick && !Deno.args.some((a) => a.startsWith("--events"))) values.events = "200";
 
 if (values.worker) await worker();
 else await orchestrate();
@@ -238,6 +248,9 @@ async function orchestrate(): Promise<void> {
   const configs: [number, boolean][] = [[1, false], [1, true], [2, true], [3, true]];
   const only = values.only?.split(",").map(Number);
   const rows: Row[] = [];
+  // The box is shared: its load before and after goes into the report.
+  const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  const loadBefore = load();
   for (const [n, redis] of configs) {
     const key = redis ? n : 0;
     if (only && !only.includes(key)) continue;
@@ -245,22 +258,29 @@ async function orchestrate(): Promise<void> {
     rows.push(row);
     console.error(JSON.stringify(row));
   }
-  const base = rows.find((r) => r.config.startsWith("1 process"));
+  if (values.out) {
+    const redis = await new Deno.Command("redis-server", { args: ["--version"], stdout: "piped" })
+      .output().then((o) => /v=([\d.]+)/.exec(new TextDecoder().decode(o.stdout))?.[1] ?? "?");
+    const report = {
+      date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      command: `deno run -A bench/cluster.ts ${Deno.args.join(" ")}`.trim(),
+      note: values.note ?? "",
+      loadAverage: { before: loadBefore, after: load() },
+      params: {
+        viewers: Number(values.viewers),
+        events: Number(values.events),
+        rate: Number(values.rate),
+      },
+      machine: machineInfo(
+        { deno: `deno ${Deno.version.deno}`, "redis-server": redis },
+        `deno ${Deno.version.deno} (two client processes of WebSocket viewers)`,
+      ),
+      rows,
+    };
+    await Deno.writeTextFile(values.out, JSON.stringify(report, null, 2) + "\n");
+  }
   console.log(
     `\n${values.viewers} viewers of one server; ${values.events} broadcasts at ${values.rate}/s from instance 0\n`,
   );
-  console.log(
-    "| configuration | joined | dropped | frames delivered | frames/s | servers CPU | redis CPU | CPU µs per frame | vs 1 process | box busy |",
-  );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-  for (const r of rows) {
-    const ratio = base ? (r.usPerFrame / base.usPerFrame).toFixed(2) + "×" : "-";
-    console.log(
-      `| ${r.config} | ${r.joined} | ${r.closed} | ${r.frames.toLocaleString("en")} of ${
-        r.expected.toLocaleString("en")
-      } | ${Math.round(r.framesPerSec).toLocaleString("en")} | ${r.serverCpuPct.toFixed(0)}% | ${
-        r.redisCpuPct.toFixed(1)
-      }% | ${r.usPerFrame.toFixed(2)} | ${ratio} | ${r.boxPct.toFixed(0)}% |`,
-    );
-  }
+  console.log(clusterTable({ date: "", rows }));
 }

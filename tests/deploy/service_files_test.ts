@@ -33,6 +33,9 @@ Deno.test("dback.service: restart policy, file limit, a non-root user, and flags
   const service = s.get("Service")!;
   assert.ok(s.has("Unit") && s.has("Install"));
   assert.equal(service.get("Restart"), "on-failure");
+  // "at most 5 times in 5 minutes" (docs/deploy.md): the start limit lives in [Unit].
+  assert.equal(s.get("Unit")!.get("StartLimitBurst"), "5");
+  assert.equal(s.get("Unit")!.get("StartLimitIntervalSec"), "300");
   assert.ok(Number(service.get("LimitNOFILE")) >= 65536);
   const user = service.get("User");
   assert.ok(user && user !== "root" && user !== "0", `User=${user}`);

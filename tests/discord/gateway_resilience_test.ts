@@ -143,8 +143,12 @@ Deno.test("gateway 13.4: frames queued across reconnects are sent after the next
   // ...when the gateway drops us (after the first window's frames arrived: frames
   // in flight on a dying socket are lost, which is what onSession is for), and
   // the next socket stays silent for a while.
-  await fake.until(() => fake.ops(8).length >= 5, 3000, "the first window");
-  await sleep(50);
+  // Every frame sent so far has arrived (none in flight): the rest are still queued.
+  await fake.until(
+    () => fake.ops(8).length >= 5 && fake.ops(8).length + c.client.queued === 20,
+    3000,
+    "the first window",
+  );
   assert.ok(c.client.queued > 0, "some frames still queued");
   fake.hello = false;
   fake.current.close(4000, "Unknown error.");

@@ -221,3 +221,28 @@ Deno.test("REST limiter: a route's bucket at 0 remaining waits for its reset; ot
   assert.deepEqual(hits[2], { path: "/api/v10/channels/1/messages", at: 1500 });
   for (const r of await Promise.all([first, second, other])) assert.ok(r.ok);
 });
+
+Deno.test("logs: a chat line and the bot token never reach the Discord source's log, at debug", async () => {
+  await using fake = await FakeDiscord.start({ guilds: [smallGuild()] });
+  const { source, logs } = makeSource(fake);
+  const sink = new RecordingSink();
+  try {
+    await source.start(sink);
+    const secret = `chat-${crypto.randomUUID()}`;
+    fake.current.dispatch("MESSAGE_CREATE", {
+      id: "1",
+      guild_id: GUILD,
+      channel_id: "500000000000000001",
+      content: secret,
+      author: user(ADA, "ada"),
+    });
+    await fake.until(() => sink.messages.length === 1, 10_000, "the message broadcast");
+    assert.equal(sink.messages[0].message, secret);
+    assert.ok(logs.length > 3, "the source logged its session at debug");
+    const text = logs.map((l) => l.message).join("\n");
+    assert.ok(!text.includes(secret), "a message's content is not logged");
+    assert.ok(!text.includes(fake.token), "the token is not logged");
+  } finally {
+    await source.stop();
+  }
+});

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { discordOAuthValidator } from "../../src/discord/_oauth.ts";
 import { FakeDiscord } from "../_fixtures/fake_discord.ts";
+import { FakeTime } from "../_fixtures/fake_time.ts";
 
 const CLUB = "555000000000000001";
 const ADA = { id: "42", username: "ada" };
@@ -84,4 +85,32 @@ Deno.test("oauth budget: cache hits and shared lookups cost no budget", async ()
 Deno.test("oauth budget: invalid budget options throw a TypeError", () => {
   assert.throws(() => discordOAuthValidator({ maxConcurrentLookups: 0 }), TypeError);
   assert.throws(() => discordOAuthValidator({ maxLookupsPerMinute: 1.5 }), TypeError);
+});
+
+Deno.test("oauth budget: refusals reach onError at most once a second, each report with the count since the last", async () => {
+  await using fake = await fakeWithAda();
+  using time = new FakeTime();
+  const errors: string[] = [];
+  const validate = discordOAuthValidator({
+    apiBase: fake.apiBase,
+    maxLookupsPerMinute: 1,
+    onError: (m) => errors.push(m),
+  });
+  const reports = () => errors.filter((m) => m.includes("validation budget spent"));
+  assert.equal(await validate(GOOD, ADA, CLUB), true); // the minute's one lookup
+  for (const t of tokens(10)) assert.equal(await validate(t, ADA, CLUB), false);
+  assert.equal(reports().length, 1, "the first refusal is reported, the next nine are counted");
+  assert.match(reports()[0], /refused 1 without asking Discord/);
+  await time.tick(999);
+  assert.equal(await validate("forged-late-0123456789", ADA, CLUB), false);
+  assert.equal(reports().length, 1, "still within the second");
+  await time.tick(1);
+  assert.equal(await validate("forged-next-0123456789", ADA, CLUB), false);
+  assert.equal(reports().length, 2);
+  assert.match(
+    reports()[1],
+    /refused 11 without asking Discord/,
+    "the ten held back, and this one",
+  );
+  assert.ok(fake.rest.length > 0 && fake.rest.length <= 6, "only the one lookup asked Discord");
 });

@@ -1,6 +1,6 @@
 // Issue 13 items 11 (all guilds), 12 (info command) and 13 (sharding) against the fake Discord.
 import assert from "node:assert/strict";
-import { shardOf } from "../../src/discord/_shards.ts";
+import { fetchShardPlan, shardOf } from "../../src/discord/_shards.ts";
 import {
   ADA,
   BOB,
@@ -313,4 +313,19 @@ Deno.test("discord sharding (13.13): a fatal close on one shard stops every shar
     await source.stop();
     await fake.stop();
   }
+});
+
+Deno.test("shards auto: at most 1024; a larger recommendation is refused, not obeyed", async () => {
+  const recommending = (shards: number) => () =>
+    Promise.resolve(Response.json({
+      url: "wss://gateway.example",
+      shards,
+      session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 16 },
+    }));
+  const api = "http://127.0.0.1:1/api/v10";
+  assert.equal((await fetchShardPlan(recommending(1024), api, "token")).count, 1024);
+  await assert.rejects(
+    fetchShardPlan(recommending(1025), api, "token"),
+    /recommends 1025 shards; at most 1024 are supported/,
+  );
 });

@@ -379,3 +379,36 @@ Deno.test("a source given as a function is made afresh for each term as publishe
     await a.stop();
   }
 });
+
+Deno.test("a chat message whose id was published already is dropped in Redis; the id never reaches a receiver", async () => {
+  await using redis = await RedisServer.start();
+  const a = node(redis.url, "tdup", "a", 86_400_000);
+  try {
+    await a.start();
+    await a.join(DWORLD);
+    const say = (message: string, id?: string) =>
+      a.cluster.broker.publish({
+        type: "message",
+        event: { server: DWORLD, uid: "123456789012345001", message, channel: "1", id },
+      }, "library");
+    say("one", "m1");
+    say("one again", "m1"); // a replay: same id
+    say("two", "m2");
+    say("no id"); // without an id nothing is checked
+    say("no id");
+    const said = () =>
+      a.delivered.flatMap((e) => e.type === "message" ? [JSON.stringify(e.event)] : []);
+    await until(() => said().length >= 4, 3000, "the messages");
+    await new Promise((r) => setTimeout(r, 200));
+    const want = ["one", "two", "no id", "no id"].map((message) =>
+      JSON.stringify({ server: DWORLD, uid: "123456789012345001", message, channel: "1" })
+    );
+    if (JSON.stringify(said()) !== JSON.stringify(want)) throw new Error(said().join("\n"));
+    const s = a.cluster.status();
+    if (s.dropped.duplicate !== 1 || s.published.library !== 4) {
+      throw new Error(JSON.stringify(s));
+    }
+  } finally {
+    await a.stop();
+  }
+});

@@ -189,6 +189,14 @@ Deno.test("kill -9 the Discord publisher: the survivor RESUMEs, the gap is repla
     if (fake.ops(2).length !== 1) throw new Error(`${fake.ops(2).length} IDENTIFYs`);
     await new Promise((r) => setTimeout(r, 1000));
     if (said() !== 1) throw new Error(`the gap's chat delivered ${said()} times`);
+    // The message id stays in Redis: viewers get the protocol's frame only.
+    if (viewer.raw.some((r) => r.includes("90000000000000001"))) {
+      throw new Error("a chat frame carries the Discord message id");
+    }
+    const metrics = await (await fetch(`${urlB.replace(/^ws/, "http")}/metrics`)).text();
+    if (!/dback_cluster_dropped_total\{reason="duplicate"\} [12]\n/.test(metrics)) {
+      throw new Error(`the survivor counted no duplicate:\n${metrics}`);
+    }
     if (lines("first") !== 1 || lines("second") !== 1) {
       throw new Error(
         `lines said before the crash delivered ${lines("first")} and ${lines("second")} times`,
