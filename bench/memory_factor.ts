@@ -1,7 +1,7 @@
 // How many bytes of RSS a runtime holds per unsent byte of a WebSocket peer that never reads:
-// the factor dback's memory charge multiplies unsent bytes by. For each runtime and frame size,
-// a bare server (no dback) sends `perPeer` bytes as one shared string to each of 16 non-reading
-// peers; RSS growth ÷ the runtime's own bufferedAmount is the factor.
+// the factor dback's memory charge multiplies unsent bytes by. For each runtime (Deno, Bun, and
+// Node with `ws`) and frame size, a bare server (no dback) sends the same frames to each of 16
+// non-reading peers; RSS growth ÷ the runtime's own bufferedAmount is the factor.
 //
 //   deno run -A bench/memory_factor.ts            # writes bench/results/memory_factor.json
 //   (the server side runs as `<runtime> bench/memory_factor.ts serve <frameBytes> <frames>`)
@@ -38,7 +38,10 @@ function serve(frameBytes: number, frames: number): void {
       process.exit(0);
     }, 2000);
   };
-  if (bun) {
+  if (!bun && typeof (globalThis as { Deno?: unknown }).Deno === "undefined") {
+    // Node: node:http + ws, as dback's Node transport (one Buffer per frame, shared).
+    serveNode(frame, opened);
+  } else if (bun) {
     const s = bun.serve({
       port: 0,
       hostname: "127.0.0.1",
@@ -68,6 +71,30 @@ function serve(frameBytes: number, frames: number): void {
       return response;
     });
   }
+}
+
+async function serveNode(frame: string, opened: (p: Peer) => void): Promise<void> {
+  const { createServer } = await import("node:http");
+  const { Buffer } = await import("node:buffer");
+  const { WebSocketServer } = await import("ws");
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  const server = createServer();
+  type Ws = { send(data: Uint8Array, o: { binary: boolean }): void; bufferedAmount: number };
+  // One Buffer per send (the case of frames not shared between sockets): a Buffer shared by
+  // every socket, as dback's broadcasts are, costs nothing per socket.
+  server.on(
+    "upgrade",
+    (req, socket, head) =>
+      wss.handleUpgrade(req, socket, head, (ws: Ws) =>
+        opened({
+          send: () => ws.send(Buffer.from(frame, "utf8"), { binary: false }),
+          buffered: () => ws.bufferedAmount,
+        })),
+  );
+  server.listen(0, "127.0.0.1", () => {
+    const addr = server.address() as { port: number };
+    console.log(`PORT ${addr.port}`);
+  });
 }
 
 async function measure(command: string[], frameBytes: number, frames: number) {
@@ -110,9 +137,15 @@ async function measure(command: string[], frameBytes: number, frames: number) {
 if (process.argv[2] === "serve") {
   serve(Number(process.argv[3]), Number(process.argv[4]));
 } else {
+  // Node >= 22.18 runs the .ts file itself; an older `node` gets one from npm.
+  const node = new TextDecoder().decode(
+    (await new Deno.Command("npx", { args: ["-y", "node@24", "-p", "process.execPath"] }).output())
+      .stdout,
+  ).trim();
   const runtimes: Record<string, string[]> = {
     deno: [Deno.execPath(), "run", "-A", "--v8-flags=--expose-gc"],
     bun: ["bun"],
+    node: [node, "--expose-gc"],
   };
   const results: Record<string, unknown[]> = {};
   for (const [name, command] of Object.entries(runtimes)) {

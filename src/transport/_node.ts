@@ -210,6 +210,8 @@ export function nodeTransport(): Transport {
 
   return {
     runtime: "node",
+    // RSS per unsent byte of frames not shared between sockets: 1.0 (10 MB) to 1.3 (100 KB).
+    memory: { factor: 1.3 },
 
     async serve(
       { port, hostname, tls, fetch, onError, log, headerTimeoutMs },
