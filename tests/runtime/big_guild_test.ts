@@ -213,7 +213,14 @@ for (const runtime of RUNTIMES) {
     async () => {
       await using server = await GuildProcess.start(runtime, {
         members: 20_000,
-        options: { joinsPerSecond: 1, joinBurst: 3, ipJoinsPerSecond: 2, ipJoinBurst: 10 },
+        // The per-IP burst is never below the per-IP connection cap, so the cap is set to 8 here.
+        options: {
+          joinsPerSecond: 1,
+          joinBurst: 3,
+          ipJoinsPerSecond: 2,
+          ipJoinBurst: 10,
+          maxConnectionsPerIp: 8,
+        },
       });
       const attacker = await Promise.all(
         [0, 1, 2, 3, 4].map(() => RawViewer.connect(server.port, { localAddress: "127.0.0.2" })),
