@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { jitteredBackoff } from "../_backoff.ts";
 import { errorText } from "../_errors.ts";
 import type { GatewayBotInfo } from "./_rest.ts";
 import { type Envelope, helloSchema, Op, readySchema } from "./_schemas.ts";
@@ -19,7 +20,6 @@ import {
   FATAL_CLOSE_CODES,
   type GatewayClientOptions,
   identifyFrame,
-  jitteredBackoff,
   NEW_SESSION_CLOSE_CODES,
   RECONNECT_CLOSE_CODE,
   type ResolvedTiming,

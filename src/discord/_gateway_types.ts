@@ -186,23 +186,6 @@ export function resolveTiming(t: GatewayTiming = {}): ResolvedTiming {
   };
 }
 
-/**
- * The wait before attempt `n` (1-based) of something that keeps failing:
- * `base`, doubling, capped at `max`, jittered down to half; 0 when `n <= 0`.
- *
- * @example
- * ```ts
- * import { jitteredBackoff } from "./_gateway_types.ts";
- * const w = jitteredBackoff(3, 100, 1000); // step 400: between 200 and 400
- * if (w < 200 || w > 400 || jitteredBackoff(0, 100, 1000) !== 0) throw new Error(String(w));
- * ```
- */
-export function jitteredBackoff(n: number, base: number, max: number): number {
-  if (n <= 0) return 0;
-  const step = Math.min(max, base * 2 ** Math.min(n - 1, 30));
-  return Math.round(step / 2 + Math.random() * step / 2);
-}
-
 /** Options of {@link GatewayClient}. */
 export interface GatewayClientOptions {
   /** Bot token (without the `Bot ` prefix). */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { jitteredBackoff } from "./_gateway_types.ts";
+import { jitteredBackoff } from "../_backoff.ts";
 import type { SessionStartLimit } from "./_rest.ts";
 
 /** When the next IDENTIFY of a shard may go, and what to log about the wait. */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { jitteredBackoff } from "../_backoff.ts";
 import { gatewayBotSchema } from "./_schemas.ts";
 import { errorText } from "../_errors.ts";
 
@@ -295,9 +296,7 @@ export async function fetchGatewayBot(
     // 4xx other than 429 is Discord's final word (401: bad token).
     const retriable = a.kind === "network" || a.kind === "rate-limited" ||
       (status !== undefined && status >= 500);
-    const wait = a.kind === "rate-limited"
-      ? a.retryAfterMs
-      : Math.round(base * 2 ** (i - 1) * (0.5 + Math.random() / 2));
+    const wait = a.kind === "rate-limited" ? a.retryAfterMs : jitteredBackoff(i, base, Infinity);
     if (!retriable || i === attempts || wait > maxWait) {
       const msg = `GET ${url} failed: ${last}${i > 1 ? ` (after ${i} attempts)` : ""}` +
         (retriable && wait > maxWait && i < attempts ? `; Discord asked to wait ${wait} ms` : "");

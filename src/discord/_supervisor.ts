@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { backoffStep } from "../_backoff.ts";
 import type { DataSource, EventSink, SourceContext } from "../source.ts";
 import type { DiscordUser, ServerMap, UserMap } from "../protocol.ts";
 import { errorText } from "../_errors.ts";
@@ -139,10 +140,7 @@ export class GatewaySupervisor implements DataSource {
         if (code !== undefined && FATAL_CODES.has(code)) return this.#failed(err as Error);
         await src.stop().catch(() => {});
         const base = this.#o.retryBaseMs ?? 1000;
-        const wait = Math.min(
-          this.#o.retryMaxMs ?? 60_000,
-          base * 2 ** Math.min(this.#attempts - 1, 16),
-        );
+        const wait = backoffStep(this.#attempts, base, this.#o.retryMaxMs ?? 60_000);
         this.#o.warn(
           `discord: start failed (attempt ${this.#attempts}): ${
             describeError(err)

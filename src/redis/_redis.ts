@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { backoffStep } from "../_backoff.ts";
 // @ts-types="./_ioredis.d.ts"
 import { Redis } from "ioredis";
 import { FENCED_SET, HEARTBEAT, LOAD, PUBLISH, RELEASE, SEED } from "./_scripts.ts";
@@ -76,8 +77,7 @@ export function openConnections(
     connectTimeout: Math.max(commandTimeoutMs, 200),
     commandTimeout: commandTimeoutMs,
     autoResubscribe: true,
-    retryStrategy: (times: number) =>
-      Math.min(backoff.maxMs, backoff.minMs * 2 ** Math.min(times - 1, 16)),
+    retryStrategy: (times: number) => backoffStep(times, backoff.minMs, backoff.maxMs),
     lazyConnect: false,
   };
   const cmd = new Redis(url, options);
