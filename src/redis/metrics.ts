@@ -3,7 +3,50 @@
  *
  * @module
  */
-import type { ClusterStatus } from "./_cluster.ts";
+/** What an instance reports about itself (rendered in `/metrics` and logs). */
+export interface ClusterStatus {
+  /** This instance's id in the cluster. */
+  instanceId: string;
+  /** Whether both Redis connections are up. */
+  redisUp: boolean;
+  /** `leader` while this instance holds the lease and runs the data source. */
+  role: "leader" | "follower";
+  /** The newest fencing epoch this instance knows (its own while leader). */
+  epoch: number;
+  /** The lease holder's token (`instance:epoch`) as last read, or `""`. */
+  leader: string;
+  /**
+   * How far behind this instance is, seconds: the delay of the last event
+   * applied while in step; while Redis is unreachable or a copy catches up,
+   * the age of the newest event applied.
+   */
+  eventLagSeconds: number;
+  /** Servers this instance keeps a local copy of. */
+  rooms: number;
+  /** Events published by this instance, by kind. */
+  published: { source: number; library: number };
+  /** Events dropped, by reason. */
+  dropped: {
+    /** Source events of an epoch older than the newest seen. */
+    staleEpoch: number;
+    /** Source events refused because the lease was no longer held. */
+    fenced: number;
+    /** Library broadcasts lost while Redis was down (queue full) or on a failed send. */
+    library: number;
+    /** Source events the publisher could not send because Redis was down (it steps down after its lease). */
+    offline: number;
+    /** Chat messages whose id was published already (replayed by Discord after a takeover). */
+    duplicate?: number;
+  };
+  /** Times a local copy was reloaded from Redis after a gap, reconnect or new snapshot. */
+  resyncs: number;
+  /** Times a local copy caught up from its stream (events delivered late, none lost). */
+  caughtUp?: number;
+  /** Events a snapshot reload skipped because the stream no longer held them (chat among them is lost). */
+  lost?: number;
+  /** Times the watchdog restarted a data source that stayed silent while watching servers. */
+  watchdogRestarts?: number;
+}
 
 /**
  * Render a cluster status as Prometheus lines (with HELP and TYPE), ready to

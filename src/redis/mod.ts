@@ -18,13 +18,14 @@
  */
 import type { Broker } from "../broker.ts";
 import type { DataSource } from "../source.ts";
-import { Cluster, type ClusterStatus } from "./_cluster.ts";
+import { Cluster } from "./_cluster.ts";
+import type { ClusterStatus } from "./metrics.ts";
 import type { ServerSnapshot } from "./_servers.ts";
 import { parseClusterOptions, type RedisClusterOptions } from "./_settings.ts";
 import { redisSessionStore, type SessionStore } from "./session_store.ts";
 import { renderClusterMetrics } from "./metrics.ts";
 
-export type { ClusterStatus } from "./_cluster.ts";
+export type { ClusterStatus } from "./metrics.ts";
 export type { ServerSnapshot } from "./_servers.ts";
 export type { RedisClusterOptions } from "./_settings.ts";
 export {
