@@ -24,6 +24,7 @@ import {
   type UserMap,
 } from "./protocol.ts";
 import type { Logger } from "./log.ts";
+import { serverListFrame } from "./_frames.ts";
 import type { PresenceEvent } from "./events.ts";
 
 /** One server's user map as wire fragments (`"key":{...}`), keyed by user id. */
@@ -84,6 +85,26 @@ class UserMapCache {
   }
 }
 
+/** One answer of `getServerData`: the servers and, made on first use, their `server-list` frame. */
+export class ServerList {
+  #frame: string | undefined;
+  /** The enabled servers, normalised. */
+  readonly servers: ServerInfo[];
+  /** When this answer goes stale (ms since the epoch). */
+  readonly expires: number;
+
+  /** Wrap one normalised answer, reusable until `expires`. */
+  constructor(servers: ServerInfo[], expires: number) {
+    this.servers = servers;
+    this.expires = expires;
+  }
+
+  /** The `server-list` frame, serialised once per answer. */
+  get frame(): string {
+    return this.#frame ??= serverListFrame(this.servers);
+  }
+}
+
 type Loading = { promise: Promise<Guarded<UserMapCache>>; pending: PresenceEvent[] };
 
 /** Reads server and user data from a data source. */
@@ -92,7 +113,9 @@ export class Directory {
   #log: Logger;
   #runner: CallbackRunner;
   #cacheMs: number;
-  #servers: Promise<Guarded<ServerInfo[]>> | undefined;
+  #servers: Promise<Guarded<ServerList>> | undefined;
+  #serverList: ServerList | undefined;
+  #serversGeneration = 0;
   #users = new Map<string, UserMapCache>();
   #loading = new Map<string, Loading>();
 
@@ -107,19 +130,42 @@ export class Directory {
     this.#cacheMs = cacheMs;
   }
 
-  /** The enabled servers, normalised. Concurrent callers share one call. */
-  servers(conn?: string): Promise<Guarded<ServerInfo[]>> {
+  /**
+   * The enabled servers, normalised, and their `server-list` frame. Concurrent
+   * callers share one call; an answer is reused for `cacheMs` (like a user
+   * map), so a connection storm costs one source call and one validation,
+   * not one per open and per `connect`. Dropped early by {@link forgetServers}.
+   */
+  servers(conn?: string): Promise<Guarded<ServerList>> {
+    const hit = this.#serverList;
+    if (hit && hit.expires > Date.now()) return Promise.resolve({ ok: true, value: hit });
     if (this.#servers) return this.#servers;
+    const generation = this.#serversGeneration;
     this.#servers = this.#runner
       .run("getServerData", () => this.#source.getServerData(), lenientServerMapSchema, conn)
-      .then((r) => {
-        if (!r.ok) return r;
+      .then((r): Guarded<ServerList> => {
+        if (!r.ok) return r; // failures are not cached
         this.#skipped("getServerData", r.value.skipped);
-        return { ok: true, value: normaliseServers(r.value.map) };
+        const list = new ServerList(
+          normaliseServers(r.value.map),
+          this.#cacheMs > 0 ? Date.now() + this.#cacheMs : 0,
+        );
+        // An answer that started before a change was signalled may predate it.
+        if (this.#cacheMs > 0 && generation === this.#serversGeneration) {
+          this.#serverList = list;
+        }
+        return { ok: true, value: list };
       });
-    // Shared only while in flight: the next caller asks afresh.
+    // Shared only while in flight: afterwards the cached answer (if any) serves.
     this.#servers.finally(() => this.#servers = undefined);
     return this.#servers;
+  }
+
+  /** Forget the cached server list: the next viewer asks the source afresh. */
+  forgetServers(): void {
+    this.#serverList = undefined;
+    this.#servers = undefined;
+    this.#serversGeneration++;
   }
 
   /** The serialised user map of one Discord server. */
@@ -171,9 +217,10 @@ export class Directory {
     this.#users.delete(serverId);
   }
 
-  /** Forget every cached user map. */
+  /** Forget every cached user map, and the server list. */
   invalidateAll(): void {
     this.#users.clear();
+    this.forgetServers();
   }
 
   /** The OAuth2 client id for a server, when known. */

@@ -115,6 +115,8 @@ export class EventRouter {
     if (spec.closesRoom) {
       const members = hub.members(server);
       directory.invalidate(server);
+      // The server may have left the list too: the next viewer must not be offered it.
+      directory.forgetServers();
       for (const conn of members) {
         this.#d.leave(conn);
         conn.send(frame);

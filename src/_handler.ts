@@ -13,7 +13,7 @@ import type { JoinQueue } from "./_join_queue.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import type { ConnectRequest } from "./_client_frames.ts";
-import { serverJoinFrame, serverListFrame } from "./_frames.ts";
+import { serverJoinFrame } from "./_frames.ts";
 import { ERRORS, findServer } from "./protocol.ts";
 
 /** Handles the frames of every connection. */
@@ -58,14 +58,14 @@ export class ProtocolHandler implements ConnectionHandler {
       conn.sendError(ERRORS.serverListUnavailable);
       return;
     }
-    conn.send(serverListFrame(servers.value));
+    conn.send(servers.value.frame);
   }
 
   /** Join the requested server, or answer with the protocol's error. */
   async connect(conn: Connection, request: ConnectRequest): Promise<void> {
     const servers = await this.#directory.servers(conn.id);
     if (!servers.ok) return conn.sendError(ERRORS.serverUnavailable);
-    const server = findServer(servers.value, request.server);
+    const server = findServer(servers.value.servers, request.server);
     if (!server) {
       this.#log.info(
         `join refused: no server ${JSON.stringify(request.server.slice(0, 64))}`,

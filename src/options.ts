@@ -89,7 +89,7 @@ export interface ServerOptions {
   logSink?: LogSink;
   /** Deadline for each callback call, in ms. Default 5000. */
   callbackTimeoutMs?: number;
-  /** How long a user map is reused before the source is asked again, in ms (presence events keep it current meanwhile). Default 1000; 0 disables. */
+  /** How long a user map and the server list are reused before the source is asked again, in ms (presence events keep a user map current meanwhile; a `server-gone` event drops the list). Default 1000; 0 disables. */
   userDataCacheMs?: number;
   /** Largest inbound frame in bytes; larger closes the connection with 1009. Default 8192 (client frames are well under 4 KiB). */
   maxFrameBytes?: number;
@@ -243,7 +243,7 @@ export const optionsSchema = z.strictObject({
   logSink: z.custom<LogSink>((v) => typeof v === "function").optional(),
   callbackTimeoutMs: positive.default(5000).describe("deadline of each callback call, ms"),
   userDataCacheMs: count.default(1000).describe(
-    "reuse a user map this long before asking again, ms (0: never)",
+    "reuse a user map and the server list this long before asking again, ms (0: never)",
   ),
   maxFrameBytes: positive.default(8 * 1024).describe(
     "largest inbound frame, bytes (larger: close 1009)",

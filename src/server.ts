@@ -97,9 +97,10 @@ export class WebSocketServer implements AsyncDisposable {
     return this.#metrics.snapshot();
   }
 
-  /** Register `getServerData` (reference-style). */
+  /** Register `getServerData` (reference-style); the cached server list is dropped. */
   onGetServerData(fn: NonNullable<Callbacks["getServerData"]>): this {
     this.#p.hooks.getServerData = fn;
+    this.#p.directory.forgetServers();
     return this;
   }
   /** Register `getUserData` (reference-style); cached user maps are dropped. */
@@ -312,7 +313,7 @@ export class WebSocketServer implements AsyncDisposable {
     return this.#p.events.publish(e, "library", "broadcastClientIdUpdate");
   }
 
-  /** Drop the cached user map of a server (or all), e.g. after changing users without a broadcast. */
+  /** Drop the cached user map of a server (or all of them and the server list), e.g. after changing data without a broadcast. */
   invalidateUserData(serverId?: string): void {
     if (serverId === undefined) this.#p.directory.invalidateAll();
     else this.#p.directory.invalidate(serverId);

@@ -1,0 +1,103 @@
+// The server list is asked of the source and validated once per `userDataCacheMs`, not once per
+// open and per `connect`; every change signal (a `server-gone` event, `onGetServerData`,
+// `invalidateUserData()`) makes the change visible to the very next viewer.
+import assert from "node:assert/strict";
+import type { DataSource, EventSink, ServerMap, UserMap } from "../../mod.ts";
+import { Client, startServer } from "../_fixtures/helpers.ts";
+
+const USERS: UserMap = { "7": { uid: "7", username: "ada", status: "online" } };
+
+function counting(initial: ServerMap) {
+  const state = { servers: initial, calls: 0 };
+  const getServerData = () => {
+    state.calls++;
+    return state.servers;
+  };
+  return { state, getServerData };
+}
+
+async function listOf(url: string): Promise<string[]> {
+  await using c = await Client.open(url);
+  const f = await c.next();
+  assert.equal(f.type, "server-list");
+  return Object.values(f.data as Record<string, { id: string }>).map((s) => s.id);
+}
+
+Deno.test("callbacks: five viewers who open and join cost one getServerData call", async () => {
+  const { state, getServerData } = counting({ "1": { id: "home", name: "Home", default: true } });
+  await using s = await startServer({
+    userDataCacheMs: 60_000,
+    callbacks: { getServerData, getUserData: () => USERS },
+  });
+  for (let i = 0; i < 5; i++) {
+    await using c = await Client.open(s.url);
+    assert.equal((await c.next()).type, "server-list");
+    assert.equal((await c.join("home")).type, "server-join");
+  }
+  assert.equal(state.calls, 1);
+});
+
+Deno.test("callbacks: a changed list is visible once userDataCacheMs has passed", async () => {
+  const { state, getServerData } = counting({ "1": { id: "home", name: "Home", default: true } });
+  await using s = await startServer({
+    userDataCacheMs: 50,
+    callbacks: { getServerData, getUserData: () => USERS },
+  });
+  assert.deepEqual(await listOf(s.url), ["home"]);
+  state.servers = { "2": { id: "new", name: "New", default: true } };
+  await new Promise((r) => setTimeout(r, 120));
+  assert.deepEqual(await listOf(s.url), ["new"]);
+  assert.equal(state.calls, 2);
+});
+
+Deno.test("userDataCacheMs 0: every open asks the source (no caching)", async () => {
+  const { state, getServerData } = counting({ "1": { id: "home", name: "Home", default: true } });
+  await using s = await startServer({
+    userDataCacheMs: 0,
+    callbacks: { getServerData, getUserData: () => USERS },
+  });
+  assert.deepEqual(await listOf(s.url), ["home"]);
+  state.servers = { "2": { id: "new", name: "New", default: true } };
+  assert.deepEqual(await listOf(s.url), ["new"]);
+  assert.equal(state.calls, 2);
+});
+
+Deno.test("library: invalidateUserData() and onGetServerData show a change to the next viewer", async () => {
+  const { state, getServerData } = counting({ "1": { id: "home", name: "Home", default: true } });
+  await using s = await startServer({
+    userDataCacheMs: 60_000,
+    callbacks: { getServerData, getUserData: () => USERS },
+  });
+  assert.deepEqual(await listOf(s.url), ["home"]);
+  state.servers = { "2": { id: "new", name: "New", default: true } };
+  assert.deepEqual(await listOf(s.url), ["home"]); // cached: not asked again
+  s.server.invalidateUserData();
+  assert.deepEqual(await listOf(s.url), ["new"]);
+  assert.equal(state.calls, 2);
+  s.server.onGetServerData(() => ({ "3": { id: "other", name: "Other", default: true } }));
+  assert.deepEqual(await listOf(s.url), ["other"]);
+});
+
+Deno.test("source: a server-gone event drops the server from the next viewer's list", async () => {
+  let sink: EventSink | undefined;
+  const { state, getServerData } = counting({
+    "1": { id: "home", name: "Home", default: true },
+    "2": { id: "away", name: "Away" },
+  });
+  const source: DataSource = {
+    getServerData,
+    getUserData: () => USERS,
+    start: (s) => {
+      sink = s;
+    },
+  };
+  await using s = await startServer({ userDataCacheMs: 60_000, source });
+  assert.deepEqual(await listOf(s.url), ["home", "away"]);
+  assert.deepEqual(await listOf(s.url), ["home", "away"]);
+  assert.equal(state.calls, 1);
+  state.servers = { "1": { id: "home", name: "Home", default: true } };
+  assert.ok(sink, "the server started the source");
+  sink.emit({ type: "server-gone", event: { server: "2" } });
+  assert.deepEqual(await listOf(s.url), ["home"]);
+  assert.equal(state.calls, 2);
+});
