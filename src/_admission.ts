@@ -172,8 +172,11 @@ export class Admission {
 
   /** The unsent bytes of every live socket, dropped ones included. */
   unsentBytes(): number {
+    // Asked on every join: `forEach` walks the set without an iterator result per
+    // connection (for…of made ~20 bytes of garbage per live connection per join,
+    // which grew the heap by more than an idle connection holds).
     let total = 0;
-    for (const conn of this.#live) total += conn.bufferedAmount;
+    this.#live.forEach((conn) => total += conn.bufferedAmount);
     return total;
   }
 

@@ -66,13 +66,18 @@ export class CallbackRunner {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let reason: string;
     try {
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer within ${this.#timeoutMs} ms`)),
-          this.#timeoutMs,
-        );
-      });
-      const value = await Promise.race([Promise.resolve().then(call), deadline]);
+      await undefined; // the hook runs after the caller's current turn, as it always has
+      const answer = call();
+      // A synchronous answer needs no deadline: no timer (and its promise) per call.
+      const value = !isThenable(answer) ? answer : await Promise.race([
+        answer,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.#timeoutMs} ms`)),
+            this.#timeoutMs,
+          );
+        }),
+      ]);
       const parsed = schema.safeParse(value);
       if (parsed.success) {
         this.#metrics.observeCallback(name, (performance.now() - started) / 1000, false);
@@ -90,6 +95,10 @@ export class CallbackRunner {
     this.#log.error(`callback ${name} ${reason}`, conn);
     return { ok: false, reason };
   }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof (v as PromiseLike<unknown> | null)?.then === "function";
 }
 
 /** Schema for `validateDiscordUser` results: strictly a boolean. */

@@ -67,11 +67,19 @@ export function parseClientFrame(text: string): ParsedFrame {
   if (!server.success) return { ok: false, error: ERRORS.invalidServer };
   const raw = server.data == null ? "" : String(server.data).trim();
   const request: ConnectRequest = { server: raw === "" ? "default" : raw };
-  const token = tokenSchema.safeParse(fields.discordToken);
-  if (token.success) request.discordToken = token.data;
-  const user = discordUserSchema.safeParse(fields.discordUser);
-  if (user.success) request.discordUser = user.data as DiscordUser;
-  const password = passwordSchema.safeParse(fields.password);
-  if (password.success) request.password = password.data;
+  // An absent field is skipped before zod: a failed parse builds an error object, and most
+  // connects carry none of these.
+  if (fields.discordToken !== undefined) {
+    const token = tokenSchema.safeParse(fields.discordToken);
+    if (token.success) request.discordToken = token.data;
+  }
+  if (fields.discordUser !== undefined) {
+    const user = discordUserSchema.safeParse(fields.discordUser);
+    if (user.success) request.discordUser = user.data as DiscordUser;
+  }
+  if (fields.password !== undefined) {
+    const password = passwordSchema.safeParse(fields.password);
+    if (password.success) request.password = password.data;
+  }
   return { ok: true, request };
 }

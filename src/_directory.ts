@@ -161,6 +161,19 @@ export class Directory {
     return this.#servers;
   }
 
+  /**
+   * The list again when `stale` is the cached answer (a `connect` named a
+   * server it lacks, which may have been added since): a new server is
+   * joinable at once, while a known one costs no call.
+   */
+  refreshServers(stale: ServerList, conn?: string): Promise<Guarded<ServerList>> {
+    if (this.#serverList !== stale) {
+      return Promise.resolve({ ok: true, value: this.#serverList ?? stale });
+    }
+    this.forgetServers();
+    return this.servers(conn);
+  }
+
   /** Forget the cached server list: the next viewer asks the source afresh. */
   forgetServers(): void {
     this.#serverList = undefined;

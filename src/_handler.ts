@@ -63,9 +63,14 @@ export class ProtocolHandler implements ConnectionHandler {
 
   /** Join the requested server, or answer with the protocol's error. */
   async connect(conn: Connection, request: ConnectRequest): Promise<void> {
-    const servers = await this.#directory.servers(conn.id);
+    let servers = await this.#directory.servers(conn.id);
     if (!servers.ok) return conn.sendError(ERRORS.serverUnavailable);
-    const server = findServer(servers.value.servers, request.server);
+    let server = findServer(servers.value.servers, request.server);
+    if (!server) {
+      servers = await this.#directory.refreshServers(servers.value, conn.id);
+      if (!servers.ok) return conn.sendError(ERRORS.serverUnavailable);
+      server = findServer(servers.value.servers, request.server);
+    }
     if (!server) {
       this.#log.info(
         `join refused: no server ${JSON.stringify(request.server.slice(0, 64))}`,

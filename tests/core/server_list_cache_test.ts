@@ -101,3 +101,18 @@ Deno.test("source: a server-gone event drops the server from the next viewer's l
   assert.deepEqual(await listOf(s.url), ["home"]);
   assert.equal(state.calls, 2);
 });
+
+Deno.test("a connect to a server added since the list was cached joins at once", async () => {
+  const { state, getServerData } = counting({ "1": { id: "home", name: "Home", default: true } });
+  await using s = await startServer({
+    userDataCacheMs: 60_000,
+    callbacks: { getServerData, getUserData: () => USERS },
+  });
+  assert.deepEqual(await listOf(s.url), ["home"]);
+  state.servers = { ...state.servers, "2": { id: "new", name: "New" } };
+  await using c = await Client.open(s.url);
+  assert.deepEqual((await c.next()).type, "server-list");
+  assert.equal((await c.join("new")).type, "server-join");
+  assert.equal((await c.join("home")).type, "server-join");
+  assert.equal(state.calls, 2); // the unknown name asked again; the known one did not
+});
