@@ -20,10 +20,11 @@ import type {
 
 class DenoPeer implements WsPeer {
   #ws: WebSocket;
-  #keys: string[];
-  constructor(ws: WebSocket, keys: string[]) {
+  #remote: { hostname?: string; port?: number } | undefined;
+  constructor(ws: WebSocket, remote: { hostname?: string; port?: number } | undefined) {
     this.#ws = ws;
-    this.#keys = keys;
+    // Only a dropped socket needs its table keys: made then, not held by every peer.
+    this.#remote = remote;
   }
   send(frame: string): void {
     try {
@@ -53,7 +54,8 @@ class DenoPeer implements WsPeer {
   gone(): boolean | undefined {
     // Deno's close event proves nothing: after a frame that follows its close frame, Deno
     // reports the socket closed (code 0) but keeps it, and its unsent bytes, while the peer lives.
-    const held = socketHeld(this.#keys);
+    const r = this.#remote;
+    const held = socketHeld(r?.hostname && r.port ? remoteKeys(r.hostname, r.port) : []);
     return held === undefined ? undefined : !held;
   }
 }
@@ -100,12 +102,12 @@ export const denoTransport: Transport = {
     // Read before the upgrade: Deno's request info is gone after it.
     const addr = (ctx as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
       ?.remoteAddr;
-    const keys = addr?.hostname && addr.port ? remoteKeys(addr.hostname, addr.port) : [];
+    const remote = addr && { hostname: addr.hostname, port: addr.port };
     const { socket, response } = Deno.upgradeWebSocket(req, {
       idleTimeout: limits.idleTimeoutSeconds,
     });
     socket.binaryType = "arraybuffer";
-    socket.onopen = () => events.open(new DenoPeer(socket, keys));
+    socket.onopen = () => events.open(new DenoPeer(socket, remote));
     socket.onmessage = (e) => events.message(e.data);
     socket.onclose = (e) => events.close(e.code);
     socket.onerror = () => {}; // the close event that follows says what happened
