@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import type { DataSource, EventSink, ServerMap, UserMap } from "../../mod.ts";
 import { Client, startServer } from "../_fixtures/helpers.ts";
+import { FakeTime } from "../_fixtures/fake_time.ts";
 
 const USERS: UserMap = { "7": { uid: "7", username: "ada", status: "online" } };
 
@@ -43,9 +44,13 @@ Deno.test("callbacks: a changed list is visible once userDataCacheMs has passed"
     userDataCacheMs: 50,
     callbacks: { getServerData, getUserData: () => USERS },
   });
+  // Only the clocks are frozen (the sockets need real timers): the cache's expiry reads them.
+  using time = new FakeTime();
   assert.deepEqual(await listOf(s.url), ["home"]);
   state.servers = { "2": { id: "new", name: "New", default: true } };
-  await new Promise((r) => setTimeout(r, 120));
+  await time.tick(49);
+  assert.deepEqual(await listOf(s.url), ["home"]); // still fresh
+  await time.tick(2);
   assert.deepEqual(await listOf(s.url), ["new"]);
   assert.equal(state.calls, 2);
 });
