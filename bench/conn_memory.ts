@@ -109,6 +109,9 @@ if (args.role === "clients") {
   await stop();
   Deno.exit(0);
 } else {
+  // The machine is shared: the load around the runs says how noisy they were.
+  const loadAverage = () => Deno.loadavg().map((x) => Math.round(x * 100) / 100);
+  const loadBefore = loadAverage();
   const runs: Array<{ kind: string; run: number; result: unknown }> = [];
   for (let run = 1; run <= Number(args.runs); run++) {
     for (const kind of ["raw-deno", "dback"]) {
@@ -144,6 +147,7 @@ if (args.role === "clients") {
       { deno: `deno ${Deno.version.deno}` },
       "a Deno child process, sequential joins",
     ),
+    loadAverage: { before: loadBefore, after: loadAverage() },
     clients: N,
     runs,
   };

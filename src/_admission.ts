@@ -10,13 +10,49 @@
  */
 import { ChargeLedger } from "./_charge.ts";
 import type { Client } from "./_client_address.ts";
-import { IpTable } from "./_ip_table.ts";
+import { type IpEntry, IpTable } from "./_ip_table.ts";
 import { TokenBucket } from "./_limits.ts";
-import { Connection, type ConnectionHandler, type ConnectionLimits } from "./_connection.ts";
+import {
+  Connection,
+  type ConnectionHandler,
+  type ConnectionLimits,
+  type IpBudget,
+} from "./_connection.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
+
+/**
+ * One connection's view of its address's budgets, plus its own join bucket:
+ * one object with methods on its prototype rather than three closures and
+ * their context per connection.
+ */
+class ConnectionBudget implements IpBudget {
+  #table: IpTable;
+  #key: string;
+  #entry: IpEntry;
+  #joins: TokenBucket;
+
+  constructor(table: IpTable, key: string, joins: TokenBucket) {
+    this.#table = table;
+    this.#key = key;
+    this.#entry = table.acquire(key);
+    this.#joins = joins;
+  }
+
+  take(bytes: number): boolean {
+    return this.#entry.frames.take() && this.#entry.bytes.take(bytes);
+  }
+
+  join(): boolean {
+    return this.#joins.take() && this.#entry.joins.take();
+  }
+
+  login(): boolean {
+    return this.#table.takeLogin(this.#key);
+  }
+}
 
 /** Why an upgrade was refused, and what to answer. */
 export interface Refusal {
@@ -147,20 +183,18 @@ export class Admission {
    * never opens). Its `ip` is the client's per-IP key.
    */
   admit(client: Client): Connection {
-    const budget = this.#perIp.acquire(client.key);
     const s = this.#settings;
-    const joins = new TokenBucket(s.joinsPerSecond, s.joinBurst);
     const conn = new Connection(
       `c${this.#nextId++}`,
       client.key,
       this.#limits,
       this.#handler,
       this,
-      {
-        take: (bytes) => budget.frames.take() && budget.bytes.take(bytes),
-        join: () => joins.take() && budget.joins.take(),
-        login: () => this.#perIp.takeLogin(client.key),
-      },
+      new ConnectionBudget(
+        this.#perIp,
+        client.key,
+        new TokenBucket(s.joinsPerSecond, s.joinBurst),
+      ),
       this.#charges.open(client.key),
       this.#log,
       this.#metrics,

@@ -1,0 +1,72 @@
+// The `conn_memory.ts` results as the Markdown table the docs show: bench/README.md and
+// docs/runtimes.md embed it between `<!-- conn-memory: <file> -->` and `<!-- /conn-memory -->`
+// markers, and a test checks that each embedded table is this rendering of the file it names
+// (print it with `deno run -A bench/_conn_memory_table.ts FILE`).
+
+/** KiB per connection, as one server measured itself. */
+export interface Usage {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+}
+
+/** A `conn_memory.ts` results file (the parts the table shows). */
+export interface ConnMemoryResults {
+  date: string;
+  clients: number;
+  runs: Array<{ kind: string; run: number; result: { after1s: Usage; settled: Usage } }>;
+}
+
+const ROWS: Array<[string, "after1s" | "settled", keyof Usage]> = [
+  ["RSS, 1 s after the last join", "after1s", "rss"],
+  ["RSS, settled", "settled", "rss"],
+  ["retained JS objects (`heapUsed`)", "after1s", "heapUsed"],
+  ["committed V8 heap (`heapTotal`), 1 s after", "after1s", "heapTotal"],
+];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function range(xs: number[]): string {
+  const lo = Math.min(...xs).toFixed(1);
+  const hi = Math.max(...xs).toFixed(1);
+  return lo === hi ? lo : `${lo}–${hi}`;
+}
+
+/** The table: each measure's range over the runs per server, and the ratio of the medians. */
+export function connMemoryTable(r: ConnMemoryResults): string {
+  const of = (kind: string, at: "after1s" | "settled", k: keyof Usage) =>
+    r.runs.filter((x) => x.kind === kind).map((x) => x.result[at][k]);
+  const n = r.runs.filter((x) => x.kind === "dback").length;
+  const lines = [
+    `| KiB per idle joined connection (${
+      r.clients.toLocaleString("en-US")
+    } clients, ${n} runs) | bare \`Deno.serve\` | dback | dback ÷ bare (medians) |`,
+    "| --- | --- | --- | --- |",
+  ];
+  for (const [label, at, k] of ROWS) {
+    const raw = of("raw-deno", at, k);
+    const dback = of("dback", at, k);
+    lines.push(
+      `| ${label} | ${range(raw)} | ${range(dback)} | ${
+        (median(dback) / median(raw)).toFixed(2)
+      }× |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Each embedded table and the results file its marker names. */
+export function connMemoryBlocks(markdown: string): Array<{ file: string; table: string }> {
+  const out: Array<{ file: string; table: string }> = [];
+  const re = /<!-- conn-memory: (\S+) -->\n([\s\S]*?)\n<!-- \/conn-memory -->/g;
+  for (const m of markdown.matchAll(re)) out.push({ file: m[1], table: m[2].trim() });
+  return out;
+}
+
+if (import.meta.main) {
+  console.log(connMemoryTable(JSON.parse(await Deno.readTextFile(Deno.args[0]))));
+}
