@@ -11,7 +11,10 @@
 /** The `./redis` entry point. */
 export type RedisEntry = typeof import("./redis/mod.ts");
 
-let loader: () => Promise<RedisEntry> = () => import(["./redis", "mod.ts"].join("/"));
+// Installed from JSR's npm layer the modules are .js files (Node will not strip types under
+// node_modules): load the entry with the extension this module itself has.
+const EXT = import.meta.url.endsWith(".js") ? "js" : "ts";
+let loader: () => Promise<RedisEntry> = () => import(["./redis", `mod.${EXT}`].join("/"));
 
 /**
  * The `./redis` entry, loaded on first use.

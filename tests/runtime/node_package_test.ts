@@ -91,7 +91,16 @@ async function nodeProject(make: (dir: string) => Promise<void>): Promise<string
   const project = await Deno.makeTempDir({ prefix: "dback-node-project-" });
   await Deno.writeTextFile(`${project}/package.json`, '{ "type": "module" }');
   await make(`${project}/node_modules/@dzone/dback`);
-  for (const dep of ["zod", "ws"]) {
+  const redis = [
+    "ioredis",
+    "@ioredis",
+    "debug",
+    "denque",
+    "ms",
+    "redis-errors",
+    "standard-as-callback",
+  ];
+  for (const dep of ["zod", "ws", ...redis]) {
     await copyTree(`${ROOT}node_modules/${dep}`, `${project}/node_modules/${dep}`);
   }
   return project;
@@ -140,42 +149,68 @@ Deno.test("node package: as JSR ships it to npm, the library serves a viewer and
     assert.equal(lib.stdout.trim(), `server-list ${mockServerIds()}`);
 
     await Deno.writeTextFile(`${project}/main.mjs`, MAIN);
-    const child = new Deno.Command(node, {
-      args: ["main.mjs", "--port", "0", "--host", "127.0.0.1"],
-      cwd: project,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    try {
-      let port = 0;
-      while (!port) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`exited before listening: ${out}${await stderr}`);
-        out += value;
-        port = Number(out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0);
-      }
+    const plain = await serveOnce(node, project, [], async (port) => {
       // The page comes from the package's public/ folder, found next to the .js modules.
       const page = await fetch(`http://127.0.0.1:${port}/`);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /<html/i);
-    } finally {
-      child.kill("SIGTERM");
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += value;
-      }
-      await stderr;
-    }
-    assert.equal((await child.status).code, 0, out);
-    assert.match(out, /stopped/);
+    });
+    assert.equal(plain.code, 0, plain.out);
+    assert.match(plain.out, /stopped/);
+
+    // --redis loads the ./redis entry through a computed specifier: it must find the .js module
+    // (and ioredis beside the package). Redis is unreachable here; the instance serves anyway.
+    const redis = await serveOnce(
+      node,
+      project,
+      ["--redis", "redis://127.0.0.1:1"],
+      async (port) => {
+        assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+      },
+    );
+    assert.equal(redis.code, 0, redis.out);
+    assert.match(redis.out, /cluster: redis at redis:\/\/127\.0\.0\.1:1 unreachable/);
   } finally {
     await Deno.remove(project, { recursive: true });
   }
 });
+
+/** Run `main.mjs` with `args` until it listens, call `check(port)`, then SIGTERM it. */
+async function serveOnce(
+  node: string,
+  cwd: string,
+  args: string[],
+  check: (port: number) => Promise<void>,
+): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command(node, {
+    args: ["main.mjs", "--port", "0", "--host", "127.0.0.1", ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  try {
+    let port = 0;
+    while (!port) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`exited before listening: ${out}${await stderr}`);
+      out += value;
+      port = Number(out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0);
+    }
+    await check(port);
+  } finally {
+    child.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    out += await stderr;
+  }
+  return { code: (await child.status).code, out };
+}
 
 /** The mock world's server ids, as the server list keys them. */
 function mockServerIds(): string {
