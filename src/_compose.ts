@@ -140,6 +140,7 @@ export function compose(
     return metrics.render(admission.size, hub.sizes(), owner.state() !== "running") +
       (broker.metrics?.() ?? "");
   };
+  let origins: { url: string | undefined; list: string[] } | undefined;
   const fetch = routes({
     healthy: () => owner.state() === "running",
     metrics: s.metrics === undefined ? metricsText : null,
@@ -170,9 +171,16 @@ export function compose(
       transport,
       clients: new ClientAddresses(s.trustProxy, s.ipv6Prefix),
       // The page's own origins: configured, and the listener's (unless bound to every address).
+      // Asked on every upgrade: rebuilt only when the listener's URL changes.
       ownOrigins: () => {
         const url = owner.url();
-        return url ? [...s.publicOrigins, new URL(url).origin] : [...s.publicOrigins];
+        if (!origins || origins.url !== url) {
+          origins = {
+            url,
+            list: url ? [...s.publicOrigins, new URL(url).origin] : [...s.publicOrigins],
+          };
+        }
+        return origins.list;
       },
       admission,
       limits,

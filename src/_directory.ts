@@ -116,6 +116,9 @@ export class Directory {
   #servers: Promise<Guarded<ServerList>> | undefined;
   #serverList: ServerList | undefined;
   #serversGeneration = 0;
+  // One entry per server a viewer joined (servers come from the list): bounded by it.
+  #clientIds = new Map<string, { value: string; expires: number }>();
+  #clientIdsGeneration = 0;
   #users = new Map<string, UserMapCache>();
   #loading = new Map<string, Loading>();
 
@@ -228,24 +231,49 @@ export class Directory {
   /** Forget the cached user map of a server (its users changed without an event). */
   invalidate(serverId: string): void {
     this.#users.delete(serverId);
+    this.forgetClientId(serverId);
   }
 
-  /** Forget every cached user map, and the server list. */
+  /** Forget every cached user map, the server list and the client ids. */
   invalidateAll(): void {
     this.#users.clear();
     this.forgetServers();
+    this.forgetClientId();
   }
 
-  /** The OAuth2 client id for a server, when known. */
+  /**
+   * The OAuth2 client id for a server, when known; an answer is reused for
+   * `cacheMs` (dropped early by an `update-clientid` event, see
+   * {@link forgetClientId}), so a join storm asks once, not once per join.
+   */
   async clientId(serverId: string, conn?: string): Promise<Guarded<string | undefined>> {
     const source = this.#source;
     if (!source.getClientId) return { ok: true, value: undefined };
-    return await this.#runner.run(
+    const hit = this.#clientIds.get(serverId);
+    if (hit && hit.expires > Date.now()) return { ok: true, value: hit.value };
+    const generation = this.#clientIdsGeneration;
+    const r = await this.#runner.run(
       "getClientId",
       () => source.getClientId!(serverId),
       clientIdResultSchema,
       conn,
     );
+    // An answer that started before a change was signalled may predate it; "none" is not
+    // kept (a source still starting answers so), only an id.
+    if (
+      r.ok && r.value !== undefined && this.#cacheMs > 0 &&
+      generation === this.#clientIdsGeneration
+    ) {
+      this.#clientIds.set(serverId, { value: r.value, expires: Date.now() + this.#cacheMs });
+    }
+    return r;
+  }
+
+  /** Forget the cached client id of a server (or all): the next join asks afresh. */
+  forgetClientId(serverId?: string): void {
+    if (serverId === undefined) this.#clientIds.clear();
+    else this.#clientIds.delete(serverId);
+    this.#clientIdsGeneration++;
   }
 
   /**

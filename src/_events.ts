@@ -109,6 +109,7 @@ export class EventRouter {
     const { hub, directory, metrics } = this.#d;
     // The next joiner must see this change in its user map.
     if (e.type === "presence") directory.apply(e.event);
+    else if (e.type === "update-clientid") directory.forgetClientId(e.event.server);
     const spec = specOf(e);
     const server = e.event.server;
     const frame = spec.frame(e.event);

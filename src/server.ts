@@ -119,9 +119,10 @@ export class WebSocketServer implements AsyncDisposable {
     this.#p.hooks.validateDiscordUser = fn;
     return this;
   }
-  /** Register `getClientId` (reference-style). */
+  /** Register `getClientId` (reference-style); cached client ids are dropped. */
   onGetClientId(fn: NonNullable<Callbacks["getClientId"]>): this {
     this.#p.hooks.getClientId = fn;
+    this.#p.directory.forgetClientId();
     return this;
   }
 

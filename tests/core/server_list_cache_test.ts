@@ -121,3 +121,29 @@ Deno.test("a connect to a server added since the list was cached joins at once",
   assert.equal((await c.join("home")).type, "server-join");
   assert.equal(state.calls, 2); // the unknown name asked again; the known one did not
 });
+
+Deno.test("getClientId is asked once per server, and again after an update-clientid event", async () => {
+  let clientId = "111";
+  let calls = 0;
+  await using s = await startServer({
+    userDataCacheMs: 60_000,
+    callbacks: {
+      getServerData: () => ({ "1": { id: "home", name: "Home", default: true } }),
+      getUserData: () => USERS,
+      getClientId: () => {
+        calls++;
+        return clientId;
+      },
+    },
+  });
+  for (let i = 0; i < 3; i++) {
+    await using c = await Client.open(s.url);
+    assert.equal((await c.join("home")).data.clientId, "111");
+  }
+  assert.equal(calls, 1);
+  clientId = "222";
+  s.server.broadcastClientIdUpdate({ server: "1", clientId: "222" });
+  await using c = await Client.open(s.url);
+  assert.equal((await c.join("home")).data.clientId, "222");
+  assert.equal(calls, 2);
+});
