@@ -48,11 +48,6 @@ export interface SupervisorOptions {
   startWaitsForReady?: boolean;
 }
 
-/** An error and its causes, one line: DNS and TLS failures hide in `cause`. */
-export function describeError(err: unknown): string {
-  return errorText(err);
-}
-
 /**
  * A data source that starts its gateway source only when told
  * ({@link GatewaySupervisor.begin}, after the port is bound) and keeps
@@ -60,9 +55,36 @@ export function describeError(err: unknown): string {
  *
  * @example
  * ```ts
- * import { describeError } from "./_supervisor.ts";
- * const err = new Error("fetch failed", { cause: new Error("dns error: no such host") });
- * if (describeError(err) !== "fetch failed: caused by dns error: no such host") throw new Error();
+ * import { type GatewayLike, GatewaySupervisor } from "./_supervisor.ts";
+ * const warnings: string[] = [];
+ * let attempts = 0;
+ * const supervisor = new GatewaySupervisor({
+ *   create: () => {
+ *     const failing = ++attempts === 1;
+ *     const source = {
+ *       ready: false,
+ *       start() {
+ *         if (failing) throw new Error("fetch failed", { cause: new Error("dns error") });
+ *         source.ready = true;
+ *         return Promise.resolve();
+ *       },
+ *       stop: () => Promise.resolve(),
+ *       getServerData: () => ({}),
+ *       getUserData: () => ({}),
+ *     };
+ *     return source as unknown as GatewayLike;
+ *   },
+ *   warn: (message) => warnings.push(message),
+ *   onFatal: () => {},
+ *   retryBaseMs: 1,
+ *   startWaitsForReady: true,
+ * });
+ * const started = supervisor.start({ emit() {} });
+ * supervisor.begin(); // the port is bound: connect now
+ * await started;
+ * if (supervisor.state().state !== "ready" || attempts !== 2) throw new Error("not retried");
+ * if (!warnings[0].includes("fetch failed: caused by dns error")) throw new Error(warnings[0]);
+ * await supervisor.stop();
  * ```
  */
 export class GatewaySupervisor implements DataSource {
@@ -128,7 +150,7 @@ export class GatewaySupervisor implements DataSource {
         lateError = (err) => {
           if (err.code !== undefined && FATAL_CODES.has(err.code)) return this.#failed(err);
           if (this.#state !== "ready" || this.#current !== src) return;
-          this.#o.warn(`discord: the connection failed: ${describeError(err)}; starting again`);
+          this.#o.warn(`discord: the connection failed: ${errorText(err)}; starting again`);
           void src.stop().catch(() => {}).then(() => this.#loop());
         };
         this.#ready.resolve();
@@ -143,7 +165,7 @@ export class GatewaySupervisor implements DataSource {
         const wait = backoffStep(this.#attempts, base, this.#o.retryMaxMs ?? 60_000);
         this.#o.warn(
           `discord: start failed (attempt ${this.#attempts}): ${
-            describeError(err)
+            errorText(err)
           }; retrying in ${wait} ms`,
         );
         this.#state = "retrying";
