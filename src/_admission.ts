@@ -12,12 +12,8 @@ import { ChargeLedger } from "./_charge.ts";
 import type { Client } from "./_client_address.ts";
 import { type IpEntry, IpTable } from "./_ip_table.ts";
 import { TokenBucket } from "./_limits.ts";
-import {
-  Connection,
-  type ConnectionHandler,
-  type ConnectionLimits,
-  type IpBudget,
-} from "./_connection.ts";
+import { Connection, type ConnectionHandler } from "./_connection.ts";
+import type { ConnectionLimits, IpBudget } from "./_connection_limits.ts";
 import type { Hub } from "./_hub.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";

@@ -18,45 +18,7 @@ import { ERRORS } from "./protocol.ts";
 import type { Charge } from "./_charge.ts";
 import { SlowClientRule } from "./_slow_client.ts";
 import type { WsEvents, WsPeer } from "./transport/types.ts";
-
-/** Per-connection limits. */
-export interface ConnectionLimits {
-  /** Largest accepted inbound frame, in bytes; larger closes with 1009. */
-  maxFrameBytes: number;
-  /** Sustained inbound frames per second. */
-  ratePerSecond: number;
-  /** Frames allowed in a burst above the rate. */
-  rateBurst: number;
-  /** Frames refused for rate (own or the IP's) before the connection is closed with 1008. */
-  rateStrikes: number;
-  /** Milliseconds a connection may stay open without joining; 0 disables. */
-  joinTimeoutMs: number;
-  /** Milliseconds an upgraded socket may take to open before it is forgotten. */
-  openTimeoutMs: number;
-  /** Unsent bytes above which a client counts as behind; behind for `slowGraceMs` means dropped. */
-  highWaterBytes: number;
-  /** How long a client may stay above `highWaterBytes` (bursts are fine, stalls are not). */
-  slowGraceMs: number;
-  /** Unsent bytes no send may exceed: the per-connection memory bound. */
-  maxBufferedBytes: number;
-  /**
-   * The slowest a `server-join` may be read: its bytes are not "behind" for
-   * `slowGraceMs` plus its size at this rate; a join still unsent then drops the client.
-   */
-  joinMinBytesPerSecond: number;
-  /** Bytes of memory the runtime holds per unsent byte (see `_charge.ts`). */
-  memoryFactor?: number;
-}
-
-/** What one client IP may spend, shared by all its connections. */
-export interface IpBudget {
-  /** Take one frame of `bytes` from the IP's per-second budget; `false` when it is spent. */
-  take(bytes: number): boolean;
-  /** Take one join from the connection's and the IP's join budgets; `false` when either is spent. */
-  join(): boolean;
-  /** Take one Discord login check (each may cost a request to Discord); `false` when spent. */
-  login(): boolean;
-}
+import type { ConnectionLimits, IpBudget } from "./_connection_limits.ts";
 
 /** What a connection asks of the protocol layer. */
 export interface ConnectionHandler {
