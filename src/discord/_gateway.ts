@@ -31,8 +31,6 @@ import { IdentifyBudget } from "./_identify_budget.ts";
 import { SendLimiter } from "./_send_limiter.ts";
 import { SessionKeeper } from "./_session_keeper.ts";
 
-export type { GatewayClientOptions, SendOptions } from "./_gateway_types.ts";
-
 const TAG = "discord";
 
 /** One gateway session, kept alive across reconnects until {@link GatewayClient.close}. */

@@ -346,7 +346,7 @@ export class DiscordGatewaySource implements DataSource {
       guildTimeoutMs: this.#o.guildTimeoutMs,
       shardReady: () => this.#shardReady(),
       listed: (_, available) => this.#warnMissing(available),
-      memberLeft: (userId, guildId) => this.#forgetLogin(userId, guildId),
+      memberLeft: (userId, guildId) => this.#memberLeft(userId, guildId),
       infoCommand: (guildId, channelId) => this.#infoReply(guildId, channelId),
       rebuild: (s, guildId) => {
         const r = this.#settingsOf(guildId);
@@ -426,13 +426,8 @@ export class DiscordGatewaySource implements DataSource {
     }
   }
 
-  #forgetLogin(userId: string, guildId: string): void {
-    // Adapter: the shared validator gains `forget` in the OAuth rework; membership is
-    // re-checked after every validation anyway (see validateDiscordUser).
-    (this.#validator as { forget?: (u: string, g: string) => void } | undefined)?.forget?.(
-      userId,
-      guildId,
-    );
+  // A cached login needs no forgetting: membership is checked on every validation.
+  #memberLeft(userId: string, guildId: string): void {
     try {
       this.#onMemberLeave?.(userId, guildId);
     } catch (err) {
