@@ -26,8 +26,13 @@ export interface MainResult {
   cpuRate: number;
   flood: Measured;
   stall?: StallResult;
-  /** The join again, after every client closed: the handshake rate of a warmed-up server. */
+  /**
+   * The join again, after every client closed: the handshake rate of a
+   * warmed-up server (the median of `cpuReps` rejoins by rate).
+   */
   rejoin?: Joined;
+  /** joins/s of every rejoin. */
+  rejoinRates?: number[];
 }
 
 /** Joins `n` clients to `server` and runs every main scenario; closes the clients at the end. */
@@ -64,9 +69,15 @@ export async function mainScenarios(
       flood,
     };
     if (n === o.stallClients) result.stall = await stallScenario(o, s);
-    await s.closeAll();
-    await sleep(o.smoke ? 100 : 1000);
-    result.rejoin = await s.join(n, 128);
+    const rejoins: Joined[] = [];
+    for (let i = 0; i < o.cpuReps; i++) {
+      await s.closeAll();
+      await sleep(o.smoke ? 100 : 1000);
+      rejoins.push(await s.join(n, 128));
+    }
+    rejoins.sort((a, b) => a.joinsPerS - b.joinsPerS);
+    result.rejoin = rejoins[Math.floor(rejoins.length / 2)];
+    result.rejoinRates = rejoins.map((r) => r.joinsPerS);
     return result;
   } finally {
     await s.closeAll();
