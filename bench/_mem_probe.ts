@@ -17,7 +17,11 @@ let session: Session | undefined;
 const post = (method: string, params: object = {}) =>
   new Promise<Record<string, unknown>>((resolve, reject) => {
     if (!session) (session = new Session()).connect();
-    session.post(method, params, (err, r) => err ? reject(err) : resolve(r as Record<string, unknown>));
+    session.post(
+      method,
+      params,
+      (err, r) => err ? reject(err) : resolve(r as Record<string, unknown>),
+    );
   });
 
 const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
@@ -49,7 +53,9 @@ createInterface({ input: process.stdin }).on("line", (line) => {
   collect();
   collect();
   const m = process.memoryUsage();
-  console.log(`SNAP ${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal })}`);
+  console.log(
+    `SNAP ${JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal })}`,
+  );
 });
 
 await import(pathToFileURL(process.argv[2]).href);

@@ -131,7 +131,17 @@ async function measure(kind: string, users: number, settleMs: number) {
     await sleep(300);
     const base = await snap();
     clients = new Deno.Command(DENO, {
-      args: ["run", "-A", SELF, "--role", "clients", "--port", ready.split(" ")[1], "--clients", String(N)],
+      args: [
+        "run",
+        "-A",
+        SELF,
+        "--role",
+        "clients",
+        "--port",
+        ready.split(" ")[1],
+        "--clients",
+        String(N),
+      ],
       stdout: "piped",
       stderr: "null",
     }).spawn();
