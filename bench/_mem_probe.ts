@@ -49,6 +49,13 @@ createInterface({ input: process.stdin }).on("line", (line) => {
       console.log(`SAMPLE ${file}`);
     });
   }
+  if (command === "types") {
+    // Bun: live objects by type (JSC's own counts), to diff before and after the joins.
+    collect();
+    import("bun:jsc").then((jsc) =>
+      console.log(`TYPES ${JSON.stringify(jsc.heapStats().objectTypeCounts)}`)
+    );
+  }
   if (command !== "snap") return;
   collect();
   collect();

@@ -54,8 +54,9 @@ class Lines {
   constructor(stream: ReadableStream<Uint8Array>) {
     (async () => {
       let pending = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        pending += chunk;
+      const decoder = new TextDecoder();
+      for await (const bytes of stream) {
+        pending += decoder.decode(bytes, { stream: true });
         let nl: number;
         while ((nl = pending.indexOf("\n")) >= 0) {
           this.#line(pending.slice(0, nl));
