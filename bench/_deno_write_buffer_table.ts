@@ -1,7 +1,6 @@
 // The `deno_write_buffer.ts` results as the Markdown table docs/runtimes.md embeds between
-// `<!-- deno-write-buffer: <file> -->` and `<!-- /deno-write-buffer -->` markers;
-// tests/core/deno_write_buffer_doc_test.ts checks that the embedded table is this rendering of
-// the file it names (`deno run -A bench/deno_write_buffer.ts --table FILE` prints it).
+// `<!-- deno-write-buffer: <file> -->` and `<!-- /deno-write-buffer -->` markers (a kind of
+// bench/_doc_tables.ts; `deno run -A bench/deno_write_buffer.ts --table FILE` prints it).
 
 interface Run {
   writev: boolean;
@@ -36,10 +35,4 @@ export function denoWriteBufferTable(r: DenoWriteBufferResults): string {
       } MiB (${Math.round(x.rssBeforeMiB)}) | ${Math.round(x.rssAfterCloseMiB)} MiB |`
     ),
   ].join("\n");
-}
-
-/** Each embedded table of `markdown` with the results file it names. */
-export function denoWriteBufferBlocks(markdown: string): Array<{ file: string; table: string }> {
-  const re = /<!-- deno-write-buffer: (\S+) -->\n([\s\S]*?)\n<!-- \/deno-write-buffer -->/g;
-  return [...markdown.matchAll(re)].map((m) => ({ file: m[1], table: m[2].trim() }));
 }

@@ -1,28 +1,11 @@
-// The figures docs/runtimes.md gives for Deno's write buffer are the rendering of the committed
-// results file they name (bench/deno_write_buffer.ts's table).
+// The table of bench/deno_write_buffer.ts's results shows what the file holds (that docs embed
+// it as rendered is checked with every other kind in bench_results_test.ts).
 import assert from "node:assert/strict";
 import {
-  denoWriteBufferBlocks,
   type DenoWriteBufferResults,
   denoWriteBufferTable,
 } from "../../bench/_deno_write_buffer_table.ts";
 import { tableCells } from "../../bench/_big_guild_table.ts";
-
-const ROOT = new URL("../../", import.meta.url);
-
-Deno.test("docs/runtimes.md: the Deno write-buffer table matches the results file it names", async () => {
-  const text = await Deno.readTextFile(new URL("docs/runtimes.md", ROOT));
-  const blocks = denoWriteBufferBlocks(text);
-  assert.equal(blocks.length, 1);
-  for (const { file, table } of blocks) {
-    assert.match(file, /^\.\.\/bench\/results\/[\w.-]+\.json$/);
-    const results: DenoWriteBufferResults = JSON.parse(
-      await Deno.readTextFile(new URL(file.replace(/^\.\.\//, ""), ROOT)),
-    );
-    assert.deepEqual(tableCells(table), tableCells(denoWriteBufferTable(results)));
-    assert.ok(text.includes(`](${file})`), `docs/runtimes.md links ${file}`);
-  }
-});
 
 Deno.test("the write-buffer table shows what the file holds", () => {
   const run = {
