@@ -43,9 +43,3 @@ export function clusterTable(r: ClusterResults): string {
   }
   return lines.join("\n");
 }
-
-/** The cluster tables a Markdown text embeds, with the results file each names. */
-export function clusterBlocks(markdown: string): Array<{ file: string; table: string }> {
-  const re = /<!-- cluster: (\S+) -->\n([\s\S]*?)\n<!-- \/cluster -->/g;
-  return [...markdown.matchAll(re)].map((m) => ({ file: m[1], table: m[2].trim() }));
-}

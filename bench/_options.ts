@@ -11,7 +11,12 @@ export interface Options {
   servers: string[];
   clients: number[];
   workers: number;
+  /** Where the reports go: a folder, or a `.json` file (a committable result file). */
   out: string;
+  /** Interleaved runs: every server once, then every server again, per client count. */
+  runs: number;
+  /** A free-text note stored in a result file (`--note`). */
+  note?: string;
   stallClients: number;
   /** Seconds of the 20 broadcasts/s latency window. */
   latencyS: number;
@@ -53,10 +58,12 @@ export function parseOptions(args: string[]): Options {
     clients: list("clients", smoke ? "20" : "100,1000,5000").map(Number),
     workers: Number(flags.get("workers") ?? Math.min(8, Math.max(2, cores - 1))),
     out: flags.get("out") ?? `${ROOT}/out/bench`,
+    runs: Number(flags.get("runs") ?? 1),
+    note: flags.get("note"),
     stallClients: Number(flags.get("stall-clients") ?? (smoke ? 0 : 1000)),
     latencyS: smoke ? 0.5 : quick ? 2 : 5,
     cpuS: smoke ? 0.5 : quick ? 1.5 : 3,
-    cpuReps: smoke ? 1 : quick ? 1 : 3,
+    cpuReps: Number(flags.get("cpu-reps") ?? (smoke ? 1 : quick ? 1 : 3)),
     cpuFramesPerS: 50_000,
     floodS: smoke ? 0.5 : quick ? 1.5 : 4,
     stallBaseS: quick ? 3 : 5,
@@ -68,5 +75,7 @@ export function parseOptions(args: string[]): Options {
     if (!(s in TARGETS)) throw new Error(`unknown server ${s}; known: ${Object.keys(TARGETS)}`);
   }
   if (o.clients.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("bad --clients");
+  if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error("bad --runs");
+  if (!Number.isInteger(o.cpuReps) || o.cpuReps < 1) throw new Error("bad --cpu-reps");
   return o;
 }

@@ -19,7 +19,11 @@ prints tables, writes JSON and Markdown to out/bench/. The full suite takes minu
                           dback-node,dback-deno-node)
   --clients <n,m,...>     client counts (default 100,1000,5000)
   --workers <n>           load generator processes
-  --out <dir>             where the reports go (default out/bench)
+  --out <dir|file.json>   where the reports go (default out/bench); a .json path writes one
+                          result file to commit under bench/results/
+  --runs <n>              interleaved runs of every server (default 1)
+  --cpu-reps <n>          fixed-rate CPU windows per run, median taken
+  --note <text>           a note stored in the result file
   --stall-clients <n>     clients in the stalled-reader scenario (default 1000)
   --storm-users <n>       users in the join-storm scenario (default 10000)
   -h, --help              print this help

@@ -11,6 +11,10 @@ import type { StormResult } from "./scenarios/storm.ts";
 export interface Row {
   impl: string;
   n: number;
+  /** Which of the interleaved runs (`--runs`), from 1. */
+  run?: number;
+  /** The 1-minute load average when this server started. */
+  loadAvg1?: number;
   main?: MainResult;
   storm?: StormResult;
   unavailable?: string;
@@ -78,10 +82,10 @@ function reasons(rows: Row[]): Table | null {
 const cells = (r: Row, fn: (m: MainResult) => string[], width: number) =>
   r.main ? fn(r.main) : [note(r), ...Array(width - 1).fill("")];
 
-function mainTables(o: Options, n: number, rs: Row[], b: Row | undefined): Table[] {
+function mainTables(o: Options, n: string, rs: Row[], b: Row | undefined): Table[] {
   const parts = [
     table(
-      `[${n} clients] CPU per delivered frame, fixed rate (${
+      `[${n}] CPU per delivered frame, fixed rate (${
         rs.find((r) => r.main)?.main?.cpuRate ?? "?"
       } broadcasts/s, median of ${o.cpuReps})`,
       ["server", "frames", "µs CPU/frame", "× raw", "srv/gen/box %"],
@@ -96,7 +100,7 @@ function mainTables(o: Options, n: number, rs: Row[], b: Row | undefined): Table
       ]),
     ),
     table(
-      `[${n} clients] fixed rate 20 broadcasts/s: latency (ms)`,
+      `[${n}] fixed rate 20 broadcasts/s: latency (ms)`,
       ["server", "delivered", "p50", "p99", "max", "p99 × raw", "srv/gen/box %"],
       rs.map((r) => [
         r.impl,
@@ -111,7 +115,7 @@ function mainTables(o: Options, n: number, rs: Row[], b: Row | undefined): Table
       ]),
     ),
     table(
-      `[${n} clients] flood (broadcasts as fast as the server takes them)`,
+      `[${n}] flood (broadcasts as fast as the server takes them)`,
       ["server", "delivered frames/s", "× raw", "µs CPU/frame", "× raw", "p99 ms", "srv/gen/box %"],
       rs.map((r) => [
         r.impl,
@@ -126,7 +130,7 @@ function mainTables(o: Options, n: number, rs: Row[], b: Row | undefined): Table
       ]),
     ),
     table(
-      `[${n} clients] handshake + join (128 at a time, ${o.idleUsers} users) and idle memory`,
+      `[${n}] handshake + join (128 at a time, ${o.idleUsers} users) and idle memory`,
       ["server", "joined", "joins/s", "p99 ms", "RSS before MiB", "after MiB", "KiB/conn", "× raw"],
       rs.map((r) => [
         r.impl,
@@ -145,9 +149,9 @@ function mainTables(o: Options, n: number, rs: Row[], b: Row | undefined): Table
   return parts;
 }
 
-function stormTable(o: Options, n: number, rs: Row[], b: Row | undefined): Table {
+function stormTable(o: Options, n: string, rs: Row[], b: Row | undefined): Table {
   return table(
-    `[${n} clients] join storm: all at once, ${o.stormUsers} users in the map`,
+    `[${n}] join storm: all at once, ${o.stormUsers} users in the map`,
     [
       "server",
       "joined",
@@ -177,9 +181,9 @@ function stormTable(o: Options, n: number, rs: Row[], b: Row | undefined): Table
   );
 }
 
-function stallTable(n: number, rs: Row[]): Table {
+function stallTable(n: string, rs: Row[]): Table {
   return table(
-    `[${n} clients] one stalled reader (25 broadcasts/s of 8 KiB): others' latency and server memory`,
+    `[${n}] one stalled reader (25 broadcasts/s of 8 KiB): others' latency and server memory`,
     [
       "server",
       "p99 before",
@@ -216,7 +220,7 @@ function stallTable(n: number, rs: Row[]): Table {
  * idle joined connection as ratios of raw Bun, flood delivered frames/s as a
  * ratio of dback on Deno. Rows: dback-bun, bun, dback, as far as they ran.
  */
-function bunTable(n: number, rs: Row[]): Table {
+function bunTable(n: string, rs: Row[]): Table {
   const get = (impl: string) => rs.find((r) => r.impl === impl);
   const bun = get("bun")?.main, deno = get("dback")?.main;
   const t = BUN_TARGETS;
@@ -229,7 +233,7 @@ function bunTable(n: number, rs: Row[]): Table {
     }, flood ${says(flood, flood >= t.floodVsDeno)}`;
   };
   return table(
-    `[${n} clients] dback on Bun: CPU/frame and KiB/conn vs raw Bun, flood vs dback on Deno`,
+    `[${n}] dback on Bun: CPU/frame and KiB/conn vs raw Bun, flood vs dback on Deno`,
     [
       "server",
       "µs CPU/frame",
@@ -265,7 +269,7 @@ function bunTable(n: number, rs: Row[]): Table {
  * node-ws, with the flood for reference. Rows: dback-node, dback-deno-node,
  * node-ws, as far as they ran.
  */
-function nodeTable(n: number, rs: Row[]): Table {
+function nodeTable(n: string, rs: Row[]): Table {
   const ws = rs.find((r) => r.impl === "node-ws")?.main;
   const t = NODE_TARGETS;
   const verdict = (m: MainResult) => {
@@ -276,7 +280,7 @@ function nodeTable(n: number, rs: Row[]): Table {
     return `cpu ${says(cpu, t.cpuVsWs)}, mem ${says(mem, t.memVsWs)}`;
   };
   return table(
-    `[${n} clients] dback's Node transport: CPU/frame and KiB/conn vs bare node-ws`,
+    `[${n}] dback's Node transport: CPU/frame and KiB/conn vs bare node-ws`,
     [
       "server",
       "µs CPU/frame",
@@ -309,9 +313,11 @@ function nodeTable(n: number, rs: Row[]): Table {
 /** Every table of a run, as text for the terminal and as Markdown. */
 export function render(o: Options, rows: Row[]): Table {
   const parts: Table[] = [];
-  for (const n of o.clients) {
-    const rs = rows.filter((r) => r.n === n);
+  const runs = Array.from({ length: o.runs }, (_, i) => i + 1);
+  for (const [count, run] of o.clients.flatMap((c) => runs.map((r) => [c, r]))) {
+    const rs = rows.filter((r) => r.n === count && (r.run ?? 1) === run);
     const b = rs.find((r) => r.impl === "raw-deno");
+    const n = o.runs > 1 ? `${count} clients, run ${run}` : `${count} clients`;
     parts.push(...mainTables(o, n, rs, b), stormTable(o, n, rs, b));
     if (rs.some((r) => r.main?.stall)) parts.push(stallTable(n, rs));
     if (rs.some((r) => r.impl === "dback-bun")) parts.push(bunTable(n, rs));
@@ -324,21 +330,52 @@ export function render(o: Options, rows: Row[]): Table {
   return { text: parts.map((p) => p.text).join("\n"), md: parts.map((p) => p.md).join("\n") };
 }
 
+/** Where and when a run was made, for a result file. */
+export interface RunContext {
+  /** ISO date of the start. */
+  date: string;
+  /** The driver's arguments. */
+  args: string[];
+  /** Load average (1, 5, 15 min) at the start and at the end. */
+  loadAverage: { start: number[]; end: number[] };
+  /** `git describe`-like: the commit, and whether the tree had changes. */
+  commit: string;
+}
+
 /**
- * Writes the run to `o.out`: a time-stamped JSON, and `latest.json` +
- * `latest.md` (`smoke.*` for a smoke run). Returns the time-stamped file.
+ * Writes the run. When `o.out` ends in `.json`, one committable result file
+ * (date, command, commit, load average, note, machine, options, every row),
+ * which `--table` renders for the docs. Otherwise to the folder `o.out`: a
+ * time-stamped JSON, and `latest.json` + `latest.md` (`smoke.*` for a smoke
+ * run). Returns the file written.
  */
 export async function save(
   o: Options,
   info: MachineInfo,
   rows: Row[],
   md: string,
+  ctx: RunContext,
 ): Promise<string> {
+  if (o.out.endsWith(".json")) {
+    const { note, ...options } = o;
+    const file = {
+      date: ctx.date,
+      command: `deno task bench ${ctx.args.join(" ")}`,
+      commit: ctx.commit,
+      loadAverage: ctx.loadAverage,
+      ...(note ? { note } : {}),
+      machine: info,
+      options,
+      rows,
+    };
+    await Deno.writeTextFile(o.out, JSON.stringify(file, null, 2) + "\n");
+    return o.out;
+  }
   await Deno.mkdir(o.out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const kind = o.smoke ? "smoke" : "latest";
   const file = `${o.out}/${o.smoke ? "smoke" : "bench"}-${stamp}.json`;
-  const json = JSON.stringify({ machine: info, options: o, rows }, null, 2);
+  const json = JSON.stringify({ machine: info, options: o, context: ctx, rows }, null, 2);
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(`${o.out}/${kind}.json`, json);
   await Deno.writeTextFile(

@@ -8,16 +8,22 @@
 //   bash bench/bench.sh                       # full run (what `deno task bench` does)
 //   deno run -A bench/run.ts --smoke          # ~5 s end-to-end check: dback, raw-deno, dback-bun, dback-node
 //   deno run -A bench/run.ts --servers dback,raw-deno --clients 1000
+//   deno run -A bench/run.ts --servers dback,raw-deno --clients 1000 --runs 2 \
+//     --out bench/results/NAME.json           # a committable result file
+//   deno run -A bench/run.ts --table FILE…    # the peers table the docs embed
 //
 // Options: --smoke, --servers a,b, --clients 100,1000,5000, --workers N,
-// --out DIR, --stall-clients N (the client count that gets the stalled-reader
+// --out DIR or FILE.json, --runs N (interleaved), --note TEXT (stored in the
+// file), --stall-clients N (the client count that gets the stalled-reader
 // scenario; 0 = none), --storm-users N, --quick (shorter windows).
 // Exit code 1 when a required server (dback, raw-deno) did not complete.
 
 import { type Options, parseOptions } from "./_options.ts";
+import { ROOT } from "./_paths.ts";
 import { machineInfo } from "./_procfs.ts";
 import { ServerProc, WorkerProc } from "./_procs.ts";
 import { TARGETS } from "./_targets.ts";
+import { PEER_TARGETS, peerTable } from "./_peer_table.ts";
 import { f, render, type Row, save } from "./report.ts";
 import { mainScenarios } from "./scenarios/main.ts";
 import { stormScenario } from "./scenarios/storm.ts";
@@ -68,9 +74,38 @@ function failedRow(row: Row): boolean {
   return !!row.main && (row.main.latency.frames === 0 || row.main.flood.frames === 0);
 }
 
+/** The checked-out commit, with "+changes" when the tree differs from it. */
+function commit(): string {
+  const git = (...args: string[]) =>
+    new TextDecoder().decode(
+      new Deno.Command("git", { args, cwd: ROOT, stdout: "piped", stderr: "null" }).outputSync()
+        .stdout,
+    ).trim();
+  try {
+    const head = git("rev-parse", "--short", "HEAD");
+    return git("status", "--porcelain", "--untracked-files=no") ? `${head}+changes` : head;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The load average (1, 5, 15 minutes), to 2 decimals. */
+const loadAverage = () => Deno.loadavg().map((x) => Math.round(x * 100) / 100);
+const load1 = () => loadAverage()[0];
+
 async function main(): Promise<number> {
+  if (Deno.args[0] === "--table") {
+    const files = await Promise.all(
+      Deno.args.slice(1).map(async (file) => JSON.parse(await Deno.readTextFile(file))),
+    );
+    if (!files.length) throw new Error("--table FILE…: which results files?");
+    console.log(peerTable(files));
+    return 0;
+  }
   const o = parseOptions(Deno.args);
   const started = performance.now();
+  const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const loadStart = loadAverage();
   const info = machineInfo(
     Object.fromEntries(o.servers.map((s) => [s, TARGETS[s].version()])),
     `${o.workers} × deno ${Deno.version.deno} (raw TCP WebSocket clients)`,
@@ -86,18 +121,22 @@ async function main(): Promise<number> {
   try {
     await Promise.all(workers.map((w) => w.next("ready", 30_000)));
     for (const n of o.clients) {
-      for (const impl of o.servers) {
-        const row: Row = { impl, n };
-        rows.push(row);
-        const t = performance.now();
-        try {
-          await measureRow(o, workers, row);
-        } catch (err) {
-          row.error = err instanceof Error ? err.message : String(err);
+      for (let run = 1; run <= o.runs; run++) {
+        for (const impl of o.servers) {
+          const row: Row = { impl, n, run, loadAvg1: load1() };
+          rows.push(row);
+          const t = performance.now();
+          try {
+            await measureRow(o, workers, row);
+          } catch (err) {
+            row.error = err instanceof Error ? err.message : String(err);
+          }
+          console.log(
+            `  ${impl} @ ${n}${o.runs > 1 ? ` run ${run}` : ""} (load ${row.loadAvg1}): ${
+              summary(row)
+            } (${f((performance.now() - t) / 1000, 1)} s)`,
+          );
         }
-        console.log(
-          `  ${impl} @ ${n}: ${summary(row)} (${f((performance.now() - t) / 1000, 1)} s)`,
-        );
       }
     }
   } finally {
@@ -105,7 +144,13 @@ async function main(): Promise<number> {
   }
   const { text, md } = render(o, rows);
   console.log(text);
-  const file = await save(o, info, rows, md);
+  if (rows.some((r) => r.impl in PEER_TARGETS)) console.log(`\n${peerTable([{ rows }])}`);
+  const file = await save(o, info, rows, md, {
+    date,
+    args: Deno.args,
+    loadAverage: { start: loadStart, end: loadAverage() },
+    commit: commit(),
+  });
   console.log(`\nsaved ${file} (${f((performance.now() - started) / 1000, 1)} s total)`);
   const dbackFrames = rows.filter((r) => r.impl === "dback").reduce(
     (a, r) => a + (r.main ? r.main.latency.frames + r.main.flood.frames : 0),

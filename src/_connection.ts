@@ -1,7 +1,8 @@
 /**
  * One viewer's WebSocket: inbound limits where the bytes arrive (frame size,
  * per-connection rate, the per-IP budget it shares, join and open
- * deadlines), decoding, in-order handling of a small bounded queue of its
+ * deadlines, checked by the server's periodic sweep: no timer per
+ * connection), decoding, in-order handling of a small bounded queue of its
  * requests, and outbound delivery that never lets one socket's unsent bytes
  * pass the hard cap (the rule itself is `_slow_client.ts`) nor its client
  * address's memory charge pass its budget (`_charge.ts`).
@@ -63,11 +64,13 @@ export class Connection implements WsEvents {
   #owner: ConnectionOwner;
   #budget: IpBudget;
   #charge: Charge;
-  #bucket: TokenBucket;
+  // Made on the first frame: a connection that never sends needs none.
+  #bucket: TokenBucket | undefined;
   #strikes = 0;
   #tasks: Task[] = [];
   #running = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  // When the open (then the join) deadline passes, on the `performance.now()` clock; 0: none.
+  #deadline: number;
   #state: "upgrading" | "open" | "doomed" | "closed" = "upgrading";
   #ignoring = false;
   #sentBytes = 0;
@@ -96,12 +99,8 @@ export class Connection implements WsEvents {
     this.#charge = charge;
     this.#log = log;
     this.#metrics = metrics;
-    this.#bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
-    // A peer that resets during the upgrade never opens and never closes: forget it.
-    this.#timer = setTimeout(() => {
-      this.#log.warn(`forgotten: socket did not open within ${limits.openTimeoutMs} ms`, this.id);
-      this.#finish("never opened");
-    }, limits.openTimeoutMs);
+    // A peer that resets during the upgrade never opens and never closes: the sweep forgets it.
+    this.#deadline = performance.now() + limits.openTimeoutMs;
   }
 
   /** Whether the socket is open for sending. */
@@ -136,15 +135,8 @@ export class Connection implements WsEvents {
     if (this.#state !== "upgrading") return;
     this.#peer = peer;
     this.#state = "open";
-    clearTimeout(this.#timer);
     const joinMs = this.#limits.joinTimeoutMs;
-    this.#timer = joinMs > 0
-      ? setTimeout(() => {
-        this.#log.warn(`closing: not joined within ${joinMs} ms`, this.id);
-        this.#metrics.closedForAbuse++;
-        this.drop(1008, "Join timeout");
-      }, joinMs)
-      : undefined;
+    this.#deadline = joinMs > 0 ? performance.now() + joinMs : 0;
     this.#push({ kind: "open" });
   }
 
@@ -160,8 +152,12 @@ export class Connection implements WsEvents {
       this.drop(1009, ERRORS.tooLarge);
       return;
     }
-    const own = this.#bucket.take();
-    if (this.#bucket.full()) this.#strikes = 0;
+    const bucket = this.#bucket ??= new TokenBucket(
+      this.#limits.ratePerSecond,
+      this.#limits.rateBurst,
+    );
+    const own = bucket.take();
+    if (bucket.full()) this.#strikes = 0;
     if (!own || !this.#budget.take(size)) {
       if (++this.#strikes > this.#limits.rateStrikes) {
         this.#log.warn(
@@ -262,8 +258,7 @@ export class Connection implements WsEvents {
 
   /** The handler calls this once the connection has joined a server, or waits in the join queue: no join deadline any more. */
   joined(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#deadline = 0;
   }
 
   /**
@@ -288,17 +283,34 @@ export class Connection implements WsEvents {
   }
 
   /**
-   * The slow-reader check without a send, for sockets nothing is sent to (a
-   * quiet guild: a join left unread) and frames that bypass
-   * {@link Connection.deliver} (native fan-out): call it periodically.
+   * The periodic check (`now` on the `performance.now()` clock): the open and
+   * join deadlines, then the slow-reader check without a send, for sockets
+   * nothing is sent to (a quiet guild: a join left unread) and frames that
+   * bypass {@link Connection.deliver} (native fan-out).
    */
-  sweep(): void {
+  sweep(now: number = performance.now()): void {
+    if (this.#deadline > 0 && now >= this.#deadline) return this.#expire();
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return;
     const buffered = peer.bufferedAmount;
     this.#charge.set(buffered);
     // As if one more byte were sent: a socket already at the cap is dropped.
     this.#keepsUp(buffered, 1);
+  }
+
+  #expire(): void {
+    this.#deadline = 0;
+    if (this.#state === "upgrading") {
+      this.#log.warn(
+        `forgotten: socket did not open within ${this.#limits.openTimeoutMs} ms`,
+        this.id,
+      );
+      this.#finish("never opened");
+    } else if (this.#state === "open") {
+      this.#log.warn(`closing: not joined within ${this.#limits.joinTimeoutMs} ms`, this.id);
+      this.#metrics.closedForAbuse++;
+      this.drop(1008, "Join timeout");
+    }
   }
 
   /**
@@ -330,7 +342,7 @@ export class Connection implements WsEvents {
     const peer = this.#peer;
     this.#state = "doomed";
     this.#tasks = [];
-    clearTimeout(this.#timer);
+    this.#deadline = 0;
     this.#owner.leave(this);
     if (!peer) return this.#finish("dropped before open");
     const unsent = peer.bufferedAmount;
@@ -353,7 +365,7 @@ export class Connection implements WsEvents {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#tasks = [];
-    clearTimeout(this.#timer);
+    this.#deadline = 0;
     this.#log.debug(why, this.id);
     this.#owner.leave(this);
     this.#owner.release(this);
@@ -376,7 +388,9 @@ export class Connection implements WsEvents {
       while (this.#tasks.length > 0 && this.#state !== "closed") {
         const task = this.#tasks.shift()!;
         try {
-          await this.#run(task);
+          // Awaited only when a task is asynchronous: one async frame per task, not two.
+          const pending = this.#run(task);
+          if (pending) await pending;
         } catch (err) {
           this.#log.error(
             `handler failed: ${errorText(err)}`,
@@ -389,26 +403,34 @@ export class Connection implements WsEvents {
     }
   }
 
-  async #run(task: Task): Promise<void> {
+  #run(task: Task): Promise<void> | undefined {
     switch (task.kind) {
       case "open":
-        return await this.#handler.open(this);
+        return this.#handler.open(this);
       case "connect":
-        // One server-join at a time: a second waits until the first has left the process.
-        while (this.joinUnsent && this.#state === "open") {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        if (this.#state !== "open") return;
-        return await this.#handler.connect(this, task.request);
+        if (this.joinUnsent) return this.#connectAfterJoin(task.request);
+        return this.#state === "open" ? this.#handler.connect(this, task.request) : undefined;
       case "error":
         this.sendError(task.message);
         return;
       case "close":
-        // Let frames already on the wire be read first: Deno ends a socket that receives
-        // data after its close frame abnormally (code 0), and the client would not see why.
-        await new Promise((r) => setTimeout(r, 10));
-        this.drop(task.code, task.reason);
-        return;
+        return this.#closeAfterFrames(task.code, task.reason);
     }
+  }
+
+  async #connectAfterJoin(request: ConnectRequest): Promise<void> {
+    // One server-join at a time: a second waits until the first has left the process.
+    while (this.joinUnsent && this.#state === "open") {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.#state !== "open") return;
+    return await this.#handler.connect(this, request);
+  }
+
+  async #closeAfterFrames(code: number, reason: string): Promise<void> {
+    // Let frames already on the wire be read first: Deno ends a socket that receives
+    // data after its close frame abnormally (code 0), and the client would not see why.
+    await new Promise((r) => setTimeout(r, 10));
+    this.drop(code, reason);
   }
 }

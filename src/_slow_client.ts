@@ -25,6 +25,9 @@ export interface SlowClientLimits {
   joinMinBytesPerSecond: number;
 }
 
+// One clock for every rule (not a closure per connection); read at each call, so a fake clock works.
+const performanceNow = () => performance.now();
+
 /**
  * One connection's slow-client state. `check` answers why the client must
  * go, or `null` while it keeps up.
@@ -51,7 +54,7 @@ export class SlowClientRule {
   #joinDue = 0;
 
   /** `now` is the clock in ms (injectable for tests). */
-  constructor(limits: SlowClientLimits, now: () => number = () => performance.now()) {
+  constructor(limits: SlowClientLimits, now: () => number = performanceNow) {
     this.#limits = limits;
     this.#now = now;
   }

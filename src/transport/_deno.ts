@@ -18,13 +18,31 @@ import type {
   WsPeer,
 } from "./types.ts";
 
-class DenoPeer implements WsPeer {
+/**
+ * One socket: the peer the core sends through, and the one listener of the
+ * socket's events (`handleEvent`), so a connection holds no closures here.
+ */
+class DenoPeer implements WsPeer, EventListenerObject {
   #ws: WebSocket;
-  #remote: { hostname?: string; port?: number } | undefined;
-  constructor(ws: WebSocket, remote: { hostname?: string; port?: number } | undefined) {
+  #events: WsEvents;
+  // Only a dropped socket needs its table keys: made then, from these.
+  #hostname: string | undefined;
+  #port: number | undefined;
+  constructor(ws: WebSocket, events: WsEvents, hostname?: string, port?: number) {
     this.#ws = ws;
-    // Only a dropped socket needs its table keys: made then, not held by every peer.
-    this.#remote = remote;
+    this.#events = events;
+    this.#hostname = hostname;
+    this.#port = port;
+  }
+  handleEvent(e: Event): void {
+    switch (e.type) {
+      case "open":
+        return this.#events.open(this);
+      case "message":
+        return this.#events.message((e as MessageEvent).data);
+      case "close":
+        return this.#events.close((e as CloseEvent).code);
+    }
   }
   send(frame: string): void {
     try {
@@ -54,11 +72,15 @@ class DenoPeer implements WsPeer {
   gone(): boolean | undefined {
     // Deno's close event proves nothing: after a frame that follows its close frame, Deno
     // reports the socket closed (code 0) but keeps it, and its unsent bytes, while the peer lives.
-    const r = this.#remote;
-    const held = socketHeld(r?.hostname && r.port ? remoteKeys(r.hostname, r.port) : []);
+    const host = this.#hostname;
+    const held = socketHeld(host && this.#port ? remoteKeys(host, this.#port) : []);
     return held === undefined ? undefined : !held;
   }
 }
+
+// No "error" listener: the close event that follows says what happened, and an error event
+// nobody listens to is dropped (each listener costs ~0.5 KiB of allocation per upgrade).
+const EVENTS = ["open", "message", "close"] as const;
 
 /** `Deno.serve` + `Deno.upgradeWebSocket`. */
 export const denoTransport: Transport = {
@@ -102,15 +124,12 @@ export const denoTransport: Transport = {
     // Read before the upgrade: Deno's request info is gone after it.
     const addr = (ctx as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
       ?.remoteAddr;
-    const remote = addr && { hostname: addr.hostname, port: addr.port };
     const { socket, response } = Deno.upgradeWebSocket(req, {
       idleTimeout: limits.idleTimeoutSeconds,
     });
     socket.binaryType = "arraybuffer";
-    socket.onopen = () => events.open(new DenoPeer(socket, remote));
-    socket.onmessage = (e) => events.message(e.data);
-    socket.onclose = (e) => events.close(e.code);
-    socket.onerror = () => {}; // the close event that follows says what happened
+    const peer = new DenoPeer(socket, events, addr?.hostname, addr?.port);
+    for (const type of EVENTS) socket.addEventListener(type, peer);
     return response;
   },
 };

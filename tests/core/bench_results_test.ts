@@ -1,35 +1,75 @@
-// Every big-guild figure in the docs is the rendering of the committed results file it names:
-// bench/README.md and docs/operating.md embed bench/_big_guild_table.ts's table of a
-// bench/results/*.json file, and nothing else may claim those figures.
+// Every benchmark table in the docs is the rendering of the committed results file(s) it names:
+// README.md, bench/README.md and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
+// `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
+// those figures. One test for every kind (big-guild, cluster, conn-memory, peers).
 import assert from "node:assert/strict";
-import {
-  bigGuildBlocks,
-  type BigGuildResults,
-  bigGuildTable,
-  tableCells,
-} from "../../bench/_big_guild_table.ts";
+import type { BigGuildResults } from "../../bench/_big_guild_table.ts";
+import { bigGuildTable } from "../../bench/_big_guild_table.ts";
+import { DOC_TABLES, docTableBlocks, resultsPath, tableCells } from "../../bench/_doc_tables.ts";
+import { type PeerResults, peerTable } from "../../bench/_peer_table.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
-for (const doc of ["bench/README.md", "docs/operating.md"]) {
-  Deno.test(`${doc}: each big-guild table matches the results file it names`, async () => {
+const docs = [
+  "README.md",
+  "bench/README.md",
+  ...[...Deno.readDirSync(new URL("docs/", ROOT))]
+    .filter((e) => e.name.endsWith(".md")).map((e) => `docs/${e.name}`).sort(),
+];
+
+/** Kinds a doc must embed (so that deleting a block is noticed too). */
+const EXPECTED: Record<string, string[]> = {
+  "bench/README.md": ["big-guild", "cluster", "conn-memory", "peers"],
+  "docs/operating.md": ["big-guild"],
+  "docs/scale-out.md": ["cluster"],
+  "docs/runtimes.md": ["conn-memory"],
+};
+
+for (const doc of docs) {
+  Deno.test(`${doc}: each benchmark table matches the results file(s) it names`, async () => {
     const text = await Deno.readTextFile(new URL(doc, ROOT));
-    const blocks = bigGuildBlocks(text);
-    assert.ok(blocks.length > 0, `${doc} embeds no big-guild results`);
-    for (const { file, table } of blocks) {
-      assert.match(file, /^(\.\.\/)?(bench\/)?results\/[\w.-]+\.json$/);
-      const results: BigGuildResults = JSON.parse(
-        await Deno.readTextFile(new URL(file.replace(/^(\.\.\/)?(bench\/)?/, "bench/"), ROOT)),
+    const blocks = docTableBlocks(text);
+    for (const kind of EXPECTED[doc] ?? []) {
+      assert.ok(blocks.some((b) => b.kind === kind), `${doc} embeds no ${kind} results`);
+    }
+    // A marker whose block is not closed is not checked: refuse it.
+    const opened = [...text.matchAll(/^<!-- ([a-z][\w-]*): /gm)].filter((m) => m[1] in DOC_TABLES);
+    assert.equal(opened.length, blocks.length, `${doc}: an unclosed table marker`);
+    for (const { kind, files, table } of blocks) {
+      const spec = DOC_TABLES[kind];
+      assert.ok(spec, `${doc}: unknown table kind ${kind}`);
+      assert.ok(spec.many || files.length === 1, `${doc}: ${kind} names one file`);
+      const results = [];
+      for (const file of files) {
+        assert.match(file, /^(\.\.\/)?(bench\/)?results\/[\w.-]+\.json$/);
+        const r = JSON.parse(await Deno.readTextFile(new URL(resultsPath(file), ROOT)));
+        assert.ok(r.date, `${file}: date`);
+        results.push(r);
+        // The text links every file it names.
+        assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
+      }
+      assert.deepEqual(
+        tableCells(table),
+        tableCells(spec.render(results)),
+        `${doc}: ${kind} ${files.join(" ")}`,
       );
-      assert.ok(results.date && results.results, `${file}: date and results`);
-      assert.deepEqual(tableCells(table), tableCells(bigGuildTable(results)), `${doc}: ${file}`);
-      // The text links the file it names.
-      assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
     }
   });
 }
 
-Deno.test("the table shows what the file holds (a changed figure changes the table)", () => {
+Deno.test("every results file a doc links exists", async () => {
+  for (const doc of docs) {
+    const text = await Deno.readTextFile(new URL(doc, ROOT));
+    for (const m of text.matchAll(/\]\(((?:\.\.\/)?(?:bench\/)?results\/[\w.-]+\.json)\)/g)) {
+      const path = doc.startsWith("docs/") || doc === "bench/README.md"
+        ? new URL(m[1], new URL(doc, ROOT))
+        : new URL(m[1], ROOT);
+      await Deno.stat(path).catch(() => assert.fail(`${doc} links ${m[1]}, which is missing`));
+    }
+  }
+});
+
+Deno.test("the big-guild table shows what the file holds (a changed figure changes the table)", () => {
   const r: BigGuildResults = {
     date: "2026-01-01T00:00:00Z",
     results: {
@@ -53,4 +93,53 @@ Deno.test("the table shows what the file holds (a changed figure changes the tab
   assert.ok(table.includes("whole (33.3 MB) in 4.5 s"));
   r.results.deno.herd.rssGrowthMiB = 100;
   assert.notDeepEqual(tableCells(bigGuildTable(r)), tableCells(table));
+});
+
+Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, verdicts on the median", () => {
+  const row = (impl: string, run: number, cpu: number, mem: number, joins: number) => ({
+    impl,
+    n: 1000,
+    run,
+    loadAvg1: 0.5 * run,
+    main: { cpuPerFrameUs: cpu, rssPerConnKiB: mem, join: { joinsPerS: joins } },
+  });
+  const a: PeerResults = {
+    date: "2026-01-01T00:00:00Z",
+    rows: [
+      row("dback", 1, 10, 40, 1800),
+      row("raw-deno", 1, 10, 30, 2000),
+      row("dback", 2, 12, 40, 2000),
+      row("raw-deno", 2, 10, 40, 2000),
+    ],
+  };
+  const table = peerTable([a]);
+  const cells = tableCells(table);
+  const dback = cells.find((c) => c[1] === "dback on Deno")!;
+  assert.deepEqual(dback.slice(0, 9), [
+    "1,000",
+    "dback on Deno",
+    "10.00 / 12.00",
+    "1.00× / 1.20×",
+    "40.0 / 40.0",
+    "1.33× / 1.00×",
+    "1800 / 2000",
+    "0.90× / 1.00×",
+    "0.5 / 1.0",
+  ]);
+  // Medians of the per-run ratios: CPU 1.10 > 1.05, memory 1.17 > 1.15, joins 0.95 ≥ 0.9.
+  assert.equal(
+    dback[9],
+    "CPU ≤ 1.05: 1.10× **missed**; mem ≤ 1.15: 1.17× **missed**; joins ≥ 0.9: 0.95× met",
+  );
+  assert.equal(cells.find((c) => c[1] === "bare `Deno.serve`")![9], "peer");
+  // Two files are two runs, in the order named.
+  const b: PeerResults = {
+    rows: a.rows.filter((r) => r.run === 2).map((r) => ({ ...r, run: undefined })),
+  };
+  const c: PeerResults = {
+    rows: a.rows.filter((r) => r.run === 1).map((r) => ({ ...r, run: undefined })),
+  };
+  assert.equal(tableCells(peerTable([c, b]))[2][2], "10.00 / 12.00");
+  a.rows[2].main!.cpuPerFrameUs = 10.5;
+  assert.notDeepEqual(tableCells(peerTable([a])), cells);
 });

@@ -1,28 +1,9 @@
-// Every scale-out benchmark table in the docs is the rendering of the committed results file it
-// names (bench/cluster.ts --out): bench/README.md and docs/scale-out.md embed it between
-// `<!-- cluster: FILE -->` markers, and link the file.
+// The scale-out benchmark's table shows what its results file holds (bench/cluster.ts --out).
+// That each table the docs embed is the rendering of the file it names is checked, for every kind
+// of table, by bench_results_test.ts.
 import assert from "node:assert/strict";
-import { clusterBlocks, type ClusterResults, clusterTable } from "../../bench/_cluster_table.ts";
+import { type ClusterResults, clusterTable } from "../../bench/_cluster_table.ts";
 import { tableCells } from "../../bench/_big_guild_table.ts";
-
-const ROOT = new URL("../../", import.meta.url);
-
-for (const doc of ["bench/README.md", "docs/scale-out.md"]) {
-  Deno.test(`${doc}: each scale-out table matches the results file it names`, async () => {
-    const text = await Deno.readTextFile(new URL(doc, ROOT));
-    const blocks = clusterBlocks(text);
-    assert.ok(blocks.length > 0, `${doc} embeds no scale-out results`);
-    for (const { file, table } of blocks) {
-      assert.match(file, /^(\.\.\/)?(bench\/)?results\/[\w.-]+\.json$/);
-      const results: ClusterResults = JSON.parse(
-        await Deno.readTextFile(new URL(file.replace(/^(\.\.\/)?(bench\/)?/, "bench/"), ROOT)),
-      );
-      assert.ok(results.date && results.rows.length > 0, `${file}: date and rows`);
-      assert.deepEqual(tableCells(table), tableCells(clusterTable(results)), `${doc}: ${file}`);
-      assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
-    }
-  });
-}
 
 Deno.test("the scale-out table shows what the file holds (a changed figure changes the table)", () => {
   const row = {

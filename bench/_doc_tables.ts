@@ -1,0 +1,48 @@
+// Every kind of benchmark table the docs embed from a committed results file, in one place: a
+// Markdown text carries `<!-- KIND: FILE [FILE…] -->`, the table, `<!-- /KIND -->`, and the
+// table must be this module's rendering of the file(s) it names (one test checks every doc for
+// every kind). Add a kind here with its renderer; nothing else needs to change.
+
+import { bigGuildTable, tableCells } from "./_big_guild_table.ts";
+import { clusterTable } from "./_cluster_table.ts";
+import { connMemoryTable } from "./_conn_memory_table.ts";
+import { peerTable } from "./_peer_table.ts";
+
+export { tableCells };
+
+/** A kind of embedded table: how many files its marker names, and its rendering of them. */
+interface Kind {
+  many: boolean;
+  // deno-lint-ignore no-explicit-any
+  render: (files: any[]) => string;
+}
+
+/** The kinds of embedded tables, by marker name. */
+export const DOC_TABLES: Record<string, Kind> = {
+  "big-guild": { many: false, render: ([r]) => bigGuildTable(r) },
+  cluster: { many: false, render: ([r]) => clusterTable(r) },
+  "conn-memory": { many: false, render: ([r]) => connMemoryTable(r) },
+  peers: { many: true, render: (rs) => peerTable(rs) },
+};
+
+/** One embedded table: its kind, the results files its marker names, and the table. */
+export interface DocTable {
+  kind: string;
+  files: string[];
+  table: string;
+}
+
+/** Every `<!-- KIND: FILE… -->` … `<!-- /KIND -->` block of a Markdown text. */
+export function docTableBlocks(markdown: string): DocTable[] {
+  const re = /<!-- ([a-z][\w-]*): ([^\n]+?) -->\n([\s\S]*?)\n<!-- \/\1 -->/g;
+  return [...markdown.matchAll(re)].map((m) => ({
+    kind: m[1],
+    files: m[2].trim().split(/\s+/),
+    table: m[3].trim(),
+  }));
+}
+
+/** A link or marker path (`results/x.json`, `../bench/results/x.json`) from the repository root. */
+export function resultsPath(file: string): string {
+  return file.replace(/^(\.\.\/)?(bench\/)?/, "bench/");
+}
