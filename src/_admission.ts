@@ -212,6 +212,11 @@ export class Admission {
     return conn;
   }
 
+  /** The unsent bytes of every open socket as last seen, in O(1) (see `_charge.ts`). */
+  unsentSeen(): number {
+    return this.#charges.unsent;
+  }
+
   /** The unsent bytes of every live socket, dropped ones included. */
   unsentBytes(): number {
     // Asked on every join: `forEach` walks the set without an iterator result per

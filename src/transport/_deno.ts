@@ -5,6 +5,14 @@
  * answers `false`, and whether a dropped socket is really gone is read
  * from the kernel's TCP table (Deno's close event does not prove it).
  *
+ * Deno copies every frame it sends into a per-socket write buffer that keeps
+ * the size of the largest frame until the socket closes (each viewer of a
+ * 13 MB `server-join` kept 13 MB), unless its vectored writes are on: then a
+ * frame over 1 KiB goes out from its own bytes and nothing stays. They are
+ * switched by `DENO_USE_WRITEV`, read once per process at its first
+ * WebSocket; this transport sets it before that when it may (env access).
+ * When it may not, the core charges the copy and warns once about it.
+ *
  * @module
  */
 import { serveGuarded } from "./_accept_guard.ts";
@@ -17,6 +25,44 @@ import type {
   WsEvents,
   WsPeer,
 } from "./types.ts";
+
+const WRITEV = "DENO_USE_WRITEV";
+
+let vectored: boolean | undefined;
+let restoreEnv = false;
+
+/**
+ * Whether Deno's WebSockets write big frames without keeping a copy: turns
+ * `DENO_USE_WRITEV` on when env access is granted (never prompts). Deno reads
+ * it at the first WebSocket of the process, so this is asked before any.
+ */
+export function vectoredWrites(): boolean {
+  if (vectored !== undefined) return vectored;
+  vectored = false;
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: WRITEV }).state !== "granted") {
+      return vectored;
+    }
+    if (!Deno.env.get(WRITEV)) {
+      Deno.env.set(WRITEV, "1");
+      restoreEnv = true; // read by Deno at the first socket; then out of child processes' way
+    }
+    vectored = true;
+  } catch {
+    // no permissions API or no env access: Deno's default (a copy per socket)
+  }
+  return vectored;
+}
+
+function opened(): void {
+  if (!restoreEnv) return;
+  restoreEnv = false;
+  try {
+    Deno.env.delete(WRITEV);
+  } catch {
+    // access revoked meanwhile: it stays set, harmlessly
+  }
+}
 
 /**
  * One socket: the peer the core sends through, and the one listener of the
@@ -37,6 +83,7 @@ class DenoPeer implements WsPeer, EventListenerObject {
   handleEvent(e: Event): void {
     switch (e.type) {
       case "open":
+        opened();
         return this.#events.open(this);
       case "message":
         return this.#events.message((e as MessageEvent).data);
@@ -85,9 +132,12 @@ const EVENTS = ["open", "message", "close"] as const;
 /** `Deno.serve` + `Deno.upgradeWebSocket`. */
 export const denoTransport: Transport = {
   runtime: "deno",
-  // Deno holds each unsent frame (100 KB frames: 1.7 bytes of RSS per unsent byte) and a write
-  // buffer the size of the largest frame it has sent, until the socket closes.
-  memory: { factor: 1.7, keepsLargestFrame: true },
+  // Deno holds each unsent frame (100 KB frames: 1.7 bytes of RSS per unsent byte) and, without
+  // vectored writes, a write buffer the size of the largest frame it has sent, until the socket
+  // closes. Asked when the server is put together, before its first socket.
+  get memory() {
+    return { factor: 1.7, keepsLargestFrame: !vectoredWrites() };
+  },
 
   serve({ port, hostname, tls, fetch, onError, log }): Promise<Listener> {
     return new Promise((resolve, reject) => {
@@ -124,6 +174,7 @@ export const denoTransport: Transport = {
     // Read before the upgrade: Deno's request info is gone after it.
     const addr = (ctx as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
       ?.remoteAddr;
+    vectoredWrites(); // before the first socket (already asked when the server was put together)
     const { socket, response } = Deno.upgradeWebSocket(req, {
       idleTimeout: limits.idleTimeoutSeconds,
     });

@@ -26,6 +26,7 @@ import type {
   WsPeer,
 } from "./types.ts";
 import { toRequest, upgradeRequest, writeRawResponse, writeResponse } from "./_node_http.ts";
+import { keepAccepting } from "./_listen_watch.ts";
 import { errorText } from "../_errors.ts";
 
 /** The part of `ws`'s `WebSocket` used here. */
@@ -263,8 +264,9 @@ export function nodeTransport(): Transport {
         ? createTlsServer({ ...timeouts, cert: tls.cert, key: tls.key })
         : createServer(timeouts);
       const secure = tls !== undefined;
-      // Deno's node:http stops accepting for good after one accept fails with EMFILE: past this
-      // many connections, a new one is closed right after its accept, so no accept fails.
+      // Deno's node:net stops accepting for good after an accept fails with EMFILE: past this
+      // many connections, a new one is closed right after its accept, so that accepts rarely
+      // fail (a burst still can: those closes come later); the watch below covers the rest.
       const fds = openFilesLimit();
       if (fds !== undefined && fds > 2 * FD_RESERVE) server.maxConnections = fds - FD_RESERVE;
       const fallback = () => {
@@ -323,6 +325,11 @@ export function nodeTransport(): Transport {
       server.on("error", (err: Error) => log(`HTTP server: ${err.message}`));
       const addr = server.address();
       const bound = addr && typeof addr === "object" ? addr : { address: hostname, port };
+      // Deno's node:net may stop accepting after an accept failed (EMFILE) without telling:
+      // listen again when connections wait unaccepted. Node's own listener recovers by itself.
+      const stopWatch = "Deno" in globalThis
+        ? keepAccepting(server, bound.port, hostname, log)
+        : () => {};
       return {
         hostname: bound.address,
         port: bound.port,
@@ -330,6 +337,7 @@ export function nodeTransport(): Transport {
           new Promise<void>((resolve) => {
             clearInterval(heartbeat);
             heartbeat = undefined;
+            stopWatch();
             // The core closed its WebSockets already; whatever is left must not hold the port.
             for (const p of peers) p.terminate();
             peers.clear();
