@@ -21,69 +21,14 @@ import {
   lenientUserMapSchema,
   normaliseServers,
   type ServerInfo,
-  type UserMap,
 } from "./protocol.ts";
 import type { Logger } from "./log.ts";
 import { serverListFrame } from "./_frames.ts";
 import type { PresenceEvent } from "./events.ts";
+import { type SnapshotPolicy, UserMapCache } from "./_user_map.ts";
 
-/** One server's user map as wire fragments (`"key":{...}`), keyed by user id. */
-class UserMapCache {
-  #fragments = new Map<string, string>();
-  #json: string | null = null;
-  expires = Number.POSITIVE_INFINITY;
-
-  constructor(map: UserMap) {
-    for (const [key, u] of Object.entries(map)) {
-      const uid = u.uid ?? key;
-      this.#set(uid, key, uid, u.username, u.status, u.roleColor ?? "#ffffff");
-    }
-  }
-
-  #users = new Map<string, { key: string; username: string; roleColor: string }>();
-
-  #set(
-    uid: string,
-    key: string,
-    wireUid: string,
-    username: string,
-    status: string,
-    roleColor: string,
-  ) {
-    this.#users.set(uid, { key, username, roleColor });
-    this.#fragments.set(
-      uid,
-      `${JSON.stringify(key)}:${JSON.stringify({ uid: wireUid, username, status, roleColor })}`,
-    );
-    this.#json = null;
-  }
-
-  /** Apply a presence event; an unknown user without a name cannot be drawn, so it is skipped. */
-  apply(e: PresenceEvent): void {
-    const known = this.#users.get(e.uid);
-    if (e.delete) {
-      if (known && this.#fragments.delete(e.uid)) {
-        this.#users.delete(e.uid);
-        this.#json = null;
-      }
-      return;
-    }
-    const username = e.username ?? known?.username;
-    if (username === undefined) return;
-    this.#set(
-      e.uid,
-      known?.key ?? e.uid,
-      e.uid,
-      username,
-      e.status,
-      e.roleColor ?? known?.roleColor ?? "#ffffff",
-    );
-  }
-
-  get json(): string {
-    return this.#json ??= `{${[...this.#fragments.values()].join(",")}}`;
-  }
-}
+/** A refresh of a user map may take at most this share of the wall clock: its interval grows. */
+const REFRESH_SHARE = 20;
 
 /** One answer of `getServerData`: the servers and, made on first use, their `server-list` frame. */
 export class ServerList {
@@ -105,7 +50,10 @@ export class ServerList {
   }
 }
 
-type Loading = { promise: Promise<Guarded<UserMapCache>>; pending: PresenceEvent[] };
+type Loading = {
+  promise: Promise<Guarded<UserMapCache>>;
+  pending: Array<{ e: PresenceEvent; frame: string }>;
+};
 
 /** Reads server and user data from a data source. */
 export class Directory {
@@ -121,12 +69,22 @@ export class Directory {
   #clientIdsGeneration = 0;
   #users = new Map<string, UserMapCache>();
   #loading = new Map<string, Loading>();
+  #policy: SnapshotPolicy;
 
   /**
    * `cacheMs` is how long a user map may be reused before the source is
-   * asked again (presence events keep it current meanwhile).
+   * asked again (presence events keep it current meanwhile); `snapshot`
+   * says how long a join snapshot of a map is reused (default 1 s, see
+   * `UserMapCache`).
    */
-  constructor(source: DataSource, runner: CallbackRunner, cacheMs: number, log: Logger) {
+  constructor(
+    source: DataSource,
+    runner: CallbackRunner,
+    cacheMs: number,
+    log: Logger,
+    snapshot: Partial<SnapshotPolicy> = {},
+  ) {
+    this.#policy = { windowMs: 1000, now: () => performance.now(), ...snapshot };
     this.#log = log;
     this.#source = source;
     this.#runner = runner;
@@ -184,31 +142,60 @@ export class Directory {
     this.#serversGeneration++;
   }
 
-  /** The serialised user map of one Discord server. */
-  async usersJson(serverId: string, conn?: string): Promise<Guarded<string>> {
+  /**
+   * The user map of one Discord server, kept current by presence events.
+   * Once the source has answered, a join never waits for it again: past
+   * `cacheMs` the cached map still serves while the source is asked in the
+   * background, and a refresh that took long (a big map: fetched, validated,
+   * fragmented) pushes the next one out to twenty times its duration, so
+   * refreshes take at most 5 % of the time. Dropped maps ({@link invalidate})
+   * are fetched afresh before the next join.
+   */
+  async userMap(serverId: string, conn?: string): Promise<Guarded<UserMapCache>> {
     const hit = this.#users.get(serverId);
-    if (hit && hit.expires > Date.now()) return { ok: true, value: hit.json };
-    let loading = this.#loading.get(serverId);
-    if (!loading) {
-      const pending: PresenceEvent[] = [];
-      const promise = this.#runner
-        .run("getUserData", () => this.#source.getUserData(serverId), lenientUserMapSchema, conn)
-        .then((r): Guarded<UserMapCache> => {
-          this.#loading.delete(serverId);
-          if (!r.ok) return r; // failures are not cached
-          this.#skipped(`getUserData(${serverId})`, r.value.skipped);
-          const cache = new UserMapCache(r.value.map);
-          // Events that arrived while the source was answering may be newer than its answer.
-          for (const e of pending) cache.apply(e);
-          cache.expires = this.#cacheMs > 0 ? Date.now() + this.#cacheMs : 0;
-          if (this.#cacheMs > 0) this.#users.set(serverId, cache);
-          return { ok: true, value: cache };
-        });
-      loading = { promise, pending };
-      this.#loading.set(serverId, loading);
+    if (hit) {
+      if (hit.expires <= Date.now() && !this.#loading.has(serverId)) {
+        this.#load(serverId, conn).catch(() => {}); // its outcome is logged by the runner
+      }
+      return { ok: true, value: hit };
     }
-    const r = await loading.promise;
-    return r.ok ? { ok: true, value: r.value.json } : r;
+    return await (this.#loading.get(serverId)?.promise ?? this.#load(serverId, conn));
+  }
+
+  #load(serverId: string, conn?: string): Promise<Guarded<UserMapCache>> {
+    const pending: Loading["pending"] = [];
+    const started = performance.now();
+    const promise = this.#runner
+      .run("getUserData", () => this.#source.getUserData(serverId), lenientUserMapSchema, conn)
+      .then((r): Guarded<UserMapCache> => {
+        // A load dropped meanwhile (invalidate) answers its own waiters but is not kept.
+        const current = this.#loading.get(serverId) === loading;
+        if (current) this.#loading.delete(serverId);
+        const stale = this.#users.get(serverId);
+        if (!r.ok) {
+          // Failures are not cached; a map that still serves is asked for again later.
+          if (stale && current) stale.expires = Date.now() + Math.max(this.#cacheMs, 1000);
+          return r;
+        }
+        this.#skipped(`getUserData(${serverId})`, r.value.skipped);
+        const cache = new UserMapCache(r.value.map, this.#policy);
+        // Events that arrived while the source was answering may be newer than its answer.
+        for (const p of pending) cache.apply(p.e, p.frame);
+        const cost = performance.now() - started;
+        cache.expires = this.#cacheMs > 0
+          ? Date.now() + Math.max(this.#cacheMs, cost * REFRESH_SHARE)
+          : 0;
+        // Dropped while loading, it may have missed events: its joiners ask again.
+        if (!current) cache.retired = true;
+        else if (this.#cacheMs > 0) {
+          if (stale) stale.retired = true;
+          this.#users.set(serverId, cache);
+        }
+        return { ok: true, value: cache };
+      });
+    const loading: Loading = { promise, pending };
+    this.#loading.set(serverId, loading);
+    return promise;
   }
 
   /** One warning per answer (user maps are cached, so not one per join). */
@@ -223,20 +210,26 @@ export class Directory {
   }
 
   /** Keep the cached user map of a server current with a presence event. */
-  apply(e: PresenceEvent): void {
-    this.#users.get(e.server)?.apply(e);
-    this.#loading.get(e.server)?.pending.push(e);
+  apply(e: PresenceEvent, frame: string): void {
+    this.#users.get(e.server)?.apply(e, frame);
+    this.#loading.get(e.server)?.pending.push({ e, frame });
   }
 
   /** Forget the cached user map of a server (its users changed without an event). */
   invalidate(serverId: string): void {
+    const cache = this.#users.get(serverId);
+    if (cache) cache.retired = true;
     this.#users.delete(serverId);
+    // A load that started before the change may predate it: the next join asks afresh.
+    this.#loading.delete(serverId);
     this.forgetClientId(serverId);
   }
 
   /** Forget every cached user map, the server list and the client ids. */
   invalidateAll(): void {
+    for (const cache of this.#users.values()) cache.retired = true;
     this.#users.clear();
+    this.#loading.clear();
     this.forgetServers();
     this.forgetClientId();
   }

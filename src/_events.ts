@@ -107,12 +107,12 @@ export class EventRouter {
    */
   deliver(e: ServerEvent): number {
     const { hub, directory, metrics } = this.#d;
-    // The next joiner must see this change in its user map.
-    if (e.type === "presence") directory.apply(e.event);
-    else if (e.type === "update-clientid") directory.forgetClientId(e.event.server);
     const spec = specOf(e);
     const server = e.event.server;
     const frame = spec.frame(e.event);
+    // The next joiner must see this change: in its user map, or replayed after it.
+    if (e.type === "presence") directory.apply(e.event, frame);
+    else if (e.type === "update-clientid") directory.forgetClientId(e.event.server);
     if (spec.closesRoom) {
       const members = hub.members(server);
       directory.invalidate(server);

@@ -8,6 +8,7 @@ import { authorise } from "./_auth.ts";
 import { utf8Length } from "./_limits.ts";
 import type { Connection, ConnectionHandler } from "./_connection.ts";
 import type { Directory } from "./_directory.ts";
+import type { JoinSnapshot, UserMapCache } from "./_user_map.ts";
 import type { Hub } from "./_hub.ts";
 import type { JoinQueue } from "./_join_queue.ts";
 import type { Logger } from "./log.ts";
@@ -24,7 +25,7 @@ export class ProtocolHandler implements ConnectionHandler {
   #metrics: Metrics;
   #queue: JoinQueue;
   #frames = new Map<string, {
-    usersJson: string;
+    snapshot: JoinSnapshot;
     requested: string;
     name: string;
     clientId: string | undefined;
@@ -106,8 +107,13 @@ export class ProtocolHandler implements ConnectionHandler {
     if (!conn.isOpen) return;
     const turn = await this.#queue.enter(
       conn,
-      this.#joinFrame(server.discordId, first.users, request.server, server.name, first.clientId)
-        .bytes,
+      this.#joinFrame(
+        server.discordId,
+        first.users.snapshot(),
+        request.server,
+        server.name,
+        first.clientId,
+      ).bytes,
     );
     if (!turn.go) {
       if (turn.why === "full") {
@@ -119,19 +125,27 @@ export class ProtocolHandler implements ConnectionHandler {
       return;
     }
     try {
-      // The map may have changed while this join waited for its turn.
-      const map = turn.queued ? await this.#mapOf(conn, server.discordId) : first;
-      if (!map) return conn.sendError(ERRORS.serverUnavailable);
+      // A map that waited (uncached maps get no events) or was replaced or dropped meanwhile
+      // (it gets no more events) is asked for again.
+      let map = first;
+      for (let tries = 0; map.users.retired || (turn.queued && tries === 0); tries++) {
+        const again = tries < 3 ? await this.#mapOf(conn, server.discordId) : undefined;
+        if (!again) return conn.sendError(ERRORS.serverUnavailable);
+        map = again;
+      }
       if (!conn.isOpen) return;
-      // Sent and subscribed in one tick: no broadcast falls between the two.
+      // Sent, replayed and subscribed in one tick: no presence falls between the snapshot and
+      // the room, so the joiner sees what a viewer who joined at the snapshot saw.
+      const snapshot = map.users.snapshot();
       const join = this.#joinFrame(
         server.discordId,
-        map.users,
+        snapshot,
         request.server,
         server.name,
         map.clientId,
       );
       if (!conn.sendJoin(join.frame, join.bytes)) return;
+      for (const frame of snapshot.replay) if (!conn.send(frame)) return;
       this.#hub.join(conn, server.discordId);
       conn.joined();
       this.#metrics.joins++;
@@ -149,37 +163,39 @@ export class ProtocolHandler implements ConnectionHandler {
   async #mapOf(
     conn: Connection,
     discordId: string,
-  ): Promise<{ users: string; clientId: string | undefined } | undefined> {
+  ): Promise<{ users: UserMapCache; clientId: string | undefined } | undefined> {
     const [clientId, users] = await Promise.all([
       this.#directory.clientId(discordId, conn.id),
-      this.#directory.usersJson(discordId, conn.id),
+      this.#directory.userMap(discordId, conn.id),
     ]);
     if (!users.ok || !clientId.ok) return undefined;
     return { users: users.value, clientId: clientId.value };
   }
 
   /**
-   * The `server-join` frame, reused while nothing in it changed: in a join
-   * storm every joiner of a server gets the same (possibly megabyte-sized)
-   * string (and its UTF-8 size) instead of a fresh copy each.
+   * The `server-join` frame of a snapshot, reused while nothing in it
+   * changed: in a join storm every joiner of a server gets the same
+   * (possibly megabyte-sized) string instead of a fresh copy each; its UTF-8
+   * size is the snapshot's plus the few bytes around it, never a pass over
+   * megabytes.
    */
   #joinFrame(
     discordId: string,
-    usersJson: string,
+    snapshot: JoinSnapshot,
     requested: string,
     name: string,
     clientId: string | undefined,
   ): { frame: string; bytes: number } {
     const last = this.#frames.get(discordId);
     if (
-      last && last.usersJson === usersJson && last.requested === requested &&
+      last && last.snapshot === snapshot && last.requested === requested &&
       last.name === name && last.clientId === clientId
     ) {
       return last;
     }
-    const frame = serverJoinFrame(usersJson, requested, name, clientId);
-    // Measured once per frame, not once per joiner: it may be megabytes.
-    const entry = { usersJson, requested, name, clientId, frame, bytes: utf8Length(frame) };
+    const frame = serverJoinFrame(snapshot.json, requested, name, clientId);
+    const bytes = snapshot.bytes + utf8Length(serverJoinFrame("", requested, name, clientId));
+    const entry = { snapshot, requested, name, clientId, frame, bytes };
     this.#frames.set(discordId, entry);
     return entry;
   }

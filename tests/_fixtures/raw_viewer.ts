@@ -15,6 +15,8 @@ export interface RawFrame {
   text?: string;
   /** When the last byte arrived (`performance.now()`). */
   at: number;
+  /** When the frame's header arrived (`performance.now()`). */
+  startAt: number;
 }
 
 /** How to connect. */
@@ -40,7 +42,9 @@ export class RawViewer {
   #socket: net.Socket;
   #buf: Uint8Array = new Uint8Array(0) as Uint8Array;
   // The frame being read: its header is parsed, its payload is arriving.
-  #frame: { opcode: number; length: number; got: number; head: Uint8Array[] } | undefined;
+  #frame:
+    | { opcode: number; length: number; got: number; head: Uint8Array[]; startAt: number }
+    | undefined;
   #waiters: Array<() => void> = [];
   #isClosed = false;
 
@@ -176,7 +180,13 @@ export class RawViewer {
           length = Number(new DataView(data.buffer, data.byteOffset + 2, 8).getBigUint64(0));
           off = 10;
         }
-        this.#frame = { opcode: data[0] & 0x0f, length, got: 0, head: [] };
+        this.#frame = {
+          opcode: data[0] & 0x0f,
+          length,
+          got: 0,
+          head: [],
+          startAt: performance.now(),
+        };
         data = data.subarray(off);
       }
       const f = this.#frame;
@@ -187,17 +197,17 @@ export class RawViewer {
       data = data.subarray(take);
       if (f.got < f.length) break;
       this.#frame = undefined;
-      this.#complete(f.opcode, f.length, concat(...f.head));
+      this.#complete(f.opcode, f.length, concat(...f.head), f.startAt);
     }
     this.#buf = data.length ? data.slice() : new Uint8Array(0);
     this.#wake();
   }
 
-  #complete(opcode: number, length: number, head: Uint8Array): void {
+  #complete(opcode: number, length: number, head: Uint8Array, startAt: number): void {
     const at = performance.now();
     if (opcode === 8) {
       this.closeCode = head.length >= 2 ? (head[0] << 8) | head[1] : 1005;
-      this.frames.push({ type: "close", bytes: length, at });
+      this.frames.push({ type: "close", bytes: length, at, startAt });
       this.#socket.end();
       return;
     }
@@ -212,7 +222,7 @@ export class RawViewer {
     if (opcode !== 1) return;
     const prefix = decoder.decode(head.subarray(0, 64));
     const type = prefix.match(/^\{"type":"([^"]+)"/)?.[1] ?? "<unknown>";
-    const frame: RawFrame = { type, bytes: length, at };
+    const frame: RawFrame = { type, bytes: length, at, startAt };
     if (length <= KEEP) frame.text = decoder.decode(head);
     this.frames.push(frame);
   }

@@ -1,7 +1,7 @@
 // Every benchmark table in the docs is the rendering of the committed results file(s) it names:
 // README.md, bench/README.md and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
 // `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
-// those figures. One test for every kind (big-guild, cluster, conn-memory, peers).
+// those figures. One test for every kind (big-guild, cluster, conn-memory, deno-write-buffer, peers).
 import assert from "node:assert/strict";
 import type { BigGuildResults } from "../../bench/_big_guild_table.ts";
 import { bigGuildTable } from "../../bench/_big_guild_table.ts";
@@ -22,7 +22,7 @@ const EXPECTED: Record<string, string[]> = {
   "bench/README.md": ["big-guild", "cluster", "conn-memory", "peers"],
   "docs/operating.md": ["big-guild"],
   "docs/scale-out.md": ["cluster"],
-  "docs/runtimes.md": ["conn-memory"],
+  "docs/runtimes.md": ["conn-memory", "deno-write-buffer"],
 };
 
 for (const doc of docs) {

@@ -1,0 +1,169 @@
+/**
+ * One server's user map as the joins see it (internal): one serialised
+ * fragment per user, patched by presence events, and the join snapshot
+ * served to joiners.
+ *
+ * Serialising a big map is the dear part of a join (100,000 users: a 13 MB
+ * string), and presence changes it many times a second, so a joiner does not
+ * get a fresh serialisation: it gets the last snapshot (at most `windowMs`
+ * old) and then, in order, every presence frame this server's viewers were
+ * sent since that snapshot — exactly what a viewer who joined at the
+ * snapshot has seen, so its view is the same. A snapshot is rebuilt when a
+ * joiner finds it older than `windowMs` or its replay grown past a
+ * sixteenth of its size, so a map is serialised at most once per window
+ * however many join, and small maps (where a replay would soon outweigh the
+ * map) are rebuilt on each change, as before.
+ *
+ * @module
+ */
+import { utf8Length } from "./_limits.ts";
+import type { PresenceEvent } from "./events.ts";
+import type { UserMap } from "./protocol.ts";
+
+/** What a joiner is sent: the user map at the snapshot, then the presence frames since. */
+export interface JoinSnapshot {
+  /** The serialised user map (`{"uid":{...},...}`) at the snapshot. */
+  readonly json: string;
+  /** Its UTF-8 size. */
+  readonly bytes: number;
+  /** This server's presence frames since the snapshot, oldest first (grows until replaced). */
+  readonly replay: readonly string[];
+}
+
+interface Snapshot extends JoinSnapshot {
+  readonly at: number;
+  readonly replay: string[];
+  replayBytes: number;
+}
+
+/** When a snapshot is rebuilt; see the module comment. */
+export interface SnapshotPolicy {
+  /** The longest a snapshot is reused, in ms (0: rebuilt on every change). */
+  windowMs: number;
+  /** The clock (ms), replaceable in tests. */
+  now: () => number;
+}
+
+interface User {
+  key: string;
+  username: string;
+  roleColor: string;
+  fragment: string;
+  bytes: number;
+}
+
+/**
+ * A user map kept as wire fragments, with its join snapshot.
+ *
+ * @example
+ * ```ts
+ * import { UserMapCache } from "./_user_map.ts";
+ * let now = 0;
+ * const users = Object.fromEntries(
+ *   Array.from({ length: 100 }, (_, i) => [`${i}`, { username: `user ${i}`, status: "online" as const }]),
+ * );
+ * const map = new UserMapCache(users, { windowMs: 1000, now: () => now });
+ * const first = map.snapshot();
+ * map.apply({ server: "s", uid: "1", status: "idle" }, "frame-1");
+ * now = 10; // within the window: the snapshot is reused and the change is replayed
+ * const again = map.snapshot();
+ * if (again !== first || again.replay.join() !== "frame-1") throw new Error("not reused");
+ * now = 1000; // past the window: serialised afresh, nothing to replay
+ * const fresh = map.snapshot();
+ * if (fresh.replay.length !== 0 || JSON.parse(fresh.json)["1"].status !== "idle") throw new Error();
+ * ```
+ */
+export class UserMapCache {
+  #users = new Map<string, User>();
+  #bytes = 0; // UTF-8 size of all fragments
+  #snapshot: Snapshot | undefined;
+  #policy: SnapshotPolicy;
+  /** How many snapshots were serialised (each a string join of the whole map). */
+  builds = 0;
+  /** When the source is to be asked again (ms since the epoch). */
+  expires = Number.POSITIVE_INFINITY;
+  /** Replaced by a newer copy or dropped: it gets no more events, so joins must not use it. */
+  retired = false;
+
+  /** Keep `map` (as validated from the source), snapshotting it by `policy`. */
+  constructor(map: UserMap, policy: SnapshotPolicy) {
+    this.#policy = policy;
+    for (const [key, u] of Object.entries(map)) {
+      const uid = u.uid ?? key;
+      this.#set(uid, key, uid, u.username, u.status, u.roleColor ?? "#ffffff");
+    }
+  }
+
+  #set(
+    uid: string,
+    key: string,
+    wireUid: string,
+    username: string,
+    status: string,
+    roleColor: string,
+  ) {
+    const fragment = `${JSON.stringify(key)}:${
+      JSON.stringify({ uid: wireUid, username, status, roleColor })
+    }`;
+    // Sized per fragment, so the joined map's size is known without a pass over megabytes.
+    const bytes = utf8Length(fragment);
+    this.#bytes += bytes - (this.#users.get(uid)?.bytes ?? 0);
+    this.#users.set(uid, { key, username, roleColor, fragment, bytes });
+  }
+
+  /**
+   * Apply a presence event, whose wire frame (as this server's viewers are
+   * sent it) is `frame`: an unknown user without a name cannot be drawn, so
+   * the map skips it, but the frame is replayed all the same (viewers got it).
+   */
+  apply(e: PresenceEvent, frame: string): void {
+    const s = this.#snapshot;
+    if (s) {
+      s.replay.push(frame);
+      s.replayBytes += frame.length;
+    }
+    const known = this.#users.get(e.uid);
+    if (e.delete) {
+      if (known) {
+        this.#users.delete(e.uid);
+        this.#bytes -= known.bytes;
+      }
+      return;
+    }
+    const username = e.username ?? known?.username;
+    if (username === undefined) return;
+    this.#set(
+      e.uid,
+      known?.key ?? e.uid,
+      e.uid,
+      username,
+      e.status,
+      e.roleColor ?? known?.roleColor ?? "#ffffff",
+    );
+  }
+
+  /** The snapshot a joiner gets now (see the module comment); take it in the tick the joiner subscribes. */
+  snapshot(): JoinSnapshot {
+    const s = this.#snapshot;
+    const now = this.#policy.now();
+    if (
+      s && (s.replay.length === 0 ||
+        (now - s.at < this.#policy.windowMs && s.replayBytes * 16 <= s.bytes))
+    ) {
+      return s;
+    }
+    const n = this.#users.size;
+    const parts = new Array<string>(n);
+    let i = 0;
+    for (const u of this.#users.values()) parts[i++] = u.fragment;
+    this.builds++;
+    this.#snapshot = {
+      json: `{${parts.join(",")}}`,
+      bytes: this.#bytes + 2 + Math.max(0, n - 1),
+      at: now,
+      replay: [],
+      replayBytes: 0,
+    };
+    return this.#snapshot;
+  }
+}
