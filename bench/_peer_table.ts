@@ -114,8 +114,9 @@ export function peerTable(files: PeerResults[]): string {
         const m = median(xs);
         return `${label} ${limit}: ${m.toFixed(2)}× ${ok(m) ? "met" : "**missed**"}`;
       };
-      const missing = rows.filter((r) => r && !r.main).map((r) =>
-        r?.unavailable ? "unavailable" : "error"
+      // Runs without results say why, in the last cell (the reason itself is in the file).
+      const missing = rows.flatMap((r, i) =>
+        r && !r.main ? [`run ${i + 1} ${r.unavailable ? "unavailable" : "error"}`] : []
       );
       lines.push(
         `| ${n.toLocaleString("en-US")} | ${NAMES[impl] ?? impl} | ${
@@ -125,18 +126,21 @@ export function peerTable(files: PeerResults[]): string {
         } | ${show(rows.map((r) => value(r, "joins")), 0)} | ${show(ratios("joins"), 2, "×")} | ${
           show(rows.map((r) => value(r, "warm")), 0)
         } | ${show(ratios("warm"), 2, "×")} | ${show(rows.map((r) => r?.loadAvg1 ?? NaN), 1)} | ${
-          target
-            ? [
-              verdict("cpu", "CPU", (x) => x <= target.cpu, `≤ ${target.cpu}`),
-              verdict("mem", "mem", (x) => x <= target.mem, `≤ ${target.mem}`),
-              verdict("joins", "joins", (x) => x >= target.joins, `≥ ${target.joins}`),
-              ...(rows.some((r) => r?.main?.rejoin)
-                ? [verdict("warm", "warm joins", (x) => x >= target.joins, `≥ ${target.joins}`)]
-                : []),
-            ].join("; ")
-            : missing.length
-            ? missing.join(", ")
-            : "peer"
+          [
+            ...(target
+              ? [
+                verdict("cpu", "CPU", (x) => x <= target.cpu, `≤ ${target.cpu}`),
+                verdict("mem", "mem", (x) => x <= target.mem, `≤ ${target.mem}`),
+                verdict("joins", "joins", (x) => x >= target.joins, `≥ ${target.joins}`),
+                ...(rows.some((r) => r?.main?.rejoin)
+                  ? [verdict("warm", "warm joins", (x) => x >= target.joins, `≥ ${target.joins}`)]
+                  : []),
+              ]
+              : missing.length
+              ? []
+              : ["peer"]),
+            ...missing,
+          ].join("; ")
         } |`,
       );
     }

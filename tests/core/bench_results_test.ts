@@ -146,6 +146,16 @@ Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, v
   const both = tableCells(peerTable([a, bun]));
   assert.equal(both.find((c) => c[1] === "dback on Bun")![2], "6.00");
   assert.equal(both.find((c) => c[1] === "dback on Deno")![2], "10.00 / 12.00");
+  // A run without results is a dash in every cell, and the last cell says why.
+  const gone: PeerResults = {
+    rows: [{ impl: "dback-bun", n: 1000, unavailable: "zod not installed for Bun" }, bun.rows[1]],
+  };
+  const lost = tableCells(peerTable([gone])).find((c) => c[1] === "dback on Bun")!;
+  assert.equal(lost[2], "–");
+  assert.equal(
+    lost[11],
+    "CPU ≤ 1.05: –; mem ≤ 2: –; joins ≥ 0.9: –; run 1 unavailable",
+  );
   // Two files are two runs, in the order named.
   const b: PeerResults = {
     rows: a.rows.filter((r) => r.run === 2).map((r) => ({ ...r, run: undefined })),
