@@ -6,6 +6,7 @@
 import { bigGuildTable, tableCells } from "./_big_guild_table.ts";
 import { clusterTable } from "./_cluster_table.ts";
 import { connMemoryTable } from "./_conn_memory_table.ts";
+import { denoWriteBufferTable } from "./_deno_write_buffer_table.ts";
 import { peerTable } from "./_peer_table.ts";
 
 export { tableCells };
@@ -22,6 +23,7 @@ export const DOC_TABLES: Record<string, Kind> = {
   "big-guild": { many: false, render: ([r]) => bigGuildTable(r) },
   cluster: { many: false, render: ([r]) => clusterTable(r) },
   "conn-memory": { many: false, render: ([r]) => connMemoryTable(r) },
+  "deno-write-buffer": { many: false, render: ([r]) => denoWriteBufferTable(r) },
   peers: { many: true, render: (rs) => peerTable(rs) },
 };
 

@@ -4,6 +4,7 @@
 // non-reading peers; RSS growth ÷ the runtime's own bufferedAmount is the factor.
 //
 //   deno run -A bench/memory_factor.ts            # writes bench/results/memory_factor.json
+//   deno run -A bench/memory_factor.ts deno-writev OUT   # only Deno with vectored writes, to OUT
 //   (the server side runs as `<runtime> bench/memory_factor.ts serve <frameBytes> <frames>`)
 import process from "node:process";
 
@@ -137,16 +138,17 @@ async function measure(command: string[], frameBytes: number, frames: number) {
 if (process.argv[2] === "serve") {
   serve(Number(process.argv[3]), Number(process.argv[4]));
 } else {
+  const deno = [Deno.execPath(), "run", "-A", "--v8-flags=--expose-gc"];
+  // Deno's vectored writes (see docs/runtimes.md, "Big frames on Deno"), as dback's transport sets them.
+  const writev = process.argv[2] === "deno-writev";
   // Node >= 22.18 runs the .ts file itself; an older `node` gets one from npm.
-  const node = new TextDecoder().decode(
+  const node = writev ? "" : new TextDecoder().decode(
     (await new Deno.Command("npx", { args: ["-y", "node@24", "-p", "process.execPath"] }).output())
       .stdout,
   ).trim();
-  const runtimes: Record<string, string[]> = {
-    deno: [Deno.execPath(), "run", "-A", "--v8-flags=--expose-gc"],
-    bun: ["bun"],
-    node: [node, "--expose-gc"],
-  };
+  const runtimes: Record<string, string[]> = writev
+    ? { "deno-writev": ["env", "DENO_USE_WRITEV=1", ...deno] }
+    : { deno, bun: ["bun"], node: [node, "--expose-gc"] };
   const results: Record<string, unknown[]> = {};
   for (const [name, command] of Object.entries(runtimes)) {
     results[name] = [];
@@ -156,8 +158,10 @@ if (process.argv[2] === "serve") {
       results[name].push(r);
     }
   }
+  const loadavg = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
   await Deno.writeTextFile(
-    "bench/results/memory_factor.json",
-    JSON.stringify({ date: new Date().toISOString(), peers: PEERS, results }, null, 2) + "\n",
+    writev ? process.argv[3] : "bench/results/memory_factor.json",
+    JSON.stringify({ date: new Date().toISOString(), peers: PEERS, loadavg, results }, null, 2) +
+      "\n",
   );
 }

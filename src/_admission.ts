@@ -19,22 +19,31 @@ import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
 
+/** The per-connection join budget: joins per second, and the burst. */
+interface JoinRate {
+  joinsPerSecond: number;
+  joinBurst: number;
+}
+
 /**
- * One connection's view of its address's budgets, plus its own join bucket:
- * one object with methods on its prototype rather than three closures and
+ * One connection's view of its address's budgets, plus its own join bucket
+ * (made on its first join, let go when full again: most connections join
+ * once, some never): one
+ * object with methods on its prototype rather than three closures and
  * their context per connection.
  */
 class ConnectionBudget implements IpBudget {
   #table: IpTable;
   #key: string;
   #entry: IpEntry;
-  #joins: TokenBucket;
+  #rate: JoinRate;
+  #joins: TokenBucket | undefined;
 
-  constructor(table: IpTable, key: string, joins: TokenBucket) {
+  constructor(table: IpTable, entry: IpEntry, rate: JoinRate) {
     this.#table = table;
-    this.#key = key;
-    this.#entry = table.acquire(key);
-    this.#joins = joins;
+    this.#key = entry.key;
+    this.#entry = entry;
+    this.#rate = rate;
   }
 
   take(bytes: number): boolean {
@@ -42,11 +51,16 @@ class ConnectionBudget implements IpBudget {
   }
 
   join(): boolean {
-    return this.#joins.take() && this.#entry.joins.take();
+    const joins = this.#joins ??= new TokenBucket(this.#rate.joinsPerSecond, this.#rate.joinBurst);
+    return joins.take() && this.#entry.joins.take();
   }
 
   login(): boolean {
     return this.#table.takeLogin(this.#key);
+  }
+
+  settle(now: number): void {
+    if (this.#joins?.full(now)) this.#joins = undefined;
   }
 }
 
@@ -179,25 +193,28 @@ export class Admission {
    * never opens). Its `ip` is the client's per-IP key.
    */
   admit(client: Client): Connection {
-    const s = this.#settings;
+    const entry = this.#perIp.acquire(client.key);
+    // The entry's key: one string per address, not one per connection.
+    const key = entry.key;
     const conn = new Connection(
       `c${this.#nextId++}`,
-      client.key,
+      key,
       this.#limits,
       this.#handler,
       this,
-      new ConnectionBudget(
-        this.#perIp,
-        client.key,
-        new TokenBucket(s.joinsPerSecond, s.joinBurst),
-      ),
-      this.#charges.open(client.key),
+      new ConnectionBudget(this.#perIp, entry, this.#settings),
+      this.#charges.open(key),
       this.#log,
       this.#metrics,
     );
     this.#live.add(conn);
     this.#metrics.connectionsTotal++;
     return conn;
+  }
+
+  /** The unsent bytes of every open socket as last seen, in O(1) (see `_charge.ts`). */
+  unsentSeen(): number {
+    return this.#charges.unsent;
   }
 
   /** The unsent bytes of every live socket, dropped ones included. */
@@ -227,12 +244,14 @@ export class Admission {
   }
 
   /**
-   * The periodic check: the slow-client rule on every open connection (for
-   * quiet guilds and native fan-out), then free the dropped charges that
-   * are settled.
+   * The periodic check: the open and join deadlines of every connection (one
+   * sweep instead of a timer or two per connection), the slow-client rule on
+   * every open one (for quiet guilds and native fan-out), then free the
+   * dropped charges that are settled.
    */
   sweep(): void {
-    for (const conn of this.#live) conn.sweep();
+    const now = performance.now();
+    this.#live.forEach((conn) => conn.sweep(now));
     this.#charges.sweep();
     this.#metrics.chargedDropped = this.#charges.lingering;
   }

@@ -9,6 +9,12 @@
  * holding it (Deno after a frame that follows its close) cannot make an
  * address's memory grow past its budget.
  *
+ * The ledger also keeps the sum of every open socket's unsent bytes as last
+ * seen (after each send and sweep), so that the global join budget reads it
+ * in O(1): a socket's unsent bytes grow only by dback's sends, which update
+ * it, so the sum is never below the truth by more than what native fan-out
+ * queued since the last sweep; drained bytes leave it at the next look.
+ *
  * @module
  */
 
@@ -24,6 +30,25 @@ export interface ChargeLimits {
   factor: number;
   /** Whether the runtime keeps a buffer the size of the largest frame sent, per socket (Deno). */
   keepsLargestFrame?: boolean;
+}
+
+/**
+ * The warning for a runtime that keeps each socket's largest frame (Deno's
+ * own server without vectored writes): every viewer of a join this big costs
+ * its size for as long as it stays.
+ *
+ * @example
+ * ```ts
+ * import { keptFrameWarning } from "./_charge.ts";
+ * const text = keptFrameWarning(13_300_000);
+ * if (!text.includes("13.3 MB") || !text.includes("--transport node")) throw new Error(text);
+ * ```
+ */
+export function keptFrameWarning(bytes: number): string {
+  return `Deno.serve keeps, per WebSocket, a copy of the largest frame it sent until the socket ` +
+    `closes: each viewer of this ${(bytes / 1e6).toFixed(1)} MB server-join costs that much ` +
+    `for as long as it stays (charged to its address). Start Deno with DENO_USE_WRITEV=1 or ` +
+    `allow dback to set it (--allow-env=DENO_USE_WRITEV), or serve with --transport node.`;
 }
 
 /**
@@ -45,6 +70,7 @@ export class Charge {
   #ledger: ChargeLedger;
   #entry: Address;
   #bytes = 0;
+  #unsent = 0;
   #largest = 0;
   #state: "live" | "dropped" | "released" = "live";
   #until = 0;
@@ -81,6 +107,7 @@ export class Charge {
   /** Charge what `unsent` bytes cost now (live connections only; a dropped one stays frozen). */
   set(unsent: number): void {
     if (this.#state !== "live") return;
+    this.#see(unsent);
     const bytes = this.estimate(unsent) + this.#largest;
     this.#entry.bytes += bytes - this.#bytes;
     this.#bytes = bytes;
@@ -102,6 +129,7 @@ export class Charge {
   drop(unsent: number, probe?: GoneProbe): void {
     if (this.#state !== "live") return;
     this.set(Math.max(unsent, (this.#bytes - this.#largest) / this.#ledger.limits.factor));
+    this.#see(unsent);
     this.#state = "dropped";
     this.#until = this.#ledger.now() + this.#ledger.limits.quarantineMs;
     this.#probe = probe;
@@ -115,6 +143,7 @@ export class Charge {
   release(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#see(0); // its unsent bytes are the runtime's business now (still charged if dropped)
     if (this.#state === "live") this.#free();
     else if (this.#state === "dropped") {
       this.#ledger.lingering++;
@@ -134,7 +163,14 @@ export class Charge {
 
   /** Free the charge whatever its state (the server stopped). */
   forget(): void {
+    this.#see(0);
     this.#free();
+  }
+
+  // The socket's unsent bytes as last seen, in the ledger's open-socket sum.
+  #see(unsent: number): void {
+    this.#ledger.unsent += unsent - this.#unsent;
+    this.#unsent = unsent;
   }
 
   #free(): void {
@@ -175,6 +211,8 @@ export class ChargeLedger {
   readonly now: () => number;
   /** Dropped connections whose socket the server has closed but which are still charged. */
   lingering = 0;
+  /** Unsent bytes of the open sockets, as last seen (see the module's header). */
+  unsent = 0;
   #addresses = new Map<string, Address>();
   #dropped = new Set<Charge>();
 
@@ -222,6 +260,7 @@ export class ChargeLedger {
     for (const charge of [...this.#dropped]) charge.forget();
     this.#addresses.clear();
     this.lingering = 0;
+    this.unsent = 0;
   }
 
   /** @internal A charge was dropped: settle it on sweeps. */

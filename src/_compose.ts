@@ -9,6 +9,7 @@
 import { Admission } from "./_admission.ts";
 import { type Broker, LocalBroker } from "./broker.ts";
 import { CallbackRunner } from "./_callback_runner.ts";
+import { keptFrameWarning } from "./_charge.ts";
 import type { Callbacks } from "./callbacks.ts";
 import { ClientAddresses } from "./_client_address.ts";
 import type { Connection } from "./_connection.ts";
@@ -117,7 +118,12 @@ export function compose(
     broker.watch(serverId, active);
   }, transport.rooms);
   // Asked only once connections exist, so after `admission` below is set.
-  const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentBytes(), metrics);
+  const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentSeen(), metrics, {
+    measure: (): number => admission.unsentBytes(),
+    onBigJoin: transport.memory?.keepsLargestFrame
+      ? (bytes) => log.warn(keptFrameWarning(bytes))
+      : undefined,
+  });
   const handler = new ProtocolHandler(directory, hub, log, metrics, joinQueue);
   const admission: Admission = new Admission(
     s,

@@ -1,7 +1,8 @@
 /**
  * One viewer's WebSocket: inbound limits where the bytes arrive (frame size,
  * per-connection rate, the per-IP budget it shares, join and open
- * deadlines), decoding, in-order handling of a small bounded queue of its
+ * deadlines, checked by the server's periodic sweep: no timer per
+ * connection), decoding, in-order handling of a small bounded queue of its
  * requests, and outbound delivery that never lets one socket's unsent bytes
  * pass the hard cap (the rule itself is `_slow_client.ts`) nor its client
  * address's memory charge pass its budget (`_charge.ts`).
@@ -56,18 +57,21 @@ export class Connection implements WsEvents {
   lastRoom: string | undefined;
   #peer: WsPeer | undefined;
   #limits: ConnectionLimits;
-  #slow: SlowClientRule;
+  // Made when a check needs state (behind, or a join in flight), let go when it is new again.
+  #slow: SlowClientRule | undefined;
   #log: Logger;
   #metrics: Metrics;
   #handler: ConnectionHandler;
   #owner: ConnectionOwner;
   #budget: IpBudget;
   #charge: Charge;
-  #bucket: TokenBucket;
+  // Made on the first frame, let go when full again: a connection that does not send holds none.
+  #bucket: TokenBucket | undefined;
   #strikes = 0;
-  #tasks: Task[] = [];
+  #tasks: Task[] | undefined;
   #running = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  // When the open (then the join) deadline passes, on the `performance.now()` clock; 0: none.
+  #deadline: number;
   #state: "upgrading" | "open" | "doomed" | "closed" = "upgrading";
   #ignoring = false;
   #sentBytes = 0;
@@ -89,19 +93,14 @@ export class Connection implements WsEvents {
     this.id = id;
     this.ip = ip;
     this.#limits = limits;
-    this.#slow = new SlowClientRule(limits);
     this.#handler = handler;
     this.#owner = owner;
     this.#budget = budget;
     this.#charge = charge;
     this.#log = log;
     this.#metrics = metrics;
-    this.#bucket = new TokenBucket(limits.ratePerSecond, limits.rateBurst);
-    // A peer that resets during the upgrade never opens and never closes: forget it.
-    this.#timer = setTimeout(() => {
-      this.#log.warn(`forgotten: socket did not open within ${limits.openTimeoutMs} ms`, this.id);
-      this.#finish("never opened");
-    }, limits.openTimeoutMs);
+    // A peer that resets during the upgrade never opens and never closes: the sweep forgets it.
+    this.#deadline = performance.now() + limits.openTimeoutMs;
   }
 
   /** Whether the socket is open for sending. */
@@ -136,15 +135,8 @@ export class Connection implements WsEvents {
     if (this.#state !== "upgrading") return;
     this.#peer = peer;
     this.#state = "open";
-    clearTimeout(this.#timer);
     const joinMs = this.#limits.joinTimeoutMs;
-    this.#timer = joinMs > 0
-      ? setTimeout(() => {
-        this.#log.warn(`closing: not joined within ${joinMs} ms`, this.id);
-        this.#metrics.closedForAbuse++;
-        this.drop(1008, "Join timeout");
-      }, joinMs)
-      : undefined;
+    this.#deadline = joinMs > 0 ? performance.now() + joinMs : 0;
     this.#push({ kind: "open" });
   }
 
@@ -160,8 +152,12 @@ export class Connection implements WsEvents {
       this.drop(1009, ERRORS.tooLarge);
       return;
     }
-    const own = this.#bucket.take();
-    if (this.#bucket.full()) this.#strikes = 0;
+    const bucket = this.#bucket ??= new TokenBucket(
+      this.#limits.ratePerSecond,
+      this.#limits.rateBurst,
+    );
+    const own = bucket.take();
+    if (bucket.full()) this.#strikes = 0;
     if (!own || !this.#budget.take(size)) {
       if (++this.#strikes > this.#limits.rateStrikes) {
         this.#log.warn(
@@ -170,7 +166,7 @@ export class Connection implements WsEvents {
         );
         this.#metrics.closedForAbuse++;
         // After the answers already queued, so the client sees why.
-        this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
+        this.#tasks = this.#tasks?.filter((t) => t.kind !== "connect");
         this.#push({ kind: "close", code: 1008, reason: "Rate limit exceeded" });
         this.#ignoring = true;
       } else {
@@ -227,7 +223,7 @@ export class Connection implements WsEvents {
     if (!this.#keepsUp(buffered, 0)) return false;
     // The join counts in full against the address's budget.
     if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
-    this.#slow.joinSent(bytes);
+    (this.#slow ??= new SlowClientRule(this.#limits)).joinSent(bytes);
     this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
     return true;
@@ -235,7 +231,7 @@ export class Connection implements WsEvents {
 
   /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
   get joinInFlight(): boolean {
-    return this.#slow.joinInFlight;
+    return this.#slow?.joinInFlight ?? false;
   }
 
   /**
@@ -262,8 +258,7 @@ export class Connection implements WsEvents {
 
   /** The handler calls this once the connection has joined a server, or waits in the join queue: no join deadline any more. */
   joined(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#deadline = 0;
   }
 
   /**
@@ -288,11 +283,18 @@ export class Connection implements WsEvents {
   }
 
   /**
-   * The slow-reader check without a send, for sockets nothing is sent to (a
-   * quiet guild: a join left unread) and frames that bypass
-   * {@link Connection.deliver} (native fan-out): call it periodically.
+   * The periodic check (`now` on the `performance.now()` clock): the open and
+   * join deadlines, the rate buckets that are full again (let go), then the
+   * slow-reader check without a send, for sockets
+   * nothing is sent to (a quiet guild: a join left unread) and frames that
+   * bypass {@link Connection.deliver} (native fan-out).
    */
-  sweep(): void {
+  sweep(now: number = performance.now()): void {
+    if (this.#deadline > 0 && now >= this.#deadline) return this.#expire();
+    // A bucket full again is the same as a new one: a calm connection holds none.
+    if (this.#bucket?.full(now)) this.#bucket = undefined;
+    this.#budget.settle(now);
+    if (this.#slow?.idle) this.#slow = undefined;
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return;
     const buffered = peer.bufferedAmount;
@@ -301,12 +303,31 @@ export class Connection implements WsEvents {
     this.#keepsUp(buffered, 1);
   }
 
+  #expire(): void {
+    this.#deadline = 0;
+    if (this.#state === "upgrading") {
+      this.#log.warn(
+        `forgotten: socket did not open within ${this.#limits.openTimeoutMs} ms`,
+        this.id,
+      );
+      this.#finish("never opened");
+    } else if (this.#state === "open") {
+      this.#log.warn(`closing: not joined within ${this.#limits.joinTimeoutMs} ms`, this.id);
+      this.#metrics.closedForAbuse++;
+      this.drop(1008, "Join timeout");
+    }
+  }
+
   /**
    * The slow-client rule (see `_slow_client.ts`), then the address's budget
    * (see `_charge.ts`), shared by sends and sweeps; `false` when dropped.
    */
   #keepsUp(buffered: number, bytes: number): boolean {
-    const why = this.#slow.check(buffered, bytes) ??
+    const slow = this.#slow ??
+      (SlowClientRule.calm(this.#limits, buffered, bytes)
+        ? undefined
+        : this.#slow = new SlowClientRule(this.#limits));
+    const why = (slow ? slow.check(buffered, bytes) : null) ??
       (this.#charge.affords(buffered + bytes) ? null : "(address budget)");
     return why === null || this.#tooSlow(buffered, why);
   }
@@ -329,8 +350,8 @@ export class Connection implements WsEvents {
     if (this.#state === "closed" || this.#state === "doomed") return;
     const peer = this.#peer;
     this.#state = "doomed";
-    this.#tasks = [];
-    clearTimeout(this.#timer);
+    this.#tasks = undefined;
+    this.#deadline = 0;
     this.#owner.leave(this);
     if (!peer) return this.#finish("dropped before open");
     const unsent = peer.bufferedAmount;
@@ -352,8 +373,8 @@ export class Connection implements WsEvents {
   #finish(why: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    this.#tasks = [];
-    clearTimeout(this.#timer);
+    this.#tasks = undefined;
+    this.#deadline = 0;
     this.#log.debug(why, this.id);
     this.#owner.leave(this);
     this.#owner.release(this);
@@ -362,53 +383,73 @@ export class Connection implements WsEvents {
   #push(task: Task): void {
     if (task.kind === "connect") {
       // The newest connect wins: older ones still waiting are dropped.
-      this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
-    } else if (task.kind === "error" && this.#tasks.length >= MAX_TASKS) {
+      if (this.#tasks) this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
+    } else if (task.kind === "error" && (this.#tasks?.length ?? 0) >= MAX_TASKS) {
       return; // the client is told enough already
     }
-    this.#tasks.push(task);
+    (this.#tasks ??= []).push(task);
     if (!this.#running) this.#pump();
   }
 
-  async #pump(): Promise<void> {
+  /**
+   * Run the queued tasks in order; an asynchronous one resumes the loop when
+   * it settles (a callback on its promise, not an async frame per task).
+   */
+  #pump(): void {
     this.#running = true;
-    try {
-      while (this.#tasks.length > 0 && this.#state !== "closed") {
-        const task = this.#tasks.shift()!;
-        try {
-          await this.#run(task);
-        } catch (err) {
-          this.#log.error(
-            `handler failed: ${errorText(err)}`,
-            this.id,
-          );
-        }
+    let task: Task | undefined;
+    while (this.#state !== "closed" && (task = this.#tasks?.shift()) !== undefined) {
+      let pending: Promise<void> | undefined;
+      try {
+        pending = this.#run(task);
+      } catch (err) {
+        this.#failed(err);
+        continue;
       }
-    } finally {
-      this.#running = false;
+      if (pending) {
+        pending.then(() => this.#pump(), (err) => {
+          this.#failed(err);
+          this.#pump();
+        });
+        return;
+      }
     }
+    this.#tasks = undefined;
+    this.#running = false;
   }
 
-  async #run(task: Task): Promise<void> {
+  #failed(err: unknown): void {
+    this.#log.error(`handler failed: ${errorText(err)}`, this.id);
+  }
+
+  #run(task: Task): Promise<void> | undefined {
     switch (task.kind) {
       case "open":
-        return await this.#handler.open(this);
+        return this.#handler.open(this);
       case "connect":
-        // One server-join at a time: a second waits until the first has left the process.
-        while (this.joinUnsent && this.#state === "open") {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        if (this.#state !== "open") return;
-        return await this.#handler.connect(this, task.request);
+        if (this.joinUnsent) return this.#connectAfterJoin(task.request);
+        return this.#state === "open" ? this.#handler.connect(this, task.request) : undefined;
       case "error":
         this.sendError(task.message);
         return;
       case "close":
-        // Let frames already on the wire be read first: Deno ends a socket that receives
-        // data after its close frame abnormally (code 0), and the client would not see why.
-        await new Promise((r) => setTimeout(r, 10));
-        this.drop(task.code, task.reason);
-        return;
+        return this.#closeAfterFrames(task.code, task.reason);
     }
+  }
+
+  async #connectAfterJoin(request: ConnectRequest): Promise<void> {
+    // One server-join at a time: a second waits until the first has left the process.
+    while (this.joinUnsent && this.#state === "open") {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.#state !== "open") return;
+    return await this.#handler.connect(this, request);
+  }
+
+  async #closeAfterFrames(code: number, reason: string): Promise<void> {
+    // Let frames already on the wire be read first: Deno ends a socket that receives
+    // data after its close frame abnormally (code 0), and the client would not see why.
+    await new Promise((r) => setTimeout(r, 10));
+    this.drop(code, reason);
   }
 }

@@ -5,6 +5,11 @@
  * arrival order (nobody overtakes, nobody is dropped for waiting) and are
  * served as bytes drain; past `joinQueueLength` waiters, a join is refused.
  *
+ * A decision costs O(1): the unsent total is the sum the charge ledger keeps
+ * as sends and sweeps see each socket (`_charge.ts`), and while anyone waits
+ * or a join is on its way, the queue looks again only at the joins on their
+ * way (the only big backlogs that drain between sweeps), every `pollMs`.
+ *
  * @module
  */
 import { JOIN_WAIT_BUCKETS, type Metrics } from "./_metrics.ts";
@@ -19,6 +24,18 @@ export interface Joiner {
   sweep(): void;
   /** It waits in the queue now: waiting is not idling (no join deadline). */
   joined(): void;
+}
+
+/** How a {@link JoinQueue} watches and reports, beyond its limits. */
+export interface JoinQueueOptions {
+  /** The exact unsent bytes of every socket, for the gauge only (it may walk them all); default: the tracked sum. */
+  measure?: () => number;
+  /** Told once, at the first join of at least `bigJoinBytes`, with its size. */
+  onBigJoin?: (bytes: number) => void;
+  /** Default 1 MiB. */
+  bigJoinBytes?: number;
+  /** How often joins on their way are looked at while anyone waits or one is on its way; default 20 ms. */
+  pollMs?: number;
 }
 
 /** The answer to {@link JoinQueue.enter}. */
@@ -67,22 +84,29 @@ export class JoinQueue {
   #inFlight = new Set<Joiner>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #pollMs: number;
+  #measure: () => number;
+  #onBigJoin: ((bytes: number) => void) | undefined;
+  #bigJoinBytes: number;
 
   /**
-   * `unsent()` is the unsent bytes of every socket now; it is asked on each
-   * decision, and every `pollMs` while anyone waits or a join is in flight.
+   * `unsent()` is the unsent bytes of every socket as last seen (cheap: it
+   * is asked on each decision, and every `pollMs` while anyone waits); it
+   * must never be below the truth by more than a sweep's worth.
    */
   constructor(
     limits: { maxTotalBufferedBytes: number; joinQueueLength: number },
     unsent: () => number,
     metrics: Metrics,
-    pollMs = 20,
+    options: JoinQueueOptions = {},
   ) {
     this.#max = limits.maxTotalBufferedBytes;
     this.#length = limits.joinQueueLength;
     this.#unsent = unsent;
     this.#metrics = metrics;
-    this.#pollMs = pollMs;
+    this.#pollMs = options.pollMs ?? 20;
+    this.#measure = options.measure ?? unsent;
+    this.#onBigJoin = options.onBigJoin;
+    this.#bigJoinBytes = options.bigJoinBytes ?? 1 << 20;
   }
 
   /** Joins waiting now. */
@@ -90,9 +114,9 @@ export class JoinQueue {
     return this.#waiting.length;
   }
 
-  /** The unsent bytes of all sockets, measured now (also kept for the metrics). */
+  /** The unsent bytes of all sockets, measured now (the metrics' gauge). */
   unsentBytes(): number {
-    return this.#metrics.unsentBytes = this.#unsent();
+    return this.#metrics.unsentBytes = this.#measure();
   }
 
   /**
@@ -129,13 +153,18 @@ export class JoinQueue {
   // so it goes once the unsent bytes are down to a quarter.
   #fits(bytes: number): boolean {
     const need = Math.min(bytes, this.#max * 0.75);
-    return this.unsentBytes() + this.#granted + need <= this.#max;
+    return this.#unsent() + this.#granted + need <= this.#max;
   }
 
   #grant(joiner: Joiner, bytes: number, since: number, queued: boolean): Turn {
     const waitedMs = performance.now() - since;
     this.#observe(waitedMs / 1000);
     this.#granted += bytes;
+    if (this.#onBigJoin && bytes >= this.#bigJoinBytes) {
+      const told = this.#onBigJoin;
+      this.#onBigJoin = undefined;
+      told(bytes);
+    }
     let once = false;
     return {
       go: true,

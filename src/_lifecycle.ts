@@ -73,7 +73,7 @@ export class Ports {
           headerTimeoutMs: s.headerTimeoutMs,
           // From the network, a request without Host is malformed (mounted use may build one).
           fetch: (req, ctx) =>
-            req.headers.has("host") ? o.fetch(req, ctx) : (
+            req.headers.get("host") !== null ? o.fetch(req, ctx) : (
               log.debug("request without a Host header: 400"), errorPage(400, "Bad Request")
             ),
           onError: (err) => {

@@ -25,6 +25,9 @@ export interface SlowClientLimits {
   joinMinBytesPerSecond: number;
 }
 
+// One clock for every rule (not a closure per connection); read at each call, so a fake clock works.
+const performanceNow = () => performance.now();
+
 /**
  * One connection's slow-client state. `check` answers why the client must
  * go, or `null` while it keeps up.
@@ -51,7 +54,7 @@ export class SlowClientRule {
   #joinDue = 0;
 
   /** `now` is the clock in ms (injectable for tests). */
-  constructor(limits: SlowClientLimits, now: () => number = () => performance.now()) {
+  constructor(limits: SlowClientLimits, now: () => number = performanceNow) {
     this.#limits = limits;
     this.#now = now;
   }
@@ -80,6 +83,20 @@ export class SlowClientRule {
       this.#behindSince = -1;
     }
     return null;
+  }
+
+  /**
+   * Whether a new rule would let `bytes` more on top of `buffered` pass and
+   * stay as new (not behind, under the cap): no rule need exist for that.
+   */
+  static calm(limits: SlowClientLimits, buffered: number, bytes: number): boolean {
+    return buffered <= limits.highWaterBytes &&
+      (buffered + bytes) * (limits.memoryFactor ?? 1) <= limits.maxBufferedBytes;
+  }
+
+  /** Whether this rule is in the state of a new one (not behind, no join in flight). */
+  get idle(): boolean {
+    return this.#behindSince < 0 && this.#joinAllowance === 0;
   }
 
   /**

@@ -5,6 +5,14 @@
  * answers `false`, and whether a dropped socket is really gone is read
  * from the kernel's TCP table (Deno's close event does not prove it).
  *
+ * Deno copies every frame it sends into a per-socket write buffer that keeps
+ * the size of the largest frame until the socket closes (each viewer of a
+ * 13 MB `server-join` kept 13 MB), unless its vectored writes are on: then a
+ * frame over 1 KiB goes out from its own bytes and nothing stays. They are
+ * switched by `DENO_USE_WRITEV`, read once per process at its first
+ * WebSocket; this transport sets it before that when it may (env access).
+ * When it may not, the core charges the copy and warns once about it.
+ *
  * @module
  */
 import { serveGuarded } from "./_accept_guard.ts";
@@ -18,13 +26,70 @@ import type {
   WsPeer,
 } from "./types.ts";
 
-class DenoPeer implements WsPeer {
+const WRITEV = "DENO_USE_WRITEV";
+
+let vectored: boolean | undefined;
+let restoreEnv = false;
+
+/**
+ * Whether Deno's WebSockets write big frames without keeping a copy: turns
+ * `DENO_USE_WRITEV` on when env access is granted (never prompts). Deno reads
+ * it at the first WebSocket of the process, so this is asked before any.
+ */
+export function vectoredWrites(): boolean {
+  if (vectored !== undefined) return vectored;
+  vectored = false;
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: WRITEV }).state !== "granted") {
+      return vectored;
+    }
+    if (!Deno.env.get(WRITEV)) {
+      Deno.env.set(WRITEV, "1");
+      restoreEnv = true; // read by Deno at the first socket; then out of child processes' way
+    }
+    vectored = true;
+  } catch {
+    // no permissions API or no env access: Deno's default (a copy per socket)
+  }
+  return vectored;
+}
+
+function opened(): void {
+  if (!restoreEnv) return;
+  restoreEnv = false;
+  try {
+    Deno.env.delete(WRITEV);
+  } catch {
+    // access revoked meanwhile: it stays set, harmlessly
+  }
+}
+
+/**
+ * One socket: the peer the core sends through, and the one listener of the
+ * socket's events (`handleEvent`), so a connection holds no closures here.
+ */
+class DenoPeer implements WsPeer, EventListenerObject {
   #ws: WebSocket;
-  #remote: { hostname?: string; port?: number } | undefined;
-  constructor(ws: WebSocket, remote: { hostname?: string; port?: number } | undefined) {
+  #events: WsEvents;
+  // Only a dropped socket needs its table keys: made then, from these.
+  #hostname: string | undefined;
+  #port: number | undefined;
+  constructor(ws: WebSocket, events: WsEvents, hostname?: string, port?: number) {
     this.#ws = ws;
-    // Only a dropped socket needs its table keys: made then, not held by every peer.
-    this.#remote = remote;
+    this.#events = events;
+    this.#hostname = hostname;
+    this.#port = port;
+  }
+  handleEvent(e: Event): void {
+    switch (e.type) {
+      case "open":
+        opened();
+        return this.#events.open(this);
+      case "message":
+        return this.#events.message((e as MessageEvent).data);
+      case "close":
+        return this.#events.close((e as CloseEvent).code);
+    }
   }
   send(frame: string): void {
     try {
@@ -54,18 +119,25 @@ class DenoPeer implements WsPeer {
   gone(): boolean | undefined {
     // Deno's close event proves nothing: after a frame that follows its close frame, Deno
     // reports the socket closed (code 0) but keeps it, and its unsent bytes, while the peer lives.
-    const r = this.#remote;
-    const held = socketHeld(r?.hostname && r.port ? remoteKeys(r.hostname, r.port) : []);
+    const host = this.#hostname;
+    const held = socketHeld(host && this.#port ? remoteKeys(host, this.#port) : []);
     return held === undefined ? undefined : !held;
   }
 }
 
+// No "error" listener: the close event that follows says what happened, and an error event
+// nobody listens to is dropped (each listener costs ~0.5 KiB of allocation per upgrade).
+const EVENTS = ["open", "message", "close"] as const;
+
 /** `Deno.serve` + `Deno.upgradeWebSocket`. */
 export const denoTransport: Transport = {
   runtime: "deno",
-  // Deno holds each unsent frame (100 KB frames: 1.7 bytes of RSS per unsent byte) and a write
-  // buffer the size of the largest frame it has sent, until the socket closes.
-  memory: { factor: 1.7, keepsLargestFrame: true },
+  // Deno holds each unsent frame (100 KB frames: 1.7 bytes of RSS per unsent byte) and, without
+  // vectored writes, a write buffer the size of the largest frame it has sent, until the socket
+  // closes. Asked when the server is put together, before its first socket.
+  get memory() {
+    return { factor: 1.7, keepsLargestFrame: !vectoredWrites() };
+  },
 
   serve({ port, hostname, tls, fetch, onError, log }): Promise<Listener> {
     return new Promise((resolve, reject) => {
@@ -102,15 +174,13 @@ export const denoTransport: Transport = {
     // Read before the upgrade: Deno's request info is gone after it.
     const addr = (ctx as { remoteAddr?: { hostname?: string; port?: number } } | undefined)
       ?.remoteAddr;
-    const remote = addr && { hostname: addr.hostname, port: addr.port };
+    vectoredWrites(); // before the first socket (already asked when the server was put together)
     const { socket, response } = Deno.upgradeWebSocket(req, {
       idleTimeout: limits.idleTimeoutSeconds,
     });
     socket.binaryType = "arraybuffer";
-    socket.onopen = () => events.open(new DenoPeer(socket, remote));
-    socket.onmessage = (e) => events.message(e.data);
-    socket.onclose = (e) => events.close(e.code);
-    socket.onerror = () => {}; // the close event that follows says what happened
+    const peer = new DenoPeer(socket, events, addr?.hostname, addr?.port);
+    for (const type of EVENTS) socket.addEventListener(type, peer);
     return response;
   },
 };

@@ -25,7 +25,8 @@ import type {
   WsEvents,
   WsPeer,
 } from "./types.ts";
-import { toRequest, writeRawResponse, writeResponse } from "./_node_http.ts";
+import { toRequest, upgradeRequest, writeRawResponse, writeResponse } from "./_node_http.ts";
+import { keepAccepting } from "./_listen_watch.ts";
 import { errorText } from "../_errors.ts";
 
 /** The part of `ws`'s `WebSocket` used here. */
@@ -65,8 +66,8 @@ export interface NodeContext {
 }
 
 const OPEN = 1;
-// Upgrade requests whose answer the transport wrote itself (the 101 from ws).
-const UPGRADED = new WeakSet<Response>();
+// The answer to an upgrade the transport wrote itself (the 101 from ws): one for all of them.
+const UPGRADED = new Response(null, { status: 200 });
 // A Sec-WebSocket-Key is 16 bytes in base64; ws would refuse anything else after admission.
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -97,11 +98,17 @@ function payload(frame: string): string | Buffer {
 class NodePeer implements WsPeer {
   #ws: WsSocket;
   #socket: Duplex;
+  /** Where the socket's events go. */
+  readonly events: WsEvents;
+  /** The transport's live peers (the heartbeat's), left on close. */
+  readonly peers: Set<NodePeer>;
   /** Traffic or a pong since the last heartbeat. */
   alive = true;
-  constructor(ws: WsSocket, socket: Duplex) {
+  constructor(ws: WsSocket, socket: Duplex, events: WsEvents, peers: Set<NodePeer>) {
     this.#ws = ws;
     this.#socket = socket;
+    this.events = events;
+    this.peers = peers;
   }
   send(frame: string): void {
     if (this.#ws.readyState !== OPEN) return;
@@ -158,6 +165,31 @@ class NodePeer implements WsPeer {
     }
     return true;
   }
+}
+
+// The socket's listeners are shared by every socket (ws calls them on the socket, whose peer is
+// kept under PEER): no closures per connection.
+const PEER = Symbol("dback peer");
+type PeerSocket = WsSocket & { [PEER]: NodePeer };
+const ignore = () => {};
+function onMessage(this: PeerSocket, data: Buffer, isBinary: boolean): void {
+  const peer = this[PEER];
+  peer.alive = true;
+  peer.events.message(isBinary ? data : data.toString("utf8"));
+}
+function onPong(this: PeerSocket): void {
+  this[PEER].alive = true;
+}
+function onError(this: PeerSocket): void {
+  // ws sent the close (1009 too big, 1002 bad frame, 1007 bad UTF-8) and stops reading: the
+  // socket goes once that frame is out.
+  const peer = this[PEER];
+  setTimeout(() => peer.terminate(), 0);
+}
+function onClose(this: PeerSocket, code: number): void {
+  const peer = this[PEER];
+  peer.peers.delete(peer);
+  peer.events.close(code);
 }
 
 // Descriptors kept free for everything but client sockets (files being sent, Redis, logs).
@@ -232,8 +264,9 @@ export function nodeTransport(): Transport {
         ? createTlsServer({ ...timeouts, cert: tls.cert, key: tls.key })
         : createServer(timeouts);
       const secure = tls !== undefined;
-      // Deno's node:http stops accepting for good after one accept fails with EMFILE: past this
-      // many connections, a new one is closed right after its accept, so no accept fails.
+      // Deno's node:net stops accepting for good after an accept fails with EMFILE: past this
+      // many connections, a new one is closed right after its accept, so that accepts rarely
+      // fail (a burst still can: those closes come later); the watch below covers the rest.
       const fds = openFilesLimit();
       if (fds !== undefined && fds > 2 * FD_RESERVE) server.maxConnections = fds - FD_RESERVE;
       const fallback = () => {
@@ -266,16 +299,17 @@ export function nodeTransport(): Transport {
           });
       });
       server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        socket.on("error", () => {}); // a reset before ws takes the socket over
+        socket.on("error", ignore); // a reset before ws takes the socket over
         let request: Request;
         try {
-          request = toRequest(req, fallback(), secure);
+          // Not a web Request: the upgrade path reads the method, the URL and a few headers.
+          request = upgradeRequest(req, fallback(), secure);
         } catch {
           socket.destroy();
           return;
         }
         answer(request, { req, upgrade: { socket, head } }).then((r) => {
-          if (!UPGRADED.has(r)) return writeRawResponse(socket, r);
+          if (r !== UPGRADED) return writeRawResponse(socket, r);
         }).catch(() => socket.destroy());
       });
       // No "clientError" listener: without one, Node answers 400/408/431 and closes the socket
@@ -291,6 +325,11 @@ export function nodeTransport(): Transport {
       server.on("error", (err: Error) => log(`HTTP server: ${err.message}`));
       const addr = server.address();
       const bound = addr && typeof addr === "object" ? addr : { address: hostname, port };
+      // Deno's node:net may stop accepting after an accept failed (EMFILE) without telling:
+      // listen again when connections wait unaccepted. Node's own listener recovers by itself.
+      const stopWatch = "Deno" in globalThis
+        ? keepAccepting(server, bound.port, hostname, log)
+        : () => {};
       return {
         hostname: bound.address,
         port: bound.port,
@@ -298,6 +337,7 @@ export function nodeTransport(): Transport {
           new Promise<void>((resolve) => {
             clearInterval(heartbeat);
             heartbeat = undefined;
+            stopWatch();
             // The core closed its WebSockets already; whatever is left must not hold the port.
             for (const p of peers) p.terminate();
             peers.clear();
@@ -330,30 +370,19 @@ export function nodeTransport(): Transport {
       let opened = false;
       wsServer(limits.maxPayloadBytes).handleUpgrade(req, socket, head, (w) => {
         opened = true;
-        const peer = new NodePeer(w, socket);
+        const peer = new NodePeer(w, socket, events, peers);
+        (w as WsSocket & { [PEER]?: NodePeer })[PEER] = peer;
         peers.add(peer);
-        w.on("message", (data, isBinary) => {
-          peer.alive = true;
-          events.message(isBinary ? data : data.toString("utf8"));
-        });
-        w.on("pong", () => peer.alive = true);
-        w.on("error", () => {
-          // ws sent the close (1009 too big, 1002 bad frame, 1007 bad UTF-8) and stops
-          // reading: the socket goes once that frame is out.
-          setTimeout(() => peer.terminate(), 0);
-        });
-        w.on("close", (code) => {
-          peers.delete(peer);
-          events.close(code);
-        });
+        w.on("message", onMessage);
+        w.on("pong", onPong);
+        w.on("error", onError);
+        w.on("close", onClose);
         // Open at once: a frame may be read before a deferred open would run (seen on Deno).
         events.open(peer);
       });
       // ws drops a socket that was already gone without calling back.
       if (!opened) events.close(1006);
-      const res = new Response(null, { status: 200 });
-      UPGRADED.add(res);
-      return res;
+      return UPGRADED;
     },
   };
 }

@@ -43,6 +43,86 @@ export function toRequest(req: IncomingMessage, fallbackHost: string, secure = f
   }
 }
 
+/**
+ * The head of an upgrade request as the parts of a `Request` the server
+ * reads on its upgrade path (`method`, `url`, `headers.get`/`has`), without
+ * building a web `Request` and its `Headers` (several KiB of garbage per
+ * upgrade). The URL and every header value are what {@link toRequest} would
+ * give: the `Host` it trusts or the listener, and the values of one name
+ * joined with ", " in the order sent.
+ *
+ * @example
+ * ```ts
+ * import type { IncomingMessage } from "node:http";
+ * import { upgradeRequest } from "./_node_http.ts";
+ * const head = {
+ *   method: "GET",
+ *   url: "/ws",
+ *   headers: { host: "dzone.example" },
+ *   rawHeaders: ["Host", "dzone.example", "X-Forwarded-For", "192.0.2.1", "x-forwarded-for", "192.0.2.2"],
+ * } as unknown as IncomingMessage;
+ * const req = upgradeRequest(head, "127.0.0.1:3000");
+ * if (req.url !== "http://dzone.example/ws") throw new Error(req.url);
+ * if (req.headers.get("X-Forwarded-For") !== "192.0.2.1, 192.0.2.2") throw new Error("joined");
+ * if (req.headers.get("origin") !== null || req.headers.has("origin")) throw new Error("absent");
+ * ```
+ */
+export function upgradeRequest(
+  req: IncomingMessage,
+  fallbackHost: string,
+  secure = false,
+): Request {
+  const host = req.headers.host && HOST.test(req.headers.host) ? req.headers.host : fallbackHost;
+  const target = req.url?.startsWith("/") ? req.url : "/";
+  const scheme = secure ? "https" : "http";
+  const method = req.method ?? "GET";
+  // As the Request constructor (and toRequest): a method the Fetch API forbids throws.
+  if (FORBIDDEN_METHOD.test(method)) throw new TypeError(`method ${method} is forbidden`);
+  let url = `${scheme}://${host}${target}`;
+  // As toRequest: a Host that only looked valid (port 99999) gives the listener's URL.
+  if (!URL.canParse(url)) url = `${scheme}://${fallbackHost}${target}`;
+  return new UpgradeHead(method, url, new RawHeaders(req.rawHeaders)) as unknown as Request;
+}
+
+const FORBIDDEN_METHOD = /^(?:CONNECT|TRACE|TRACK)$/i;
+
+class UpgradeHead {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: RawHeaders;
+  constructor(method: string, url: string, headers: RawHeaders) {
+    this.method = method;
+    this.url = url;
+    this.headers = headers;
+  }
+}
+
+// What the Fetch API strips from both ends of a header value.
+const EDGE_SPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+/** A request head's headers, read from node's raw list when asked (names case-insensitive). */
+class RawHeaders {
+  #raw: string[];
+  constructor(raw: string[]) {
+    this.#raw = raw;
+  }
+  get(name: string): string | null {
+    const want = name.toLowerCase();
+    const raw = this.#raw;
+    let out: string | null = null;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const k = raw[i];
+      if (k.length !== want.length || k.toLowerCase() !== want) continue;
+      const v = raw[i + 1].replace(EDGE_SPACE, "");
+      out = out === null ? v : `${out}, ${v}`;
+    }
+    return out;
+  }
+  has(name: string): boolean {
+    return this.get(name) !== null;
+  }
+}
+
 function nodeHeaders(res: Response): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   res.headers.forEach((value, name) => {

@@ -1,10 +1,12 @@
 /**
- * Whether a TCP connection still has an open socket in this machine's
- * kernel table (Linux `/proc/net/tcp` and `/proc/net/tcp6`), by its remote
- * address and port. The Deno transport asks it about dropped sockets, since
- * Deno may report a socket closed while it still holds it and its unsent
- * bytes. The table is read at most once a second, and only when asked and
- * allowed to read it; elsewhere the answer is "cannot tell".
+ * What this machine's kernel table of TCP sockets (Linux `/proc/net/tcp` and
+ * `/proc/net/tcp6`) says about one socket. Whether a connection still has
+ * an open socket, by its remote address and port: the Deno transport asks it
+ * about dropped sockets, since Deno may report a socket closed while it still
+ * holds it and its unsent bytes (the table is read at most once a second).
+ * How many connections wait to be accepted on a listening port: the Node
+ * transport on Deno watches its listener with it. Both only when allowed to
+ * read the table; elsewhere the answer is "cannot tell".
  *
  * @module
  */
@@ -114,4 +116,64 @@ export function socketHeld(keys: readonly string[]): boolean | undefined {
   refresh(performance.now());
   if (!readable) return undefined;
   return keys.some((k) => open.has(k));
+}
+
+/** The lines of `path` up to the last listening socket: the kernel lists those first. */
+function listeningLines(path: string): string[] {
+  const file = Deno.openSync(path);
+  try {
+    const buf = new Uint8Array(16 * 1024);
+    const decoder = new TextDecoder();
+    let text = "";
+    for (;;) {
+      const n = file.readSync(buf);
+      if (n === null || n === 0) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      // A whole line of another state: past the listeners, the rest is not needed.
+      if (/\n\s*\d+: \S+ \S+ (?!0A)[0-9A-F]{2} [^\n]*\n/.test(text)) break;
+    }
+    return text.split("\n").slice(1);
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * How many connections wait in the kernel's accept queue of the sockets
+ * listening on TCP `port` (any address, IPv4 and IPv6): `undefined` when no
+ * such socket is seen or the table cannot be read (not Linux, no permission,
+ * no descriptor free to open it).
+ *
+ * @example
+ * ```ts
+ * import { acceptQueue } from "./_tcp_table.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * // Not accepted yet: the connection waits in the listener's queue.
+ * if (acceptQueue(listener.addr.port) !== 1) throw new Error("expected one waiting");
+ * client.close();
+ * listener.close();
+ * ```
+ */
+export function acceptQueue(port: number): number | undefined {
+  if (!canRead()) return undefined;
+  const suffix = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let found = false;
+  let waiting = 0;
+  for (const path of TABLES) {
+    let lines: string[];
+    try {
+      lines = listeningLines(path);
+    } catch {
+      continue;
+    }
+    for (const line of lines) {
+      // sl local remote st tx_queue:rx_queue ...; for a listener rx_queue is its accept queue.
+      const f = line.trim().split(/\s+/);
+      if (f.length < 5 || f[3] !== "0A" || !f[1].endsWith(suffix)) continue;
+      found = true;
+      waiting += parseInt(f[4].split(":")[1], 16) || 0;
+    }
+  }
+  return found ? waiting : undefined;
 }

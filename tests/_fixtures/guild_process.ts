@@ -10,6 +10,8 @@ export interface GuildSpec {
   members: number;
   presencePerSecond?: number;
   options?: ServerOptions;
+  /** Deno only: permission flags after `-A` (e.g. `--deny-env=...`). */
+  denoFlags?: string[];
 }
 
 /** A big-guild server in a child process. */
@@ -53,6 +55,8 @@ export class GuildProcess implements AsyncDisposable {
     const { cmd, args } = await runtimeCommand(runtime, "tests/_fixtures/big_guild_server.ts", [
       JSON.stringify(full),
     ]);
+    const at = args.indexOf("-A");
+    if (spec.denoFlags && at >= 0) args.splice(at + 1, 0, ...spec.denoFlags);
     const child = new Deno.Command(cmd, {
       args,
       cwd: ROOT,

@@ -119,3 +119,26 @@ Deno.test("TCP table: a socket this process holds is found by its peer's address
   }
   assert.equal(socketHeld(keys), false);
 });
+
+Deno.test("charge: the ledger sums the open sockets' unsent bytes as last seen, dropped ones until they close", () => {
+  const { l } = ledger(4, 1e9);
+  const a = l.open(IP);
+  const b = l.open("203.0.113.8");
+  a.set(100);
+  b.set(40);
+  assert.equal(l.unsent, 140);
+  a.set(10); // drained
+  assert.equal(l.unsent, 50);
+  b.drop(70, () => true); // dropped with 70 unsent: counted as that until its socket closes
+  b.set(0); // a dropped charge is frozen
+  assert.equal(l.unsent, 80);
+  b.release();
+  assert.equal(l.unsent, 10);
+  b.release(); // twice is once
+  a.release();
+  assert.equal(l.unsent, 0);
+  const c = l.open(IP);
+  c.set(25);
+  c.forget(); // the server stopped
+  assert.equal(l.unsent, 0);
+});

@@ -84,3 +84,70 @@ Deno.test("join queue: close lets every waiter go", async () => {
   q.close();
   assert.deepEqual(await waiting, { go: false, why: "gone" });
 });
+
+Deno.test("join queue: a decision reads the tracked sum, never the full measure; joins on their way are looked at", async () => {
+  using time = new FakeTime({ timers: true });
+  let tracked = 0;
+  let measured = 0;
+  let reads = 0;
+  const metrics = new Metrics();
+  const q = new JoinQueue(
+    { maxTotalBufferedBytes: 100, joinQueueLength: 10 },
+    () => (reads++, tracked),
+    metrics,
+    { measure: () => (measured++, 1234) },
+  );
+  // A joiner whose join drains as the queue looks at it (its sweep updates the tracked sum).
+  let left = 0;
+  const inFlight = {
+    isOpen: true,
+    get joinInFlight() {
+      return left > 0;
+    },
+    sweep() {
+      left = Math.max(0, left - 30);
+      tracked = left;
+    },
+    joined() {},
+  };
+  const first = await q.enter(inFlight, 90);
+  assert.ok(first.go);
+  left = tracked = 90; // sent
+  first.done();
+  const order: number[] = [];
+  // Each of these is out at once when sent (not on its way): only the first join holds bytes.
+  const waits = [1, 2, 3].map((i) =>
+    q.enter(joiner(), 50).then((t) => {
+      order.push(i);
+      if (t.go) t.done();
+      return t;
+    })
+  );
+  await time.tick(20); // 60 left: 60 + 50 does not fit
+  assert.deepEqual(order, []);
+  await time.tick(20); // 30 left: they go, in order
+  await Promise.all(waits);
+  assert.deepEqual(order, [1, 2, 3]);
+  assert.equal(measured, 0); // decisions never walked every socket
+  assert.ok(reads > 0);
+  assert.equal(q.unsentBytes(), 1234); // the gauge measures
+  assert.equal(metrics.unsentBytes, 1234);
+  q.close();
+});
+
+Deno.test("join queue: the first join at least as big as told is reported once", async () => {
+  using _time = new FakeTime({ timers: true });
+  const told: number[] = [];
+  const q = new JoinQueue(
+    { maxTotalBufferedBytes: 1e9, joinQueueLength: 10 },
+    () => 0,
+    new Metrics(),
+    { onBigJoin: (bytes) => told.push(bytes), bigJoinBytes: 1000 },
+  );
+  for (const bytes of [999, 5000, 7000]) {
+    const t = await q.enter(joiner(), bytes);
+    if (t.go) t.done();
+  }
+  assert.deepEqual(told, [5000]);
+  q.close();
+});

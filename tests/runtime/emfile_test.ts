@@ -136,6 +136,43 @@ Deno.test("EMFILE: dback (its Deno transport runs the accept guard) lives, keeps
   }
 });
 
+// Deno's node:net, which the Node transport runs on when opted in on Deno: after an accept fails
+// for want of a descriptor, its listener accepts nothing more and tells nothing, while the kernel
+// keeps queueing connections. Without a connection cap that happens in every flood.
+for (const watched of [false, true]) {
+  Deno.test(
+    watched
+      ? "EMFILE: Deno's node:http under the Node transport's listener watch listens again"
+      : "EMFILE: Deno's node:http alone stops accepting for good (why the watch exists)",
+    async () => {
+      await using server = await ServerProcess.spawn({
+        args: [FIXTURE, "--node", ...(watched ? ["--watch"] : [])],
+        openFiles: 64,
+      });
+      const { conns } = await flood(server.port, 100);
+      try {
+        await eventually(() => server.openFiles() >= 60, 5000);
+        assert.ok(server.openFiles() >= 60, `the flood did not reach the fd limit`);
+      } finally {
+        closeAll(conns);
+      }
+      // Polled for 10 s: the watch looks every 250 ms; Deno's listener, once stuck, stays stuck.
+      const served = await eventually(async () => await healthz(server.port, 1000) === 200, 10_000);
+      if (watched) {
+        assert.ok(served, `not serving again:\n${server.output}`);
+        assert.match(server.output, /stopped accepting \(\d+ connections waiting\)/);
+        assert.match(server.output, /listening again on port \d+/);
+      } else {
+        assert.ok(
+          !served,
+          "Deno's node:http accepted again by itself: Deno changed; re-check the Node " +
+            "transport's listener watch and docs/runtimes.md",
+        );
+      }
+    },
+  );
+}
+
 Deno.test("serveGuarded: relistens on the same port with back-off; shutdown ends it", async () => {
   const logs: string[] = [];
   const killers: Array<() => Promise<void>> = [];
