@@ -1,11 +1,17 @@
 // Every benchmark table in the docs is the rendering of the committed results file(s) it names:
 // README.md, bench/README.md and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
 // `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
-// those figures. One test for every kind (big-guild, cluster, conn-memory, deno-write-buffer, peers).
+// those figures. One test for every kind (big-guild, cluster, conn-memory, deno-write-buffer, peers, bench-run).
 import assert from "node:assert/strict";
 import type { BigGuildResults } from "../../bench/_big_guild_table.ts";
 import { bigGuildTable } from "../../bench/_big_guild_table.ts";
-import { DOC_TABLES, docTableBlocks, resultsPath, tableCells } from "../../bench/_doc_tables.ts";
+import {
+  blockCells,
+  DOC_TABLES,
+  docTableBlocks,
+  resultsPath,
+  tableCells,
+} from "../../bench/_doc_tables.ts";
 import { type PeerResults, peerTable } from "../../bench/_peer_table.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -49,8 +55,8 @@ for (const doc of docs) {
         assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
       }
       assert.deepEqual(
-        tableCells(table),
-        tableCells(spec.render(results)),
+        blockCells(table),
+        blockCells(spec.render(results)),
         `${doc}: ${kind} ${files.join(" ")}`,
       );
     }
