@@ -173,3 +173,16 @@ Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, v
   a.rows[2].main!.cpuPerFrameUs = 10.5;
   assert.notDeepEqual(tableCells(peerTable([a])), cells);
 });
+
+Deno.test("the bench-run tables show what the file holds (a changed figure changes them)", async () => {
+  const file = JSON.parse(
+    await Deno.readTextFile(new URL("bench/results/2026-12-04-node-transport.json", ROOT)),
+  );
+  const md = DOC_TABLES["bench-run"].render([file]);
+  assert.ok(md.includes("**[1000 clients] CPU per delivered frame"), md.slice(0, 200));
+  assert.ok(md.includes("| dback-node | 75000 | 10.04 |"), md.slice(0, 400));
+  // A title reflowed by the formatter still compares equal.
+  assert.deepEqual(blockCells(md.replace("fixed rate (", "fixed rate\n(")), blockCells(md));
+  file.rows[0].main.cpuPerFrameUs = 9;
+  assert.notDeepEqual(blockCells(DOC_TABLES["bench-run"].render([file])), blockCells(md));
+});
