@@ -18,6 +18,8 @@ interface Churn {
   attackerGB: number;
   attackerJoins: number;
   othersRejoinP90Ms: number;
+  /** All ten re-joining at the same instant (files from 2026-12-05 on). */
+  lockstepRejoinP90Ms?: number;
 }
 interface Join {
   ok: boolean;
@@ -84,6 +86,13 @@ export function bigGuildTable(r: BigGuildResults): string {
           (base === undefined ? "" : ` (${n(base)} ms without the attacker)`);
       },
     ),
+    ...(runtimes.every((k) => x(k).churn.lockstepRejoinP90Ms !== undefined)
+      ? [row(
+        "ten viewers re-joining at the same instant: p90",
+        "",
+        (k) => `${n(x(k).churn.lockstepRejoinP90Ms!)} ms`,
+      )]
+      : []),
     row(
       "250,000-member join",
       "succeeds",

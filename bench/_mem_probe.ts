@@ -52,9 +52,7 @@ createInterface({ input: process.stdin }).on("line", (line) => {
   if (command === "types") {
     // Bun: live objects by type (JSC's own counts), to diff before and after the joins.
     collect();
-    import("bun:jsc").then((jsc) =>
-      console.log(`TYPES ${JSON.stringify(jsc.heapStats().objectTypeCounts)}`)
-    );
+    import("bun:jsc").then((jsc) => console.log(`TYPES ${JSON.stringify(jsc.heapStats())}`));
   }
   if (command !== "snap") return;
   collect();

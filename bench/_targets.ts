@@ -113,6 +113,8 @@ const nodeVersion = () => {
 
 /** Extra flags for the Deno servers, e.g. BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=out/prof". */
 const DENO_FLAGS = (Deno.env.get("BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
+/** The same for the Node servers (dback-node, node-ws): BENCH_NODE_FLAGS="--cpu-prof …". */
+const NODE_FLAGS = (Deno.env.get("BENCH_NODE_FLAGS") ?? "").split(" ").filter(Boolean);
 
 const denoServer = (file: string) => (users: number) => ({
   cmd: [
@@ -178,7 +180,9 @@ export const TARGETS: Record<string, Target> = {
       }
       const bin = nodeBinary();
       if (!bin) return { unavailable: "Node.js >= 22.18 not found (nor npx node@24)" };
-      return { cmd: [bin, `${ROOT}/bench/peers/node-ws.mjs`, "--users", String(users)] };
+      return {
+        cmd: [bin, ...NODE_FLAGS, `${ROOT}/bench/peers/node-ws.mjs`, "--users", String(users)],
+      };
     },
     version: () => {
       let ws = "?";
@@ -201,7 +205,9 @@ export const TARGETS: Record<string, Target> = {
           return { unavailable: `${dep} not installed at the root (run bench/bench.sh)` };
         }
       }
-      return { cmd: [bin, `${ROOT}/bench/servers/dback.ts`, "--users", String(users)] };
+      return {
+        cmd: [bin, ...NODE_FLAGS, `${ROOT}/bench/servers/dback.ts`, "--users", String(users)],
+      };
     },
     version: nodeVersion,
     required: false,

@@ -1,24 +1,26 @@
 // The `big-guild` benchmark: a 100,000-member guild with presence at 20/s, on Deno and on Bun
 // (dback in a child process, tests/_fixtures/big_guild_server.ts; viewers on raw TCP sockets from
-// distinct loopback addresses, tests/_fixtures/raw_viewer.ts, in this process).
+// distinct loopback addresses, tests/_fixtures/raw_viewer.ts, which find a frame's end from the
+// WebSocket framing and never decode a `server-join`).
 //
-//   deno run -A bench/big_guild.ts [--runtimes deno,bun] [--viewers 150] [--out FILE]
+//   deno run -A bench/big_guild.ts [--runtimes deno,deno-node,bun] [--viewers 150] [--out FILE]
 //   deno run -A bench/big_guild.ts --table FILE     # the Markdown table the docs embed
 //
 // Scenarios per runtime, each on a fresh server:
 // - herd: `--viewers` viewers join at once: time until all have the whole join, their join
 //   latency, the server's RSS before and at its peak, and how many were dropped;
-// - churn: 5 connections from one address alternate `connect` between the big guild and a small
-//   one, each as soon as the last answer came, for 20 s, while 10 viewers from other addresses
-//   re-join the big guild once a second: bytes to the attacker, the others' re-join p50/p90
-//   (and, measured first for 10 s, the same re-joins without the attacker);
+// - churn: 5 connections from one address (in their own process, bench/_churn_attacker.ts)
+//   alternate `connect` between the big guild and a small one, each as soon as the last answer
+//   came, for 20 s, while 10 viewers from other addresses (in this process) re-join the big guild
+//   once a second, each on its own phase (viewer i 100 ms after viewer i-1): bytes to the
+//   attacker, the others' re-join p50/p90, the server's and this process's CPU; measured first
+//   for 10 s without the attacker, and last with all ten re-joining at the same instant;
 // - join250k: one client joins a 250,000-member guild: whether it arrives whole, and how long.
-// Writes one JSON file (machine, versions, date, every figure) for bench/results/.
+// Writes one JSON file (machine, versions, date, load average, every figure) for bench/results/.
 import { parseArgs } from "node:util";
 import { bigGuildTable } from "./_big_guild_table.ts";
-import { memory, peakRss } from "./_procfs.ts";
-import { machineInfo } from "./_procfs.ts";
-import { BIG_GUILD_SHORT, SMALL_GUILD_SHORT } from "../tests/_fixtures/big_guild.ts";
+import { cpuSeconds, machineInfo, memory, peakRss } from "./_procfs.ts";
+import { BIG_GUILD_SHORT } from "../tests/_fixtures/big_guild.ts";
 import { GuildProcess } from "../tests/_fixtures/guild_process.ts";
 import type { RuntimeName } from "../tests/_fixtures/runtimes.ts";
 import { type RawFrame, RawViewer } from "../tests/_fixtures/raw_viewer.ts";
@@ -26,9 +28,10 @@ import { type RawFrame, RawViewer } from "../tests/_fixtures/raw_viewer.ts";
 const { values: args } = parseArgs({
   args: Deno.args,
   options: {
-    runtimes: { type: "string", default: "deno,bun" },
+    runtimes: { type: "string", default: "deno,deno-node,bun" },
     viewers: { type: "string", default: "150" },
     "churn-seconds": { type: "string", default: "20" },
+    scenarios: { type: "string", default: "herd,churn,join250k" },
     out: { type: "string" },
     table: { type: "string" },
   },
@@ -105,9 +108,7 @@ async function churn(runtime: RuntimeName, seconds: number) {
   warm.connect(BIG_GUILD_SHORT);
   await warm.waitFor(answered);
   warm.destroy();
-  const attacker = await Promise.all(
-    [0, 1, 2, 3, 4].map(() => RawViewer.connect(server.port, { localAddress: "127.0.0.2" })),
-  );
+  await using attacker = await Attacker.start(server.port, seconds);
   const others = await Promise.all(
     Array.from(
       { length: 10 },
@@ -115,59 +116,129 @@ async function churn(runtime: RuntimeName, seconds: number) {
     ),
   );
   // The same re-joins without the attacker first: what the machine gives them anyway.
-  const baseline = await rejoinLoop(others, performance.now() + 10_000);
-  const end = performance.now() + seconds * 1000;
-  const received0 = attacker.reduce((n, a) => n + a.received, 0);
-  let answers = { joins: 0, refused: 0 };
-  const attack = attacker.map(async (a, k) => {
-    for (let i = k; performance.now() < end && !a.isClosed; i++) {
-      const from = a.frames.length;
-      a.connect(i % 2 ? SMALL_GUILD_SHORT : BIG_GUILD_SHORT);
-      const f = await a.waitFor(
-        (f) => f.type === "server-join" || f.type === "error",
-        from,
-        Math.max(1, end - performance.now()),
-      );
-      if (f?.type === "server-join") answers.joins++;
-      else if (f?.type === "error") answers.refused++;
-    }
-  });
-  const [rejoins] = await Promise.all([rejoinLoop(others, end), ...attack]);
-  const bytes = attacker.reduce((n, a) => n + a.received, 0) - received0;
+  const baseline = await rejoinLoop(server.pid, others, 10_000, 100);
+  const attack = attacker.go();
+  const rejoins = await rejoinLoop(server.pid, others, seconds * 1000, 100);
+  const a = await attack;
+  // Then all ten at the same instant, once a second (no attacker): ten 13.3 MB joins at once.
+  const lockstep = await rejoinLoop(server.pid, others, 10_000, 0);
   const m = await server.metrics();
-  for (const v of [...attacker, ...others]) v.destroy();
-  const result = {
+  for (const v of others) v.destroy();
+  return {
     seconds,
-    attackerBytes: bytes,
-    attackerGB: round(bytes / 1e9, 2),
-    attackerJoins: answers.joins,
-    attackerRefused: answers.refused,
-    baselineRejoins: baseline.length,
-    baselineRejoinP50Ms: round(percentile(baseline, 50), 0),
-    baselineRejoinP90Ms: round(percentile(baseline, 90), 0),
-    othersRejoins: rejoins.length,
-    othersRejoinP50Ms: round(percentile(rejoins, 50), 0),
-    othersRejoinP90Ms: round(percentile(rejoins, 90), 0),
+    attackerBytes: a.bytes,
+    attackerGB: round(a.bytes / 1e9, 2),
+    attackerJoins: a.joins,
+    attackerRefused: a.refused,
+    attackerCpuPct: round(a.cpuSeconds / seconds * 100, 0),
+    rejoinSpreadMs: 100,
+    baselineRejoins: baseline.latencies.length,
+    baselineRejoinP50Ms: round(percentile(baseline.latencies, 50), 0),
+    baselineRejoinP90Ms: round(percentile(baseline.latencies, 90), 0),
+    othersRejoins: rejoins.latencies.length,
+    othersRejoinP50Ms: round(percentile(rejoins.latencies, 50), 0),
+    othersRejoinP90Ms: round(percentile(rejoins.latencies, 90), 0),
+    othersFirstByteP90Ms: round(percentile(rejoins.firstByte, 90), 0),
+    othersServerCpuPct: rejoins.serverCpuPct,
+    othersDriverCpuPct: rejoins.driverCpuPct,
+    lockstepRejoins: lockstep.latencies.length,
+    lockstepRejoinP50Ms: round(percentile(lockstep.latencies, 50), 0),
+    lockstepRejoinP90Ms: round(percentile(lockstep.latencies, 90), 0),
     refusedForBudget: m.joinsRefusedBudget,
   };
-  answers = { joins: 0, refused: 0 };
-  return result;
 }
 
-/** Each viewer re-joins the big guild once a second until `end`: the join latencies. */
-async function rejoinLoop(viewers: RawViewer[], end: number): Promise<number[]> {
-  const rejoins: number[] = [];
-  await Promise.all(viewers.map(async (o) => {
+/** The churn attacker in its own process (bench/_churn_attacker.ts), connected and waiting. */
+class Attacker implements AsyncDisposable {
+  #child: Deno.ChildProcess;
+  #lines: ReadableStreamDefaultReader<string>;
+  private constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#lines = child.stdout.pipeThrough(new TextDecoderStream())
+      .pipeThrough(new TransformStream<string, string>(splitLines())).getReader();
+  }
+
+  static async start(port: number, seconds: number): Promise<Attacker> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./_churn_attacker.ts", import.meta.url).pathname,
+        JSON.stringify({ port, address: "127.0.0.2", connections: 5, seconds }),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const a = new Attacker(child);
+    if ((await a.#lines.read()).value !== "READY") throw new Error("attacker did not start");
+    return a;
+  }
+
+  /** Start the attack; resolves with what the attacker got when it ends. */
+  async go(): Promise<{ bytes: number; joins: number; refused: number; cpuSeconds: number }> {
+    const w = this.#child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("go\n"));
+    w.releaseLock();
+    const line = await this.#lines.read();
+    return JSON.parse(line.value!);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#child.stdin.close().catch(() => {});
+    try {
+      this.#child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await this.#child.status;
+  }
+}
+
+function splitLines(): Transformer<string, string> {
+  let buf = "";
+  return {
+    transform(chunk, out) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        out.enqueue(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    },
+  };
+}
+
+/**
+ * Each viewer re-joins the big guild once a second for `ms`, viewer `i` starting `i × spreadMs`
+ * later (independent viewers; 0: all at the same instant): the join latencies (to the last byte
+ * and to the first), and the server's and this process's CPU meanwhile (% of one core).
+ */
+async function rejoinLoop(serverPid: number, viewers: RawViewer[], ms: number, spreadMs: number) {
+  const latencies: number[] = [];
+  const firstByte: number[] = [];
+  const t0 = performance.now();
+  const end = t0 + ms;
+  const cpu0 = [cpuSeconds(serverPid), cpuSeconds(Deno.pid)];
+  await Promise.all(viewers.map(async (o, i) => {
+    await sleep(i * spreadMs);
     while (performance.now() < end && !o.isClosed) {
       const from = o.frames.length;
       const t = performance.now();
       o.connect(BIG_GUILD_SHORT);
       const f = await o.waitFor((f) => f.type === "server-join" || f.type === "error", from);
-      if (f?.type === "server-join") rejoins.push(f.at - t);
+      if (f?.type === "server-join") {
+        latencies.push(f.at - t);
+        firstByte.push(f.startAt - t);
+      }
       await sleep(1000);
     }
   }));
-  return rejoins;
+  const wall = (performance.now() - t0) / 1000;
+  const pct = (s: number) => round(s / wall * 100, 0);
+  return {
+    latencies,
+    firstByte,
+    serverCpuPct: pct(cpuSeconds(serverPid) - cpu0[0]),
+    driverCpuPct: pct(cpuSeconds(Deno.pid) - cpu0[1]),
+  };
 }
 
 async function join250k(runtime: RuntimeName) {
@@ -199,27 +270,43 @@ async function version(cmd: string, argv: string[]): Promise<string> {
 
 const runtimes = args.runtimes!.split(",") as RuntimeName[];
 const results: Record<string, unknown> = {};
+const loadAverage: Record<string, number[]> = {};
+const load = () => Deno.loadavg().map((x) => round(x, 2));
 for (const runtime of runtimes) {
-  console.error(`[${runtime}] herd of ${args.viewers}`);
-  const h = await herd(runtime, Number(args.viewers));
-  console.error(JSON.stringify(h));
-  console.error(`[${runtime}] churn`);
-  const c = await churn(runtime, Number(args["churn-seconds"]));
-  console.error(JSON.stringify(c));
-  console.error(`[${runtime}] 250k join`);
-  const j = await join250k(runtime);
-  console.error(JSON.stringify(j));
-  results[runtime] = { herd: h, churn: c, join250k: j };
+  loadAverage[`${runtime} start`] = load();
+  const only = args.scenarios!.split(",");
+  const r: Record<string, unknown> = {};
+  if (only.includes("herd")) {
+    console.error(`[${runtime}] herd of ${args.viewers}`);
+    r.herd = await herd(runtime, Number(args.viewers));
+    console.error(JSON.stringify(r.herd));
+  }
+  if (only.includes("churn")) {
+    console.error(`[${runtime}] churn`);
+    r.churn = await churn(runtime, Number(args["churn-seconds"]));
+    console.error(JSON.stringify(r.churn));
+  }
+  if (only.includes("join250k")) {
+    console.error(`[${runtime}] 250k join`);
+    r.join250k = await join250k(runtime);
+    console.error(JSON.stringify(r.join250k));
+  }
+  results[runtime] = r;
+  loadAverage[`${runtime} end`] = load();
 }
 const report = {
   date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
   command: `deno run -A bench/big_guild.ts ${Deno.args.join(" ")}`.trim(),
   note:
-    "one run on a 2-core VM shared with other jobs; dback defaults (maxTotalBufferedBytes 1 GiB, join budgets 1/s burst 10 per connection, 2/s burst 30 per IP); 100,000-member guild (13.3 MB join) with presence at 20/s",
-  machine: machineInfo({
-    deno: `deno ${Deno.version.deno}`,
-    bun: `bun ${await version("bun", ["--version"])}`,
-  }, `deno ${Deno.version.deno} (raw TCP viewers, node:net, in the driver)`),
+    "one run on a 2-core VM shared with other jobs (load average below, 1/5/15 min); dback defaults (maxTotalBufferedBytes 1 GiB, join budgets 1/s burst 10 per connection, 2/s burst 30 per IP); 100,000-member guild (13.3 MB join) with presence at 20/s",
+  machine: machineInfo(
+    {
+      deno: `deno ${Deno.version.deno}`,
+      bun: `bun ${await version("bun", ["--version"])}`,
+    },
+    `deno ${Deno.version.deno} (raw TCP viewers, node:net; the churn attacker in its own process)`,
+  ),
+  loadAverage,
   results,
 };
 const text = JSON.stringify(report, null, 2) + "\n";

@@ -130,8 +130,18 @@ function mainTables(o: Options, n: string, rs: Row[], b: Row | undefined): Table
       ]),
     ),
     table(
-      `[${n}] handshake + join (128 at a time, ${o.idleUsers} users) and idle memory`,
-      ["server", "joined", "joins/s", "p99 ms", "RSS before MiB", "after MiB", "KiB/conn", "× raw"],
+      `[${n}] handshake + join (128 at a time, ${o.idleUsers} users), idle memory, join again warm`,
+      [
+        "server",
+        "joined",
+        "joins/s",
+        "p99 ms",
+        "RSS before MiB",
+        "after MiB",
+        "KiB/conn",
+        "× raw",
+        "warm joins/s",
+      ],
       rs.map((r) => [
         r.impl,
         ...cells(r, (m) => [
@@ -142,7 +152,8 @@ function mainTables(o: Options, n: string, rs: Row[], b: Row | undefined): Table
           f(m.rssAfterKiB / 1024, 1),
           f(m.rssPerConnKiB, 1),
           ratio(m.rssPerConnKiB, b?.main?.rssPerConnKiB),
-        ], 7),
+          f(m.rejoin?.joinsPerS ?? NaN, 0),
+        ], 8),
       ]),
     ),
   ];

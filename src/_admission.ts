@@ -27,7 +27,8 @@ interface JoinRate {
 
 /**
  * One connection's view of its address's budgets, plus its own join bucket
- * (made on its first join: most connections join once, some never): one
+ * (made on its first join, let go when full again: most connections join
+ * once, some never): one
  * object with methods on its prototype rather than three closures and
  * their context per connection.
  */
@@ -38,10 +39,10 @@ class ConnectionBudget implements IpBudget {
   #rate: JoinRate;
   #joins: TokenBucket | undefined;
 
-  constructor(table: IpTable, key: string, rate: JoinRate) {
+  constructor(table: IpTable, entry: IpEntry, rate: JoinRate) {
     this.#table = table;
-    this.#key = key;
-    this.#entry = table.acquire(key);
+    this.#key = entry.key;
+    this.#entry = entry;
     this.#rate = rate;
   }
 
@@ -56,6 +57,10 @@ class ConnectionBudget implements IpBudget {
 
   login(): boolean {
     return this.#table.takeLogin(this.#key);
+  }
+
+  settle(now: number): void {
+    if (this.#joins?.full(now)) this.#joins = undefined;
   }
 }
 
@@ -188,14 +193,17 @@ export class Admission {
    * never opens). Its `ip` is the client's per-IP key.
    */
   admit(client: Client): Connection {
+    const entry = this.#perIp.acquire(client.key);
+    // The entry's key: one string per address, not one per connection.
+    const key = entry.key;
     const conn = new Connection(
       `c${this.#nextId++}`,
-      client.key,
+      key,
       this.#limits,
       this.#handler,
       this,
-      new ConnectionBudget(this.#perIp, client.key, this.#settings),
-      this.#charges.open(client.key),
+      new ConnectionBudget(this.#perIp, entry, this.#settings),
+      this.#charges.open(key),
       this.#log,
       this.#metrics,
     );

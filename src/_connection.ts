@@ -57,17 +57,18 @@ export class Connection implements WsEvents {
   lastRoom: string | undefined;
   #peer: WsPeer | undefined;
   #limits: ConnectionLimits;
-  #slow: SlowClientRule;
+  // Made when a check needs state (behind, or a join in flight), let go when it is new again.
+  #slow: SlowClientRule | undefined;
   #log: Logger;
   #metrics: Metrics;
   #handler: ConnectionHandler;
   #owner: ConnectionOwner;
   #budget: IpBudget;
   #charge: Charge;
-  // Made on the first frame: a connection that never sends needs none.
+  // Made on the first frame, let go when full again: a connection that does not send holds none.
   #bucket: TokenBucket | undefined;
   #strikes = 0;
-  #tasks: Task[] = [];
+  #tasks: Task[] | undefined;
   #running = false;
   // When the open (then the join) deadline passes, on the `performance.now()` clock; 0: none.
   #deadline: number;
@@ -75,7 +76,6 @@ export class Connection implements WsEvents {
   #ignoring = false;
   #sentBytes = 0;
   #joinEnd = 0;
-  // The join in flight: its bytes raise both limits until it is out or overdue.
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -92,7 +92,6 @@ export class Connection implements WsEvents {
     this.id = id;
     this.ip = ip;
     this.#limits = limits;
-    this.#slow = new SlowClientRule(limits);
     this.#handler = handler;
     this.#owner = owner;
     this.#budget = budget;
@@ -166,7 +165,7 @@ export class Connection implements WsEvents {
         );
         this.#metrics.closedForAbuse++;
         // After the answers already queued, so the client sees why.
-        this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
+        this.#tasks = this.#tasks?.filter((t) => t.kind !== "connect");
         this.#push({ kind: "close", code: 1008, reason: "Rate limit exceeded" });
         this.#ignoring = true;
       } else {
@@ -223,7 +222,7 @@ export class Connection implements WsEvents {
     if (!this.#keepsUp(buffered, 0)) return false;
     // The join counts in full against the address's budget.
     if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
-    this.#slow.joinSent(bytes);
+    (this.#slow ??= new SlowClientRule(this.#limits)).joinSent(bytes);
     this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
     return true;
@@ -231,7 +230,7 @@ export class Connection implements WsEvents {
 
   /** Whether a `server-join` still counts as in flight (not out, not overdue): see {@link Connection.sendJoin}. */
   get joinInFlight(): boolean {
-    return this.#slow.joinInFlight;
+    return this.#slow?.joinInFlight ?? false;
   }
 
   /**
@@ -284,12 +283,17 @@ export class Connection implements WsEvents {
 
   /**
    * The periodic check (`now` on the `performance.now()` clock): the open and
-   * join deadlines, then the slow-reader check without a send, for sockets
-   * nothing is sent to (a quiet guild: a join left unread) and frames that
-   * bypass {@link Connection.deliver} (native fan-out).
+   * join deadlines, the state that is new again (let go), then the
+   * slow-reader check without a send, for sockets nothing is sent to (a
+   * quiet guild: a join left unread) and frames that bypass
+   * {@link Connection.deliver} (native fan-out).
    */
   sweep(now: number = performance.now()): void {
     if (this.#deadline > 0 && now >= this.#deadline) return this.#expire();
+    // A bucket full again is the same as a new one: a calm connection holds none.
+    if (this.#bucket?.full(now)) this.#bucket = undefined;
+    this.#budget.settle(now);
+    if (this.#slow?.idle) this.#slow = undefined;
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return;
     const buffered = peer.bufferedAmount;
@@ -300,14 +304,12 @@ export class Connection implements WsEvents {
 
   #expire(): void {
     this.#deadline = 0;
+    const limits = this.#limits;
     if (this.#state === "upgrading") {
-      this.#log.warn(
-        `forgotten: socket did not open within ${this.#limits.openTimeoutMs} ms`,
-        this.id,
-      );
+      this.#log.warn(`forgotten: socket did not open within ${limits.openTimeoutMs} ms`, this.id);
       this.#finish("never opened");
     } else if (this.#state === "open") {
-      this.#log.warn(`closing: not joined within ${this.#limits.joinTimeoutMs} ms`, this.id);
+      this.#log.warn(`closing: not joined within ${limits.joinTimeoutMs} ms`, this.id);
       this.#metrics.closedForAbuse++;
       this.drop(1008, "Join timeout");
     }
@@ -318,7 +320,11 @@ export class Connection implements WsEvents {
    * (see `_charge.ts`), shared by sends and sweeps; `false` when dropped.
    */
   #keepsUp(buffered: number, bytes: number): boolean {
-    const why = this.#slow.check(buffered, bytes) ??
+    const slow = this.#slow ??
+      (SlowClientRule.calm(this.#limits, buffered, bytes)
+        ? undefined
+        : this.#slow = new SlowClientRule(this.#limits));
+    const why = (slow ? slow.check(buffered, bytes) : null) ??
       (this.#charge.affords(buffered + bytes) ? null : "(address budget)");
     return why === null || this.#tooSlow(buffered, why);
   }
@@ -341,7 +347,7 @@ export class Connection implements WsEvents {
     if (this.#state === "closed" || this.#state === "doomed") return;
     const peer = this.#peer;
     this.#state = "doomed";
-    this.#tasks = [];
+    this.#tasks = undefined;
     this.#deadline = 0;
     this.#owner.leave(this);
     if (!peer) return this.#finish("dropped before open");
@@ -364,7 +370,7 @@ export class Connection implements WsEvents {
   #finish(why: string): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    this.#tasks = [];
+    this.#tasks = undefined;
     this.#deadline = 0;
     this.#log.debug(why, this.id);
     this.#owner.leave(this);
@@ -374,33 +380,38 @@ export class Connection implements WsEvents {
   #push(task: Task): void {
     if (task.kind === "connect") {
       // The newest connect wins: older ones still waiting are dropped.
-      this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
-    } else if (task.kind === "error" && this.#tasks.length >= MAX_TASKS) {
+      if (this.#tasks) this.#tasks = this.#tasks.filter((t) => t.kind !== "connect");
+    } else if (task.kind === "error" && (this.#tasks?.length ?? 0) >= MAX_TASKS) {
       return; // the client is told enough already
     }
-    this.#tasks.push(task);
+    (this.#tasks ??= []).push(task);
     if (!this.#running) this.#pump();
   }
 
-  async #pump(): Promise<void> {
+  /**
+   * Run the queued tasks in order; an asynchronous one resumes the loop when
+   * it settles (a callback on its promise, not an async frame per task).
+   */
+  #pump(): void {
     this.#running = true;
-    try {
-      while (this.#tasks.length > 0 && this.#state !== "closed") {
-        const task = this.#tasks.shift()!;
-        try {
-          // Awaited only when a task is asynchronous: one async frame per task, not two.
-          const pending = this.#run(task);
-          if (pending) await pending;
-        } catch (err) {
-          this.#log.error(
-            `handler failed: ${errorText(err)}`,
-            this.id,
-          );
-        }
+    let task: Task | undefined;
+    while (this.#state !== "closed" && (task = this.#tasks?.shift()) !== undefined) {
+      let pending: Promise<void> | undefined;
+      try {
+        pending = this.#run(task);
+      } catch (err) {
+        pending = Promise.reject(err); // logged like a rejection, then the next task
       }
-    } finally {
-      this.#running = false;
+      if (pending) {
+        pending.then(() => this.#pump(), (err) => {
+          this.#log.error(`handler failed: ${errorText(err)}`, this.id);
+          this.#pump();
+        });
+        return;
+      }
     }
+    this.#tasks = undefined;
+    this.#running = false;
   }
 
   #run(task: Task): Promise<void> | undefined {
@@ -423,8 +434,7 @@ export class Connection implements WsEvents {
     while (this.joinUnsent && this.#state === "open") {
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (this.#state !== "open") return;
-    return await this.#handler.connect(this, request);
+    if (this.#state === "open") await this.#handler.connect(this, request);
   }
 
   async #closeAfterFrames(code: number, reason: string): Promise<void> {

@@ -42,4 +42,6 @@ export interface IpBudget {
   join(): boolean;
   /** Take one Discord login check (each may cost a request to Discord); `false` when spent. */
   login(): boolean;
+  /** Let go of the connection's own join bucket if it is full again (a new one is the same). */
+  settle(now: number): void;
 }

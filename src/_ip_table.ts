@@ -12,6 +12,8 @@ import { TokenBucket } from "./_limits.ts";
 
 /** One client key's state. */
 export interface IpEntry {
+  /** The client key, one string for all its connections. */
+  readonly key: string;
   /** Open connections (dropped ones included until their socket is gone). */
   count: number;
   /** Inbound frames, all its connections together. */
@@ -95,6 +97,7 @@ export class IpTable {
       this.#expire(now);
       const b = this.#budgets;
       entry = {
+        key,
         count: 0,
         frames: new TokenBucket(b.framesPerSecond, b.framesPerSecond * 2, now),
         bytes: new TokenBucket(b.bytesPerSecond, b.bytesPerSecond * 2, now),

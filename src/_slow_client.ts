@@ -86,6 +86,20 @@ export class SlowClientRule {
   }
 
   /**
+   * Whether a new rule would let `bytes` more on top of `buffered` pass and
+   * stay as new (not behind, under the cap): no rule need exist for that.
+   */
+  static calm(limits: SlowClientLimits, buffered: number, bytes: number): boolean {
+    return buffered <= limits.highWaterBytes &&
+      (buffered + bytes) * (limits.memoryFactor ?? 1) <= limits.maxBufferedBytes;
+  }
+
+  /** Whether this rule is in the state of a new one (not behind, no join in flight). */
+  get idle(): boolean {
+    return this.#behindSince < 0 && this.#joinAllowance === 0;
+  }
+
+  /**
    * A `server-join` of `bytes` was queued: its own bytes are not "behind"
    * until it is out, or overdue (`slowGraceMs` plus its size at
    * `joinMinBytesPerSecond`).

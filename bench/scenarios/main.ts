@@ -1,8 +1,9 @@
 // The main scenarios, run in one go on one server and one set of joined
 // clients: handshake + join (128 at a time) and idle memory per connection,
 // latency at 20 broadcasts/s, CPU per delivered frame at a fixed rate (median
-// of several windows), the flood (delivered frames/s), and at the client count
-// chosen by --stall-clients the stalled reader.
+// of several windows), the flood (delivered frames/s), at the client count
+// chosen by --stall-clients the stalled reader, and last the same join once
+// more on the warmed-up server (every client closed first).
 
 import type { Options } from "../_options.ts";
 import { memory } from "../_procfs.ts";
@@ -25,6 +26,13 @@ export interface MainResult {
   cpuRate: number;
   flood: Measured;
   stall?: StallResult;
+  /**
+   * The join again, after every client closed: the handshake rate of a
+   * warmed-up server (the median of `cpuReps` rejoins by rate).
+   */
+  rejoin?: Joined;
+  /** joins/s of every rejoin. */
+  rejoinRates?: number[];
 }
 
 /** Joins `n` clients to `server` and runs every main scenario; closes the clients at the end. */
@@ -61,6 +69,15 @@ export async function mainScenarios(
       flood,
     };
     if (n === o.stallClients) result.stall = await stallScenario(o, s);
+    const rejoins: Joined[] = [];
+    for (let i = 0; i < o.cpuReps; i++) {
+      await s.closeAll();
+      await sleep(o.smoke ? 100 : 1000);
+      rejoins.push(await s.join(n, 128));
+    }
+    rejoins.sort((a, b) => a.joinsPerS - b.joinsPerS);
+    result.rejoin = rejoins[Math.floor(rejoins.length / 2)];
+    result.rejoinRates = rejoins.map((r) => r.joinsPerS);
     return result;
   } finally {
     await s.closeAll();

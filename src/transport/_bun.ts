@@ -24,7 +24,7 @@ import type {
 
 /** The part of Bun's `ServerWebSocket` used here. */
 interface BunSocket {
-  data: SocketData;
+  data: BunPeer;
   readyState: number;
   send(data: string): number;
   close(code?: number, reason?: string): void;
@@ -38,7 +38,7 @@ interface BunSocket {
 interface BunServer {
   readonly hostname?: string;
   readonly port?: number;
-  upgrade(req: Request, options: { data: SocketData }): boolean;
+  upgrade(req: Request, options: { data: BunPeer }): boolean;
   requestIP(req: Request): { address: string } | null;
   publish(topic: string, data: string): number;
   stop(closeActiveConnections?: boolean): Promise<void>;
@@ -48,19 +48,21 @@ interface BunGlobal {
   serve(options: Record<string, unknown>): BunServer;
 }
 
-interface SocketData {
-  events: WsEvents;
-  peer?: BunPeer;
-}
-
 const OPEN = 1;
 // Topics are per Bun server; the prefix keeps ours apart from a host app's own.
 const TOPIC = "dback/";
 
+/** One socket: made at the upgrade (it is the socket's `data`), attached when it opens. */
 class BunPeer implements WsPeer {
-  #ws: BunSocket;
+  #ws!: BunSocket;
   #terminated = false;
-  constructor(ws: BunSocket) {
+  /** Where the socket's events go. */
+  readonly events: WsEvents;
+  constructor(events: WsEvents) {
+    this.events = events;
+  }
+  /** The socket opened. */
+  attach(ws: BunSocket): void {
     this.#ws = ws;
   }
   get socket(): BunSocket {
@@ -130,10 +132,9 @@ export function bunTransport(limits: SocketLimits): Transport {
     backpressureLimit: limits.maxBufferedBytes,
     closeOnBackpressureLimit: true,
     open(ws) {
-      const s = ws as BunSocket;
-      const peer = new BunPeer(s);
-      s.data.peer = peer;
-      s.data.events.open(peer);
+      const peer = (ws as BunSocket).data;
+      peer.attach(ws as BunSocket);
+      peer.events.open(peer);
     },
     message(ws, message) {
       (ws as BunSocket).data.events.message(message);
@@ -204,7 +205,9 @@ export function bunTransport(limits: SocketLimits): Transport {
       if (typeof srv?.upgrade !== "function") {
         throw new Error("on Bun, pass the Bun server as the second argument of fetch()");
       }
-      if (!srv.upgrade(req, { data: { events } })) throw new Error("not a WebSocket upgrade");
+      if (!srv.upgrade(req, { data: new BunPeer(events) })) {
+        throw new Error("not a WebSocket upgrade");
+      }
       server = srv;
       // Bun has answered the upgrade itself and ignores this response.
       return new Response(null);

@@ -101,7 +101,12 @@ Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, v
     n: 1000,
     run,
     loadAvg1: 0.5 * run,
-    main: { cpuPerFrameUs: cpu, rssPerConnKiB: mem, join: { joinsPerS: joins } },
+    main: {
+      cpuPerFrameUs: cpu,
+      rssPerConnKiB: mem,
+      join: { joinsPerS: joins },
+      rejoin: { joinsPerS: joins * 2 },
+    },
   });
   const a: PeerResults = {
     date: "2026-01-01T00:00:00Z",
@@ -115,7 +120,7 @@ Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, v
   const table = peerTable([a]);
   const cells = tableCells(table);
   const dback = cells.find((c) => c[1] === "dback on Deno")!;
-  assert.deepEqual(dback.slice(0, 9), [
+  assert.deepEqual(dback.slice(0, 11), [
     "1,000",
     "dback on Deno",
     "10.00 / 12.00",
@@ -124,14 +129,33 @@ Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, v
     "1.33× / 1.00×",
     "1800 / 2000",
     "0.90× / 1.00×",
+    "3600 / 4000",
+    "0.90× / 1.00×",
     "0.5 / 1.0",
   ]);
   // Medians of the per-run ratios: CPU 1.10 > 1.05, memory 1.17 > 1.15, joins 0.95 ≥ 0.9.
   assert.equal(
-    dback[9],
-    "CPU ≤ 1.05: 1.10× **missed**; mem ≤ 1.15: 1.17× **missed**; joins ≥ 0.9: 0.95× met",
+    dback[11],
+    "CPU ≤ 1.05: 1.10× **missed**; mem ≤ 1.15: 1.17× **missed**; joins ≥ 0.9: 0.95× met; warm joins ≥ 0.9: 0.95× met",
   );
-  assert.equal(cells.find((c) => c[1] === "bare `Deno.serve`")![9], "peer");
+  assert.equal(cells.find((c) => c[1] === "bare `Deno.serve`")![11], "peer");
+  // Files of different servers side by side: each server's cells are its own runs only.
+  const bun: PeerResults = {
+    rows: [row("dback-bun", 1, 6, 12, 5000), row("bun", 1, 5, 8, 5000)],
+  };
+  const both = tableCells(peerTable([a, bun]));
+  assert.equal(both.find((c) => c[1] === "dback on Bun")![2], "6.00");
+  assert.equal(both.find((c) => c[1] === "dback on Deno")![2], "10.00 / 12.00");
+  // A run without results is a dash in every cell, and the last cell says why.
+  const gone: PeerResults = {
+    rows: [{ impl: "dback-bun", n: 1000, unavailable: "zod not installed for Bun" }, bun.rows[1]],
+  };
+  const lost = tableCells(peerTable([gone])).find((c) => c[1] === "dback on Bun")!;
+  assert.equal(lost[2], "–");
+  assert.equal(
+    lost[11],
+    "CPU ≤ 1.05: –; mem ≤ 2: –; joins ≥ 0.9: –; run 1 unavailable",
+  );
   // Two files are two runs, in the order named.
   const b: PeerResults = {
     rows: a.rows.filter((r) => r.run === 2).map((r) => ({ ...r, run: undefined })),

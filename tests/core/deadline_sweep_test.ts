@@ -1,7 +1,8 @@
 // The open and join deadlines are checked by the server's one periodic sweep, not by timers made
 // per connection: on a fake clock, admitted and opened connections leave no timer behind, and a
 // connection is forgotten (never opened) or closed with 1008 (never joined) by the first sweep at
-// or after its deadline, not before; a joined one stays.
+// or after its deadline, not before; a joined one stays. The same sweep lets go of rate buckets
+// that are full again, and a connection's rate limit is the same as if it had kept them.
 import assert from "node:assert/strict";
 import { Admission } from "../../src/_admission.ts";
 import type { Connection, ConnectionHandler } from "../../src/_connection.ts";
@@ -9,6 +10,7 @@ import { Hub } from "../../src/_hub.ts";
 import { Logger, type LogRecord } from "../../src/log.ts";
 import { Metrics } from "../../src/_metrics.ts";
 import { parseOptions } from "../../src/options.ts";
+import { ERRORS } from "../../src/protocol.ts";
 import type { WsPeer } from "../../src/transport/types.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
 
@@ -16,9 +18,12 @@ const OPEN_MS = 400;
 const JOIN_MS = 1000;
 
 /** A peer like Deno's: it cannot terminate, and records the close it was asked for. */
-function fakePeer(): WsPeer & { closedWith?: [number, string] } {
-  const peer: WsPeer & { closedWith?: [number, string] } = {
-    send() {},
+function fakePeer(): WsPeer & { closedWith?: [number, string]; sent: string[] } {
+  const peer: WsPeer & { closedWith?: [number, string]; sent: string[] } = {
+    sent: [],
+    send(frame) {
+      peer.sent.push(frame);
+    },
     bufferedAmount: 0,
     isOpen: true,
     close(code, reason) {
@@ -29,7 +34,7 @@ function fakePeer(): WsPeer & { closedWith?: [number, string] } {
   return peer;
 }
 
-function setup(joinTimeoutMs = JOIN_MS) {
+function setup(joinTimeoutMs = JOIN_MS, rate: { ratePerSecond?: number; rateBurst?: number } = {}) {
   const lines: LogRecord[] = [];
   const metrics = new Metrics();
   const handler: ConnectionHandler = {
@@ -37,7 +42,7 @@ function setup(joinTimeoutMs = JOIN_MS) {
     connect: () => Promise.resolve(),
   };
   const admission = new Admission(
-    parseOptions({ openTimeoutMs: OPEN_MS, joinTimeoutMs, maxConnectionsPerIp: 1000 }),
+    parseOptions({ openTimeoutMs: OPEN_MS, joinTimeoutMs, maxConnectionsPerIp: 1000, ...rate }),
     new Hub<Connection>(),
     handler,
     new Logger("warn", (r) => lines.push(r)),
@@ -103,4 +108,28 @@ Deno.test("deadlines: joinTimeoutMs 0 never closes an open connection", async ()
   admission.sweep();
   assert.equal(peer.closedWith, undefined);
   assert.equal(admission.size, 1);
+});
+
+Deno.test("rate buckets: the sweep lets go only of full ones; the limit is unchanged", async () => {
+  using time = new FakeTime({ timers: true });
+  const { admission, admit } = setup(0, { ratePerSecond: 1, rateBurst: 3 });
+  const peer = fakePeer();
+  const conn = admit(1);
+  conn.open(peer);
+  const connect = JSON.stringify({ type: "connect", data: { server: "dworld" } });
+  const refusals = () => peer.sent.filter((f) => f.includes(ERRORS.rateLimited)).length;
+  const burst = async (n: number) => {
+    for (let i = 0; i < n; i++) conn.message(connect);
+    await time.tick(0);
+  };
+  await burst(4);
+  assert.equal(refusals(), 1, "the fourth frame of a burst of three is refused");
+  await time.tick(1500); // 1.5 tokens back: not full
+  admission.sweep();
+  await burst(2);
+  assert.equal(refusals(), 2, "a bucket that was not full was kept (one token, not three)");
+  await time.tick(10_000); // full again
+  admission.sweep();
+  await burst(4);
+  assert.equal(refusals(), 3, "a full bucket let go behaves as a new one: three, then refused");
 });

@@ -51,7 +51,7 @@ function directory(source: { getUserData: () => UserMap | Promise<UserMap> }, ca
 }
 
 Deno.test("join snapshot: every joiner's view (snapshot, replay, live frames) equals the truth", async () => {
-  using time = new FakeTime();
+  using time = new FakeTime({ timers: true });
   const dir = directory({ getUserData: () => users(200) }, 60_000);
   const rand = lcg(7);
   const truth: View = users(200) as View;
@@ -88,7 +88,7 @@ Deno.test("join snapshot: every joiner's view (snapshot, replay, live frames) eq
 });
 
 Deno.test("join snapshot: a join storm under presence serialises the map once per window", async () => {
-  using time = new FakeTime();
+  using time = new FakeTime({ timers: true });
   const dir = directory({ getUserData: () => users(1000) }, 60_000);
   const map = await dir.userMap(SERVER);
   assert.ok(map.ok);
@@ -102,7 +102,10 @@ Deno.test("join snapshot: a join storm under presence serialises the map once pe
     assert.equal(first.replay.length, i + 1);
   }
   assert.equal(cache.builds, 1);
-  await time.tick(600); // 1,100 ms since the snapshot: the next joiner gets a fresh one
+  await time.tick(600); // 1,100 ms since the snapshot: a new one is made after this joiner
+  assert.equal(cache.snapshot(), first, "no join waits for a rebuild");
+  assert.equal(cache.builds, 1);
+  await time.tick(0);
   const second = cache.snapshot();
   assert.notEqual(second, first);
   assert.equal(second.replay.length, 0);

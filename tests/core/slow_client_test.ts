@@ -61,3 +61,31 @@ Deno.test("slow client: a join never read is dropped when it is overdue", () => 
   clock.now = 15_001;
   assert.equal(r.check(13 * MB, 0), "(join overdue)");
 });
+
+Deno.test("slow client: `calm` is exactly when a new rule passes and stays new (so none need exist)", () => {
+  const values = [0, 1, 4 * MB - 1, 4 * MB, 4 * MB + 1, 12 * MB, 16 * MB - 1, 16 * MB, 17 * MB];
+  for (const factor of [undefined, 1.7]) {
+    const l = { ...limits, memoryFactor: factor };
+    for (const buffered of values) {
+      for (const bytes of [0, 1, MB]) {
+        const fresh = new SlowClientRule(l, () => 0);
+        const passes = fresh.check(buffered, bytes) === null && fresh.idle;
+        assert.equal(SlowClientRule.calm(l, buffered, bytes), passes, `${buffered} + ${bytes}`);
+      }
+    }
+  }
+});
+
+Deno.test("slow client: a rule is idle only when behind for no time and no join is in flight", () => {
+  const { clock, rule: r } = rule();
+  assert.ok(r.idle);
+  r.check(5 * MB, 0); // behind: the grace clock runs
+  assert.ok(!r.idle);
+  r.check(0, 0); // caught up
+  assert.ok(r.idle);
+  r.joinSent(8 * MB);
+  assert.ok(!r.idle, "a join in flight");
+  clock.now = 100;
+  r.check(0, 0); // the join is out
+  assert.ok(r.idle);
+});
