@@ -14,6 +14,8 @@ export interface Usage {
 export interface ConnMemoryResults {
   date: string;
   clients: number;
+  /** The user map's size; absent in the first, Deno-only files. */
+  users?: number;
   runs: Array<{ kind: string; run: number; result: { after1s: Usage; settled: Usage } }>;
 }
 
@@ -21,7 +23,14 @@ const ROWS: Array<[string, "after1s" | "settled", keyof Usage]> = [
   ["RSS, 1 s after the last join", "after1s", "rss"],
   ["RSS, settled", "settled", "rss"],
   ["retained JS objects (`heapUsed`)", "after1s", "heapUsed"],
-  ["committed V8 heap (`heapTotal`), 1 s after", "after1s", "heapTotal"],
+  ["committed heap (`heapTotal`), 1 s after", "after1s", "heapTotal"],
+];
+
+/** The runtimes a file may hold, in table order: dback's target name, the bare one's, a label. */
+const PAIRS: Array<{ dback: string; bare: string; label: string }> = [
+  { dback: "dback", bare: "raw-deno", label: "Deno (bare: `Deno.serve`)" },
+  { dback: "dback-node", bare: "node-ws", label: "Node (bare: `ws`)" },
+  { dback: "dback-bun", bare: "bun", label: "Bun (bare: `Bun.serve`)" },
 ];
 
 function median(xs: number[]): number {
@@ -36,25 +45,48 @@ function range(xs: number[]): string {
   return lo === hi ? lo : `${lo}–${hi}`;
 }
 
-/** The table: each measure's range over the runs per server, and the ratio of the medians. */
+/**
+ * The table: each measure's range over the runs per server, and the ratio of
+ * the medians. A file of the first kind (Deno only, no `users`) keeps its
+ * original layout; one that measured several runtimes gets a row group each.
+ */
 export function connMemoryTable(r: ConnMemoryResults): string {
   const of = (kind: string, at: "after1s" | "settled", k: keyof Usage) =>
     r.runs.filter((x) => x.kind === kind).map((x) => x.result[at][k]);
-  const n = r.runs.filter((x) => x.kind === "dback").length;
+  // Under 1 KiB (Bun's JS heap, which holds almost nothing of a bare socket) a ratio means nothing.
+  const ratio = (dback: number[], bare: number[]) =>
+    Math.abs(median(bare)) < 1 ? "—" : `${(median(dback) / median(bare)).toFixed(2)}×`;
+  const clients = r.clients.toLocaleString("en-US");
+  if (r.users === undefined) {
+    const n = r.runs.filter((x) => x.kind === "dback").length;
+    const lines = [
+      `| KiB per idle joined connection (${clients} clients, ${n} runs) | bare \`Deno.serve\` | dback | dback ÷ bare (medians) |`,
+      "| --- | --- | --- | --- |",
+    ];
+    for (const [label, at, k] of ROWS) {
+      const raw = of("raw-deno", at, k);
+      const dback = of("dback", at, k);
+      const name = label.replace("committed heap", "committed V8 heap");
+      lines.push(`| ${name} | ${range(raw)} | ${range(dback)} | ${ratio(dback, raw)} |`);
+    }
+    return lines.join("\n");
+  }
+  const runs = Math.max(...r.runs.map((x) => x.run));
   const lines = [
-    `| KiB per idle joined connection (${
-      r.clients.toLocaleString("en-US")
-    } clients, ${n} runs) | bare \`Deno.serve\` | dback | dback ÷ bare (medians) |`,
-    "| --- | --- | --- | --- |",
+    `| runtime | KiB per idle joined connection (${clients} clients, ${runs} runs) | bare | dback | dback ÷ bare (medians) |`,
+    "| --- | --- | --- | --- | --- |",
   ];
-  for (const [label, at, k] of ROWS) {
-    const raw = of("raw-deno", at, k);
-    const dback = of("dback", at, k);
-    lines.push(
-      `| ${label} | ${range(raw)} | ${range(dback)} | ${
-        (median(dback) / median(raw)).toFixed(2)
-      }× |`,
-    );
+  for (const pair of PAIRS) {
+    if (!r.runs.some((x) => x.kind === pair.dback) || !r.runs.some((x) => x.kind === pair.bare)) {
+      continue;
+    }
+    for (const [label, at, k] of ROWS) {
+      const bare = of(pair.bare, at, k);
+      const dback = of(pair.dback, at, k);
+      lines.push(
+        `| ${pair.label} | ${label} | ${range(bare)} | ${range(dback)} | ${ratio(dback, bare)} |`,
+      );
+    }
   }
   return lines.join("\n");
 }

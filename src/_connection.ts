@@ -76,7 +76,6 @@ export class Connection implements WsEvents {
   #ignoring = false;
   #sentBytes = 0;
   #joinEnd = 0;
-  // The join in flight: its bytes raise both limits until it is out or overdue.
 
   /** A connection for a socket being upgraded; it counts from now on. */
   constructor(
@@ -284,10 +283,10 @@ export class Connection implements WsEvents {
 
   /**
    * The periodic check (`now` on the `performance.now()` clock): the open and
-   * join deadlines, the rate buckets that are full again (let go), then the
-   * slow-reader check without a send, for sockets
-   * nothing is sent to (a quiet guild: a join left unread) and frames that
-   * bypass {@link Connection.deliver} (native fan-out).
+   * join deadlines, the state that is new again (let go), then the
+   * slow-reader check without a send, for sockets nothing is sent to (a
+   * quiet guild: a join left unread) and frames that bypass
+   * {@link Connection.deliver} (native fan-out).
    */
   sweep(now: number = performance.now()): void {
     if (this.#deadline > 0 && now >= this.#deadline) return this.#expire();
@@ -305,14 +304,12 @@ export class Connection implements WsEvents {
 
   #expire(): void {
     this.#deadline = 0;
+    const limits = this.#limits;
     if (this.#state === "upgrading") {
-      this.#log.warn(
-        `forgotten: socket did not open within ${this.#limits.openTimeoutMs} ms`,
-        this.id,
-      );
+      this.#log.warn(`forgotten: socket did not open within ${limits.openTimeoutMs} ms`, this.id);
       this.#finish("never opened");
     } else if (this.#state === "open") {
-      this.#log.warn(`closing: not joined within ${this.#limits.joinTimeoutMs} ms`, this.id);
+      this.#log.warn(`closing: not joined within ${limits.joinTimeoutMs} ms`, this.id);
       this.#metrics.closedForAbuse++;
       this.drop(1008, "Join timeout");
     }
@@ -403,12 +400,11 @@ export class Connection implements WsEvents {
       try {
         pending = this.#run(task);
       } catch (err) {
-        this.#failed(err);
-        continue;
+        pending = Promise.reject(err); // logged like a rejection, then the next task
       }
       if (pending) {
         pending.then(() => this.#pump(), (err) => {
-          this.#failed(err);
+          this.#log.error(`handler failed: ${errorText(err)}`, this.id);
           this.#pump();
         });
         return;
@@ -416,10 +412,6 @@ export class Connection implements WsEvents {
     }
     this.#tasks = undefined;
     this.#running = false;
-  }
-
-  #failed(err: unknown): void {
-    this.#log.error(`handler failed: ${errorText(err)}`, this.id);
   }
 
   #run(task: Task): Promise<void> | undefined {
@@ -442,8 +434,7 @@ export class Connection implements WsEvents {
     while (this.joinUnsent && this.#state === "open") {
       await new Promise((r) => setTimeout(r, 50));
     }
-    if (this.#state !== "open") return;
-    return await this.#handler.connect(this, request);
+    if (this.#state === "open") await this.#handler.connect(this, request);
   }
 
   async #closeAfterFrames(code: number, reason: string): Promise<void> {
