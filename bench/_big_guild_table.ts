@@ -18,6 +18,8 @@ interface Churn {
   attackerGB: number;
   attackerJoins: number;
   othersRejoinP90Ms: number;
+  /** Each run's figures, when the churn ran several times (the others are their medians). */
+  runs?: Array<{ othersRejoinP90Ms: number; lockstepRejoinP90Ms?: number }>;
   /** All ten re-joining at the same instant (files from 2026-12-05 on). */
   lockstepRejoinP90Ms?: number;
 }
@@ -38,6 +40,14 @@ const NAMES: Record<string, string> = {
   bun: "dback on Bun",
 };
 const n = (x: number) => x.toLocaleString("en-US");
+
+/** Each run's figure, in the order they ran. */
+function eachRun(
+  runs: NonNullable<Churn["runs"]>,
+  key: "othersRejoinP90Ms" | "lockstepRejoinP90Ms",
+) {
+  return runs.map((r) => n(r[key] ?? NaN)).join(", ") + " ms";
+}
 
 /** The Markdown table of one results file. */
 export function bigGuildTable(r: BigGuildResults): string {
@@ -82,15 +92,23 @@ export function bigGuildTable(r: BigGuildResults): string {
       "< 100 ms",
       (k) => {
         const base = x(k).churn.baselineRejoinP90Ms;
+        const runs = x(k).churn.runs;
         return `${n(x(k).churn.othersRejoinP90Ms)} ms` +
-          (base === undefined ? "" : ` (${n(base)} ms without the attacker)`);
+          (base === undefined ? "" : ` (${n(base)} ms without the attacker)`) +
+          (runs ? `; median of ${runs.length} runs: ${eachRun(runs, "othersRejoinP90Ms")}` : "");
       },
     ),
     ...(runtimes.every((k) => x(k).churn.lockstepRejoinP90Ms !== undefined)
       ? [row(
         "ten viewers re-joining at the same instant: p90",
         "",
-        (k) => `${n(x(k).churn.lockstepRejoinP90Ms!)} ms`,
+        (k) => {
+          const runs = x(k).churn.runs;
+          return `${n(x(k).churn.lockstepRejoinP90Ms!)} ms` +
+            (runs
+              ? `; median of ${runs.length} runs: ${eachRun(runs, "lockstepRejoinP90Ms")}`
+              : "");
+        },
       )]
       : []),
     row(

@@ -8,6 +8,7 @@ import { clusterTable } from "./_cluster_table.ts";
 import { connMemoryTable } from "./_conn_memory_table.ts";
 import { denoWriteBufferTable } from "./_deno_write_buffer_table.ts";
 import { peerTable } from "./_peer_table.ts";
+import { render } from "./report.ts";
 
 export { tableCells };
 
@@ -25,6 +26,8 @@ export const DOC_TABLES: Record<string, Kind> = {
   "conn-memory": { many: false, render: ([r]) => connMemoryTable(r) },
   "deno-write-buffer": { many: false, render: ([r]) => denoWriteBufferTable(r) },
   peers: { many: true, render: (rs) => peerTable(rs) },
+  // Every table of one `deno task bench` run, as its terminal report shows them.
+  "bench-run": { many: false, render: ([r]) => render({ runs: 1, ...r.options }, r.rows).md },
 };
 
 /** One embedded table: its kind, the results files its marker names, and the table. */
@@ -42,6 +45,16 @@ export function docTableBlocks(markdown: string): DocTable[] {
     files: m[2].trim().split(/\s+/),
     table: m[3].trim(),
   }));
+}
+
+/**
+ * What a block shows, so that `deno fmt` reflowing it compares equal: each table line's cells,
+ * and each other paragraph (a table's title, a list) as one line with its spaces collapsed.
+ */
+export function blockCells(block: string): string[][] {
+  return block.trim().split(/\n\s*\n/).flatMap((para) =>
+    para.trimStart().startsWith("|") ? tableCells(para) : [[para.trim().replace(/\s+/g, " ")]]
+  );
 }
 
 /** A link or marker path (`results/x.json`, `../bench/results/x.json`) from the repository root. */

@@ -11,6 +11,7 @@
 //   deno run -A bench/run.ts --servers dback,raw-deno --clients 1000 --runs 2 \
 //     --out bench/results/NAME.json           # a committable result file
 //   deno run -A bench/run.ts --table FILE…    # the peers table the docs embed
+//   deno run -A bench/run.ts --report FILE    # every table of one result file
 //
 // Options: --smoke, --servers a,b, --clients 100,1000,5000, --workers N,
 // --out DIR or FILE.json, --runs N (interleaved), --note TEXT (stored in the
@@ -94,6 +95,12 @@ const loadAverage = () => Deno.loadavg().map((x) => Math.round(x * 100) / 100);
 const load1 = () => loadAverage()[0];
 
 async function main(): Promise<number> {
+  if (Deno.args[0] === "--report") {
+    // Every table of one result file: what the docs embed between `<!-- bench-run: FILE -->`.
+    const file = JSON.parse(await Deno.readTextFile(Deno.args[1]));
+    console.log(render({ runs: 1, ...file.options }, file.rows).md.trim());
+    return 0;
+  }
   if (Deno.args[0] === "--table") {
     const files = await Promise.all(
       Deno.args.slice(1).map(async (file) => JSON.parse(await Deno.readTextFile(file))),
@@ -105,6 +112,7 @@ async function main(): Promise<number> {
   const o = parseOptions(Deno.args);
   const started = performance.now();
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const measured = commit(); // the code measured, before anything is edited during the run
   const loadStart = loadAverage();
   const info = machineInfo(
     Object.fromEntries(o.servers.map((s) => [s, TARGETS[s].version()])),
@@ -149,7 +157,7 @@ async function main(): Promise<number> {
     date,
     args: Deno.args,
     loadAverage: { start: loadStart, end: loadAverage() },
-    commit: commit(),
+    commit: measured,
   });
   console.log(`\nsaved ${file} (${f((performance.now() - started) / 1000, 1)} s total)`);
   const dbackFrames = rows.filter((r) => r.impl === "dback").reduce(

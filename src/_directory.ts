@@ -14,12 +14,13 @@ import {
   type Guarded,
   validationResultSchema,
 } from "./_callback_runner.ts";
+import { z } from "zod";
 import type { DataSource } from "./source.ts";
 import {
   type DiscordUser,
   lenientServerMapSchema,
-  lenientUserMapSchema,
   normaliseServers,
+  parseUserMap,
   type ServerInfo,
 } from "./protocol.ts";
 import type { Logger } from "./log.ts";
@@ -29,6 +30,14 @@ import { type SnapshotPolicy, UserMapCache } from "./_user_map.ts";
 
 /** A refresh of a user map may take at most this share of the wall clock: its interval grows. */
 const REFRESH_SHARE = 20;
+/** Users validated and serialised per task: a big map never holds the event loop for long. */
+const USERS_PER_TASK = 5000;
+
+// Only the shape here: the entries are checked in parts (see #parts).
+const objectOfEntries = z.custom<Record<string, unknown>>(
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  "expected an object of entries keyed by id",
+);
 
 /** One answer of `getServerData`: the servers and, made on first use, their `server-list` frame. */
 export class ServerList {
@@ -166,19 +175,18 @@ export class Directory {
     const pending: Loading["pending"] = [];
     const started = performance.now();
     const promise = this.#runner
-      .run("getUserData", () => this.#source.getUserData(serverId), lenientUserMapSchema, conn)
-      .then((r): Guarded<UserMapCache> => {
+      .run("getUserData", () => this.#source.getUserData(serverId), objectOfEntries, conn)
+      .then(async (r): Promise<Guarded<UserMapCache>> => {
+        const cache = r.ok ? await this.#parts(serverId, r.value) : undefined;
         // A load dropped meanwhile (invalidate) answers its own waiters but is not kept.
         const current = this.#loading.get(serverId) === loading;
         if (current) this.#loading.delete(serverId);
         const stale = this.#users.get(serverId);
-        if (!r.ok) {
+        if (!cache) {
           // Failures are not cached; a map that still serves is asked for again later.
           if (stale && current) stale.expires = Date.now() + Math.max(this.#cacheMs, 1000);
-          return r;
+          return r as Guarded<never>;
         }
-        this.#skipped(`getUserData(${serverId})`, r.value.skipped);
-        const cache = new UserMapCache(r.value.map, this.#policy);
         // Events that arrived while the source was answering may be newer than its answer.
         for (const p of pending) cache.apply(p.e, p.frame);
         const cost = performance.now() - started;
@@ -196,6 +204,25 @@ export class Directory {
     const loading: Loading = { promise, pending };
     this.#loading.set(serverId, loading);
     return promise;
+  }
+
+  /**
+   * Validate and serialise a source's answer in parts of {@link USERS_PER_TASK}
+   * users, yielding to the event loop between them: 100,000 users take a few
+   * hundred ms, which must not stall the joins and broadcasts of every viewer.
+   */
+  async #parts(serverId: string, raw: Record<string, unknown>): Promise<UserMapCache> {
+    const entries = Object.entries(raw); // the source may change its object meanwhile
+    const cache = new UserMapCache({}, this.#policy);
+    const skipped: string[] = [];
+    for (let i = 0; i < entries.length; i += USERS_PER_TASK) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      const part = parseUserMap(entriesObject(entries.slice(i, i + USERS_PER_TASK)));
+      skipped.push(...part.skipped);
+      cache.add(part.map);
+    }
+    this.#skipped(`getUserData(${serverId})`, skipped);
+    return cache;
   }
 
   /** One warning per answer (user maps are cached, so not one per join). */
@@ -289,4 +316,13 @@ export class Directory {
     );
     return r.ok ? r.value : false;
   }
+}
+
+/** Entries as an object whose every key (`__proto__` too) is a plain entry. */
+function entriesObject(entries: Array<[string, unknown]>): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [key, value] of entries) {
+    Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return o;
 }

@@ -95,6 +95,11 @@ export class UserMapCache {
   /** Keep `map` (as validated from the source), snapshotting it by `policy`. */
   constructor(map: UserMap, policy: SnapshotPolicy) {
     this.#policy = policy;
+    this.add(map);
+  }
+
+  /** Add users as validated from the source (a big map arrives in parts, see `Directory`). */
+  add(map: UserMap): void {
     for (const [key, u] of Object.entries(map)) {
       const uid = u.uid ?? key;
       this.#set(uid, key, uid, u.username, u.status, u.roleColor ?? "#ffffff");

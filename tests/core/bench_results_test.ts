@@ -1,11 +1,17 @@
 // Every benchmark table in the docs is the rendering of the committed results file(s) it names:
 // README.md, bench/README.md and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
 // `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
-// those figures. One test for every kind (big-guild, cluster, conn-memory, deno-write-buffer, peers).
+// those figures. One test for every kind (big-guild, cluster, conn-memory, deno-write-buffer, peers, bench-run).
 import assert from "node:assert/strict";
 import type { BigGuildResults } from "../../bench/_big_guild_table.ts";
 import { bigGuildTable } from "../../bench/_big_guild_table.ts";
-import { DOC_TABLES, docTableBlocks, resultsPath, tableCells } from "../../bench/_doc_tables.ts";
+import {
+  blockCells,
+  DOC_TABLES,
+  docTableBlocks,
+  resultsPath,
+  tableCells,
+} from "../../bench/_doc_tables.ts";
 import { type PeerResults, peerTable } from "../../bench/_peer_table.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -49,8 +55,8 @@ for (const doc of docs) {
         assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
       }
       assert.deepEqual(
-        tableCells(table),
-        tableCells(spec.render(results)),
+        blockCells(table),
+        blockCells(spec.render(results)),
         `${doc}: ${kind} ${files.join(" ")}`,
       );
     }
@@ -166,4 +172,17 @@ Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, v
   assert.equal(tableCells(peerTable([c, b]))[2][2], "10.00 / 12.00");
   a.rows[2].main!.cpuPerFrameUs = 10.5;
   assert.notDeepEqual(tableCells(peerTable([a])), cells);
+});
+
+Deno.test("the bench-run tables show what the file holds (a changed figure changes them)", async () => {
+  const file = JSON.parse(
+    await Deno.readTextFile(new URL("bench/results/2026-12-04-node-transport.json", ROOT)),
+  );
+  const md = DOC_TABLES["bench-run"].render([file]);
+  assert.ok(md.includes("**[1000 clients] CPU per delivered frame"), md.slice(0, 200));
+  assert.ok(md.includes("| dback-node | 75000 | 10.04 |"), md.slice(0, 400));
+  // A title reflowed by the formatter still compares equal.
+  assert.deepEqual(blockCells(md.replace("fixed rate (", "fixed rate\n(")), blockCells(md));
+  file.rows[0].main.cpuPerFrameUs = 9;
+  assert.notDeepEqual(blockCells(DOC_TABLES["bench-run"].render([file])), blockCells(md));
 });

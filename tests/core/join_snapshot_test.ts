@@ -234,3 +234,29 @@ Deno.test("a joiner gets the snapshot, then the presence since it, then the live
   assert.deepEqual(await viewOf(b, 10), truth);
   assert.equal(b.raw.length, 12, "list, join, then ten presence frames");
 });
+
+Deno.test("a big user map is validated and serialised in parts, the event loop running between", async () => {
+  const dir = directory({ getUserData: () => users(20_000) }, 60_000);
+  let done = false;
+  const load = dir.userMap(SERVER).then((r) => {
+    done = true;
+    return r;
+  });
+  let ranBetween = 0;
+  while (!done) {
+    await new Promise((r) => setTimeout(r, 0));
+    if (!done) ranBetween++;
+  }
+  // 20,000 users in parts of 5,000: other tasks ran while it loaded.
+  assert.ok(ranBetween >= 3, `tasks run during the load: ${ranBetween}`);
+  const r = await load;
+  assert.ok(r.ok);
+  const json = JSON.parse(r.value.snapshot().json);
+  assert.equal(Object.keys(json).length, 20_000);
+  assert.deepEqual(json["19999"], {
+    uid: "19999",
+    username: "user 19999",
+    status: "online",
+    roleColor: "#123456",
+  });
+});
