@@ -17,6 +17,8 @@ const REFRESH_MS = 1000;
 let readable: boolean | undefined;
 let open = new Set<string>();
 let readAt = -Infinity;
+// Whether `open` holds a table read whole (none yet while every read failed for a passing reason).
+let known = false;
 
 function hex2(n: number): string {
   return n.toString(16).toUpperCase().padStart(2, "0");
@@ -94,8 +96,14 @@ function refresh(now: number): void {
     try {
       text = Deno.readTextFileSync(path);
       read++;
-    } catch {
-      continue; // no IPv6, or not Linux
+    } catch (err) {
+      // No such table (no IPv6, not Linux) or no right to it: for good. Anything else (no
+      // descriptor free during a flood) passes: keep the last table and try again next call.
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied) {
+        continue;
+      }
+      readAt = -Infinity;
+      return;
     }
     for (const line of text.split("\n").slice(1)) {
       const f = line.trim().split(/\s+/);
@@ -103,18 +111,24 @@ function refresh(now: number): void {
       if (f.length > 9 && f[9] !== "0") next.add(f[2]);
     }
   }
+  if (read === 0) {
+    readable = false;
+    return;
+  }
   open = next;
-  if (read === 0) readable = false;
+  known = true;
 }
 
 /**
  * Whether a socket to `keys` (from {@link remoteKeys}) is still held by a
- * process: `undefined` when the table cannot be read.
+ * process: `undefined` when the table cannot be read (while it cannot be
+ * read for a passing reason, such as no descriptor free, the last table read
+ * answers).
  */
 export function socketHeld(keys: readonly string[]): boolean | undefined {
   if (keys.length === 0 || !canRead()) return undefined;
   refresh(performance.now());
-  if (!readable) return undefined;
+  if (!readable || !known) return undefined;
   return keys.some((k) => open.has(k));
 }
 

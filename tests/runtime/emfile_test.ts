@@ -242,3 +242,19 @@ Deno.test("serveGuarded: relistens on the same port with back-off; shutdown ends
   assert.ok(done);
   assert.equal(await healthz(port, 500), 0, "nothing listens after shutdown");
 });
+
+Deno.test("EMFILE: the kernel-table helpers say 'cannot tell' without a descriptor, then answer again", async () => {
+  const child = new URL("../_fixtures/tcp_table_child.ts", import.meta.url).pathname;
+  const out = await new Deno.Command("bash", {
+    args: ["-c", `ulimit -n 64 && exec "$0" "$@"`, Deno.execPath(), "run", "-A", child],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const r = JSON.parse(text.trim().split("\n").pop()!);
+  assert.ok(r.descriptors > 0, "the child did not use up its descriptors");
+  assert.deepEqual(r.during, { held: null, queued: null });
+  // A read that failed for want of a descriptor is not taken as "no table here" for good.
+  assert.deepEqual(r.after, { held: true, queued: 1 });
+});
