@@ -16,6 +16,8 @@ export interface ConnMemoryResults {
   clients: number;
   /** The user map's size; absent in the first, Deno-only files. */
   users?: number;
+  /** Clients that joined and left before the baseline, when any. */
+  warmup?: number;
   runs: Array<{ kind: string; run: number; result: { after1s: Usage; settled: Usage } }>;
 }
 
@@ -72,8 +74,9 @@ export function connMemoryTable(r: ConnMemoryResults): string {
     return lines.join("\n");
   }
   const runs = Math.max(...r.runs.map((x) => x.run));
+  const warm = r.warmup ? `, after ${r.warmup.toLocaleString("en-US")} warm-up joins` : "";
   const lines = [
-    `| runtime | KiB per idle joined connection (${clients} clients, ${runs} runs) | bare | dback | dback ÷ bare (medians) |`,
+    `| runtime | KiB per idle joined connection (${clients} clients, ${runs} runs${warm}) | bare | dback | dback ÷ bare (medians) |`,
     "| --- | --- | --- | --- | --- |",
   ];
   for (const pair of PAIRS) {

@@ -2,7 +2,8 @@
 // answers `snap` lines on stdin with `SNAP {"rss":…,"heapUsed":…,"heapTotal":…}` on stdout, taken
 // after two full collections: how bench/conn_memory.ts measures a server from inside without
 // changing the server's own file. `heap FILE` writes a V8 heap snapshot (Deno, Node) and answers
-// `HEAP FILE`: to count what each connection holds, diff one before and one after the joins.
+// `HEAP FILE` (on Bun in JSC's format): to count what each connection holds, diff one before and
+// one after the joins.
 // `sample` starts V8's sampling heap profiler (garbage included) and `sample FILE` writes what it
 // saw since (a `.heapprofile`) and answers `SAMPLE FILE`: what each upgrade and join allocates. Runtime-neutral (Deno with --v8-flags=--expose-gc, Node with
 // --expose-gc, Bun with its own `Bun.gc`), and erasable TypeScript so Node runs it as it is.
@@ -24,7 +25,10 @@ const post = (method: string, params: object = {}) =>
     );
   });
 
-const g = globalThis as { gc?: () => void; Bun?: { gc(force: boolean): void } };
+const g = globalThis as {
+  gc?: () => void;
+  Bun?: { gc(force: boolean): void; generateHeapSnapshot(): unknown };
+};
 const collect = () => {
   if (g.Bun) g.Bun.gc(true);
   else if (g.gc) g.gc();
@@ -35,7 +39,9 @@ createInterface({ input: process.stdin }).on("line", (line) => {
   const [command, file] = line.trim().split(" ");
   if (command === "heap" && file) {
     collect();
-    console.log(`HEAP ${v8.writeHeapSnapshot(file)}`);
+    // Bun: JSC's own snapshot format (nodes with sizes and class names), not V8's.
+    if (g.Bun) writeFileSync(file, JSON.stringify(g.Bun.generateHeapSnapshot()));
+    console.log(`HEAP ${g.Bun ? file : v8.writeHeapSnapshot(file)}`);
   }
   if (command === "sample" && !file) {
     post("HeapProfiler.startSampling", {

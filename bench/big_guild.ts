@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     viewers: { type: "string", default: "150" },
     "churn-seconds": { type: "string", default: "20" },
     "churn-runs": { type: "string", default: "1" },
+    // The churn server's userDataCacheMs (default: the test server's 60 s; dback's own is 1 s).
+    "user-data-cache-ms": { type: "string" },
     scenarios: { type: "string", default: "herd,churn,join250k" },
     out: { type: "string" },
     table: { type: "string" },
@@ -104,6 +106,9 @@ async function churn(runtime: RuntimeName, seconds: number) {
   await using server = await GuildProcess.start(runtime, {
     members: 100_000,
     presencePerSecond: 20,
+    ...(args["user-data-cache-ms"] === undefined
+      ? {}
+      : { options: { userDataCacheMs: Number(args["user-data-cache-ms"]) } }),
   });
   const warm = await RawViewer.connect(server.port, { localAddress: "127.0.1.250" });
   warm.connect(BIG_GUILD_SHORT);
@@ -330,7 +335,11 @@ const report = {
   date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
   command: `deno run -A bench/big_guild.ts ${Deno.args.join(" ")}`.trim(),
   note:
-    "one run on a 2-core VM shared with other jobs (load average below, 1/5/15 min); dback defaults (maxTotalBufferedBytes 1 GiB, join budgets 1/s burst 10 per connection, 2/s burst 30 per IP); 100,000-member guild (13.3 MB join) with presence at 20/s",
+    `on a 2-core VM shared with other jobs (load average below, 1/5/15 min); herd and join250k one run, churn ${
+      args["churn-runs"]
+    } run(s) (figures: the median, each run under runs); dback defaults (maxTotalBufferedBytes 1 GiB, join budgets 1/s burst 10 per connection, 2/s burst 30 per IP) except userDataCacheMs ${
+      args["user-data-cache-ms"] ?? "60000 (the test server's)"
+    } (churn; herd and join250k 60000); 100,000-member guild (13.3 MB join) with presence at 20/s`,
   machine: machineInfo(
     {
       deno: `deno ${Deno.version.deno}`,

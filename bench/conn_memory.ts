@@ -11,8 +11,11 @@
 // started through bench/_mem_probe.ts and measures itself after two forced collections, once 1 s
 // after the last join and once after `--settle-ms`.
 //
+// `--warmup N`: before the baseline, N clients join and leave, so what a server compiles and grows
+// once (code for the join path, heap it keeps) is not divided among the measured clients.
+//
 //   deno run -A bench/conn_memory.ts [--runtimes deno,node,bun] [--clients 1000] [--users 4]
-//     [--runs 2] [--settle-ms 15000] [--out FILE]
+//     [--runs 2] [--settle-ms 15000] [--warmup 0] [--out FILE]
 import { parseArgs } from "node:util";
 import { DENO, ROOT } from "./_paths.ts";
 import { machineInfo } from "./_procfs.ts";
@@ -28,6 +31,7 @@ const { values: args } = parseArgs({
     users: { type: "string", default: "4" },
     runs: { type: "string", default: "2" },
     "settle-ms": { type: "string", default: "15000" },
+    warmup: { type: "string", default: "0" },
     out: { type: "string" },
   },
 });
@@ -104,7 +108,7 @@ interface Usage {
 }
 
 /** One server with `N` clients joined: its growth per connection, 1 s after the last join and settled. */
-async function measure(kind: string, users: number, settleMs: number) {
+async function measure(kind: string, users: number, settleMs: number, warmup: number) {
   const c = probedCommand(kind, users);
   if ("unavailable" in c) return { unavailable: c.unavailable };
   const server = new Deno.Command(c.cmd[0], {
@@ -129,23 +133,24 @@ async function measure(kind: string, users: number, settleMs: number) {
       if (!line) throw new Error(`${kind}: no snapshot (${out.tail.join(" | ")})`);
       return JSON.parse(line.slice(5));
     };
+    const port = ready.split(" ")[1];
+    const spawnClients = (count: number) =>
+      new Deno.Command(DENO, {
+        args: ["run", "-A", SELF, "--role", "clients", "--port", port, "--clients", String(count)],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+    if (warmup > 0) {
+      const warm = spawnClients(warmup);
+      const done = await new Lines(warm.stdout).next((l) => l.startsWith("JOINED"));
+      warm.kill("SIGKILL");
+      await warm.status;
+      if (!done) throw new Error(`${kind}: the warm-up clients exited before joining`);
+      await sleep(2000); // their closes handled
+    }
     await sleep(300);
     const base = await snap();
-    clients = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        SELF,
-        "--role",
-        "clients",
-        "--port",
-        ready.split(" ")[1],
-        "--clients",
-        String(N),
-      ],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
+    clients = spawnClients(N);
     const joined = await new Lines(clients.stdout).next((l) => l.startsWith("JOINED"));
     if (!joined) throw new Error(`${kind}: the clients exited before joining`);
     const [, count, list, join] = joined.split(" ").map(Number);
@@ -215,7 +220,7 @@ if (args.role === "clients") {
       for (const kind of [PAIRS[rt].bare, PAIRS[rt].dback]) {
         if (unavailable[kind]) continue;
         const load = loadAverage();
-        const result = await measure(kind, users, Number(args["settle-ms"]));
+        const result = await measure(kind, users, Number(args["settle-ms"]), Number(args.warmup));
         console.error(kind, run, JSON.stringify(result));
         if ("unavailable" in result) {
           unavailable[kind] = String(result.unavailable);
@@ -245,6 +250,7 @@ if (args.role === "clients") {
     loadAverage: { before: loadBefore, after: loadAverage() },
     clients: N,
     users,
+    ...(Number(args.warmup) > 0 ? { warmup: Number(args.warmup) } : {}),
     ...(Object.keys(unavailable).length ? { unavailable } : {}),
     runs,
   };

@@ -155,8 +155,10 @@ export class Connection implements WsEvents {
       this.#limits.ratePerSecond,
       this.#limits.rateBurst,
     );
-    const own = bucket.take();
+    // A client calm long enough for its bucket to refill is forgiven its old refusals; asked
+    // after the take, a bucket is never full and strikes would add up over a whole session.
     if (bucket.full()) this.#strikes = 0;
+    const own = bucket.take();
     if (!own || !this.#budget.take(size)) {
       if (++this.#strikes > this.#limits.rateStrikes) {
         this.#log.warn(

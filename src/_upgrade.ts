@@ -55,7 +55,10 @@ export function upgrader(d: UpgradeDeps): (req: Request, ctx: RequestContext) =>
     const conn = d.admission.admit(client);
     try {
       const res = d.transport.upgrade(req, ctx, d.limits, conn);
-      d.log.info(`connected from ${ip}${origin ? ` (origin ${quote(origin)})` : ""}`, conn.id);
+      // Built only when written: at `warn` or quieter a connection costs no string for its line.
+      if (d.log.enabled("info")) {
+        d.log.info(`connected from ${ip}${origin ? ` (origin ${quote(origin)})` : ""}`, conn.id);
+      }
       return res;
     } catch (err) {
       conn.drop(1002, "Bad upgrade");

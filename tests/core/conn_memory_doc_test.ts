@@ -84,6 +84,8 @@ Deno.test("the conn-memory table of several runtimes: a row group per runtime, r
     ),
     "no ratio over a bare figure under 1 KiB",
   );
+  r.warmup = 200;
+  assert.ok(connMemoryTable(r).includes("(1,000 clients, 2 runs, after 200 warm-up joins)"));
   r.runs[5].result.settled.rss = 13;
   assert.notDeepEqual(tableCells(connMemoryTable(r)), tableCells(table));
 });

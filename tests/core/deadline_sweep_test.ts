@@ -133,3 +133,34 @@ Deno.test("rate buckets: the sweep lets go only of full ones; the limit is uncha
   await burst(4);
   assert.equal(refusals(), 3, "a full bucket let go behaves as a new one: three, then refused");
 });
+
+Deno.test("rate strikes: a client calm until its bucket is full again is forgiven its old refusals", async () => {
+  using time = new FakeTime({ timers: true });
+  const lines: LogRecord[] = [];
+  const admission = new Admission(
+    parseOptions({ joinTimeoutMs: 0, ratePerSecond: 1, rateBurst: 3, rateStrikes: 2 }),
+    new Hub<Connection>(),
+    { open: () => Promise.resolve(), connect: () => Promise.resolve() },
+    new Logger("warn", (r) => lines.push(r)),
+    new Metrics(),
+  );
+  const peer = fakePeer();
+  const conn = admission.admit({ address: "10.0.0.1", key: "10.0.0.1" });
+  conn.open(peer);
+  const connect = JSON.stringify({ type: "connect", data: { server: "dworld" } });
+  // Five bursts, each one frame over the burst of three, calm in between: five refusals in all,
+  // more than rateStrikes, but never more than one since the client was last calm.
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 4; i++) conn.message(connect);
+    await time.tick(10_000);
+    admission.sweep();
+  }
+  assert.equal(peer.sent.filter((f) => f.includes(ERRORS.rateLimited)).length, 5);
+  assert.equal(peer.closedWith, undefined, "closed for refusals spread over calm periods");
+  // Refusals in a row still close it.
+  for (let i = 0; i < 6; i++) conn.message(connect);
+  // The close waits for the answers queued before it, each a turn of the task pump.
+  for (let i = 0; i < 10; i++) await time.tick(20);
+  assert.deepEqual(lines.map((l) => l.message), ["closing: 3 frames over the rate limit"]);
+  assert.deepEqual(peer.closedWith, [1008, "Rate limit exceeded"]);
+});
