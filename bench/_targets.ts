@@ -115,6 +115,8 @@ const nodeVersion = () => {
 const DENO_FLAGS = (Deno.env.get("BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
 /** The same for the Node servers (dback-node, node-ws): BENCH_NODE_FLAGS="--cpu-prof …". */
 const NODE_FLAGS = (Deno.env.get("BENCH_NODE_FLAGS") ?? "").split(" ").filter(Boolean);
+/** And for the Bun servers (dback-bun, bun): BENCH_BUN_FLAGS="--cpu-prof --cpu-prof-dir=…". */
+const BUN_FLAGS = (Deno.env.get("BENCH_BUN_FLAGS") ?? "").split(" ").filter(Boolean);
 
 const denoServer = (file: string) => (users: number) => ({
   cmd: [
@@ -154,6 +156,7 @@ export const TARGETS: Record<string, Target> = {
           bin,
           "run",
           "--no-install",
+          ...BUN_FLAGS,
           `${ROOT}/bench/servers/dback.ts`,
           "--users",
           String(users),
@@ -168,7 +171,7 @@ export const TARGETS: Record<string, Target> = {
     command: (users) => {
       const bin = bun();
       if (typeof bin !== "string") return bin;
-      return { cmd: [bin, `${ROOT}/bench/peers/bun.ts`, "--users", String(users)] };
+      return { cmd: [bin, ...BUN_FLAGS, `${ROOT}/bench/peers/bun.ts`, "--users", String(users)] };
     },
     version: bunVersion,
     required: false,
