@@ -24,6 +24,8 @@ prints tables, writes JSON and Markdown to out/bench/. The full suite takes minu
   --runs <n>              interleaved runs of every server (default 1)
   --cpu-reps <n>          fixed-rate CPU windows per run, median taken
   --note <text>           a note stored in the result file
+  --table <file...>       print result file(s) as the peers table the docs embed (no run)
+  --report <file>         print every table of one result file (no run)
   --stall-clients <n>     clients in the stalled-reader scenario (default 1000)
   --storm-users <n>       users in the join-storm scenario (default 10000)
   -h, --help              print this help
@@ -33,7 +35,7 @@ EOF
 done
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 case " $* " in
-*" --smoke "*) ;;
+*" --smoke "* | *" --table "* | *" --report "*) ;;
 *)
   if [ ! -d bench/npm/node_modules/ws ] || [ ! -d bench/npm/node_modules/bun ] ||
     [ ! -d bench/npm/node_modules/zod ]; then
