@@ -28,8 +28,13 @@ export function withCallbacks(base: DataSource, hooks: Readonly<Callbacks>): Dat
       if (base.validateDiscordUser && ownData()) return base.validateDiscordUser.bind(base);
       return undefined;
     },
-    getClientId: (id) =>
-      hooks.getClientId ? hooks.getClientId(id) : base.getClientId?.(id) ?? undefined,
+    // A getter too: with no hook and no base method there is nothing to ask, and a join then
+    // costs no call (an absent id is not cached, so a method answering "none" ran on every join).
+    get getClientId() {
+      const hook = hooks.getClientId;
+      if (hook) return (id: string) => hook(id);
+      return base.getClientId?.bind(base);
+    },
     start: (sink, context) => base.start?.(sink, context),
     watch: (id, active) => base.watch?.(id, active),
     stop: () => base.stop?.(),
@@ -71,7 +76,10 @@ export function defaultBase(mock: DataSource, hooks: Readonly<Callbacks>): DataS
       const b = pick();
       return b.validateDiscordUser?.bind(b);
     },
-    getClientId: (id) => pick().getClientId?.(id),
+    get getClientId() {
+      const b = pick();
+      return b.getClientId?.bind(b);
+    },
     start: (sink, context) => mock.start?.({ emit: (e) => mockData() && sink.emit(e) }, context),
     // Leaving is always passed on, so a room watched before a hook came is stopped.
     watch: (id, active) => {

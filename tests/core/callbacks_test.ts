@@ -276,3 +276,14 @@ Deno.test("concurrent joins share one getUserData call; a presence broadcast pat
   await using later = await joined(url);
   assert.deepEqual(Object.keys((await later.join("main")).data.users), ["1"]);
 });
+
+Deno.test("getClientId: with no hook and no source method, joins ask nothing; a hook registered later is asked", async () => {
+  const { defaultBase, withCallbacks } = await import("../../src/sources/_callbacks.ts");
+  const { MockSource } = await import("../../mod.ts");
+  const hooks: Callbacks = {};
+  const source = withCallbacks(defaultBase(new MockSource(), hooks), hooks);
+  const method = () => source.getClientId;
+  assert.equal(method(), undefined, "a method that can only answer 'none'");
+  hooks.getClientId = (id) => `id-of-${id}`;
+  assert.equal(await method()?.("100"), "id-of-100");
+});
