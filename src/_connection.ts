@@ -155,9 +155,8 @@ export class Connection implements WsEvents {
       this.#limits.ratePerSecond,
       this.#limits.rateBurst,
     );
-    // A client calm long enough for its bucket to refill is forgiven its old refusals; asked
-    // after the take, a bucket is never full and strikes would add up over a whole session.
-    if (bucket.full()) this.#strikes = 0;
+    // Asked before the take: after it a bucket is never full.
+    const calm = bucket.full();
     const own = bucket.take();
     if (!own || !this.#budget.take(size)) {
       if (++this.#strikes > this.#limits.rateStrikes) {
@@ -175,6 +174,9 @@ export class Connection implements WsEvents {
       }
       return;
     }
+    // A client calm long enough for its bucket to refill, and within its address's budget, is
+    // forgiven its old refusals; one whose address floods is not, however slowly it sends.
+    if (calm) this.#strikes = 0;
     let text: string;
     if (typeof data === "string") text = data;
     else {
