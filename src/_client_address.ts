@@ -18,16 +18,28 @@ interface Range {
   bits: number;
 }
 
+// Called on every upgrade: one pass over the characters, no regex and no split. Accepts exactly
+// four dot-separated groups of 1-3 ASCII digits, each at most 255 (leading zeros allowed).
 function parseIpv4(s: string): Bytes | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^\d{1,3}$/.test(parts[i])) return null;
-    const n = Number(parts[i]);
+  let part = 0, n = 0, digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return null;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      n = n * 10 + c - 48;
+      digits++;
+    } else {
+      return null;
+    }
     if (n > 255) return null;
-    out[i] = n;
   }
+  if (digits === 0 || part !== 3) return null;
+  out[3] = n;
   return out;
 }
 
@@ -79,7 +91,7 @@ export function parseIp(text: string): Bytes | null {
 
 /** Text form: dotted IPv4, or IPv6 with the longest zero run compressed (RFC 5952). */
 export function formatIp(b: Bytes): string {
-  if (b.length === 4) return b.join(".");
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
   const words: number[] = [];
   for (let i = 0; i < 16; i += 2) words.push((b[i] << 8) | b[i + 1]);
   let best = -1, bestLen = 1;
@@ -203,11 +215,13 @@ export class ClientAddresses {
         if (!this.#isTrusted(hop)) break;
       }
     }
-    return { address: formatIp(chosen), key: this.#key(chosen) };
+    const address = formatIp(chosen);
+    return { address, key: this.#key(chosen, address) };
   }
 
-  #key(b: Bytes): string {
-    if (b.length === 4 || this.#prefix >= 128) return formatIp(b);
+  /** `address` is `formatIp(b)`, already built. */
+  #key(b: Bytes, address: string): string {
+    if (b.length === 4 || this.#prefix >= 128) return address;
     const masked = new Uint8Array(16);
     const full = this.#prefix >> 3;
     masked.set(b.subarray(0, full));
