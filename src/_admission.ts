@@ -240,7 +240,10 @@ export class Admission {
     if (!this.#live.delete(conn)) return;
     conn.charge.release();
     this.#perIp.release(conn.ip);
-    this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
+    // Built only when written, as the `connected` line is.
+    if (this.#log.enabled("info")) {
+      this.#log.info(`disconnected${conn.lastRoom ? ` from ${conn.lastRoom}` : ""}`, conn.id);
+    }
   }
 
   /**
