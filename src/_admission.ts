@@ -158,16 +158,21 @@ export class Admission {
 
   /**
    * Whether an upgrade from `client` with this `Origin` may go ahead.
-   * `ownOrigins` are the server's own (its page may always connect); they
-   * come from the configuration, never from the request's `Host`.
+   * `ownOrigins` gives the server's own (its page may always connect); they
+   * come from the configuration, never from the request's `Host`. Asked only
+   * when `allowedOrigins` is set and does not list the origin.
    */
-  check(client: Client, origin: string | null, ownOrigins: readonly string[]): Refusal | null {
+  check(
+    client: Client,
+    origin: string | null,
+    ownOrigins: () => readonly string[],
+  ): Refusal | null {
     const s = this.#settings;
     const ip = client.address;
     let refusal: Refusal | null = null;
     if (
       s.allowedOrigins && !s.allowedOrigins.includes(origin ?? "") &&
-      !ownOrigins.includes(origin ?? "")
+      !ownOrigins().includes(origin ?? "")
     ) {
       refusal = { status: 403, reason: "origin", title: "Forbidden" };
     } else if (this.#live.size + this.#charges.lingering >= s.maxConnections) {

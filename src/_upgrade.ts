@@ -36,6 +36,8 @@ export interface UpgradeDeps {
 
 /** The handler for requests that ask to become a WebSocket. */
 export function upgrader(d: UpgradeDeps): (req: Request, ctx: RequestContext) => Response {
+  // Asked by admission only when an origin list is configured and does not name the request's.
+  const ownOrigins = () => d.ownOrigins();
   return (req, ctx) => {
     if (!d.running()) {
       d.metrics.reject("draining");
@@ -50,7 +52,7 @@ export function upgrader(d: UpgradeDeps): (req: Request, ctx: RequestContext) =>
     const client = d.clients.resolve(peer, req.headers);
     const ip = client.address;
     const origin = req.headers.get("origin");
-    const refusal = d.admission.check(client, origin, d.ownOrigins());
+    const refusal = d.admission.check(client, origin, ownOrigins);
     if (refusal) return errorPage(refusal.status, refusal.title);
     const conn = d.admission.admit(client);
     try {

@@ -170,3 +170,38 @@ Deno.test("client key: an IPv4 client's key is its address; IPv6 keys keep their
     key: "not-an-ip",
   });
 });
+
+Deno.test("client memo: a direct peer's answer is remembered; a trusted proxy's never is", () => {
+  const c = new ClientAddresses(["10.0.0.0/8"], 64);
+  const none = new Headers();
+  const xff = new Headers({ "x-forwarded-for": "203.0.113.5" });
+  // A direct peer: the same answer each time, as a fresh object the caller may keep.
+  const first = c.resolve("192.0.2.1", none);
+  first.address = "changed";
+  const second = c.resolve("192.0.2.1", xff);
+  assert.deepEqual(second, { address: "192.0.2.1", key: "192.0.2.1" });
+  second.key = "changed";
+  assert.deepEqual(c.resolve("192.0.2.1", none), { address: "192.0.2.1", key: "192.0.2.1" });
+  assert.deepEqual(c.resolve("192.000.2.1", none), { address: "192.0.2.1", key: "192.0.2.1" });
+  // A trusted proxy: first without headers, then with: the header counts the second time.
+  assert.equal(c.resolve("10.0.0.1", none).address, "10.0.0.1");
+  assert.equal(c.resolve("10.0.0.1", xff).address, "203.0.113.5");
+  assert.equal(c.resolve("10.0.0.1", none).address, "10.0.0.1");
+  assert.equal(
+    c.resolve("10.0.0.1", new Headers({ forwarded: "for=198.51.100.9" })).address,
+    "198.51.100.9",
+  );
+  // Many distinct peers (past the memo's size): every answer still right.
+  for (let i = 0; i < 10_000; i++) {
+    const peer = `2001:db8:${(0x100 + (i >> 8)).toString(16)}:${
+      (0x100 + (i & 255)).toString(16)
+    }::1`;
+    const want = `2001:db8:${(0x100 + (i >> 8)).toString(16)}:${
+      (0x100 + (i & 255)).toString(16)
+    }::/64`;
+    assert.equal(c.resolve(peer, xff).key, want);
+    assert.equal(c.resolve(peer, none).key, want);
+  }
+  assert.equal(c.resolve("192.0.2.1", none).address, "192.0.2.1");
+  assert.equal(c.resolve("10.0.0.1", xff).address, "203.0.113.5");
+});
