@@ -31,6 +31,7 @@ export type ParsedFrame =
   | { ok: true; request: ConnectRequest }
   | { ok: false; error: string };
 
+const envelopeSchema = z.object({ type: z.unknown(), data: z.unknown().optional() });
 const serverFieldSchema = z.union([z.string(), z.number(), z.null(), z.undefined()]);
 const tokenSchema = z.string().min(1).max(4096);
 const passwordSchema = z.string().max(4096);
@@ -53,26 +54,18 @@ export function parseClientFrame(text: string): ParsedFrame {
   } catch {
     return { ok: false, error: ERRORS.invalidJson };
   }
-  // What a zod object of two unknown fields checked, without building its copy on every join:
-  // any non-array object passes, and only its `type` and `data` are read.
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+  const envelope = envelopeSchema.safeParse(json);
+  if (!envelope.success || envelope.data.type !== "connect") {
     return { ok: false, error: ERRORS.unknownType };
   }
-  const envelope = json as Record<string, unknown>;
-  if (envelope.type !== "connect") return { ok: false, error: ERRORS.unknownType };
-  const data = envelope.data;
+  const data = envelope.data.data;
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
     return { ok: false, error: ERRORS.invalidConnect };
   }
   const fields = data as Record<string, unknown>;
-  let raw: string;
-  // The usual field, a string, needs no zod parse (a union of four builds its result and issues).
-  if (typeof fields.server === "string") raw = fields.server.trim();
-  else {
-    const server = serverFieldSchema.safeParse(fields.server);
-    if (!server.success) return { ok: false, error: ERRORS.invalidServer };
-    raw = server.data == null ? "" : String(server.data).trim();
-  }
+  const server = serverFieldSchema.safeParse(fields.server);
+  if (!server.success) return { ok: false, error: ERRORS.invalidServer };
+  const raw = server.data == null ? "" : String(server.data).trim();
   const request: ConnectRequest = { server: raw === "" ? "default" : raw };
   // An absent field is skipped before zod: a failed parse builds an error object, and most
   // connects carry none of these.
