@@ -224,9 +224,8 @@ export class Admission {
 
   /** The unsent bytes of every live socket, dropped ones included. */
   unsentBytes(): number {
-    // Asked on every join: `forEach` walks the set without an iterator result per
-    // connection (for…of made ~20 bytes of garbage per live connection per join,
-    // which grew the heap by more than an idle connection holds).
+    // Asked when the unsent-bytes gauge is read (joins read the charge ledger's running
+    // total): `forEach` walks the set without an iterator result per connection.
     let total = 0;
     this.#live.forEach((conn) => total += conn.bufferedAmount);
     return total;

@@ -194,7 +194,7 @@ export class Connection implements WsEvents {
 
   /** Transport event: the socket closed. */
   close(code: number): void {
-    this.#log.debug(`socket closed with code ${code}`, this.id);
+    if (this.#log.enabled("debug")) this.#log.debug(`socket closed with code ${code}`, this.id);
     this.#finish(`closed (${code})`);
   }
 
