@@ -76,3 +76,24 @@ Deno.test("docs: every relative link points at a file, and every #anchor at a he
   }
   assert.deepEqual(broken, []);
 });
+
+Deno.test("README: the limits at a glance are the defaults of the options", async () => {
+  const { parseOptions } = await import("../../src/options.ts");
+  const o = parseOptions({});
+  const MiB = 1024 * 1024;
+  // Joined into one line: the paragraph's line breaks fall anywhere.
+  const text = (await read("README.md")).replace(/\s+/g, " ");
+  const claims = [
+    `${o.maxConnectionsPerIp} connections and ${
+      o.maxConnectionsPerIp * o.maxBufferedBytes / MiB
+    } MiB of unsent data per address`,
+    `at most ${o.maxBufferedBytes / MiB} MiB per socket`,
+    `until the socket is gone and ${o.dropQuarantineMs / 1000} s have passed`,
+    `${o.maxTotalBufferedBytes / (1024 * MiB)} GiB of unsent data for the whole server`,
+    `up to ${o.joinQueueLength.toLocaleString("en")} joins beyond it wait`,
+    `${
+      o.joinsPerSecond === 1 ? "one join a second" : `${o.joinsPerSecond} joins a second`
+    } per connection (burst ${o.joinBurst})`,
+  ];
+  for (const claim of claims) assert.ok(text.includes(claim), `README does not say: ${claim}`);
+});
