@@ -162,9 +162,6 @@ export interface Client {
   key: string;
 }
 
-/** How many untrusted peers' answers are remembered (each a few short strings). */
-const DIRECT_MAX = 4096;
-
 /**
  * Finds the client address of a request and its per-IP key.
  *
@@ -182,8 +179,6 @@ const DIRECT_MAX = 4096;
 export class ClientAddresses {
   #trusted: Range[];
   #prefix: number;
-  /** Peers that are not trusted proxies, and their answers (which no header can change). */
-  #direct = new Map<string, Client>();
 
   /** `trustProxy`: addresses or CIDR ranges (must be valid); `ipv6Prefix`: bits, 1-128. */
   constructor(trustProxy: readonly string[], ipv6Prefix: number) {
@@ -201,13 +196,9 @@ export class ClientAddresses {
 
   /** The client behind TCP peer `peer`, given the request's headers. */
   resolve(peer: string, headers: Headers): Client {
-    // Most upgrades come from a peer seen a moment ago: its answer, when the headers cannot change it.
-    const known = this.#direct.get(peer);
-    if (known) return { address: known.address, key: known.key };
     let chosen = parseIp(peer);
     if (!chosen) return { address: peer, key: peer };
-    const viaProxy = this.#trusted.length > 0 && this.#isTrusted(chosen);
-    if (viaProxy) {
+    if (this.#trusted.length && this.#isTrusted(chosen)) {
       const xff = headers.get("x-forwarded-for");
       const fwd = xff === null ? headers.get("forwarded") : null;
       const hops = xff !== null
@@ -225,13 +216,7 @@ export class ClientAddresses {
       }
     }
     const address = formatIp(chosen);
-    const client = { address, key: this.#key(chosen, address) };
-    if (!viaProxy) {
-      // Cleared when full rather than evicted one by one: a flood of new addresses costs one rebuild.
-      if (this.#direct.size >= DIRECT_MAX) this.#direct.clear();
-      this.#direct.set(peer, { address, key: client.key });
-    }
-    return client;
+    return { address, key: this.#key(chosen, address) };
   }
 
   /** `address` is `formatIp(b)`, already built. */

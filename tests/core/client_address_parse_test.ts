@@ -171,7 +171,7 @@ Deno.test("client key: an IPv4 client's key is its address; IPv6 keys keep their
   });
 });
 
-Deno.test("client memo: a direct peer's answer is remembered; a trusted proxy's never is", () => {
+Deno.test("client address: a direct peer's answer ignores headers and is a fresh object; a trusted proxy's headers count every time", () => {
   const c = new ClientAddresses(["10.0.0.0/8"], 64);
   const none = new Headers();
   const xff = new Headers({ "x-forwarded-for": "203.0.113.5" });
@@ -191,7 +191,7 @@ Deno.test("client memo: a direct peer's answer is remembered; a trusted proxy's 
     c.resolve("10.0.0.1", new Headers({ forwarded: "for=198.51.100.9" })).address,
     "198.51.100.9",
   );
-  // Many distinct peers (past the memo's size): every answer still right.
+  // Many distinct peers: every answer right.
   for (let i = 0; i < 10_000; i++) {
     const peer = `2001:db8:${(0x100 + (i >> 8)).toString(16)}:${
       (0x100 + (i & 255)).toString(16)
