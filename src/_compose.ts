@@ -59,8 +59,8 @@ export interface Parts {
   joinQueue: JoinQueue;
   /** Events in (sink, broadcasts) and out (delivery). */
   events: EventRouter;
-  /** The request handler of the port. */
-  fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
+  /** The request handler of the port (synchronous but for static files). */
+  fetch: (req: Request, ctx: RequestContext) => Response | Promise<Response>;
   /** The `/metrics` text. */
   metricsText(): string;
 }

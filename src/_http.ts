@@ -107,10 +107,22 @@ export function metricsResponse(text: string, head: boolean): Response {
   });
 }
 
-/** The request handler of the whole port. */
-export function routes(deps: RouteDeps): (req: Request, ctx: RequestContext) => Promise<Response> {
-  return async (req, ctx) => {
+/**
+ * The request handler of the whole port. Synchronous but for static files:
+ * an upgrade is answered in the runtime's own call, without a promise to
+ * await (the bare runtime's loop answers the same way).
+ */
+export function routes(
+  deps: RouteDeps,
+): (req: Request, ctx: RequestContext) => Response | Promise<Response> {
+  // The last Host whose URL parsed: an upgrade (whose path nobody reads) from that Host is not
+  // parsed again. Only the Host can make the URL throw: the path is the runtime's, already
+  // parsed from the request line.
+  let goodHost: string | undefined;
+  return (req, ctx) => {
     const host = req.headers.get("host");
+    const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (upgrade && host !== null && host === goodHost) return deps.upgrade(req, ctx);
     let url: URL | null = null;
     try {
       // Deno builds req.url from Host: a malformed one throws here.
@@ -122,7 +134,8 @@ export function routes(deps: RouteDeps): (req: Request, ctx: RequestContext) => 
       deps.debug(`bad Host header ${JSON.stringify((host ?? "").slice(0, 100))}: 400`);
       return errorPage(400, "Bad Request");
     }
-    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return deps.upgrade(req, ctx);
+    if (host !== null) goodHost = host;
+    if (upgrade) return deps.upgrade(req, ctx);
     if (req.method !== "GET" && req.method !== "HEAD") {
       const res = errorPage(405, "Method Not Allowed");
       res.headers.set("allow", "GET, HEAD");
@@ -149,7 +162,7 @@ export function routes(deps: RouteDeps): (req: Request, ctx: RequestContext) => 
       case "/metrics":
         if (deps.metrics) return metricsResponse(deps.metrics(), head);
     }
-    return await serveStatic(deps, path, req.method, host);
+    return serveStatic(deps, path, req.method, host);
   };
 }
 

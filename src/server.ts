@@ -177,7 +177,12 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   fetch(req: Request, ctx?: unknown): Promise<Response> {
-    return this.#p.fetch(req, ctx);
+    // The listener takes the answer as it comes; a mounted caller always gets a promise.
+    try {
+      return Promise.resolve(this.#p.fetch(req, ctx));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
