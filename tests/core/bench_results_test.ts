@@ -56,9 +56,15 @@ for (const doc of docs) {
         // The text links every file it names.
         assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
       }
+      const rendered = spec.render(results);
+      // A file the renderer cannot read (no runs, a renamed field) must not pass as an empty
+      // table or a table of NaN: the rendering has a row of figures and no non-number.
+      const rows = blockCells(rendered).filter((r) => r.length > 1 && !r.includes("---"));
+      assert.ok(rows.length >= 2, `${doc}: ${kind} ${files.join(" ")} renders no rows`);
+      assert.doesNotMatch(rendered, /NaN|Infinity|undefined/, `${doc}: ${kind} ${files.join(" ")}`);
       assert.deepEqual(
         blockCells(table),
-        blockCells(spec.render(results)),
+        blockCells(rendered),
         `${doc}: ${kind} ${files.join(" ")}`,
       );
     }
