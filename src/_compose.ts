@@ -112,7 +112,9 @@ export function compose(
   const source = withCallbacks(s.source ?? defaultBase(new MockSource(), hooks), hooks);
   const broker: Broker = s.broker ?? new LocalBroker();
   const runner = new CallbackRunner(s.callbackTimeoutMs, log, metrics);
-  const directory = new Directory(source, runner, s.userDataCacheMs, log);
+  const directory = new Directory(source, runner, s.userDataCacheMs, log, {
+    hideOfflineAbove: s.hideOfflineAbove,
+  });
   const hub = new Hub<Connection>((serverId, active) => {
     source.watch?.(serverId, active);
     broker.watch(serverId, active);
