@@ -124,14 +124,6 @@ export function bigGuildTable(r: BigGuildResults): string {
   ].join("\n");
 }
 
-/** Every `<!-- big-guild: file -->` block of a Markdown text: the file it names and its content. */
-export function bigGuildBlocks(markdown: string): Array<{ file: string; table: string }> {
-  const out: Array<{ file: string; table: string }> = [];
-  const re = /<!-- big-guild: (\S+) -->\n([\s\S]*?)\n<!-- \/big-guild -->/g;
-  for (const m of markdown.matchAll(re)) out.push({ file: m[1], table: m[2].trim() });
-  return out;
-}
-
 /** A Markdown table's cells, so that a table reformatted by `deno fmt` compares equal. */
 export function tableCells(table: string): string[][] {
   return table.trim().split("\n").map((line) =>

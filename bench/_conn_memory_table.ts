@@ -1,7 +1,7 @@
-// The `conn_memory.ts` results as the Markdown table the docs show: bench/README.md and
+// The `conn_memory.ts` results as the Markdown table the docs show: the benchmark pages and
 // docs/runtimes.md embed it between `<!-- conn-memory: <file> -->` and `<!-- /conn-memory -->`
-// markers, and a test checks that each embedded table is this rendering of the file it names
-// (print it with `deno run -A bench/_conn_memory_table.ts FILE`).
+// markers (bench/_doc_tables.ts), and a test checks that each embedded table is this rendering of
+// the file it names (print it with `deno run -A bench/_conn_memory_table.ts FILE`).
 
 /** KiB per connection, as one server measured itself. */
 export interface Usage {
@@ -92,14 +92,6 @@ export function connMemoryTable(r: ConnMemoryResults): string {
     }
   }
   return lines.join("\n");
-}
-
-/** Each embedded table and the results file its marker names. */
-export function connMemoryBlocks(markdown: string): Array<{ file: string; table: string }> {
-  const out: Array<{ file: string; table: string }> = [];
-  const re = /<!-- conn-memory: (\S+) -->\n([\s\S]*?)\n<!-- \/conn-memory -->/g;
-  for (const m of markdown.matchAll(re)) out.push({ file: m[1], table: m[2].trim() });
-  return out;
 }
 
 if (import.meta.main) {

@@ -150,8 +150,7 @@ export class Connection implements WsEvents {
       this.drop(1009, ERRORS.tooLarge);
       return;
     }
-    // One clock reading for every bucket this frame touches.
-    const now = performance.now();
+    const now = performance.now(); // one clock reading for every bucket this frame touches
     const bucket = this.#bucket ??= new TokenBucket(
       this.#limits.ratePerSecond,
       this.#limits.rateBurst,
@@ -220,9 +219,12 @@ export class Connection implements WsEvents {
     if (!this.#keepsUp(buffered, 0)) return false;
     // The join counts in full against the address's budget.
     if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
-    (this.#slow ??= new SlowClientRule(this.#limits)).joinSent(bytes);
-    this.#write(peer, frame, bytes, buffered);
+    const slow = this.#slow ??= new SlowClientRule(this.#limits);
+    slow.joinSent(bytes);
+    const unsent = this.#write(peer, frame, bytes, buffered);
     this.#joinEnd = this.#sentBytes;
+    // Most joins leave at once: then none is in flight, and no sweep need watch it go.
+    if (slow.check(unsent, 0) === null && slow.idle) this.#slow = undefined;
     return true;
   }
 
@@ -272,13 +274,16 @@ export class Connection implements WsEvents {
     return true;
   }
 
-  #write(peer: WsPeer, frame: string, bytes: number, buffered: number): void {
+  #write(peer: WsPeer, frame: string, bytes: number, buffered: number): number {
     peer.send(frame);
     this.#sentBytes += bytes;
     this.#charge.sent(bytes);
-    // One reading of the unsent bytes per delivery where the runtime allows (see `WsPeer`).
-    this.#charge.set(peer.countsWholeSend ? buffered + bytes : peer.bufferedAmount);
+    // The unsent bytes after the send (returned): one reading per delivery where the runtime
+    // allows (see `WsPeer.countsWholeSend`).
+    const unsent = peer.countsWholeSend ? buffered + bytes : peer.bufferedAmount;
+    this.#charge.set(unsent);
     this.#metrics.framesOut++;
+    return unsent;
   }
 
   /**

@@ -151,7 +151,7 @@ export class ProtocolHandler implements ConnectionHandler {
       this.#hub.join(conn, server.discordId);
       conn.joined();
       this.#metrics.joins++;
-      // Built only when written: at `warn` or quieter a join costs no string for its line.
+      // Built only when written, as the `connected` line is.
       if (this.#log.enabled("info")) {
         this.#log.info(
           `joined ${server.id} (${server.discordId})${

@@ -1,5 +1,6 @@
 /**
- * Keeps the generated parts of docs/*.md true: each page's table of contents, between
+ * Keeps the generated parts of docs/*.md and the benchmark pages (bench/README.md, bench/HISTORY.md)
+ * true: each page's table of contents, between
  * `<!-- toc -->` and `<!-- /toc -->` (from its `##` and `###` headings, with the anchors GitHub
  * makes), and the list of modules between `<!-- modules -->` and `<!-- /modules -->` (each
  * module of `mod.ts` and `src/` with the first sentence of its header comment). Pages go through
@@ -17,11 +18,15 @@ import { fileURLToPath } from "node:url";
 
 const USAGE = `Usage: deno task toc [--check]
 
-Rewrites the tables of contents (<!-- toc -->) and module lists (<!-- modules -->) of docs/*.md.
+Rewrites the tables of contents (<!-- toc -->) and module lists (<!-- modules -->) of docs/*.md,
+bench/README.md and bench/HISTORY.md.
   --check    change nothing; exit 1 and name the pages that are out of date
   -h, --help print this help`;
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** The benchmark pages, which carry a table of contents like the pages of docs/. */
+export const BENCH_PAGES = ["bench/README.md", "bench/HISTORY.md"];
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes. */
 export function anchor(heading: string): string {
@@ -138,13 +143,17 @@ if (import.meta.main) {
   const modules = await moduleList();
   const stale: string[] = [];
   const names = [...Deno.readDirSync(`${ROOT}docs`)].filter((e) => e.isFile).map((e) => e.name);
-  for (const name of names.filter((n) => n.endsWith(".md")).sort()) {
-    const path = `${ROOT}docs/${name}`;
+  const pages = [
+    ...names.filter((n) => n.endsWith(".md")).sort().map((n) => `docs/${n}`),
+    ...BENCH_PAGES,
+  ];
+  for (const name of pages) {
+    const path = `${ROOT}${name}`;
     const page = Deno.readTextFileSync(path);
     if (!page.includes("<!-- toc -->") && !page.includes("<!-- modules -->")) continue;
     const next = await formatted(fill(withToc(page), "modules", () => modules));
     if (next === page) continue;
-    stale.push(`docs/${name}`);
+    stale.push(name);
     if (!check) Deno.writeTextFileSync(path, next);
   }
   if (check && stale.length > 0) {

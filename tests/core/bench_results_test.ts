@@ -1,5 +1,5 @@
 // Every benchmark table in the docs is the rendering of the committed results file(s) it names:
-// README.md, bench/README.md and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
+// README.md, the benchmark pages (bench/README.md, bench/HISTORY.md) and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
 // `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
 // those figures. One test for every kind (big-guild, cluster, conn-memory, deno-write-buffer, peers, bench-run).
 import assert from "node:assert/strict";
@@ -13,19 +13,21 @@ import {
   tableCells,
 } from "../../bench/_doc_tables.ts";
 import { type PeerResults, peerTable } from "../../bench/_peer_table.ts";
+import { BENCH_PAGES } from "../../tools/toc.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
 const docs = [
   "README.md",
-  "bench/README.md",
+  ...BENCH_PAGES,
   ...[...Deno.readDirSync(new URL("docs/", ROOT))]
     .filter((e) => e.name.endsWith(".md")).map((e) => `docs/${e.name}`).sort(),
 ];
 
 /** Kinds a doc must embed (so that deleting a block is noticed too). */
 const EXPECTED: Record<string, string[]> = {
-  "bench/README.md": ["big-guild", "cluster", "conn-memory", "peers"],
+  "bench/README.md": ["big-guild", "cluster", "conn-memory", "peers", "bench-run"],
+  "bench/HISTORY.md": ["big-guild", "conn-memory", "peers"],
   "docs/operating.md": ["big-guild"],
   "docs/scale-out.md": ["cluster"],
   "docs/runtimes.md": ["conn-memory", "deno-write-buffer"],
@@ -54,9 +56,15 @@ for (const doc of docs) {
         // The text links every file it names.
         assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
       }
+      const rendered = spec.render(results);
+      // A file the renderer cannot read (no runs, a renamed field) must not pass as an empty
+      // table or a table of NaN: the rendering has a row of figures and no non-number.
+      const rows = blockCells(rendered).filter((r) => r.length > 1 && !r.includes("---"));
+      assert.ok(rows.length >= 2, `${doc}: ${kind} ${files.join(" ")} renders no rows`);
+      assert.doesNotMatch(rendered, /NaN|Infinity|undefined/, `${doc}: ${kind} ${files.join(" ")}`);
       assert.deepEqual(
         blockCells(table),
-        blockCells(spec.render(results)),
+        blockCells(rendered),
         `${doc}: ${kind} ${files.join(" ")}`,
       );
     }
@@ -67,9 +75,7 @@ Deno.test("every results file a doc links exists", async () => {
   for (const doc of docs) {
     const text = await Deno.readTextFile(new URL(doc, ROOT));
     for (const m of text.matchAll(/\]\(((?:\.\.\/)?(?:bench\/)?results\/[\w.-]+\.json)\)/g)) {
-      const path = doc.startsWith("docs/") || doc === "bench/README.md"
-        ? new URL(m[1], new URL(doc, ROOT))
-        : new URL(m[1], ROOT);
+      const path = new URL(m[1], new URL(doc, ROOT));
       await Deno.stat(path).catch(() => assert.fail(`${doc} links ${m[1]}, which is missing`));
     }
   }

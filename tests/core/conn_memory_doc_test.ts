@@ -1,32 +1,12 @@
-// Every per-connection memory table in the docs is the rendering of the committed results file it
-// names (bench/_conn_memory_table.ts), so no figure there can drift from its measurement; and in
-// every results file that measured a pair of servers, both sent the same frames.
+// The per-connection memory table shows what its results file holds (bench/_conn_memory_table.ts),
+// and in every results file that measured a pair of servers, both sent the same frames. That each
+// table the docs embed is the rendering of the file it names is checked, for every kind of table,
+// by bench_results_test.ts.
 import assert from "node:assert/strict";
 import { tableCells } from "../../bench/_big_guild_table.ts";
-import {
-  connMemoryBlocks,
-  type ConnMemoryResults,
-  connMemoryTable,
-} from "../../bench/_conn_memory_table.ts";
+import { type ConnMemoryResults, connMemoryTable } from "../../bench/_conn_memory_table.ts";
 
 const ROOT = new URL("../../", import.meta.url);
-
-for (const doc of ["bench/README.md", "docs/runtimes.md"]) {
-  Deno.test(`${doc}: each conn-memory table matches the results file it names`, async () => {
-    const text = await Deno.readTextFile(new URL(doc, ROOT));
-    const blocks = connMemoryBlocks(text);
-    assert.ok(blocks.length > 0, `${doc} embeds no conn-memory results`);
-    for (const { file, table } of blocks) {
-      assert.match(file, /^(\.\.\/)?(bench\/)?results\/[\w.-]+\.json$/);
-      const results: ConnMemoryResults = JSON.parse(
-        await Deno.readTextFile(new URL(file.replace(/^(\.\.\/)?(bench\/)?/, "bench/"), ROOT)),
-      );
-      assert.ok(results.date && results.runs.length > 0, `${file}: date and runs`);
-      assert.deepEqual(tableCells(table), tableCells(connMemoryTable(results)), `${doc}: ${file}`);
-      assert.ok(text.includes(`](${file})`), `${doc} links ${file}`);
-    }
-  });
-}
 
 Deno.test("the conn-memory table shows what the file holds (a changed figure changes it)", () => {
   const u = (rss: number) => ({ rss, heapUsed: 5, heapTotal: 10 });
