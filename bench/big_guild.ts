@@ -5,6 +5,8 @@
 //
 //   deno run -A bench/big_guild.ts [--runtimes deno,deno-node,bun] [--viewers 150] [--out FILE]
 //   deno run -A bench/big_guild.ts --table FILE     # the Markdown table the docs embed
+//   ... [--offline 0.8] [--hide-offline-above N]  # share of offline members; the policy on
+//   deno run -A bench/big_guild.ts --hide-offline-table OFF ON   # the policy's comparison table
 //
 // Scenarios per runtime, each on a fresh server:
 // - herd: `--viewers` viewers join at once: time until all have the whole join, their join
@@ -19,13 +21,14 @@
 // Writes one JSON file (machine, versions, date, load average, every figure) for bench/results/.
 import { parseArgs } from "node:util";
 import { bigGuildTable } from "./_big_guild_table.ts";
+import { hideOfflineTable } from "./_hide_offline_table.ts";
 import { cpuSeconds, machineInfo, memory, peakRss } from "./_procfs.ts";
 import { BIG_GUILD_SHORT } from "../tests/_fixtures/big_guild.ts";
 import { GuildProcess } from "../tests/_fixtures/guild_process.ts";
 import type { RuntimeName } from "../tests/_fixtures/runtimes.ts";
 import { type RawFrame, RawViewer } from "../tests/_fixtures/raw_viewer.ts";
 
-const { values: args } = parseArgs({
+const { values: args, positionals } = parseArgs({
   args: Deno.args,
   options: {
     runtimes: { type: "string", default: "deno,deno-node,bun" },
@@ -35,11 +38,24 @@ const { values: args } = parseArgs({
     // The churn server's userDataCacheMs (default: the test server's 60 s; dback's own is 1 s).
     "user-data-cache-ms": { type: "string" },
     scenarios: { type: "string", default: "herd,churn,join250k" },
+    // Share of the guild offline (default: every fourth member), and the server's
+    // hideOfflineAbove (default: off) for herd and churn.
+    offline: { type: "string" },
+    "hide-offline-above": { type: "string" },
     out: { type: "string" },
     table: { type: "string" },
+    "hide-offline-table": { type: "boolean" },
   },
+  allowPositionals: true,
 });
 
+if (args["hide-offline-table"]) {
+  const files = await Promise.all(
+    positionals.map(async (f) => JSON.parse(await Deno.readTextFile(f))),
+  );
+  console.log(hideOfflineTable(files));
+  Deno.exit(0);
+}
 if (args.table) {
   console.log(bigGuildTable(JSON.parse(await Deno.readTextFile(args.table))));
   Deno.exit(0);
@@ -56,11 +72,22 @@ function percentile(values: number[], p: number): number {
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-async function herd(runtime: RuntimeName, n: number) {
-  await using server = await GuildProcess.start(runtime, {
+const offline = args.offline === undefined ? undefined : Number(args.offline);
+const hideOfflineAbove = args["hide-offline-above"] === undefined
+  ? undefined
+  : Number(args["hide-offline-above"]);
+/** The big guild of herd and churn, with `--offline` and `--hide-offline-above` when given. */
+function guild(options: Record<string, number> = {}) {
+  return {
     members: 100_000,
     presencePerSecond: 20,
-  });
+    ...(offline === undefined ? {} : { offline }),
+    options: { ...options, ...(hideOfflineAbove === undefined ? {} : { hideOfflineAbove }) },
+  };
+}
+
+async function herd(runtime: RuntimeName, n: number) {
+  await using server = await GuildProcess.start(runtime, guild());
   // Build the map (the first join) before measuring.
   const warm = await RawViewer.connect(server.port, { localAddress: "127.0.1.250" });
   warm.connect(BIG_GUILD_SHORT);
@@ -103,13 +130,14 @@ async function herd(runtime: RuntimeName, n: number) {
 }
 
 async function churn(runtime: RuntimeName, seconds: number) {
-  await using server = await GuildProcess.start(runtime, {
-    members: 100_000,
-    presencePerSecond: 20,
-    ...(args["user-data-cache-ms"] === undefined
-      ? {}
-      : { options: { userDataCacheMs: Number(args["user-data-cache-ms"]) } }),
-  });
+  await using server = await GuildProcess.start(
+    runtime,
+    guild(
+      args["user-data-cache-ms"] === undefined
+        ? {}
+        : { userDataCacheMs: Number(args["user-data-cache-ms"]) },
+    ),
+  );
   const warm = await RawViewer.connect(server.port, { localAddress: "127.0.1.250" });
   warm.connect(BIG_GUILD_SHORT);
   await warm.waitFor(answered);
@@ -339,7 +367,12 @@ const report = {
       args["churn-runs"]
     } run(s) (figures: the median, each run under runs); dback defaults (maxTotalBufferedBytes 1 GiB, join budgets 1/s burst 10 per connection, 2/s burst 30 per IP) except userDataCacheMs ${
       args["user-data-cache-ms"] ?? "60000 (the test server's)"
-    } (churn; herd and join250k 60000); 100,000-member guild (13.3 MB join) with presence at 20/s`,
+    } (churn; herd and join250k 60000); 100,000-member guild (13.3 MB join) with presence at 20/s${
+      offline === undefined ? "" : `; ${offline * 100} % of its members offline`
+    }${
+      hideOfflineAbove === undefined ? "" : `; hideOfflineAbove ${hideOfflineAbove} (herd, churn)`
+    }`,
+  guild: { members: 100_000, offline: offline ?? 0.25, hideOfflineAbove: hideOfflineAbove ?? 0 },
   machine: machineInfo(
     {
       deno: `deno ${Deno.version.deno}`,

@@ -83,3 +83,39 @@ export function parseClientFrame(text: string): ParsedFrame {
   }
   return { ok: true, request };
 }
+
+// Every path of the parser: a plain connect, one with every login field, and the refusals.
+const WARM_FRAMES = [
+  '{"type":"connect","data":{"server":"warm"}}',
+  '{"type":"connect","data":{"server":7,"discordToken":"t","discordUser":{"id":"1","username":"u"},"password":"p"}}',
+  '{"type":"connect","data":{"server":{}}}',
+  '{"type":"connect","data":{"discordToken":"","discordUser":{"id":1}}}',
+  '{"type":"connect"}',
+  '{"type":"hello"}',
+  "[]",
+  "{",
+];
+let warm = false;
+
+/**
+ * Run the parser over every kind of frame a thousand times, once per
+ * process. A JavaScript engine compiles code that has run often: unwarmed,
+ * zod's parse of the first thousand `connect` frames of a fresh server costs
+ * about ten times a warm one on Bun (JavaScriptCore), a join storm after a
+ * restart pays it. Whether this run warmed it (`false`: already done).
+ *
+ * @example
+ * ```ts
+ * import { parseClientFrame, warmClientFrames } from "./_client_frames.ts";
+ * warmClientFrames();
+ * if (warmClientFrames()) throw new Error("once per process");
+ * const parsed = parseClientFrame('{"type":"connect","data":{"server":"dworld"}}');
+ * if (!parsed.ok || parsed.request.server !== "dworld") throw new Error("unexpected");
+ * ```
+ */
+export function warmClientFrames(): boolean {
+  if (warm) return false;
+  warm = true;
+  for (let i = 0; i < 1000; i++) parseClientFrame(WARM_FRAMES[i % WARM_FRAMES.length]);
+  return true;
+}

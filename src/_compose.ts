@@ -27,7 +27,7 @@ import { MockSource } from "./sources/mock.ts";
 import { defaultBase, withCallbacks } from "./sources/_callbacks.ts";
 import { PAGE_FILES, staticSource } from "./_static.ts";
 import { pickTransport } from "./transport/mod.ts";
-import type { RequestContext, Transport } from "./transport/types.ts";
+import type { FetchHandler, Transport } from "./transport/types.ts";
 import { upgrader } from "./_upgrade.ts";
 import { VERSION } from "./version.ts";
 
@@ -59,8 +59,8 @@ export interface Parts {
   joinQueue: JoinQueue;
   /** Events in (sink, broadcasts) and out (delivery). */
   events: EventRouter;
-  /** The request handler of the port. */
-  fetch: (req: Request, ctx: RequestContext) => Promise<Response>;
+  /** The request handler of the port (synchronous for upgrades and API answers). */
+  fetch: FetchHandler;
   /** The `/metrics` text. */
   metricsText(): string;
 }
@@ -112,7 +112,9 @@ export function compose(
   const source = withCallbacks(s.source ?? defaultBase(new MockSource(), hooks), hooks);
   const broker: Broker = s.broker ?? new LocalBroker();
   const runner = new CallbackRunner(s.callbackTimeoutMs, log, metrics);
-  const directory = new Directory(source, runner, s.userDataCacheMs, log);
+  const directory = new Directory(source, runner, s.userDataCacheMs, log, {
+    hideOfflineAbove: s.hideOfflineAbove,
+  });
   const hub = new Hub<Connection>((serverId, active) => {
     source.watch?.(serverId, active);
     broker.watch(serverId, active);

@@ -226,9 +226,12 @@ export class Connection implements WsEvents {
     if (!this.#keepsUp(buffered, 0)) return false;
     // The join counts in full against the address's budget.
     if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
-    (this.#slow ??= new SlowClientRule(this.#limits)).joinSent(bytes);
+    const slow = this.#slow ??= new SlowClientRule(this.#limits);
+    slow.joinSent(bytes);
     this.#write(peer, frame, bytes);
     this.#joinEnd = this.#sentBytes;
+    // Most joins leave at once: then none is in flight, and no sweep need watch it go.
+    if (slow.check(peer.bufferedAmount, 0) === null && slow.idle) this.#slow = undefined;
     return true;
   }
 

@@ -189,6 +189,13 @@ export class Directory {
         }
         // Events that arrived while the source was answering may be newer than its answer.
         for (const p of pending) cache.apply(p.e, p.frame);
+        const above = this.#policy.hideOfflineAbove;
+        if (above) {
+          // Judged per load, with a margin: a guild hovering around the threshold does not
+          // switch back and forth on every refresh (a switch leaves earlier viewers inexact).
+          cache.hideOffline = cache.size > above ||
+            (stale?.hideOffline === true && cache.size * 10 > above * 9);
+        }
         const cost = performance.now() - started;
         cache.expires = this.#cacheMs > 0
           ? Date.now() + Math.max(this.#cacheMs, cost * REFRESH_SHARE)
@@ -236,10 +243,15 @@ export class Directory {
     );
   }
 
-  /** Keep the cached user map of a server current with a presence event. */
-  apply(e: PresenceEvent, frame: string): void {
-    this.#users.get(e.server)?.apply(e, frame);
+  /**
+   * Keep the cached user map of a server current with a presence event
+   * whose frame as given is `frame`; returns the frame its viewers are to
+   * get (see `UserMapCache.apply`), or `undefined` for none.
+   */
+  apply(e: PresenceEvent, frame: string): string | undefined {
     this.#loading.get(e.server)?.pending.push({ e, frame });
+    const cache = this.#users.get(e.server);
+    return cache ? cache.apply(e, frame) : frame;
   }
 
   /** Forget the cached user map of a server (its users changed without an event). */

@@ -52,7 +52,9 @@ export interface EventDeps {
  * const router = new EventRouter({
  *   broker,
  *   hub: new Hub<Connection>(),
- *   directory: { apply: (e: { uid: string }) => applied.push(e.uid) } as unknown as Directory,
+ *   directory: {
+ *     apply: (e: { uid: string }, frame: string) => (applied.push(e.uid), frame),
+ *   } as unknown as Directory,
  *   leave: () => {},
  *   log: new Logger("silent"),
  *   metrics,
@@ -109,10 +111,14 @@ export class EventRouter {
     const { hub, directory, metrics } = this.#d;
     const spec = specOf(e);
     const server = e.event.server;
-    const frame = spec.frame(e.event);
-    // The next joiner must see this change: in its user map, or replayed after it.
-    if (e.type === "presence") directory.apply(e.event, frame);
-    else if (e.type === "update-clientid") directory.forgetClientId(e.event.server);
+    let frame = spec.frame(e.event);
+    // The next joiner must see this change: in its user map, or replayed after it. The map
+    // says what the viewers get (offline members may be hidden, see `hideOfflineAbove`).
+    if (e.type === "presence") {
+      const sent = directory.apply(e.event, frame);
+      if (sent === undefined) return 0;
+      frame = sent;
+    } else if (e.type === "update-clientid") directory.forgetClientId(e.event.server);
     if (spec.closesRoom) {
       const members = hub.members(server);
       directory.invalidate(server);

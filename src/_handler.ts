@@ -149,12 +149,15 @@ export class ProtocolHandler implements ConnectionHandler {
       this.#hub.join(conn, server.discordId);
       conn.joined();
       this.#metrics.joins++;
-      this.#log.info(
-        `joined ${server.id} (${server.discordId})${
-          turn.queued ? ` after ${Math.round(turn.waitedMs)} ms in the join queue` : ""
-        }`,
-        conn.id,
-      );
+      // Built only when written, as the `connected` line is.
+      if (this.#log.enabled("info")) {
+        this.#log.info(
+          `joined ${server.id} (${server.discordId})${
+            turn.queued ? ` after ${Math.round(turn.waitedMs)} ms in the join queue` : ""
+          }`,
+          conn.id,
+        );
+      }
     } finally {
       turn.done();
     }

@@ -17,10 +17,19 @@
  * serialised at most about once per window however many join, and a small
  * map (where a replay would soon outweigh it) on each change, as before.
  *
+ * With the `hideOfflineAbove` policy, a map loaded with more users than that
+ * hides its offline members: its snapshots leave them out, and each presence
+ * is turned into the frame that keeps a viewer's picture equal to the
+ * visible users (a member who comes online is sent with its name and
+ * colour, one who goes offline as a removal, a hidden one who stays hidden
+ * not at all). A map at or below it still sends a member who comes from
+ * offline with its name: a viewer who joined while a bigger copy hid
+ * offline members can draw it.
+ *
  * @module
  */
 import { utf8Length } from "./_limits.ts";
-import type { PresenceEvent } from "./events.ts";
+import { EVENTS, type PresenceEvent } from "./events.ts";
 import type { UserMap } from "./protocol.ts";
 
 /** What a joiner is sent: the user map at the snapshot, then the presence frames since. */
@@ -39,18 +48,21 @@ interface Snapshot extends JoinSnapshot {
   replayBytes: number;
 }
 
-/** When a snapshot is rebuilt; see the module comment. */
+/** When a snapshot is rebuilt, and what it shows; see the module comment. */
 export interface SnapshotPolicy {
   /** The longest a snapshot is reused, in ms (0: rebuilt on every change). */
   windowMs: number;
   /** The clock (ms), replaceable in tests. */
   now: () => number;
+  /** Hide offline members of maps loaded with more users than this (0 or absent: never). */
+  hideOfflineAbove?: number;
 }
 
 interface User {
   key: string;
   username: string;
   roleColor: string;
+  status: string;
   fragment: string;
   bytes: number;
 }
@@ -91,6 +103,13 @@ export class UserMapCache {
   expires = Number.POSITIVE_INFINITY;
   /** Replaced by a newer copy or dropped: it gets no more events, so joins must not use it. */
   retired = false;
+  /**
+   * The `hideOfflineAbove` policy's verdict for this copy (set before it
+   * serves): `true` hides offline members, `false` shows them but names a
+   * member back from offline, `undefined` (the policy is off) sends every
+   * frame as given.
+   */
+  hideOffline: boolean | undefined = undefined;
 
   /** Keep `map` (as validated from the source), snapshotting it by `policy`. */
   constructor(map: UserMap, policy: SnapshotPolicy) {
@@ -120,21 +139,65 @@ export class UserMapCache {
     // Sized per fragment, so the joined map's size is known without a pass over megabytes.
     const bytes = utf8Length(fragment);
     this.#bytes += bytes - (this.#users.get(uid)?.bytes ?? 0);
-    this.#users.set(uid, { key, username, roleColor, fragment, bytes });
+    this.#users.set(uid, { key, username, roleColor, status, fragment, bytes });
+  }
+
+  /** How many users the map holds (offline ones included). */
+  get size(): number {
+    return this.#users.size;
   }
 
   /**
-   * Apply a presence event, whose wire frame (as this server's viewers are
-   * sent it) is `frame`: an unknown user without a name cannot be drawn, so
-   * the map skips it, but the frame is replayed all the same (viewers got it).
+   * Apply a presence event, whose wire frame as the source gave it is
+   * `frame`; returns the frame this server's viewers are to be sent (the
+   * same one unless the `hideOfflineAbove` policy is on), or `undefined` for
+   * none. An unknown user without a name cannot be drawn, so the map skips
+   * it, but the frame is replayed all the same (viewers got it).
    */
-  apply(e: PresenceEvent, frame: string): void {
+  apply(e: PresenceEvent, frame: string): string | undefined {
+    if (this.hideOffline !== undefined) return this.#applyHiding(e, frame);
+    this.#replay(frame);
+    this.#change(e, this.#users.get(e.uid));
+    return frame;
+  }
+
+  #applyHiding(e: PresenceEvent, frame: string): string | undefined {
+    const before = this.#users.get(e.uid);
+    this.#change(e, before);
+    const after = e.delete ? undefined : this.#users.get(e.uid);
+    let out: string | undefined = frame;
+    // Whether viewers of a map that hides offline members were shown this user.
+    const was = before !== undefined && before.status !== "offline";
+    if (this.hideOffline) {
+      const is = after !== undefined && after.status !== "offline";
+      if (!was && !is) return undefined;
+      if (was && !is && !e.delete) out = EVENTS.presence.frame({ ...e, delete: true });
+      else if (!was && is) out = this.#announce(e, after);
+    } else if (!was && after) out = this.#announce(e, after);
+    this.#replay(out);
+    return out;
+  }
+
+  /** The frame that introduces a user to viewers who may not have it: name and colour included. */
+  #announce(e: PresenceEvent, u: User): string {
+    return EVENTS.presence.frame({
+      server: e.server,
+      uid: e.uid,
+      status: e.status,
+      username: u.username,
+      roleColor: u.roleColor,
+    });
+  }
+
+  #replay(frame: string): void {
     const s = this.#snapshot;
     if (s) {
       s.replay.push(frame);
       s.replayBytes += frame.length;
     }
-    const known = this.#users.get(e.uid);
+  }
+
+  #change(e: PresenceEvent, known: User | undefined): void {
     if (e.delete) {
       if (known) {
         this.#users.delete(e.uid);
@@ -184,14 +247,27 @@ export class UserMapCache {
 
   #build(): Snapshot {
     const started = performance.now();
-    const n = this.#users.size;
-    const parts = new Array<string>(n);
-    let i = 0;
-    for (const u of this.#users.values()) parts[i++] = u.fragment;
+    let n = this.#users.size;
+    let bytes = this.#bytes;
+    let parts: string[];
+    if (this.hideOffline) {
+      parts = [];
+      bytes = 0;
+      for (const u of this.#users.values()) {
+        if (u.status === "offline") continue;
+        parts.push(u.fragment);
+        bytes += u.bytes;
+      }
+      n = parts.length;
+    } else {
+      parts = new Array<string>(n);
+      let i = 0;
+      for (const u of this.#users.values()) parts[i++] = u.fragment;
+    }
     this.builds++;
     this.#snapshot = {
       json: `{${parts.join(",")}}`,
-      bytes: this.#bytes + 2 + Math.max(0, n - 1),
+      bytes: bytes + 2 + Math.max(0, n - 1),
       at: this.#policy.now(),
       replay: [],
       replayBytes: 0,

@@ -91,6 +91,15 @@ export interface ServerOptions {
   callbackTimeoutMs?: number;
   /** How long a user map and the server list are reused before the source is asked again, in ms (presence events keep a user map current meanwhile; a `server-gone` event drops the list). Default 1000; 0 disables. */
   userDataCacheMs?: number;
+  /**
+   * Leave offline members out of the `server-join` of a server whose user
+   * map has more than this many users (like the original bot's
+   * `hideOffline`, for big guilds): its viewers then get a member who comes
+   * online with its name and colour, and lose one who goes offline. Judged
+   * each time the map is loaded from the source (see docs/library.md).
+   * Needs `userDataCacheMs` above 0. Default 0 (never).
+   */
+  hideOfflineAbove?: number;
   /** Largest inbound frame in bytes; larger closes the connection with 1009. Default 8192 (client frames are well under 4 KiB). */
   maxFrameBytes?: number;
   /** Sustained inbound frames per second per connection. Default 10. */
@@ -245,6 +254,9 @@ export const optionsSchema = z.strictObject({
   userDataCacheMs: count.default(1000).describe(
     "reuse a user map and the server list this long before asking again, ms (0: never)",
   ),
+  hideOfflineAbove: count.default(0).describe(
+    "leave offline members out of the join of a server with more users than this (0: never)",
+  ),
   maxFrameBytes: positive.default(8 * 1024).describe(
     "largest inbound frame, bytes (larger: close 1009)",
   ),
@@ -325,6 +337,10 @@ export const optionsSchema = z.strictObject({
 }).refine((o) => o.maxBufferedBytes >= o.highWaterBytes, {
   message: "maxBufferedBytes must be at least highWaterBytes",
   path: ["maxBufferedBytes"],
+}).refine((o) => o.hideOfflineAbove === 0 || o.userDataCacheMs > 0, {
+  // Which members a viewer was shown is known from the cached map alone.
+  message: "hideOfflineAbove needs userDataCacheMs above 0",
+  path: ["hideOfflineAbove"],
 });
 
 /** The options after defaults. */

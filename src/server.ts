@@ -6,6 +6,7 @@
  * @module
  */
 import type { Callbacks } from "./callbacks.ts";
+import { warmClientFrames } from "./_client_frames.ts";
 import { compose, type Parts } from "./_compose.ts";
 import { sweepSlowClients } from "./_slow_client.ts";
 import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
@@ -177,7 +178,11 @@ export class WebSocketServer implements AsyncDisposable {
    * ```
    */
   fetch(req: Request, ctx?: unknown): Promise<Response> {
-    return this.#p.fetch(req, ctx);
+    try {
+      return Promise.resolve(this.#p.fetch(req, ctx));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
@@ -192,6 +197,8 @@ export class WebSocketServer implements AsyncDisposable {
     const s = this.#settings;
     try {
       if (s.staticDir !== undefined && s.staticDir !== false) await checkStaticDir(s.staticDir);
+      // Before the first viewer, not during the join storm after a restart.
+      warmClientFrames();
       await this.#p.broker.open((e) => this.#p.events.deliver(e));
       await this.#p.source.start?.(this.#p.events.sink(), { log: this.#log });
       await this.#ports.open({

@@ -49,6 +49,9 @@ interface BunGlobal {
 }
 
 const OPEN = 1;
+// Bun has answered the upgrade itself and ignores what fetch returns then: one shared, empty
+// response (never read, so never used up) instead of one per upgrade.
+const UPGRADED = new Response(null);
 // Topics are per Bun server; the prefix keeps ours apart from a host app's own.
 const TOPIC = "dback/";
 
@@ -209,8 +212,7 @@ export function bunTransport(limits: SocketLimits): Transport {
         throw new Error("not a WebSocket upgrade");
       }
       server = srv;
-      // Bun has answered the upgrade itself and ignores this response.
-      return new Response(null);
+      return UPGRADED;
     },
   };
 }

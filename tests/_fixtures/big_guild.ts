@@ -17,15 +17,27 @@ export function memberUid(i: number): string {
   return String(800000000000000000n + BigInt(i));
 }
 
-/** A user map of `members` users. */
-export function bigUserMap(members: number): UserMap {
+/** Whether member `i` is offline when `offline` (a share, in twentieths) of the guild is. */
+export function isOffline(i: number, offline: number): boolean {
+  return i % 20 < Math.round(offline * 20);
+}
+
+/**
+ * A user map of `members` users: every fourth offline, or, given `offline`
+ * (a share such as 0.8, as on real big guilds), that share of them.
+ */
+export function bigUserMap(members: number, offline?: number): UserMap {
   const users: UserMap = {};
   for (let i = 0; i < members; i++) {
     const uid = memberUid(i);
     users[uid] = {
       uid,
       username: `member ${String(i).padStart(6, "0")} of the big guild`,
-      status: STATUSES[i % 4],
+      status: offline === undefined
+        ? STATUSES[i % 4]
+        : isOffline(i, offline)
+        ? "offline"
+        : STATUSES[i % 3],
       roleColor: `#${(i * 2654435761 % 0xffffff).toString(16).padStart(6, "0")}`,
     };
   }
@@ -33,8 +45,8 @@ export function bigUserMap(members: number): UserMap {
 }
 
 /** Callbacks serving the big guild (and a small one) to a `WebSocketServer`. */
-export function bigGuildCallbacks(members: number): Callbacks {
-  const big = bigUserMap(members);
+export function bigGuildCallbacks(members: number, offline?: number): Callbacks {
+  const big = bigUserMap(members, offline);
   const small = bigUserMap(10);
   const servers: ServerMap = {
     [BIG_GUILD]: { id: BIG_GUILD_SHORT, name: "Big Guild", default: true },

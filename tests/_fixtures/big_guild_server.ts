@@ -1,6 +1,6 @@
 // A dback server with the big guild, in its own process so that its memory is its own; runs
 // under `deno run -A` and `bun run` alike. Argument: JSON
-// `{ "members": N, "presencePerSecond": R, "options": {...} }`. Prints `READY <port>`, then one
+// `{ "members": N, "offline": share, "presencePerSecond": R, "options": {...} }`. Prints `READY <port>`, then one
 // JSON line per log record at `warn` and above (or the `logLevel` of its options); answers `metrics` and `presence <count>` lines on stdin.
 import process from "node:process";
 import { createInterface } from "node:readline";
@@ -9,6 +9,7 @@ import { bigGuildCallbacks, presenceEvent } from "./big_guild.ts";
 
 interface Spec {
   members: number;
+  offline?: number;
   presencePerSecond?: number;
   options?: ServerOptions;
 }
@@ -23,7 +24,7 @@ const server = new WebSocketServer({
   logSink: (log) => print({ log }),
   maxConnectionsPerIp: 1000,
   userDataCacheMs: 60_000,
-  callbacks: bigGuildCallbacks(spec.members),
+  callbacks: bigGuildCallbacks(spec.members, spec.offline),
   ...spec.options,
 });
 await server.start();

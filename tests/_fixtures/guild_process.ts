@@ -8,6 +8,8 @@ export { RUNTIMES } from "./runtimes.ts";
 /** What the child serves. */
 export interface GuildSpec {
   members: number;
+  /** Share of offline members (default: every fourth). */
+  offline?: number;
   presencePerSecond?: number;
   options?: ServerOptions;
   /** Deno only: permission flags after `-A` (e.g. `--deny-env=...`). */

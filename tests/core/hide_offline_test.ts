@@ -1,0 +1,255 @@
+// The `hideOfflineAbove` policy: above N users a server's join leaves offline members out, and
+// every presence frame keeps a viewer's picture equal to the visible users (a member back from
+// offline is named, one going offline removed, a hidden one staying hidden not sent); at or below
+// N nothing is hidden. Joiners (snapshot, replay, live frames) see the truth under the policy over
+// random steps; a guild crossing N on a reload never gets a frame it cannot draw.
+import assert from "node:assert/strict";
+import type { PresenceEvent, UserMap } from "../../mod.ts";
+import { EVENTS } from "../../src/events.ts";
+import { Directory } from "../../src/_directory.ts";
+import { CallbackRunner } from "../../src/_callback_runner.ts";
+import { Logger } from "../../src/log.ts";
+import { Metrics } from "../../src/_metrics.ts";
+import { parseOptions } from "../../src/options.ts";
+import { FakeTime } from "../_fixtures/fake_time.ts";
+import { fold, type View } from "../_fixtures/presence_fold.ts";
+
+const SERVER = "100";
+const STATUSES = ["online", "idle", "dnd", "offline"] as const;
+
+/** `n` users; every fourth one (uid 3, 7, ...) offline. */
+function users(n: number): UserMap {
+  const map: UserMap = {};
+  for (let i = 0; i < n; i++) {
+    map[`${i}`] = {
+      uid: `${i}`,
+      username: `user ${i}`,
+      status: STATUSES[i % 4],
+      roleColor: "#123456",
+    };
+  }
+  return map;
+}
+
+function directory(getUserData: () => UserMap, hideOfflineAbove: number, cacheMs = 60_000) {
+  const log = new Logger("silent");
+  const runner = new CallbackRunner(5000, log, new Metrics());
+  return new Directory({ getServerData: () => ({}), getUserData }, runner, cacheMs, log, {
+    windowMs: 1000,
+    hideOfflineAbove,
+  });
+}
+
+/** What the event router does: the map says which frame (if any) the room gets. */
+function send(dir: Directory, e: PresenceEvent): Record<string, unknown> | undefined {
+  const frame = dir.apply(e, EVENTS.presence.frame(e));
+  return frame === undefined ? undefined : JSON.parse(frame).data;
+}
+
+async function joinView(dir: Directory): Promise<View> {
+  const map = await dir.userMap(SERVER);
+  assert.ok(map.ok);
+  const snap = map.value.snapshot();
+  const view: View = JSON.parse(snap.json);
+  for (const frame of snap.replay) drawable(view, frame);
+  return view;
+}
+
+/** `fold`, refusing a frame the client could not draw (an unknown uid without a name). */
+function drawable(view: View, frame: string): void {
+  const d = JSON.parse(frame).data;
+  if (!d.delete && !Object.values(view).some((u) => u.uid === d.uid)) {
+    assert.ok(d.username !== undefined, `a nameless frame for a user the viewer lacks: ${frame}`);
+  }
+  fold(view, frame);
+}
+
+const visible = (v: View): View =>
+  Object.fromEntries(Object.entries(v).filter(([, u]) => u.status !== "offline"));
+
+Deno.test("hideOfflineAbove: above N the join omits offline members; presence names, removes, or skips", async () => {
+  const dir = directory(() => users(20), 10);
+  const view = await joinView(dir);
+  assert.equal(Object.keys(view).length, 15);
+  assert.ok(!("3" in view) && "2" in view);
+  // A hidden member comes online: sent with its name and colour from the map.
+  assert.deepEqual(send(dir, { server: SERVER, uid: "3", status: "idle" }), {
+    uid: "3",
+    status: "idle",
+    username: "user 3",
+    roleColor: "#123456",
+  });
+  // A shown member goes offline: removed.
+  assert.deepEqual(send(dir, { server: SERVER, uid: "2", status: "offline" }), {
+    uid: "2",
+    status: "offline",
+    delete: true,
+  });
+  // A shown member changes status: as given.
+  assert.deepEqual(send(dir, { server: SERVER, uid: "1", status: "dnd" }), {
+    uid: "1",
+    status: "dnd",
+  });
+  // Hidden and staying hidden (offline again, renamed while offline, removed): nothing is sent.
+  assert.equal(send(dir, { server: SERVER, uid: "7", status: "offline" }), undefined);
+  assert.equal(
+    send(dir, { server: SERVER, uid: "2", status: "offline", username: "x" }),
+    undefined,
+  );
+  assert.equal(
+    send(dir, { server: SERVER, uid: "11", status: "offline", delete: true }),
+    undefined,
+  );
+  // An unknown user without a name cannot be drawn: not sent either.
+  assert.equal(send(dir, { server: SERVER, uid: "999", status: "online" }), undefined);
+  // The next joiner sees the same picture as one who was there all along.
+  const later = await joinView(dir);
+  assert.equal(later["3"].status, "idle");
+  assert.ok(!("2" in later));
+  assert.equal(later["2"], undefined);
+  assert.equal(Object.keys(later).length, 15);
+});
+
+Deno.test("hideOfflineAbove: at or below N every member is in the join; a member back from offline is named", async () => {
+  const dir = directory(() => users(10), 10);
+  const view = await joinView(dir);
+  assert.equal(Object.keys(view).length, 10);
+  assert.equal(view["3"].status, "offline");
+  assert.deepEqual(send(dir, { server: SERVER, uid: "2", status: "offline" }), {
+    uid: "2",
+    status: "offline",
+  });
+  assert.deepEqual(send(dir, { server: SERVER, uid: "3", status: "online" }), {
+    uid: "3",
+    status: "online",
+    username: "user 3",
+    roleColor: "#123456",
+  });
+  // Off (0): frames go out exactly as given.
+  const off = directory(() => users(20), 0);
+  assert.equal(Object.keys(await joinView(off)).length, 20);
+  assert.deepEqual(send(off, { server: SERVER, uid: "3", status: "online" }), {
+    uid: "3",
+    status: "online",
+  });
+});
+
+Deno.test("hideOfflineAbove: every joiner's view (snapshot, replay, live) equals the visible truth", async () => {
+  using time = new FakeTime({ timers: true });
+  const dir = directory(() => users(200), 100);
+  // mulberry32: the low bits of a power-of-two LCG repeat too soon for `% 4` to mix statuses.
+  let s = 7;
+  const rand = (n: number) => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) % n;
+  };
+  let announced = 0;
+  const truth: View = users(200) as View;
+  const clients: View[] = [];
+  let replayed = 0;
+  let skipped = 0;
+  for (let step = 0; step < 3000; step++) {
+    const r = rand(100);
+    if (r < 70) {
+      const uid = `${rand(260)}`; // some beyond the map: new users, or unknown ones without a name
+      let e: PresenceEvent = { server: SERVER, uid, status: STATUSES[rand(4)] };
+      const kind = rand(10);
+      if (kind === 0) e = { ...e, delete: true };
+      else if (kind <= 2) e = { ...e, username: `renamed ${step}` };
+      else if (kind === 3) e = { ...e, roleColor: "#00ff00" };
+      fold(truth, EVENTS.presence.frame(e)); // the source's picture, offline members included
+      const frame = dir.apply(e, EVENTS.presence.frame(e));
+      if (frame === undefined) skipped++;
+      else {
+        if (frame.includes('"username"') && !e.username) announced++;
+        for (const view of clients) drawable(view, frame);
+      }
+    } else if (r < 90) {
+      const map = await dir.userMap(SERVER);
+      assert.ok(map.ok);
+      replayed += map.value.snapshot().replay.length;
+      clients.push(await joinView(dir));
+    } else {
+      await time.tick(rand(300));
+    }
+  }
+  assert.ok(
+    clients.length > 400 && replayed > 100 && skipped > 100 && announced > 100,
+    `joins ${clients.length}, replayed ${replayed}, skipped ${skipped}, announced ${announced}`,
+  );
+  const expected = visible(truth);
+  assert.ok(Object.keys(expected).length < Object.keys(truth).length);
+  for (const view of clients) assert.deepEqual(view, expected);
+});
+
+Deno.test("hideOfflineAbove: a guild crossing N switches on a reload (with a margin); earlier viewers keep every visible member right", async () => {
+  using time = new FakeTime();
+  // The source's picture: members join and leave by events (as the Discord source sends them).
+  const source = users(100) as View;
+  const dir = directory(() => structuredClone(source) as UserMap, 100, 1000);
+  const viewers: View[] = [];
+  let n = 0;
+  const emit = (e: PresenceEvent) => {
+    fold(source, EVENTS.presence.frame(e));
+    const frame = dir.apply(e, EVENTS.presence.frame(e));
+    if (frame !== undefined) { for (const v of viewers) drawable(v, frame); }
+  };
+  const uids = () => Object.keys(source);
+  const traffic = (count: number) => {
+    for (let i = 0; i < count; i++, n++) {
+      const all = uids();
+      emit({ server: SERVER, uid: all[(n * 37) % all.length], status: STATUSES[n % 4] });
+    }
+  };
+  const resize = async (members: number) => {
+    for (let i = 0; uids().length < members; i++, n++) {
+      emit({ server: SERVER, uid: `${1000 + n}`, status: STATUSES[n % 4], username: `new ${n}` });
+    }
+    while (uids().length > members) {
+      emit({ server: SERVER, uid: uids()[n++ % uids().length], status: "offline", delete: true });
+    }
+    await time.tick(1001);
+    await dir.userMap(SERVER); // served from the old copy; the source is asked meanwhile
+    await new Promise((r) => setTimeout(r, 0));
+    const map = await dir.userMap(SERVER);
+    assert.ok(map.ok);
+    assert.equal(map.value.size, members);
+    return map.value.hideOffline;
+  };
+  // Every viewer, whenever it joined, has every visible member right.
+  const check = (when: string) => {
+    for (const v of viewers) assert.deepEqual(visible(v), visible(source), when);
+  };
+  // 100 users: at N, shown in full.
+  viewers.push(await joinView(dir));
+  traffic(200);
+  assert.deepEqual(viewers[0], source);
+  // Grown past N: hidden from the next load on.
+  assert.equal(await resize(110), true);
+  traffic(300);
+  check("after growing");
+  const joiner = await joinView(dir);
+  assert.deepEqual(joiner, visible(source));
+  viewers.push(joiner);
+  // Shrunk within the margin (95 > 90): still hidden; below it (85): shown again.
+  assert.equal(await resize(95), true);
+  traffic(300);
+  check("within the margin");
+  assert.equal(await resize(85), false);
+  traffic(300);
+  check("after shrinking");
+  assert.deepEqual(await joinView(dir), source);
+});
+
+Deno.test("hideOfflineAbove: an option checked like the others; it needs the user map cache", () => {
+  assert.equal(parseOptions({}).hideOfflineAbove, 0);
+  assert.equal(parseOptions({ hideOfflineAbove: 5000 }).hideOfflineAbove, 5000);
+  assert.throws(() => parseOptions({ hideOfflineAbove: -1 }), /hideOfflineAbove/);
+  assert.throws(() => parseOptions({ hideOfflineAbove: 1.5 }), /hideOfflineAbove/);
+  assert.throws(
+    () => parseOptions({ hideOfflineAbove: 10, userDataCacheMs: 0 }),
+    /hideOfflineAbove needs userDataCacheMs/,
+  );
+});
