@@ -8,6 +8,7 @@
 //   deno run -A bench/flood_repeat.ts [--attackers 240] [--every 80] [--runtimes deno,node]
 //     [--kinds dback,ws-late,ws-paused] [--out FILE]
 import { parseArgs } from "node:util";
+import { flood } from "./_flood_attacker.ts";
 import { machineInfo } from "./_procfs.ts";
 
 const MiB = 1024 * 1024;
@@ -33,19 +34,6 @@ function nodeBinary(): string {
   return bin;
 }
 
-/** `frames` masked text/continuation frames of `size` bytes, none final (zero mask). */
-function fragments(frames: number, size: number, first: boolean): Uint8Array {
-  const one = 8 + size;
-  const out = new Uint8Array(one * frames).fill(0x61);
-  for (let i = 0; i < frames; i++) {
-    out[i * one] = first && i === 0 ? 0x01 : 0x00;
-    out.set([0x80 | 126, size >> 8, size & 255, 0, 0, 0, 0], i * one + 1);
-  }
-  return out;
-}
-const FIRST = fragments(256, 4096, true);
-const REST = fragments(256, 4096, false);
-
 async function attack(port: number): Promise<void> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(
@@ -54,19 +42,7 @@ async function attack(port: number): Promise<void> {
         `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     ),
   );
-  const sink = (async () => {
-    try {
-      for await (const _ of conn.readable) { /* the 101, then the close frame */ }
-    } catch { /* reset */ }
-  })();
-  try {
-    await conn.write(FIRST);
-    for (let i = 0; i < 7; i++) await conn.write(REST);
-  } catch { /* the server hung up mid-flood */ }
-  await sink;
-  try {
-    conn.close();
-  } catch { /* closed */ }
+  await flood(conn); // the 101, then the close frame
 }
 
 interface Mem {
