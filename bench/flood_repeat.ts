@@ -10,10 +10,10 @@
 import { parseArgs } from "node:util";
 import { flood } from "./_flood_attacker.ts";
 import { machineInfo } from "./_procfs.ts";
+import { lines, sleep } from "./_procs.ts";
 
 const MiB = 1024 * 1024;
 const TARGET = new URL("./servers/flood_target.ts", import.meta.url).pathname;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number) => Math.round(x * 10) / 10;
 
 function output(cmd: string, args: string[]): string {
@@ -62,18 +62,11 @@ async function run(runtime: string, kind: string, attackers: number, every: numb
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
+  const out = lines(child.stdout);
   const line = async () => {
-    while (!buf.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`${runtime} ${kind}: the server exited`);
-      buf += value;
-    }
-    const i = buf.indexOf("\n");
-    const l = buf.slice(0, i);
-    buf = buf.slice(i + 1);
-    return l;
+    const { value, done } = await out.next();
+    if (done) throw new Error(`${runtime} ${kind}: the server exited`);
+    return value;
   };
   const writer = child.stdin.getWriter();
   const ask = async (what: string): Promise<Mem> => {
