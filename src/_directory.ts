@@ -85,7 +85,8 @@ export class Directory {
    * `cacheMs` is how long a user map may be reused before the source is
    * asked again (presence events keep it current meanwhile); `snapshot`
    * says how long a join snapshot of a map is reused (default 1 s, see
-   * `UserMapCache`).
+   * `UserMapCache`) and, with `hideOfflineAbove`, above how many users a
+   * loaded map hides its offline members.
    */
   constructor(
     source: DataSource,
