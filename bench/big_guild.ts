@@ -6,6 +6,7 @@
 //   deno run -A bench/big_guild.ts [--runtimes deno,deno-node,bun] [--viewers 150] [--out FILE]
 //   deno run -A bench/big_guild.ts --table FILE     # the Markdown table the docs embed
 //   ... [--offline 0.8] [--hide-offline-above N]  # share of offline members; the policy on
+//   deno run -A bench/big_guild.ts --hide-offline-table OFF ON   # the policy's comparison table
 //
 // Scenarios per runtime, each on a fresh server:
 // - herd: `--viewers` viewers join at once: time until all have the whole join, their join
@@ -20,13 +21,14 @@
 // Writes one JSON file (machine, versions, date, load average, every figure) for bench/results/.
 import { parseArgs } from "node:util";
 import { bigGuildTable } from "./_big_guild_table.ts";
+import { hideOfflineTable } from "./_hide_offline_table.ts";
 import { cpuSeconds, machineInfo, memory, peakRss } from "./_procfs.ts";
 import { BIG_GUILD_SHORT } from "../tests/_fixtures/big_guild.ts";
 import { GuildProcess } from "../tests/_fixtures/guild_process.ts";
 import type { RuntimeName } from "../tests/_fixtures/runtimes.ts";
 import { type RawFrame, RawViewer } from "../tests/_fixtures/raw_viewer.ts";
 
-const { values: args } = parseArgs({
+const { values: args, positionals } = parseArgs({
   args: Deno.args,
   options: {
     runtimes: { type: "string", default: "deno,deno-node,bun" },
@@ -42,9 +44,18 @@ const { values: args } = parseArgs({
     "hide-offline-above": { type: "string" },
     out: { type: "string" },
     table: { type: "string" },
+    "hide-offline-table": { type: "boolean" },
   },
+  allowPositionals: true,
 });
 
+if (args["hide-offline-table"]) {
+  const files = await Promise.all(
+    positionals.map(async (f) => JSON.parse(await Deno.readTextFile(f))),
+  );
+  console.log(hideOfflineTable(files));
+  Deno.exit(0);
+}
 if (args.table) {
   console.log(bigGuildTable(JSON.parse(await Deno.readTextFile(args.table))));
   Deno.exit(0);

@@ -46,13 +46,18 @@ class ConnectionBudget implements IpBudget {
     this.#rate = rate;
   }
 
-  take(bytes: number): boolean {
-    return this.#entry.frames.take() && this.#entry.bytes.take(bytes);
+  // One clock reading per frame or join for every bucket it touches (each is a call into the runtime).
+  take(bytes: number, now: number = performance.now()): boolean {
+    return this.#entry.frames.take(1, now) && this.#entry.bytes.take(bytes, now);
   }
 
-  join(): boolean {
-    const joins = this.#joins ??= new TokenBucket(this.#rate.joinsPerSecond, this.#rate.joinBurst);
-    return joins.take() && this.#entry.joins.take();
+  join(now: number = performance.now()): boolean {
+    const joins = this.#joins ??= new TokenBucket(
+      this.#rate.joinsPerSecond,
+      this.#rate.joinBurst,
+      now,
+    );
+    return joins.take(1, now) && this.#entry.joins.take(1, now);
   }
 
   login(): boolean {

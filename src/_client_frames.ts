@@ -1,6 +1,6 @@
 /**
- * Client frames (internal): a decoded text frame in, a normalised `connect`
- * request or one of the protocol's error texts out. The only frame the
+ * Client frames (internal): a text frame (or a binary one holding UTF-8 text)
+ * in, a normalised `connect` request or one of the protocol's error texts out. The only frame the
  * client sends is `connect`; everything else it could send is an error.
  *
  * @module
@@ -82,6 +82,33 @@ export function parseClientFrame(text: string): ParsedFrame {
     if (password.success) request.password = password.data;
   }
   return { ok: true, request };
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * {@link parseClientFrame} for a frame as the socket delivered it: a binary
+ * frame must hold valid UTF-8 text. Never throws.
+ *
+ * @example
+ * ```ts
+ * import { decodeClientFrame } from "./_client_frames.ts";
+ * const bytes = new TextEncoder().encode('{"type":"connect","data":{}}');
+ * const parsed = decodeClientFrame(bytes);
+ * if (!parsed.ok || parsed.request.server !== "default") throw new Error("unexpected");
+ * const bad = decodeClientFrame(new Uint8Array([0xff]));
+ * if (bad.ok || bad.error !== "Invalid binary encoding") throw new Error("must refuse");
+ * ```
+ */
+export function decodeClientFrame(data: string | ArrayBuffer | Uint8Array): ParsedFrame {
+  if (typeof data === "string") return parseClientFrame(data);
+  let text: string;
+  try {
+    text = decoder.decode(data);
+  } catch {
+    return { ok: false, error: ERRORS.invalidBinary };
+  }
+  return parseClientFrame(text);
 }
 
 // Every path of the parser: a plain connect, one with every login field, and the refusals.

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type ConnectRequest, parseClientFrame } from "./_client_frames.ts";
+import { type ConnectRequest, decodeClientFrame } from "./_client_frames.ts";
 import { errorText } from "./_errors.ts";
 import { errorFrame } from "./_frames.ts";
 import { sizeForLimit, TokenBucket, utf8Length } from "./_limits.ts";
@@ -45,7 +45,6 @@ type Task =
 
 // Enough for a burst of answers; a client cannot grow it further (newest connect wins).
 const MAX_TASKS = 8;
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** A client WebSocket, as seen by the hub and the handler. */
 export class Connection implements WsEvents {
@@ -151,14 +150,16 @@ export class Connection implements WsEvents {
       this.drop(1009, ERRORS.tooLarge);
       return;
     }
+    const now = performance.now(); // one clock reading for every bucket this frame touches
     const bucket = this.#bucket ??= new TokenBucket(
       this.#limits.ratePerSecond,
       this.#limits.rateBurst,
+      now,
     );
     // Asked before the take: after it a bucket is never full.
-    const calm = bucket.full();
-    const own = bucket.take();
-    if (!own || !this.#budget.take(size)) {
+    const calm = bucket.full(now);
+    const own = bucket.take(1, now);
+    if (!own || !this.#budget.take(size, now)) {
       if (++this.#strikes > this.#limits.rateStrikes) {
         this.#log.warn(
           `closing: ${this.#strikes} frames over the ${own ? "per-IP budget" : "rate limit"}`,
@@ -177,24 +178,16 @@ export class Connection implements WsEvents {
     // A client calm long enough for its bucket to refill, and within its address's budget, is
     // forgiven its old refusals; one whose address floods is not, however slowly it sends.
     if (calm) this.#strikes = 0;
-    let text: string;
-    if (typeof data === "string") text = data;
-    else {
-      try {
-        text = decoder.decode(data);
-      } catch {
-        this.#push({ kind: "error", message: ERRORS.invalidBinary });
-        return;
-      }
-    }
-    const parsed = parseClientFrame(text);
+    const parsed = decodeClientFrame(data);
     if (parsed.ok) this.#push({ kind: "connect", request: parsed.request });
     else this.#push({ kind: "error", message: parsed.error });
   }
 
   /** Transport event: the socket closed. */
   close(code: number): void {
-    if (this.#log.enabled("debug")) this.#log.debug(`socket closed with code ${code}`, this.id);
+    // Both lines are built only when written: every viewer closes once.
+    if (!this.#log.enabled("debug")) return this.#finish("");
+    this.#log.debug(`socket closed with code ${code}`, this.id);
     this.#finish(`closed (${code})`);
   }
 
@@ -228,10 +221,10 @@ export class Connection implements WsEvents {
     if (!this.#charge.affords(buffered + bytes)) return this.#tooSlow(buffered, "(address budget)");
     const slow = this.#slow ??= new SlowClientRule(this.#limits);
     slow.joinSent(bytes);
-    this.#write(peer, frame, bytes);
+    const unsent = this.#write(peer, frame, bytes, buffered);
     this.#joinEnd = this.#sentBytes;
     // Most joins leave at once: then none is in flight, and no sweep need watch it go.
-    if (slow.check(peer.bufferedAmount, 0) === null && slow.idle) this.#slow = undefined;
+    if (slow.check(unsent, 0) === null && slow.idle) this.#slow = undefined;
     return true;
   }
 
@@ -275,17 +268,22 @@ export class Connection implements WsEvents {
   deliver(frame: string, bytes: number): boolean {
     const peer = this.#peer;
     if (this.#state !== "open" || !peer || !peer.isOpen) return false;
-    if (!this.#keepsUp(peer.bufferedAmount, bytes)) return false;
-    this.#write(peer, frame, bytes);
+    const buffered = peer.bufferedAmount;
+    if (!this.#keepsUp(buffered, bytes)) return false;
+    this.#write(peer, frame, bytes, buffered);
     return true;
   }
 
-  #write(peer: WsPeer, frame: string, bytes: number): void {
+  #write(peer: WsPeer, frame: string, bytes: number, buffered: number): number {
     peer.send(frame);
     this.#sentBytes += bytes;
     this.#charge.sent(bytes);
-    this.#charge.set(peer.bufferedAmount);
+    // The unsent bytes after the send (returned): one reading per delivery where the runtime
+    // allows (see `WsPeer.countsWholeSend`).
+    const unsent = peer.countsWholeSend ? buffered + bytes : peer.bufferedAmount;
+    this.#charge.set(unsent);
     this.#metrics.framesOut++;
+    return unsent;
   }
 
   /**
@@ -379,7 +377,7 @@ export class Connection implements WsEvents {
     this.#state = "closed";
     this.#tasks = undefined;
     this.#deadline = 0;
-    this.#log.debug(why, this.id);
+    if (why) this.#log.debug(why, this.id);
     this.#owner.leave(this);
     this.#owner.release(this);
   }

@@ -36,10 +36,10 @@ export interface ConnectionLimits {
 
 /** What one client IP may spend, shared by all its connections. */
 export interface IpBudget {
-  /** Take one frame of `bytes` from the IP's per-second budget; `false` when it is spent. */
-  take(bytes: number): boolean;
+  /** Take one frame of `bytes` from the IP's per-second budget (`now`: the `performance.now()` clock); `false` when it is spent. */
+  take(bytes: number, now?: number): boolean;
   /** Take one join from the connection's and the IP's join budgets; `false` when either is spent. */
-  join(): boolean;
+  join(now?: number): boolean;
   /** Take one Discord login check (each may cost a request to Discord); `false` when spent. */
   login(): boolean;
   /** Let go of the connection's own join bucket if it is full again (a new one is the same). */

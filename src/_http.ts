@@ -113,8 +113,14 @@ export function metricsResponse(text: string, head: boolean): Response {
  * the runtime would then have to wait on (on Bun, a measurable part of a join).
  */
 export function routes(deps: RouteDeps): FetchHandler {
+  // The last Host whose URL parsed: an upgrade (whose path nobody reads) from that Host is not
+  // parsed again. Only the Host can make the URL throw: the path is the runtime's, already
+  // parsed from the request line.
+  let goodHost: string | undefined;
   return (req, ctx) => {
     const host = req.headers.get("host");
+    const upgrade = req.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (upgrade && host !== null && host === goodHost) return deps.upgrade(req, ctx);
     let url: URL | null = null;
     try {
       // Deno builds req.url from Host: a malformed one throws here.
@@ -126,7 +132,8 @@ export function routes(deps: RouteDeps): FetchHandler {
       deps.debug(`bad Host header ${JSON.stringify((host ?? "").slice(0, 100))}: 400`);
       return errorPage(400, "Bad Request");
     }
-    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return deps.upgrade(req, ctx);
+    if (host !== null) goodHost = host;
+    if (upgrade) return deps.upgrade(req, ctx);
     if (req.method !== "GET" && req.method !== "HEAD") {
       const res = errorPage(405, "Method Not Allowed");
       res.headers.set("allow", "GET, HEAD");

@@ -126,7 +126,7 @@ export class JoinQueue {
    */
   enter(joiner: Joiner, bytes: number): Promise<Turn> {
     if (this.#waiting.length === 0 && this.#fits(bytes)) {
-      return Promise.resolve(this.#grant(joiner, bytes, performance.now(), false));
+      return Promise.resolve(this.#grant(joiner, bytes, -1, false));
     }
     if (this.#waiting.length >= this.#length) {
       this.#metrics.joinsRefusedBusy++;
@@ -156,8 +156,9 @@ export class JoinQueue {
     return this.#unsent() + this.#granted + need <= this.#max;
   }
 
+  /** `since`: when it started waiting; -1 when it did not wait (no clock reading needed). */
   #grant(joiner: Joiner, bytes: number, since: number, queued: boolean): Turn {
-    const waitedMs = performance.now() - since;
+    const waitedMs = since < 0 ? 0 : performance.now() - since;
     this.#observe(waitedMs / 1000);
     this.#granted += bytes;
     if (this.#onBigJoin && bytes >= this.#bigJoinBytes) {

@@ -100,18 +100,21 @@ export const consoleSink: LogSink = (r) => {
 
 /** A level-filtered logger. */
 export class Logger {
-  #min: number;
+  // Asked on hot paths (every upgrade, join and close): a lookup, not a search of the level list.
+  #on: Record<Exclude<LogLevel, "silent">, boolean>;
   #sink: LogSink;
 
   /** Create a logger that drops records below `level`. */
   constructor(level: LogLevel = "info", sink: LogSink = consoleSink) {
-    this.#min = LOG_LEVELS.indexOf(level);
+    const min = LOG_LEVELS.indexOf(level);
+    const on = (l: LogLevel) => LOG_LEVELS.indexOf(l) >= min;
+    this.#on = { debug: on("debug"), info: on("info"), warn: on("warn"), error: on("error") };
     this.#sink = sink;
   }
 
   /** Whether records of `level` are written; lets hot paths skip building messages. */
   enabled(level: Exclude<LogLevel, "silent">): boolean {
-    return LOG_LEVELS.indexOf(level) >= this.#min;
+    return this.#on[level];
   }
 
   /** Write a record when its level is enabled. */

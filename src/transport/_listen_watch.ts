@@ -78,6 +78,14 @@ export function watchListener(watch: ListenWatch): () => void {
   return () => clearInterval(timer);
 }
 
+/** Options of {@link keepAccepting}. */
+export interface KeepAcceptingOptions {
+  /** Between two looks, in ms. Default 1000. */
+  periodMs?: number;
+  /** The accept queue's length; default: the kernel's, read from its TCP table. */
+  queued?: () => number | undefined;
+}
+
 /**
  * Watch `server` (listening on `port`, on `host`) with {@link watchListener}
  * and, when its listener is stuck, close that listener alone (connections
@@ -107,8 +115,9 @@ export function keepAccepting(
   port: number,
   host: string | undefined,
   log: (message: string) => void,
-  periodMs?: number,
+  options: KeepAcceptingOptions = {},
 ): () => void {
+  const { periodMs, queued = () => acceptQueue(port) } = options;
   let accepted = 0;
   let open = 0;
   let stopped = false;
@@ -140,7 +149,7 @@ export function keepAccepting(
   };
 
   const stopWatch = watchListener({
-    queued: () => acceptQueue(port),
+    queued,
     accepted: () => accepted,
     belowCap: () => server.maxConnections === undefined || open < server.maxConnections,
     relisten(queued) {

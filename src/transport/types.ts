@@ -13,6 +13,13 @@ export interface WsPeer {
   send(frame: string): void;
   /** Bytes queued and not yet written to the network. */
   readonly bufferedAmount: number;
+  /**
+   * `true` where a send adds exactly the frame's UTF-8 bytes to
+   * `bufferedAmount` before it returns and nothing drains during it (Deno
+   * writes later, on its own loop): the unsent bytes after a send are then
+   * known without asking again. Elsewhere they are asked for.
+   */
+  readonly countsWholeSend?: boolean;
   /** Whether frames can still be sent. */
   readonly isOpen: boolean;
   /** Start the close handshake. */

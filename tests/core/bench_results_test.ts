@@ -1,7 +1,8 @@
 // Every benchmark table in the docs is the rendering of the committed results file(s) it names:
 // README.md, the benchmark pages (bench/README.md, bench/HISTORY.md) and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
 // `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
-// those figures. One test for every kind (big-guild, cluster, conn-memory, deno-write-buffer, peers, bench-run).
+// those figures. One test for every kind (big-guild, hide-offline, cluster, conn-memory, deno-write-buffer, peers,
+// bench-run).
 import assert from "node:assert/strict";
 import type { BigGuildResults } from "../../bench/_big_guild_table.ts";
 import { bigGuildTable } from "../../bench/_big_guild_table.ts";
@@ -12,6 +13,7 @@ import {
   resultsPath,
   tableCells,
 } from "../../bench/_doc_tables.ts";
+import { type HideOfflineResults, hideOfflineTable } from "../../bench/_hide_offline_table.ts";
 import { type PeerResults, peerTable } from "../../bench/_peer_table.ts";
 import { BENCH_PAGES } from "../../tools/toc.ts";
 
@@ -26,7 +28,7 @@ const docs = [
 
 /** Kinds a doc must embed (so that deleting a block is noticed too). */
 const EXPECTED: Record<string, string[]> = {
-  "bench/README.md": ["big-guild", "cluster", "conn-memory", "peers", "bench-run"],
+  "bench/README.md": ["big-guild", "hide-offline", "cluster", "conn-memory", "peers", "bench-run"],
   "bench/HISTORY.md": ["big-guild", "conn-memory", "peers"],
   "docs/operating.md": ["big-guild"],
   "docs/scale-out.md": ["cluster"],
@@ -105,6 +107,35 @@ Deno.test("the big-guild table shows what the file holds (a changed figure chang
   assert.ok(table.includes("whole (33.3 MB) in 4.5 s"));
   r.results.deno.herd.rssGrowthMiB = 100;
   assert.notDeepEqual(tableCells(bigGuildTable(r)), tableCells(table));
+});
+
+Deno.test("the hide-offline table: without and with the policy side by side; files in that order", () => {
+  const file = (hideOfflineAbove: number, joinBytes: number): HideOfflineResults => ({
+    date: "2026-01-01T00:00:00Z",
+    guild: { members: 100_000, offline: 0.8, hideOfflineAbove },
+    results: {
+      deno: {
+        herd: {
+          viewers: 150,
+          joined: 150,
+          joinBytes,
+          allJoinedMs: 2400,
+          rssBeforeMiB: 250,
+          rssGrowthMiB: 1000,
+          dropped: 0,
+        },
+        churn: { seconds: 20, attackerGB: 0.33, attackerJoins: 50, othersRejoinP90Ms: 16 },
+      },
+    },
+  });
+  const off = file(0, 13_400_000);
+  const on = file(10_000, 2_700_000);
+  const table = hideOfflineTable([off, on]);
+  assert.ok(table.includes("Deno, hideOfflineAbove 10,000"));
+  assert.ok(table.includes("| 13.4 MB | 2.7 MB |"), table);
+  assert.throws(() => hideOfflineTable([on, off]), /first file runs without the policy/);
+  on.results.deno.churn.attackerGB = 0.07;
+  assert.notDeepEqual(tableCells(hideOfflineTable([off, on])), tableCells(table));
 });
 
 Deno.test("the peers table: a cell per run, ratios to the runtime's bare peer, verdicts on the median", () => {

@@ -94,6 +94,9 @@ Deno.test("README: the limits at a glance are the defaults of the options", asyn
     `${
       o.joinsPerSecond === 1 ? "one join a second" : `${o.joinsPerSecond} joins a second`
     } per connection (burst ${o.joinBurst})`,
+    `A guild above \`--hide-offline-above N\` users (${
+      o.hideOfflineAbove === 0 ? "off by default" : `default ${o.hideOfflineAbove}`
+    }) is joined without its offline members`,
   ];
   for (const claim of claims) assert.ok(text.includes(claim), `README does not say: ${claim}`);
 });

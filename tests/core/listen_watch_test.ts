@@ -1,8 +1,10 @@
 // The Node transport's listener watch (Deno's node:net may stop accepting without telling): when
-// it calls for a new listener, by order and outcome on a fake clock.
+// it calls for a new listener, and how a failed re-listen is retried, by order and outcome on a
+// fake clock.
 import assert from "node:assert/strict";
+import { type AddressInfo, createServer } from "node:net";
 import { FakeTime } from "../_fixtures/fake_time.ts";
-import { watchListener } from "../../src/transport/_listen_watch.ts";
+import { keepAccepting, watchListener } from "../../src/transport/_listen_watch.ts";
 
 function setup() {
   const state = {
@@ -61,4 +63,80 @@ Deno.test("listen watch: a listener that accepts, an empty queue, a full server 
   await time.tick(2000);
   assert.deepEqual(state.relisten, [2]);
   stop();
+});
+
+Deno.test("keep accepting: a re-listen that fails is tried again after its back-off, and the listener serves again", async () => {
+  // Real timers for the hang guard: the fake clock below replaces the global ones.
+  const realSetTimeout = setTimeout;
+  const realClearTimeout = clearTimeout;
+  const server = createServer((socket) => socket.end("hi"));
+  await new Promise<void>((r) => server.listen({ port: 0, host: "127.0.0.1" }, r));
+  const { port } = server.address() as AddressInfo;
+  // The first re-listen finds the port taken: a listener elsewhere grabs it the moment the old
+  // one lets go.
+  let blocker: Deno.Listener | undefined;
+  let listens = 0;
+  const listen = server.listen.bind(server);
+  server.listen = ((...args: Parameters<typeof server.listen>) => {
+    if (++listens === 1) blocker = Deno.listen({ hostname: "127.0.0.1", port });
+    return listen(...args);
+  }) as typeof server.listen;
+
+  const logs: string[] = [];
+  let heard: { re: RegExp; resolve: () => void } | undefined;
+  const hear = (re: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      if (logs.some((l) => re.test(l))) return resolve();
+      const guard = realSetTimeout(() => reject(new Error(`never logged ${re}: ${logs}`)), 10_000);
+      heard = {
+        re,
+        resolve: () => {
+          realClearTimeout(guard);
+          resolve();
+        },
+      };
+    });
+  const log = (message: string) => {
+    logs.push(message);
+    if (heard?.re.test(message)) heard.resolve();
+  };
+
+  using time = new FakeTime({ timers: true });
+  let queued = 0;
+  const stop = keepAccepting(server, port, "127.0.0.1", log, {
+    periodMs: 1000,
+    queued: () => queued,
+  });
+  try {
+    queued = 2; // connections wait, none is accepted
+    await time.tick(2000);
+    assert.match(logs[0], /stopped accepting \(2 connections waiting\)/);
+    assert.equal(listens, 1);
+    assert.ok(blocker, "the port was free to take once the old listener closed");
+    await hear(/failed/);
+    assert.match(
+      logs[1],
+      new RegExp(`listening again on port ${port} failed \\(listen EADDRINUSE.*next try in 100 ms`),
+    );
+    blocker.close();
+    await time.tick(99);
+    assert.equal(listens, 1, "not before its back-off");
+    await time.tick(1);
+    assert.equal(listens, 2);
+    await hear(new RegExp(`^listening again on port ${port}$`));
+    assert.equal(logs.length, 3, logs.join("\n"));
+    assert.ok(server.listening);
+    // Served again, on the same port.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const got = new Uint8Array(2);
+    let n = 0;
+    while (n < 2) {
+      n += (await conn.read(got.subarray(n))) ?? assert.fail("closed before the answer");
+    }
+    conn.close();
+    assert.equal(new TextDecoder().decode(got), "hi");
+  } finally {
+    stop();
+    await new Promise((r) => server.close(r));
+  }
 });
