@@ -161,7 +161,8 @@ const summary = [...results].map(([key, r]) => {
     Object.fromEntries(Object.entries(s).map(([k, x]) => [k, round1(x)]));
   return {
     server,
-    tree: tree === ROOT ? "." : tree,
+    // Named by its last path segment (a commit, say): no path of the machine goes into a file.
+    tree: tree === ROOT ? "this tree" : tree.split("/").filter(Boolean).at(-1),
     cold: r1(cold),
     warm: r1(warm),
     loads: r.loads,
@@ -179,8 +180,8 @@ if (values.out) {
         machine: machineInfo({ bun: bunVersion }, `deno ${Deno.version.deno}`),
         method: `server CPU (schedstat of each thread) per join: ${n} clients (raw RFC 6455 ` +
           `load generator, 128 at a time) join a fresh server (cold), then ${rounds} more ` +
-          `rounds after closing them (warm); median of ${values.reps} interleaved ` +
-          `servers; main = the JavaScript thread, jit = compiler threads; the box is shared ` +
+          `rounds after closing them (warm); median over ${values.reps} interleaved ` +
+          `runs of each server; main = the JavaScript thread, jit = compiler threads; the box is shared ` +
           `and noisy (load averages per server run)`,
         users: Number(values.users),
         results: summary,
