@@ -1,7 +1,7 @@
 // Drives tests/_fixtures/big_guild_server.ts in a child process on each runtime of the runtime
 // suite: its port, its RSS (from /proc), its metrics and its warnings.
 import type { LogRecord, MetricsSnapshot, ServerOptions } from "../../mod.ts";
-import { ROOT, runtimeCommand, type RuntimeName } from "./runtimes.ts";
+import { lines, ROOT, runtimeCommand, type RuntimeName } from "./runtimes.ts";
 
 export { RUNTIMES } from "./runtimes.ts";
 
@@ -131,18 +131,4 @@ export class GuildProcess implements AsyncDisposable {
     clearTimeout(timer);
     await this.#reading;
   }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buf = "";
-  const decoder = new TextDecoder();
-  for await (const bytes of stream) {
-    buf += decoder.decode(bytes, { stream: true });
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, i);
-      buf = buf.slice(i + 1);
-    }
-  }
-  if (buf) yield buf;
 }

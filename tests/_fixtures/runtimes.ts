@@ -125,7 +125,7 @@ export async function runtimeCommand(
 }
 
 /** Read a child's stdout as lines. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";
   const decoder = new TextDecoder();
   for await (const bytes of stream) {
