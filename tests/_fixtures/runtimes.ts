@@ -139,6 +139,47 @@ export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator
   if (buf) yield buf;
 }
 
+/**
+ * Start `cmd args` in `cwd`, wait for its "listening on http://127.0.0.1:PORT" line, run
+ * `body(port)`, then SIGTERM it: its exit code and all it printed (stdout, then stderr).
+ */
+export async function whileListening(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  body: (port: number) => Promise<void>,
+): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  try {
+    let port = 0;
+    while (!port) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`exited before listening: ${out}${await stderr}`);
+      out += value;
+      port = Number(out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0);
+    }
+    await body(port);
+  } finally {
+    child.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    out += await stderr;
+  }
+  return { code: (await child.status).code, out };
+}
+
 /** What tests/_fixtures/server_child.ts takes. */
 export interface FixtureSpec {
   options?: ServerOptions;
