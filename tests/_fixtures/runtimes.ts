@@ -180,6 +180,27 @@ export async function whileListening(
   return { code: (await child.status).code, out };
 }
 
+/** Spawn a fixture child in the repository: commands on its stdin, its stdout read as lines. */
+export function spawnChild(
+  cmd: string,
+  args: string[],
+): { child: Deno.ChildProcess; it: AsyncGenerator<string> } {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  return { child, it: lines(child.stdout) };
+}
+
+/** A process's resident memory in bytes (Linux), read from outside: no GC, no round trip. */
+export function rssOf(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+}
+
 /** What tests/_fixtures/server_child.ts takes. */
 export interface FixtureSpec {
   options?: ServerOptions;
@@ -236,14 +257,7 @@ export class RuntimeServer implements AsyncDisposable {
       cmd: "bash",
       args: ["-c", `ulimit -n ${openFiles} && exec "$0" "$@"`, run.cmd, ...run.args],
     };
-    const child = new Deno.Command(cmd, {
-      args,
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const it = lines(child.stdout);
+    const { child, it } = spawnChild(cmd, args);
     for (;;) {
       const next = await it.next();
       if (next.done) {
@@ -281,8 +295,7 @@ export class RuntimeServer implements AsyncDisposable {
 
   /** The child's resident memory in bytes (Linux), read from outside: no GC, no round trip. */
   rss(): number {
-    const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
-    return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+    return rssOf(this.pid);
   }
 
   /** The child's CPU time so far (user + system), in ms (Linux). */
