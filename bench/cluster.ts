@@ -15,7 +15,7 @@
 //
 // Viewers run in two client processes (not counted in the CPU column).
 import { parseArgs } from "node:util";
-import { cpuSeconds, machineInfo } from "./_procfs.ts";
+import { boxJiffies, cpuSeconds, machineInfo } from "./_procfs.ts";
 import { type ClusterRow, clusterTable } from "./_cluster_table.ts";
 
 const { values } = parseArgs({
@@ -107,13 +107,6 @@ async function waitLine(p: Proc, re: RegExp, ms = 20_000): Promise<RegExpMatchAr
     if (Date.now() > deadline) throw new Error(`no ${re}:\n${p.lines.join("\n")}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-function boxJiffies(): { busy: number; total: number } {
-  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
-    .map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3] - (f[4] ?? 0), total };
 }
 
 async function run(instances: number, redis: boolean): Promise<ClusterRow> {
