@@ -11,28 +11,14 @@ import { parseArgs } from "node:util";
 import { flood } from "./_flood_attacker.ts";
 import { machineInfo } from "./_procfs.ts";
 import { lines, sleep } from "./_procs.ts";
+import { nodeBinary, output } from "./_targets.ts";
 
 const MiB = 1024 * 1024;
 const TARGET = new URL("./servers/flood_target.ts", import.meta.url).pathname;
 const round = (x: number) => Math.round(x * 10) / 10;
-
-function output(cmd: string, args: string[]): string {
-  try {
-    const out = new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).outputSync();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : "";
-  } catch {
-    return "";
-  }
-}
-
-/** A Node.js that runs .ts files (>= 22.18): `node` when recent enough, else node@24 via npx. */
-function nodeBinary(): string {
-  const v = output("node", ["--version"]).replace(/^v/, "").split(".").map(Number);
-  if (v[0] > 22 || (v[0] === 22 && v[1] >= 18)) return "node";
-  const bin = output("npx", ["-y", "node@24", "-p", "process.execPath"]);
-  if (!bin) throw new Error("no Node.js >= 22.18 (npx -y node@24 failed)");
-  return bin;
-}
+const fail = (why: string): never => {
+  throw new Error(why);
+};
 
 async function attack(port: number): Promise<void> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -55,7 +41,7 @@ interface Mem {
 async function run(runtime: string, kind: string, attackers: number, every: number) {
   const [cmd, flags] = runtime === "deno"
     ? [Deno.execPath(), ["run", "-A", "--v8-flags=--expose-gc"]]
-    : [nodeBinary(), ["--expose-gc"]];
+    : [nodeBinary() ?? fail("no Node.js >= 22.18 (nor npx node@24)"), ["--expose-gc"]];
   const child = new Deno.Command(cmd, {
     args: [...flags, TARGET, kind],
     stdin: "piped",
@@ -137,7 +123,9 @@ const report = {
   machine: machineInfo(
     {
       deno: `deno ${Deno.version.deno}`,
-      node: args.runtimes!.includes("node") ? `node ${output(nodeBinary(), ["--version"])}` : "",
+      node: args.runtimes!.includes("node")
+        ? `node ${output(nodeBinary() ?? "node", ["--version"])}`
+        : "",
     },
     "deno (attackers)",
   ),
