@@ -6,10 +6,13 @@
 /** One configuration's row of a results file. */
 export interface ClusterRow {
   config: string;
+  /** Broadcast frames the viewers received in the window. */
   frames: number;
+  /** Broadcasts × viewers. */
   expected: number;
   framesPerSec: number;
   joined: number;
+  /** Viewers the server closed before the end (a slow client dropped would show here). */
   closed: number;
   serverCpuPct: number;
   redisCpuPct: number;

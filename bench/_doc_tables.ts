@@ -7,6 +7,7 @@ import { bigGuildTable, tableCells } from "./_big_guild_table.ts";
 import { clusterTable } from "./_cluster_table.ts";
 import { connMemoryTable } from "./_conn_memory_table.ts";
 import { denoWriteBufferTable } from "./_deno_write_buffer_table.ts";
+import { joinCpuTable } from "./_join_cpu_table.ts";
 import { hideOfflineTable } from "./_hide_offline_table.ts";
 import { peerTable } from "./_peer_table.ts";
 import { render } from "./report.ts";
@@ -26,6 +27,7 @@ export const DOC_TABLES: Record<string, Kind> = {
   cluster: { many: false, render: ([r]) => clusterTable(r) },
   "conn-memory": { many: false, render: ([r]) => connMemoryTable(r) },
   "deno-write-buffer": { many: false, render: ([r]) => denoWriteBufferTable(r) },
+  "join-cpu": { many: false, render: ([r]) => joinCpuTable(r) },
   // A big-guild run without hideOfflineAbove and one with it (the same --offline share).
   "hide-offline": { many: true, render: (rs) => hideOfflineTable(rs) },
   peers: { many: true, render: (rs) => peerTable(rs) },

@@ -42,8 +42,8 @@ export function memory(pid: number): { rss: number; hwm: number } {
   }
 }
 
-/** Busy and total jiffies of the whole machine. */
-function machine(): { busy: number; total: number } {
+/** Busy and total jiffies of the whole machine (/proc/stat). */
+export function boxJiffies(): { busy: number; total: number } {
   const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
     .map(Number);
   const total = f.reduce((a, b) => a + b, 0);
@@ -71,13 +71,13 @@ export function loadMeter(
   server: number,
   generators: number[],
 ): (wallS: number) => { serverCpuS: number; load: Load } {
-  const box0 = machine();
+  const box0 = boxJiffies();
   const gen0 = generators.map(cpuSeconds);
   const cpu0 = cpuSeconds(server);
   return (wallS) => {
     const serverCpuS = cpuSeconds(server) - cpu0;
     const genPcts = generators.map((pid, i) => (cpuSeconds(pid) - gen0[i]) / wallS * 100);
-    const box1 = machine();
+    const box1 = boxJiffies();
     const genMaxPct = Math.max(...genPcts);
     const boxPct = (box1.busy - box0.busy) / Math.max(1, box1.total - box0.total) * 100;
     return {

@@ -10,7 +10,7 @@ import { TARGETS } from "./_targets.ts";
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Yields the lines of a byte stream; keeps reading so the pipe never fills. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let pending = "";
   const decoder = new TextDecoder();
   for await (const bytes of stream) {

@@ -15,7 +15,7 @@ export interface Target {
 }
 
 /** Runs a command and returns its trimmed stdout ("" when it cannot run). */
-function output(cmd: string, args: string[]): string {
+export function output(cmd: string, args: string[]): string {
   try {
     const r = new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).outputSync();
     return r.success ? new TextDecoder().decode(r.stdout).trim() : "";
@@ -93,7 +93,7 @@ let nodeFound: string | null | undefined;
  * recent enough, else node@24 from npm's cache (`npx -y node@24`, fetched
  * once). Both Node rows (dback-node and the bare node-ws peer) use it.
  */
-function nodeBinary(): string | null {
+export function nodeBinary(): string | null {
   if (nodeFound !== undefined) return nodeFound;
   const recent = (v: string) => {
     const [major, minor] = v.replace(/^v/, "").split(".").map(Number);

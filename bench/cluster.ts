@@ -15,8 +15,8 @@
 //
 // Viewers run in two client processes (not counted in the CPU column).
 import { parseArgs } from "node:util";
-import { cpuSeconds, machineInfo } from "./_procfs.ts";
-import { clusterTable } from "./_cluster_table.ts";
+import { boxJiffies, cpuSeconds, machineInfo } from "./_procfs.ts";
+import { type ClusterRow, clusterTable } from "./_cluster_table.ts";
 
 const { values } = parseArgs({
   options: {
@@ -109,30 +109,7 @@ async function waitLine(p: Proc, re: RegExp, ms = 20_000): Promise<RegExpMatchAr
   }
 }
 
-function boxJiffies(): { busy: number; total: number } {
-  const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
-    .map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3] - (f[4] ?? 0), total };
-}
-
-interface Row {
-  config: string;
-  /** Broadcast frames the viewers received in the window. */
-  frames: number;
-  /** Broadcasts × viewers. */
-  expected: number;
-  framesPerSec: number;
-  joined: number;
-  /** Viewers the server closed before the end (a slow client dropped would show here). */
-  closed: number;
-  serverCpuPct: number;
-  redisCpuPct: number;
-  usPerFrame: number;
-  boxPct: number;
-}
-
-async function run(instances: number, redis: boolean): Promise<Row> {
+async function run(instances: number, redis: boolean): Promise<ClusterRow> {
   const viewers = Number(values.viewers);
   const events = Number(values.events), rate = Number(values.rate);
   // Sending takes events/rate seconds; a starved machine gets 30 s more.
@@ -247,7 +224,7 @@ async function run(instances: number, redis: boolean): Promise<Row> {
 async function orchestrate(): Promise<void> {
   const configs: [number, boolean][] = [[1, false], [1, true], [2, true], [3, true]];
   const only = values.only?.split(",").map(Number);
-  const rows: Row[] = [];
+  const rows: ClusterRow[] = [];
   // The box is shared: its load before and after goes into the report.
   const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
   const loadBefore = load();

@@ -19,6 +19,7 @@
 import { parseArgs } from "node:util";
 import { DENO, ROOT } from "./_paths.ts";
 import { machineInfo } from "./_procfs.ts";
+import { lines, sleep } from "./_procs.ts";
 import { TARGETS } from "./_targets.ts";
 
 const { values: args } = parseArgs({
@@ -45,8 +46,6 @@ const PAIRS: Record<string, { bare: string; dback: string }> = {
   bun: { bare: "bun", dback: "dback-bun" },
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** The lines a child writes, awaited one matching line at a time; the pipe is always drained. */
 class Lines {
   #seen: string[] = [];
@@ -57,16 +56,7 @@ class Lines {
 
   constructor(stream: ReadableStream<Uint8Array>) {
     (async () => {
-      let pending = "";
-      const decoder = new TextDecoder();
-      for await (const bytes of stream) {
-        pending += decoder.decode(bytes, { stream: true });
-        let nl: number;
-        while ((nl = pending.indexOf("\n")) >= 0) {
-          this.#line(pending.slice(0, nl));
-          pending = pending.slice(nl + 1);
-        }
-      }
+      for await (const l of lines(stream)) this.#line(l);
       this.#ended = true;
       for (const w of this.#waiters.splice(0)) w.resolve(null);
     })();

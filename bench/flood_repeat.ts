@@ -8,43 +8,17 @@
 //   deno run -A bench/flood_repeat.ts [--attackers 240] [--every 80] [--runtimes deno,node]
 //     [--kinds dback,ws-late,ws-paused] [--out FILE]
 import { parseArgs } from "node:util";
+import { flood } from "./_flood_attacker.ts";
 import { machineInfo } from "./_procfs.ts";
+import { lines, sleep } from "./_procs.ts";
+import { nodeBinary, output } from "./_targets.ts";
 
 const MiB = 1024 * 1024;
 const TARGET = new URL("./servers/flood_target.ts", import.meta.url).pathname;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number) => Math.round(x * 10) / 10;
-
-function output(cmd: string, args: string[]): string {
-  try {
-    const out = new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).outputSync();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : "";
-  } catch {
-    return "";
-  }
-}
-
-/** A Node.js that runs .ts files (>= 22.18): `node` when recent enough, else node@24 via npx. */
-function nodeBinary(): string {
-  const v = output("node", ["--version"]).replace(/^v/, "").split(".").map(Number);
-  if (v[0] > 22 || (v[0] === 22 && v[1] >= 18)) return "node";
-  const bin = output("npx", ["-y", "node@24", "-p", "process.execPath"]);
-  if (!bin) throw new Error("no Node.js >= 22.18 (npx -y node@24 failed)");
-  return bin;
-}
-
-/** `frames` masked text/continuation frames of `size` bytes, none final (zero mask). */
-function fragments(frames: number, size: number, first: boolean): Uint8Array {
-  const one = 8 + size;
-  const out = new Uint8Array(one * frames).fill(0x61);
-  for (let i = 0; i < frames; i++) {
-    out[i * one] = first && i === 0 ? 0x01 : 0x00;
-    out.set([0x80 | 126, size >> 8, size & 255, 0, 0, 0, 0], i * one + 1);
-  }
-  return out;
-}
-const FIRST = fragments(256, 4096, true);
-const REST = fragments(256, 4096, false);
+const fail = (why: string): never => {
+  throw new Error(why);
+};
 
 async function attack(port: number): Promise<void> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -54,19 +28,7 @@ async function attack(port: number): Promise<void> {
         `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     ),
   );
-  const sink = (async () => {
-    try {
-      for await (const _ of conn.readable) { /* the 101, then the close frame */ }
-    } catch { /* reset */ }
-  })();
-  try {
-    await conn.write(FIRST);
-    for (let i = 0; i < 7; i++) await conn.write(REST);
-  } catch { /* the server hung up mid-flood */ }
-  await sink;
-  try {
-    conn.close();
-  } catch { /* closed */ }
+  await flood(conn); // the 101, then the close frame
 }
 
 interface Mem {
@@ -79,25 +41,18 @@ interface Mem {
 async function run(runtime: string, kind: string, attackers: number, every: number) {
   const [cmd, flags] = runtime === "deno"
     ? [Deno.execPath(), ["run", "-A", "--v8-flags=--expose-gc"]]
-    : [nodeBinary(), ["--expose-gc"]];
+    : [nodeBinary() ?? fail("no Node.js >= 22.18 (nor npx node@24)"), ["--expose-gc"]];
   const child = new Deno.Command(cmd, {
     args: [...flags, TARGET, kind],
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
+  const out = lines(child.stdout);
   const line = async () => {
-    while (!buf.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`${runtime} ${kind}: the server exited`);
-      buf += value;
-    }
-    const i = buf.indexOf("\n");
-    const l = buf.slice(0, i);
-    buf = buf.slice(i + 1);
-    return l;
+    const { value, done } = await out.next();
+    if (done) throw new Error(`${runtime} ${kind}: the server exited`);
+    return value;
   };
   const writer = child.stdin.getWriter();
   const ask = async (what: string): Promise<Mem> => {
@@ -168,7 +123,9 @@ const report = {
   machine: machineInfo(
     {
       deno: `deno ${Deno.version.deno}`,
-      node: args.runtimes!.includes("node") ? `node ${output(nodeBinary(), ["--version"])}` : "",
+      node: args.runtimes!.includes("node")
+        ? `node ${output(nodeBinary() ?? "node", ["--version"])}`
+        : "",
     },
     "deno (attackers)",
   ),

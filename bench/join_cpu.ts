@@ -1,12 +1,14 @@
-// Server CPU per join: a fresh server gets `--clients` upgrades + joins (cold), then,
-// after closing them all, the same again `--rounds` times (warm). The CPU time of the
-// server process (from /proc) per join is a far steadier figure than joins/s on a
-// shared box. Trees are compared interleaved (A/B): each `--tree DIR` is a checkout of
-// this repository; the first is this one.
+// Server CPU per join, split by thread: a fresh server gets `--clients` upgrades + joins (cold),
+// then, after closing them all, the same again `--rounds` times (warm). The CPU time of the
+// server process (schedstat of each thread, from /proc) per join is a far steadier figure than
+// joins/s on a shared box, and the split tells the JavaScript thread from the engine's compiler
+// threads (JavaScriptCore's `JITWorker`, V8's workers) and the rest (GC helpers, allocator).
+// Trees are compared interleaved (A/B): each `--tree DIR` is a checkout of this repository
+// (default: this one); the bare peer always runs from this one. Bun only (dback-bun, bun).
 //
-//   deno run -A bench/join_cpu.ts --servers dback-bun,bun --reps 5 [--tree /tmp/old]
+//   deno run -A bench/join_cpu.ts --servers dback-bun,bun --reps 3 [--tree A --tree B] [--out F]
 import { parseArgs } from "node:util";
-import { cpuSeconds } from "./_procfs.ts";
+import { machineInfo } from "./_procfs.ts";
 import { ROOT } from "./_paths.ts";
 import { sleep, WorkerProc } from "./_procs.ts";
 
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     reps: { type: "string", default: "3" },
     users: { type: "string", default: "100" },
+    out: { type: "string" },
   },
 });
 const n = Number(values.clients);
@@ -44,8 +47,7 @@ async function start(
     cwd,
     stdout: "piped",
     stderr: "inherit",
-  })
-    .spawn();
+  }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
   while (true) {
@@ -62,50 +64,130 @@ async function start(
   }
 }
 
-const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-const trees = [ROOT, ...values.tree];
+/** CPU seconds of a process by kind of thread: the main (JavaScript) one, JIT compilers, the rest. */
+interface Split {
+  main: number;
+  jit: number;
+  other: number;
+}
+
+function split(pid: number): Split {
+  const s: Split = { main: 0, jit: 0, other: 0 };
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const ns = Number(
+        Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0],
+      );
+      const comm = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/comm`).trim();
+      if (Number(t.name) === pid) s.main += ns / 1e9;
+      else if (/JIT|Compil|Maglev|Turbofan/i.test(comm)) s.jit += ns / 1e9;
+      else s.other += ns / 1e9;
+    } catch { /* the thread exited */ }
+  }
+  return s;
+}
+
+const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
+const trees = values.tree.length > 0 ? values.tree : [ROOT];
 const variants = values.servers.split(",").flatMap((s) =>
   s === "bun" ? [{ name: s, tree: ROOT }] : trees.map((tree) => ({ name: s, tree }))
 );
-const results = new Map<string, { cold: number[]; warm: number[] }>();
+/** µs per join, by variant, phase and thread kind. */
+type Row = { cold: Split[]; warm: Split[]; loads: number[][] };
+const results = new Map<string, Row>();
+const perJoin = (a: Split, b: Split): Split => ({
+  main: (b.main - a.main) * 1e6 / n,
+  jit: (b.jit - a.jit) * 1e6 / n,
+  other: (b.other - a.other) * 1e6 / n,
+});
+const total = (s: Split) => s.main + s.jit + s.other;
+const show = (s: Split) =>
+  `${total(s).toFixed(1)} (main ${s.main.toFixed(1)}, jit ${s.jit.toFixed(1)}, other ${
+    s.other.toFixed(1)
+  })`;
+
 const worker = new WorkerProc();
 for (let rep = 0; rep < Number(values.reps); rep++) {
   for (const v of variants) {
     const key = `${v.name}@${v.tree}`;
     const { child, port } = await start(command(v.name, v.tree), v.tree);
     await sleep(300);
-    const per: number[] = [];
+    const per: Split[] = [];
     for (let r = 0; r <= rounds; r++) {
-      const c0 = cpuSeconds(child.pid);
+      const c0 = split(child.pid);
       const j = await worker.ask(
         { cmd: "join", port, n, concurrency: 128, stall: false },
         "joined",
       );
-      const c1 = cpuSeconds(child.pid);
+      const c1 = split(child.pid);
       if (j.ok !== n) console.error(`${key}: ${j.failed} failed`, j.errors);
-      per.push(((c1 - c0) * 1e6) / n);
+      per.push(perJoin(c0, c1));
       await worker.ask({ cmd: "close-all" }, "closed");
       await sleep(200);
     }
     child.kill("SIGTERM");
     await child.status;
-    const entry = results.get(key) ?? { cold: [], warm: [] };
-    entry.cold.push(per[0]);
-    entry.warm.push(...per.slice(1));
-    results.set(key, entry);
+    const row = results.get(key) ?? { cold: [], warm: [], loads: [] };
+    row.cold.push(per[0]);
+    row.warm.push(...per.slice(1));
+    row.loads.push(load());
+    results.set(key, row);
     console.log(
-      `${key} rep ${rep}: cold ${per[0].toFixed(1)} µs/join, warm ${
-        per.slice(1).map((x) => x.toFixed(1)).join(" ")
-      } (load ${load()})`,
+      `${key} rep ${rep}: cold ${show(per[0])} µs/join; warm ${
+        per.slice(1).map((s) => total(s).toFixed(1)).join(" ")
+      } (load ${load().join(" ")})`,
     );
   }
 }
 await worker.exit();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-for (const [key, r] of results) {
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const medianSplit = (xs: Split[]) => ({
+  total: median(xs.map(total)),
+  main: median(xs.map((s) => s.main)),
+  jit: median(xs.map((s) => s.jit)),
+  other: median(xs.map((s) => s.other)),
+});
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const summary = [...results].map(([key, r]) => {
+  const [server, tree] = key.split("@");
+  const cold = medianSplit(r.cold), warm = medianSplit(r.warm);
   console.log(
-    `${key}: median cold ${median(r.cold).toFixed(1)} µs/join, warm ${
-      median(r.warm).toFixed(1)
-    } µs/join`,
+    `${key}: median µs/join cold ${cold.total.toFixed(1)} (main ${cold.main.toFixed(1)}, jit ${
+      cold.jit.toFixed(1)
+    }), warm ${warm.total.toFixed(1)} (main ${warm.main.toFixed(1)}, jit ${warm.jit.toFixed(1)})`,
+  );
+  const r1 = (s: typeof cold) =>
+    Object.fromEntries(Object.entries(s).map(([k, x]) => [k, round1(x)]));
+  return {
+    server,
+    // Named by its last path segment (a commit, say): no path of the machine goes into a file.
+    tree: tree === ROOT ? "this tree" : tree.split("/").filter(Boolean).at(-1),
+    cold: r1(cold),
+    warm: r1(warm),
+    loads: r.loads,
+  };
+});
+if (values.out) {
+  const bunVersion = new TextDecoder().decode(
+    (await new Deno.Command(bun, { args: ["--version"] }).output()).stdout,
+  ).trim();
+  Deno.writeTextFileSync(
+    values.out,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: machineInfo({ bun: bunVersion }, `deno ${Deno.version.deno}`),
+        method: `server CPU (schedstat of each thread) per join: ${n} clients (raw RFC 6455 ` +
+          `load generator, 128 at a time) join a fresh server (cold), then ${rounds} more ` +
+          `rounds after closing them (warm); median over ${values.reps} interleaved ` +
+          `runs of each server; main = the JavaScript thread, jit = compiler threads; the box is shared ` +
+          `and noisy (load averages per server run)`,
+        users: Number(values.users),
+        results: summary,
+      },
+      null,
+      2,
+    ) + "\n",
   );
 }

@@ -79,12 +79,14 @@ export class Directory {
   #users = new Map<string, UserMapCache>();
   #loading = new Map<string, Loading>();
   #policy: SnapshotPolicy;
+  #hiding: boolean;
 
   /**
    * `cacheMs` is how long a user map may be reused before the source is
    * asked again (presence events keep it current meanwhile); `snapshot`
    * says how long a join snapshot of a map is reused (default 1 s, see
-   * `UserMapCache`).
+   * `UserMapCache`) and, with `hideOfflineAbove`, above how many users a
+   * loaded map hides its offline members.
    */
   constructor(
     source: DataSource,
@@ -94,6 +96,7 @@ export class Directory {
     snapshot: Partial<SnapshotPolicy> = {},
   ) {
     this.#policy = { windowMs: 1000, now: () => performance.now(), ...snapshot };
+    this.#hiding = (snapshot.hideOfflineAbove ?? 0) > 0;
     this.#log = log;
     this.#source = source;
     this.#runner = runner;
@@ -258,6 +261,15 @@ export class Directory {
     this.#loading.get(e.server)?.pending.push({ e, frame });
     const cache = this.#users.get(e.server);
     return cache ? cache.apply(e, frame) : frame;
+  }
+
+  /**
+   * Whether the `hideOfflineAbove` policy hides this user from the server's
+   * viewers (an offline or unknown member of a map that hides offline
+   * members): its chat messages are not sent, like the original bot's.
+   */
+  hides(serverId: string, uid: string): boolean {
+    return this.#hiding && this.#users.get(serverId)?.shows(uid) === false;
   }
 
   /** Forget the cached user map of a server (its users changed without an event). */

@@ -118,6 +118,8 @@ export class EventRouter {
       const sent = directory.apply(e.event, frame);
       if (sent === undefined) return 0;
       frame = sent;
+    } else if (e.type === "message") {
+      if (directory.hides(server, e.event.uid)) return 0; // its speaker is not drawn
     } else if (e.type === "update-clientid") directory.forgetClientId(e.event.server);
     if (spec.closesRoom) {
       const members = hub.members(server);

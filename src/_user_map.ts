@@ -142,6 +142,13 @@ export class UserMapCache {
     this.#users.set(uid, { key, username, roleColor, status, fragment, bytes });
   }
 
+  /** Whether viewers are shown `uid`; `undefined` when this map hides nobody. */
+  shows(uid: string): boolean | undefined {
+    if (!this.hideOffline) return undefined;
+    const u = this.#users.get(uid);
+    return u !== undefined && u.status !== "offline";
+  }
+
   /** How many users the map holds (offline ones included). */
   get size(): number {
     return this.#users.size;

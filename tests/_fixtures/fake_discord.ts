@@ -512,8 +512,11 @@ function onShard(guildId: string, shard: [number, number]): boolean {
   return Number((BigInt(guildId) >> 22n) % BigInt(shard[1])) === shard[0];
 }
 
-/** The most frames received in any window of `windowMs` (by arrival time), on one connection or all. */
-export function maxInWindow(frames: Received[], windowMs: number): number {
+/**
+ * The most frames received (or sent) in any window of `windowMs`, by their time `at`, on one
+ * connection or all.
+ */
+export function maxInWindow(frames: ReadonlyArray<{ at: number }>, windowMs: number): number {
   const times = frames.map((f) => f.at).sort((a, b) => a - b);
   let best = 0;
   let lo = 0;

@@ -1,7 +1,7 @@
 // Drives tests/_fixtures/big_guild_server.ts in a child process on each runtime of the runtime
 // suite: its port, its RSS (from /proc), its metrics and its warnings.
 import type { LogRecord, MetricsSnapshot, ServerOptions } from "../../mod.ts";
-import { ROOT, runtimeCommand, type RuntimeName } from "./runtimes.ts";
+import { rssOf, runtimeCommand, type RuntimeName, spawnChild } from "./runtimes.ts";
 
 export { RUNTIMES } from "./runtimes.ts";
 
@@ -59,14 +59,7 @@ export class GuildProcess implements AsyncDisposable {
     ]);
     const at = args.indexOf("-A");
     if (spec.denoFlags && at >= 0) args.splice(at + 1, 0, ...spec.denoFlags);
-    const child = new Deno.Command(cmd, {
-      args,
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const it = lines(child.stdout);
+    const { child, it } = spawnChild(cmd, args);
     for (;;) {
       const next = await it.next();
       if (next.done) throw new Error(`${runtime} server exited before listening`);
@@ -82,8 +75,7 @@ export class GuildProcess implements AsyncDisposable {
 
   /** The child's resident memory in bytes (Linux). */
   rss(): number {
-    const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
-    return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+    return rssOf(this.pid);
   }
 
   /** The server's metrics now. */
@@ -131,18 +123,4 @@ export class GuildProcess implements AsyncDisposable {
     clearTimeout(timer);
     await this.#reading;
   }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buf = "";
-  const decoder = new TextDecoder();
-  for await (const bytes of stream) {
-    buf += decoder.decode(bytes, { stream: true });
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      yield buf.slice(0, i);
-      buf = buf.slice(i + 1);
-    }
-  }
-  if (buf) yield buf;
 }

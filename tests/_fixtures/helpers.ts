@@ -1,4 +1,5 @@
 // Shared test harness: real servers on port 0, real WebSocket clients.
+import assert from "node:assert/strict";
 import net from "node:net";
 import { type LogRecord, type ServerOptions, WebSocketServer } from "../../mod.ts";
 
@@ -218,6 +219,27 @@ export async function rawGet(port: number, path: string): Promise<string> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of conn.readable) chunks.push(chunk);
   return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+}
+
+/**
+ * Ask for paths that try to leave the static folder (encoded dots, a backslash, a symlink that
+ * points out) and check each is refused with 403 and nothing of `secret.txt`, which the static
+ * fixtures keep one level above the folder ("top secret") with `link-out.txt` pointing at it.
+ */
+export async function assertNoTraversal(port: number): Promise<void> {
+  for (
+    const path of [
+      "/..%2fsecret.txt",
+      "/%2e%2e%2fsecret.txt",
+      "/sub/..%2F..%2Fsecret.txt",
+      "/..%5csecret.txt",
+      "/link-out.txt",
+    ]
+  ) {
+    const text = await rawGet(port, path);
+    assert.match(text, /^HTTP\/1\.1 403/, path);
+    assert.equal(text.includes("top secret"), false, path);
+  }
 }
 
 /** Send an upgrade request, then reset the TCP connection (RST, SO_LINGER 0) before the 101. */

@@ -125,7 +125,7 @@ export async function runtimeCommand(
 }
 
 /** Read a child's stdout as lines. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buf = "";
   const decoder = new TextDecoder();
   for await (const bytes of stream) {
@@ -137,6 +137,68 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
     }
   }
   if (buf) yield buf;
+}
+
+/**
+ * Start `cmd args` in `cwd`, wait for its "listening on http://127.0.0.1:PORT" line, run
+ * `body(port)`, then SIGTERM it: its exit code and all it printed (stdout, then stderr).
+ */
+export async function whileListening(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  body: (port: number) => Promise<void>,
+): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  try {
+    let port = 0;
+    while (!port) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`exited before listening: ${out}${await stderr}`);
+      out += value;
+      port = Number(out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0);
+    }
+    await body(port);
+  } finally {
+    child.kill("SIGTERM");
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    out += await stderr;
+  }
+  return { code: (await child.status).code, out };
+}
+
+/** Spawn a fixture child in the repository: commands on its stdin, its stdout read as lines. */
+export function spawnChild(
+  cmd: string,
+  args: string[],
+): { child: Deno.ChildProcess; it: AsyncGenerator<string> } {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  return { child, it: lines(child.stdout) };
+}
+
+/** A process's resident memory in bytes (Linux), read from outside: no GC, no round trip. */
+export function rssOf(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
 }
 
 /** What tests/_fixtures/server_child.ts takes. */
@@ -195,14 +257,7 @@ export class RuntimeServer implements AsyncDisposable {
       cmd: "bash",
       args: ["-c", `ulimit -n ${openFiles} && exec "$0" "$@"`, run.cmd, ...run.args],
     };
-    const child = new Deno.Command(cmd, {
-      args,
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const it = lines(child.stdout);
+    const { child, it } = spawnChild(cmd, args);
     for (;;) {
       const next = await it.next();
       if (next.done) {
@@ -240,8 +295,7 @@ export class RuntimeServer implements AsyncDisposable {
 
   /** The child's resident memory in bytes (Linux), read from outside: no GC, no round trip. */
   rss(): number {
-    const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
-    return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+    return rssOf(this.pid);
   }
 
   /** The child's CPU time so far (user + system), in ms (Linux). */

@@ -28,7 +28,15 @@ const docs = [
 
 /** Kinds a doc must embed (so that deleting a block is noticed too). */
 const EXPECTED: Record<string, string[]> = {
-  "bench/README.md": ["big-guild", "hide-offline", "cluster", "conn-memory", "peers", "bench-run"],
+  "bench/README.md": [
+    "big-guild",
+    "hide-offline",
+    "cluster",
+    "conn-memory",
+    "peers",
+    "bench-run",
+    "join-cpu",
+  ],
   "bench/HISTORY.md": ["big-guild", "conn-memory", "peers"],
   "docs/operating.md": ["big-guild"],
   "docs/scale-out.md": ["cluster"],

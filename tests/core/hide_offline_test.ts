@@ -12,6 +12,7 @@ import { Logger } from "../../src/log.ts";
 import { Metrics } from "../../src/_metrics.ts";
 import { parseOptions } from "../../src/options.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
+import { joined, startServer } from "../_fixtures/helpers.ts";
 import { fold, type View } from "../_fixtures/presence_fold.ts";
 
 const SERVER = "100";
@@ -252,4 +253,33 @@ Deno.test("hideOfflineAbove: an option checked like the others; it needs the use
     () => parseOptions({ hideOfflineAbove: 10, userDataCacheMs: 0 }),
     /hideOfflineAbove needs userDataCacheMs/,
   );
+});
+
+Deno.test("hideOfflineAbove: a server sends hidden members' frames named, and not their chat messages", async () => {
+  await using s = await startServer({
+    hideOfflineAbove: 10,
+    callbacks: {
+      getServerData: () => ({ [SERVER]: { id: "main", name: "Main", default: true } }),
+      getUserData: () => users(20),
+    },
+  });
+  await using a = await joined(s.url);
+  const join = await a.join("main");
+  assert.equal(Object.keys(join.data.users).length, 15);
+  const say = (uid: string, message: string) =>
+    s.server.broadcastMessage({ server: SERVER, uid, message, channel: "1" });
+  assert.equal(say("3", "from a hidden member"), 0, "not sent");
+  assert.equal(say("1", "from a shown one"), 1);
+  assert.equal((await a.nextOf("message")).data.message, "from a shown one");
+  assert.equal(s.server.broadcastPresence({ server: SERVER, uid: "7", status: "offline" }), 0);
+  s.server.broadcastPresence({ server: SERVER, uid: "3", status: "online" });
+  assert.deepEqual((await a.nextOf("presence")).data, {
+    uid: "3",
+    status: "online",
+    username: "user 3",
+    roleColor: "#123456",
+  });
+  // Online now: its messages are sent.
+  assert.equal(say("3", "back"), 1);
+  assert.equal((await a.nextOf("message")).data.message, "back");
 });

@@ -31,28 +31,20 @@ for (const rt of RUNTIMES) {
     await using cert = await selfSigned();
     await using dback = await serveOn(rt, { trustProxy: ["127.0.0.1"], maxConnections: 500 });
     await using nginx = await startNginx([dback.port], cert);
+    // A client at `localAddress` talking to nginx over TLS.
+    const from = (localAddress: string, headers?: Record<string, string>) => ({
+      host: "127.0.0.1",
+      port: nginx.https,
+      tls: true,
+      localAddress,
+      hostHeader: "localhost",
+      headers,
+    });
     const via = (localAddress: string, headers?: Record<string, string>) =>
-      joinFrom(
-        {
-          host: "127.0.0.1",
-          port: nginx.https,
-          tls: true,
-          localAddress,
-          hostHeader: "localhost",
-          headers,
-        },
-        "dworld",
-      );
+      joinFrom(from(localAddress, headers), "dworld");
     // Upgrades only: the per-IP cap counts connections (joins have a per-IP budget of their own).
     const upgrade = (localAddress: string, headers?: Record<string, string>) =>
-      wsFrom({
-        host: "127.0.0.1",
-        port: nginx.https,
-        tls: true,
-        localAddress,
-        hostHeader: "localhost",
-        headers,
-      });
+      wsFrom(from(localAddress, headers));
     const open: RawWs[] = [];
     try {
       const many = await Promise.all(

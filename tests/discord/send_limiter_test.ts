@@ -2,18 +2,8 @@
 // order, without a real sleep.
 import assert from "node:assert/strict";
 import { SendLimiter } from "../../src/discord/_send_limiter.ts";
+import { maxInWindow } from "../_fixtures/fake_discord.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
-
-/** The most frames whose send times fall within `windowMs` of each other. */
-function maxInWindow(times: number[], windowMs: number): number {
-  let best = 0;
-  let lo = 0;
-  for (let hi = 0; hi < times.length; hi++) {
-    while (times[hi] - times[lo] >= windowMs) lo++;
-    best = Math.max(best, hi - lo + 1);
-  }
-  return best;
-}
 
 Deno.test("send limiter: at most the limit per window, a reserve for control frames, which go first", async () => {
   using time = new FakeTime({ timers: true });
@@ -38,7 +28,7 @@ Deno.test("send limiter: at most the limit per window, a reserve for control fra
     Array.from({ length: 40 }, (_, i) => `d${i}`),
     "in order",
   );
-  assert.ok(maxInWindow(sent.map((s) => s.at), 600) <= 12);
+  assert.ok(maxInWindow(sent, 600) <= 12);
   assert.equal(limiter.queued, 0);
   assert.equal(time.pending, 0, "no timer left behind");
 });

@@ -2,50 +2,18 @@
 // `deno run -A examples/main.ts --transport node`, and the single-file binary built by
 // `deno task binary`, each started as a real process on port 0 and spoken to over a real WebSocket.
 import assert from "node:assert/strict";
-import { ensureBun, ensureNode, ROOT } from "../_fixtures/runtimes.ts";
+import { ensureBun, ensureNode, ROOT, whileListening } from "../_fixtures/runtimes.ts";
 import { DWORLD, joined } from "../_fixtures/helpers.ts";
 
-/** Start `cmd args`, wait for its "listening on" line, run `body`, then SIGTERM it. */
+/** Start `cmd args`, wait until it listens, run `body`, then SIGTERM it: it must stop cleanly. */
 async function withProcess(
   cmd: string,
   args: string[],
   body: (port: number) => Promise<void>,
 ): Promise<void> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  let port = 0;
-  try {
-    while (!port) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`exited before listening: ${out}${await stderr}`);
-      out += value;
-      const m = out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-      if (m) port = Number(m[1]);
-    }
-    await body(port);
-  } finally {
-    child.kill("SIGTERM");
-    const drained = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        out += value;
-      }
-    })();
-    const status = await child.status;
-    await drained;
-    await stderr;
-    assert.equal(status.code, 0, `exit status; output:\n${out}`);
-    assert.match(out, /stopped/);
-  }
+  const { code, out } = await whileListening(cmd, args, ROOT, body);
+  assert.equal(code, 0, `exit status; output:\n${out}`);
+  assert.match(out, /stopped/);
 }
 
 async function conversation(port: number): Promise<void> {

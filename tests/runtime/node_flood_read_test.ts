@@ -5,20 +5,10 @@
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { rawUpgrade, until } from "../_fixtures/helpers.ts";
+import { flood } from "../../bench/_flood_attacker.ts";
 import { type NodeContext, nodeTransport } from "../../src/transport/_node.ts";
 
 const KiB = 1024;
-
-/** `frames` masked text/continuation frames of `size` bytes, none final (zero mask). */
-function fragments(frames: number, size: number, first: boolean): Uint8Array {
-  const one = 8 + size;
-  const out = new Uint8Array(one * frames).fill(0x61);
-  for (let i = 0; i < frames; i++) {
-    out[i * one] = first && i === 0 ? 0x01 : 0x00;
-    out.set([0x80 | 126, size >> 8, size & 255, 0, 0, 0, 0], i * one + 1);
-  }
-  return out;
-}
 
 Deno.test("node transport: after a 1009 a flooding attacker's socket is read no further", async () => {
   const transport = nodeTransport();
@@ -38,28 +28,13 @@ Deno.test("node transport: after a 1009 a flooding attacker's socket is read no 
     onError: () => new Response(null, { status: 500 }),
     log: () => {},
   });
-  const first = fragments(256, 4096, true);
-  const rest = fragments(256, 4096, false);
   const ATTACKERS = 10;
   try {
     for (let n = 0; n < ATTACKERS; n++) {
       const { status, conn } = await rawUpgrade(listener.port);
       assert.equal(status, 101);
-      const received: number[] = [];
-      const sink = (async () => {
-        try {
-          for await (const b of conn.readable) received.push(...b);
-        } catch { /* reset */ }
-      })();
-      try {
-        // 8 MiB in 4 KiB fragments; the first KiB is already over the limit.
-        await conn.write(first);
-        for (let i = 0; i < 7; i++) await conn.write(rest);
-      } catch { /* the server hung up mid-flood */ }
-      await sink;
-      try {
-        conn.close();
-      } catch { /* closed */ }
+      // 8 MiB in 4 KiB fragments; the first KiB is already over the limit.
+      const received = await flood(conn);
       // The server's close frame: opcode 8, code 1009.
       assert.equal(received[0], 0x88);
       assert.equal((received[2] << 8) | received[3], 1009);

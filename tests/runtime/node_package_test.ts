@@ -6,7 +6,7 @@
 // registry is not reachable from tests), installs it under node_modules/@dzone/dback with zod and
 // ws beside it, and runs it with Node.
 import assert from "node:assert/strict";
-import { ensureNode, ROOT } from "../_fixtures/runtimes.ts";
+import { ensureNode, ROOT, whileListening } from "../_fixtures/runtimes.ts";
 
 // Erases the types of [from, to] pairs read from stdin: the transpiler Node itself uses.
 const STRIP = `import { stripTypeScriptTypes } from "node:module";
@@ -176,40 +176,18 @@ Deno.test("node package: as JSR ships it to npm, the library serves a viewer and
 });
 
 /** Run `main.mjs` with `args` until it listens, call `check(port)`, then SIGTERM it. */
-async function serveOnce(
+function serveOnce(
   node: string,
   cwd: string,
   args: string[],
   check: (port: number) => Promise<void>,
 ): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(node, {
-    args: ["main.mjs", "--port", "0", "--host", "127.0.0.1", ...args],
+  return whileListening(
+    node,
+    ["main.mjs", "--port", "0", "--host", "127.0.0.1", ...args],
     cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  try {
-    let port = 0;
-    while (!port) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`exited before listening: ${out}${await stderr}`);
-      out += value;
-      port = Number(out.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/)?.[1] ?? 0);
-    }
-    await check(port);
-  } finally {
-    child.kill("SIGTERM");
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      out += value;
-    }
-    out += await stderr;
-  }
-  return { code: (await child.status).code, out };
+    check,
+  );
 }
 
 /** The mock world's server ids, as the server list keys them. */

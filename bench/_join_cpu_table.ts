@@ -1,0 +1,48 @@
+// The `join_cpu.ts` results as the Markdown table bench/README.md embeds between
+// `<!-- join-cpu: <file> -->` and `<!-- /join-cpu -->` markers (bench/_doc_tables.ts), checked
+// against the file it names like every other table (print it with
+// `deno run -A bench/_join_cpu_table.ts FILE`).
+
+/** Median µs of server CPU per join: all threads, the JavaScript one, the JIT compilers'. */
+interface Cost {
+  total: number;
+  main: number;
+  jit: number;
+}
+
+/** A `join_cpu.ts` results file (the parts the table shows). */
+export interface JoinCpuResults {
+  date: string;
+  users: number;
+  results: Array<{ server: string; tree: string; cold: Cost; warm: Cost; loads: number[][] }>;
+}
+
+const NAMES: Record<string, string> = { "dback-bun": "dback on Bun", bun: "bare `Bun.serve`" };
+const f = (x: number) => x.toFixed(1);
+
+/** The Markdown table of one results file; `× bare` is against the bare server of the same file. */
+export function joinCpuTable(r: JoinCpuResults): string {
+  const bare = r.results.find((x) => x.server === "bun");
+  const times = (x: number, of: number | undefined) => of ? `${(x / of).toFixed(2)}×` : "—";
+  const loads = r.results.flatMap((x) => x.loads.map((l) => l[0]));
+  return [
+    `| ${
+      r.date.slice(0, 10)
+    }: µs of server CPU per join (${r.users} users) | code | cold: all threads (JavaScript thread, JIT) | warm: all threads (JavaScript thread, JIT) | warm JavaScript thread × bare |`,
+    "| --- | --- | ---: | ---: | ---: |",
+    ...r.results.map((x) =>
+      `| ${NAMES[x.server] ?? x.server} | ${x.server === "bun" ? "—" : x.tree} | ${
+        f(x.cold.total)
+      } (${f(x.cold.main)}, ${f(x.cold.jit)}) | ${f(x.warm.total)} (${f(x.warm.main)}, ${
+        f(x.warm.jit)
+      }) | ${x.server === "bun" ? "1.00×" : times(x.warm.main, bare?.warm.main)} |`
+    ),
+    `| 1-minute load average | | ${Math.min(...loads).toFixed(1)}–${
+      Math.max(...loads).toFixed(1)
+    } | | |`,
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  console.log(joinCpuTable(JSON.parse(Deno.readTextFileSync(Deno.args[0]))));
+}
