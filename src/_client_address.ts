@@ -43,6 +43,29 @@ function parseIpv4(s: string): Bytes | null {
   return out;
 }
 
+// Whether `s` is an IPv4 address exactly as `formatIp` writes it (four groups of 1-3 digits, no
+// leading zero, each at most 255): then it is its own address and key, with nothing to build.
+// What a runtime reports for a direct IPv4 peer, on every upgrade.
+function isCanonicalIpv4(s: string): boolean {
+  let part = 0, n = 0, digits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return false;
+      part++;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && n === 0)) {
+      n = n * 10 + c - 48;
+      digits++;
+      if (n > 255) return false;
+    } else {
+      return false;
+    }
+  }
+  return digits > 0 && part === 3;
+}
+
 function parseIpv6(s: string): Bytes | null {
   let head = s;
   let v4: Bytes | null = null;
@@ -196,6 +219,7 @@ export class ClientAddresses {
 
   /** The client behind TCP peer `peer`, given the request's headers. */
   resolve(peer: string, headers: Headers): Client {
+    if (this.#trusted.length === 0 && isCanonicalIpv4(peer)) return { address: peer, key: peer };
     let chosen = parseIp(peer);
     if (!chosen) return { address: peer, key: peer };
     if (this.#trusted.length && this.#isTrusted(chosen)) {

@@ -23,8 +23,8 @@ import type { ConnectionLimits, IpBudget } from "./_connection_limits.ts";
 
 /** What a connection asks of the protocol layer. */
 export interface ConnectionHandler {
-  /** Runs first, before any client frame is handled (sends the server list). */
-  open(conn: Connection): Promise<void>;
+  /** Runs first, before any client frame is handled (sends the server list); `undefined`: done. */
+  open(conn: Connection): Promise<void> | undefined;
   /** A parsed `connect` request. Requests of one connection run one at a time, in order. */
   connect(conn: Connection, request: ConnectRequest): Promise<void>;
 }

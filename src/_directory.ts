@@ -85,7 +85,8 @@ export class Directory {
    * `cacheMs` is how long a user map may be reused before the source is
    * asked again (presence events keep it current meanwhile); `snapshot`
    * says how long a join snapshot of a map is reused (default 1 s, see
-   * `UserMapCache`).
+   * `UserMapCache`) and, with `hideOfflineAbove`, above how many users a
+   * loaded map hides its offline members.
    */
   constructor(
     source: DataSource,
@@ -109,8 +110,8 @@ export class Directory {
    * not one per open and per `connect`. Dropped early by {@link forgetServers}.
    */
   servers(conn?: string): Promise<Guarded<ServerList>> {
-    const hit = this.#serverList;
-    if (hit && hit.expires > Date.now()) return Promise.resolve({ ok: true, value: hit });
+    const hit = this.freshServers();
+    if (hit) return Promise.resolve({ ok: true, value: hit });
     if (this.#servers) return this.#servers;
     const generation = this.#serversGeneration;
     this.#servers = this.#runner
@@ -131,6 +132,12 @@ export class Directory {
     // Shared only while in flight: afterwards the cached answer (if any) serves.
     this.#servers.finally(() => this.#servers = undefined);
     return this.#servers;
+  }
+
+  /** The cached answer of {@link servers} while it is fresh (no call to wait for), else `undefined`. */
+  freshServers(): ServerList | undefined {
+    const hit = this.#serverList;
+    return hit && hit.expires > Date.now() ? hit : undefined;
   }
 
   /**

@@ -54,8 +54,18 @@ export class ProtocolHandler implements ConnectionHandler {
     this.#metrics = metrics;
   }
 
-  /** Send the server list. */
-  async open(conn: Connection): Promise<void> {
+  /**
+   * Send the server list: in the open event itself when it is cached (as a
+   * bare server answers; no promise, no later turn), else once the source
+   * has answered.
+   */
+  open(conn: Connection): Promise<void> | undefined {
+    const fresh = this.#directory.freshServers();
+    if (!fresh) return this.#openLater(conn);
+    conn.send(fresh.frame);
+  }
+
+  async #openLater(conn: Connection): Promise<void> {
     const servers = await this.#directory.servers(conn.id);
     if (!servers.ok) {
       conn.sendError(ERRORS.serverListUnavailable);

@@ -62,6 +62,8 @@ export class IpTable {
   #max: number;
   // Insertion order is use order: a touched entry is moved to the end.
   #entries = new Map<string, IpEntry>();
+  // The entry touched last (the end of the use order): touched again, it need not move.
+  #last: IpEntry | undefined;
   // Entries with open connections (never evicted).
   #busy = 0;
 
@@ -91,6 +93,7 @@ export class IpTable {
   /** The entry of `key`, created if needed (no connection counted). */
   touch(key: string, now = performance.now()): IpEntry {
     let entry = this.#entries.get(key);
+    if (entry === this.#last && entry) return entry;
     if (entry) {
       this.#entries.delete(key);
     } else {
@@ -106,6 +109,7 @@ export class IpTable {
       };
     }
     this.#entries.set(key, entry);
+    this.#last = entry;
     return entry;
   }
 

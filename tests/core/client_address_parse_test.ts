@@ -204,3 +204,42 @@ Deno.test("client address: a direct peer's answer ignores headers and is a fresh
   assert.equal(c.resolve("192.0.2.1", none).address, "192.0.2.1");
   assert.equal(c.resolve("10.0.0.1", xff).address, "203.0.113.5");
 });
+
+Deno.test("client address: with no trusted proxy every peer gets the full parse's answer (IPv4 fast path)", () => {
+  // The direct-peer IPv4 case answers without parsing to bytes: it must agree with
+  // formatting the parsed bytes, for canonical, zero-padded, out-of-range and junk strings alike.
+  const c = new ClientAddresses([], 64);
+  const none = new Headers();
+  const expected = (s: string) => {
+    const b = parseIp(s);
+    if (!b) return { address: s, key: s };
+    const address = formatIp(b);
+    return b.length === 4 ? { address, key: address } : c.resolve(s, none);
+  };
+  let seed = 0x1b873593;
+  const next = () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  let canonical = 0;
+  for (let i = 0; i < 40_000; i++) {
+    const octet = () => {
+      const r = next();
+      const n = Math.floor(next() * 300);
+      return r < 0.1 ? String(n).padStart(3, "0") : r < 0.15 ? `0${n}` : r < 0.17 ? "" : String(n);
+    };
+    const parts = [octet(), octet(), octet(), octet()];
+    if (next() < 0.05) parts.push(octet());
+    if (next() < 0.05) parts.pop();
+    const s = parts.join(next() < 0.02 ? ":" : ".");
+    const got = c.resolve(s, none);
+    assert.deepEqual(got, expected(s), JSON.stringify(s));
+    if (got.address === s && parseIp(s)?.length === 4) canonical++;
+  }
+  for (const s of ["0.0.0.0", "255.255.255.255", "00.1.2.3", "1.2.3.4 ", " 1.2.3.4", "1.2.3.04"]) {
+    assert.deepEqual(c.resolve(s, none), expected(s), JSON.stringify(s));
+  }
+  assert.ok(canonical > 10_000, `canonical ${canonical}`);
+});

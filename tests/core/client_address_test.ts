@@ -84,3 +84,23 @@ Deno.test("ip table: an idle entry is kept while its budget is spent, forgotten 
   assert.equal(t.size, 1, "a was forgotten");
   assert.notEqual(t.touch("a", 60_000), e);
 });
+
+Deno.test("ip table: use order holds when the same key is touched again and again", () => {
+  // Touching the newest entry again does not move it (it is already the newest): eviction still
+  // takes the oldest idle entry, never the one just used.
+  const t = new IpTable(budgets, 2);
+  const spent = (k: string) => {
+    const e = t.touch(k, 0);
+    e.logins.take(1, 0); // not expirable: only eviction can remove it
+    return e;
+  };
+  const a = spent("a");
+  const b = spent("b");
+  assert.equal(spent("a"), a);
+  assert.equal(spent("a"), a);
+  spent("c"); // full: the oldest idle entry (b) goes
+  assert.equal(t.size, 2);
+  assert.equal(t.touch("a", 0), a, "a, used last before c, is kept");
+  assert.equal(t.touch("c", 0).key, "c");
+  assert.notEqual(t.touch("b", 0), b, "b was evicted: a new entry");
+});
