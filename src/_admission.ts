@@ -161,6 +161,11 @@ export class Admission {
     return this.#perIp.size;
   }
 
+  /** Whether {@link Admission.check} reads the `Origin` (an origin list is configured). */
+  get checksOrigin(): boolean {
+    return this.#settings.allowedOrigins !== undefined;
+  }
+
   /**
    * Whether an upgrade from `client` with this `Origin` may go ahead.
    * `ownOrigins` gives the server's own (its page may always connect); they

@@ -76,7 +76,11 @@ export class ProtocolHandler implements ConnectionHandler {
 
   /** Join the requested server, or answer with the protocol's error. */
   async connect(conn: Connection, request: ConnectRequest): Promise<void> {
-    let servers = await this.#directory.servers(conn.id);
+    // A fresh cached list is taken as is: no promise to wait for.
+    const fresh = this.#directory.freshServers();
+    let servers = fresh
+      ? { ok: true as const, value: fresh }
+      : await this.#directory.servers(conn.id);
     if (!servers.ok) return conn.sendError(ERRORS.serverUnavailable);
     let server = findServer(servers.value.servers, request.server);
     if (!server) {

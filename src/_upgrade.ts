@@ -51,7 +51,10 @@ export function upgrader(d: UpgradeDeps): (req: Request, ctx: RequestContext) =>
     }
     const client = d.clients.resolve(peer, req.headers);
     const ip = client.address;
-    const origin = req.headers.get("origin");
+    // Read only for what uses it: the origin list, and the `connected` line.
+    const origin = d.admission.checksOrigin || d.log.enabled("info")
+      ? req.headers.get("origin")
+      : null;
     const refusal = d.admission.check(client, origin, ownOrigins);
     if (refusal) return errorPage(refusal.status, refusal.title);
     const conn = d.admission.admit(client);

@@ -7,6 +7,7 @@
  */
 import type { Callbacks } from "./callbacks.ts";
 import { warmClientFrames } from "./_client_frames.ts";
+import { warmJoinPath } from "./_warm.ts";
 import { compose, type Parts } from "./_compose.ts";
 import { sweepSlowClients } from "./_slow_client.ts";
 import { drainConnections, Ports, stopParts } from "./_lifecycle.ts";
@@ -199,6 +200,7 @@ export class WebSocketServer implements AsyncDisposable {
       if (s.staticDir !== undefined && s.staticDir !== false) await checkStaticDir(s.staticDir);
       // Before the first viewer, not during the join storm after a restart.
       warmClientFrames();
+      await warmJoinPath();
       await this.#p.broker.open((e) => this.#p.events.deliver(e));
       await this.#p.source.start?.(this.#p.events.sink(), { log: this.#log });
       await this.#ports.open({

@@ -50,3 +50,19 @@ Deno.test("origins: the server's own page may connect when allowedOrigins is set
     );
   }
 });
+
+Deno.test("logs: the connected line names the origin with no origin list configured; warn writes none", async () => {
+  for (const logLevel of ["info", "warn"] as const) {
+    const { server, logs } = await startServer({ logLevel });
+    try {
+      const up = await rawUpgrade(server.port, { Origin: "https://page.example" });
+      assert.equal(up.status, 101);
+      up.conn.close();
+      const lines = logs.filter((l) => l.message.startsWith("connected from"));
+      if (logLevel === "warn") assert.equal(lines.length, 0);
+      else assert.match(lines[0]?.message ?? "", /\(origin "https:\/\/page\.example"\)$/);
+    } finally {
+      await server.stop();
+    }
+  }
+});
