@@ -10,7 +10,7 @@ import type { Connection, ConnectionHandler } from "./_connection.ts";
 import type { Directory } from "./_directory.ts";
 import type { JoinSnapshot, UserMapCache } from "./_user_map.ts";
 import type { Hub } from "./_hub.ts";
-import type { JoinQueue, Turn } from "./_join_queue.ts";
+import type { JoinQueue } from "./_join_queue.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import type { ConnectRequest } from "./_client_frames.ts";
@@ -149,13 +149,13 @@ export class ProtocolHandler implements ConnectionHandler {
       ? undefined
       : this.#directory.cachedUserMap(server.discordId, conn.id);
     if (!users) return this.#joinLater(conn, request, server);
-    return this.#enter(conn, request, server, { users, clientId: clientId as string | undefined });
+    return this.#enter(conn, request, server, users, clientId as string | undefined);
   }
 
   async #joinLater(conn: Connection, request: ConnectRequest, server: ServerInfo): Promise<void> {
     const first = await this.#mapOf(conn, server.discordId);
     if (!first) return conn.sendError(ERRORS.serverUnavailable);
-    await this.#enter(conn, request, server, first);
+    await this.#enter(conn, request, server, first.users, first.clientId);
   }
 
   /** Into the join queue: synchronous when the outbound budget has room and nobody waits. */
@@ -163,24 +163,25 @@ export class ProtocolHandler implements ConnectionHandler {
     conn: Connection,
     request: ConnectRequest,
     server: ServerInfo,
-    first: JoinMap,
+    users: UserMapCache,
+    clientId: string | undefined,
   ): Promise<void> | undefined {
     if (!conn.isOpen) return;
     const bytes = this.#joinFrame(
       server.discordId,
-      first.users.snapshot(),
+      users.snapshot(),
       request.server,
       server.name,
-      first.clientId,
+      clientId,
     ).bytes;
-    const turn = this.#queue.tryEnter(conn, bytes);
-    if (!turn || first.users.retired) {
-      return this.#enterLater(conn, request, server, first, bytes, turn);
+    // A retired map (it waited for its source) is asked for again while the turn is held.
+    if (users.retired || !this.#queue.tryEnter(conn, bytes)) {
+      return this.#enterLater(conn, request, server, { users, clientId }, bytes);
     }
     try {
-      if (conn.isOpen) this.#send(conn, request, server, first, turn);
+      if (conn.isOpen) this.#send(conn, request, server, users, clientId, false, 0);
     } finally {
-      turn.done();
+      this.#queue.sent(conn, bytes);
     }
   }
 
@@ -190,9 +191,8 @@ export class ProtocolHandler implements ConnectionHandler {
     server: ServerInfo,
     first: JoinMap,
     bytes: number,
-    granted: Turn | undefined,
   ): Promise<void> {
-    const turn = granted ?? await this.#queue.enter(conn, bytes);
+    const turn = await this.#queue.enter(conn, bytes);
     if (!turn.go) {
       if (turn.why === "full") {
         this.#log.warn(`join refused: ${this.#queue.length} joins already wait`, conn.id);
@@ -212,7 +212,7 @@ export class ProtocolHandler implements ConnectionHandler {
         map = again;
       }
       if (!conn.isOpen) return;
-      this.#send(conn, request, server, map, turn);
+      this.#send(conn, request, server, map.users, map.clientId, turn.queued, turn.waitedMs);
     } finally {
       turn.done();
     }
@@ -222,19 +222,15 @@ export class ProtocolHandler implements ConnectionHandler {
     conn: Connection,
     request: ConnectRequest,
     server: ServerInfo,
-    map: JoinMap,
-    turn: Turn & { go: true },
+    users: UserMapCache,
+    clientId: string | undefined,
+    queued: boolean,
+    waitedMs: number,
   ): void {
     // Sent, replayed and subscribed in one tick: no presence falls between the snapshot and
     // the room, so the joiner sees what a viewer who joined at the snapshot saw.
-    const snapshot = map.users.snapshot();
-    const join = this.#joinFrame(
-      server.discordId,
-      snapshot,
-      request.server,
-      server.name,
-      map.clientId,
-    );
+    const snapshot = users.snapshot();
+    const join = this.#joinFrame(server.discordId, snapshot, request.server, server.name, clientId);
     if (!conn.sendJoin(join.frame, join.bytes)) return;
     for (const frame of snapshot.replay) if (!conn.send(frame)) return;
     this.#hub.join(conn, server.discordId);
@@ -244,7 +240,7 @@ export class ProtocolHandler implements ConnectionHandler {
     if (this.#log.enabled("info")) {
       this.#log.info(
         `joined ${server.id} (${server.discordId})${
-          turn.queued ? ` after ${Math.round(turn.waitedMs)} ms in the join queue` : ""
+          queued ? ` after ${Math.round(waitedMs)} ms in the join queue` : ""
         }`,
         conn.id,
       );

@@ -125,8 +125,9 @@ export class JoinQueue {
    * `joinQueueLength` joins already wait.
    */
   enter(joiner: Joiner, bytes: number): Promise<Turn> {
-    const now = this.tryEnter(joiner, bytes);
-    if (now) return Promise.resolve(now);
+    if (this.#waiting.length === 0 && this.#fits(bytes)) {
+      return Promise.resolve(this.#grant(joiner, bytes, -1, false));
+    }
     if (this.#waiting.length >= this.#length) {
       this.#metrics.joinsRefusedBusy++;
       return Promise.resolve({ go: false, why: "full" });
@@ -140,15 +141,26 @@ export class JoinQueue {
   }
 
   /**
-   * The turn {@link enter} would give at once (nobody waits and the budget
-   * has room), without a promise; `undefined` when the join must go through
-   * `enter` (to wait, or be refused).
+   * Take a turn at once when {@link enter} would give one without waiting
+   * (nobody waits and the budget has room), with no promise and no turn
+   * object: `true` means send now and call {@link sent} in the same tick;
+   * `false`, go through `enter` (to wait, or be refused).
    */
-  tryEnter(joiner: Joiner, bytes: number): (Turn & { go: true }) | undefined {
-    if (this.#waiting.length === 0 && this.#fits(bytes)) {
-      return this.#grant(joiner, bytes, -1, false);
+  tryEnter(joiner: Joiner, bytes: number): boolean {
+    if (this.#waiting.length > 0 || !this.#fits(bytes)) return false;
+    this.#take(bytes, 0);
+    return true;
+  }
+
+  /** A join of `bytes` granted by {@link tryEnter} was sent (or given up): its bytes are the socket's now. */
+  sent(joiner: Joiner, bytes: number): void {
+    this.#granted -= bytes;
+    // Deno has no drain event and sweeps nothing: the queue watches joins on their way.
+    if (joiner.isOpen && joiner.joinInFlight) {
+      this.#inFlight.add(joiner);
+      this.#poll();
     }
-    return undefined;
+    if (this.#waiting.length > 0) this.#serve();
   }
 
   /** Stop polling and let every waiter go (shutdown): they answer `gone`. */
@@ -168,15 +180,9 @@ export class JoinQueue {
   }
 
   /** `since`: when it started waiting; -1 when it did not wait (no clock reading needed). */
-  #grant(joiner: Joiner, bytes: number, since: number, queued: boolean): Turn & { go: true } {
+  #grant(joiner: Joiner, bytes: number, since: number, queued: boolean): Turn {
     const waitedMs = since < 0 ? 0 : performance.now() - since;
-    this.#observe(waitedMs / 1000);
-    this.#granted += bytes;
-    if (this.#onBigJoin && bytes >= this.#bigJoinBytes) {
-      const told = this.#onBigJoin;
-      this.#onBigJoin = undefined;
-      told(bytes);
-    }
+    this.#take(bytes, waitedMs);
     let once = false;
     return {
       go: true,
@@ -185,15 +191,19 @@ export class JoinQueue {
       done: () => {
         if (once) return;
         once = true;
-        this.#granted -= bytes;
-        // Deno has no drain event and sweeps nothing: the queue watches joins on their way.
-        if (joiner.isOpen && joiner.joinInFlight) {
-          this.#inFlight.add(joiner);
-          this.#poll();
-        }
-        if (this.#waiting.length > 0) this.#serve();
+        this.sent(joiner, bytes);
       },
     };
+  }
+
+  #take(bytes: number, waitedMs: number): void {
+    this.#observe(waitedMs / 1000);
+    this.#granted += bytes;
+    if (this.#onBigJoin && bytes >= this.#bigJoinBytes) {
+      const told = this.#onBigJoin;
+      this.#onBigJoin = undefined;
+      told(bytes);
+    }
   }
 
   #observe(seconds: number): void {

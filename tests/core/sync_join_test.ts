@@ -156,3 +156,30 @@ Deno.test("sync join: a budget without room queues the join (no synchronous answ
   assert.equal(t.metrics.joins, 2);
   t.queue.close();
 });
+
+Deno.test("sync join: tryEnter never overtakes a waiter, and counts its bytes until sent", async () => {
+  let unsent = 0;
+  const metrics = new Metrics();
+  const q = new JoinQueue(
+    { maxTotalBufferedBytes: 100, joinQueueLength: 5 },
+    () => unsent,
+    metrics,
+  );
+  const joiner = { isOpen: true, joinInFlight: false, sweep() {}, joined() {} };
+  assert.equal(q.tryEnter(joiner, 60), true);
+  // Granted and not yet sent: 60 + 60 > 100, so neither path lets a second through.
+  assert.equal(q.tryEnter(joiner, 60), false);
+  const waiter = q.enter(joiner, 60);
+  assert.equal(q.length, 1);
+  q.sent(joiner, 60); // serves the waiter: the budget is free again
+  const turn = await waiter;
+  assert.ok(turn.go && turn.queued);
+  // 10 bytes would fit beside the waiter's 60, but the waiter was first.
+  const blocker = q.enter(joiner, 60);
+  assert.equal(q.length, 1);
+  assert.equal(q.tryEnter(joiner, 10), false);
+  turn.done();
+  assert.ok((await blocker).go);
+  assert.equal(metrics.joinWaitCount, 3);
+  q.close();
+});
