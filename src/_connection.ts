@@ -26,7 +26,7 @@ export interface ConnectionHandler {
   /** Runs first, before any client frame is handled (sends the server list); `undefined`: done. */
   open(conn: Connection): Promise<void> | undefined;
   /** A parsed `connect` request. Requests of one connection run one at a time, in order. */
-  connect(conn: Connection, request: ConnectRequest): Promise<void>;
+  connect(conn: Connection, request: ConnectRequest): Promise<void> | undefined;
 }
 
 /** Who owns the connection's place in rooms and limits. */

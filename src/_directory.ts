@@ -170,14 +170,22 @@ export class Directory {
    * are fetched afresh before the next join.
    */
   async userMap(serverId: string, conn?: string): Promise<Guarded<UserMapCache>> {
-    const hit = this.#users.get(serverId);
-    if (hit) {
-      if (hit.expires <= Date.now() && !this.#loading.has(serverId)) {
-        this.#load(serverId, conn).catch(() => {}); // its outcome is logged by the runner
-      }
-      return { ok: true, value: hit };
-    }
+    const hit = this.cachedUserMap(serverId, conn);
+    if (hit) return { ok: true, value: hit };
     return await (this.#loading.get(serverId)?.promise ?? this.#load(serverId, conn));
+  }
+
+  /**
+   * The cached user map, as {@link userMap} would answer it, without a
+   * promise (a join that finds everything cached is answered in its own
+   * task, as a bare server would); `undefined` when it must be loaded.
+   */
+  cachedUserMap(serverId: string, conn?: string): UserMapCache | undefined {
+    const hit = this.#users.get(serverId);
+    if (hit && hit.expires <= Date.now() && !this.#loading.has(serverId)) {
+      this.#load(serverId, conn).catch(() => {}); // its outcome is logged by the runner
+    }
+    return hit;
   }
 
   #load(serverId: string, conn?: string): Promise<Guarded<UserMapCache>> {
@@ -297,10 +305,9 @@ export class Directory {
    * {@link forgetClientId}), so a join storm asks once, not once per join.
    */
   async clientId(serverId: string, conn?: string): Promise<Guarded<string | undefined>> {
+    const known = this.knownClientId(serverId);
+    if (known !== false) return { ok: true, value: known };
     const source = this.#source;
-    if (!source.getClientId) return { ok: true, value: undefined };
-    const hit = this.#clientIds.get(serverId);
-    if (hit && hit.expires > Date.now()) return { ok: true, value: hit.value };
     const generation = this.#clientIdsGeneration;
     const r = await this.#runner.run(
       "getClientId",
@@ -317,6 +324,17 @@ export class Directory {
       this.#clientIds.set(serverId, { value: r.value, expires: Date.now() + this.#cacheMs });
     }
     return r;
+  }
+
+  /**
+   * The client id {@link clientId} would answer without asking the source
+   * (cached, or the source has no `getClientId`), with no promise; `false`
+   * when the source must be asked.
+   */
+  knownClientId(serverId: string): string | undefined | false {
+    if (!this.#source.getClientId) return undefined;
+    const hit = this.#clientIds.get(serverId);
+    return hit && hit.expires > Date.now() ? hit.value : false;
   }
 
   /** Forget the cached client id of a server (or all): the next join asks afresh. */

@@ -10,14 +10,17 @@ import type { Connection, ConnectionHandler } from "./_connection.ts";
 import type { Directory } from "./_directory.ts";
 import type { JoinSnapshot, UserMapCache } from "./_user_map.ts";
 import type { Hub } from "./_hub.ts";
-import type { JoinQueue } from "./_join_queue.ts";
+import type { JoinQueue, Turn } from "./_join_queue.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import type { ConnectRequest } from "./_client_frames.ts";
 import { serverJoinFrame } from "./_frames.ts";
-import { ERRORS, findServer } from "./protocol.ts";
+import { ERRORS, findServer, type ServerInfo } from "./protocol.ts";
 
 const noop = () => {};
+
+/** A server's user map and client id, as a join uses them. */
+type JoinMap = { users: UserMapCache; clientId: string | undefined };
 
 /** Handles the frames of every connection. */
 export class ProtocolHandler implements ConnectionHandler {
@@ -74,8 +77,21 @@ export class ProtocolHandler implements ConnectionHandler {
     conn.send(servers.value.frame);
   }
 
-  /** Join the requested server, or answer with the protocol's error. */
-  async connect(conn: Connection, request: ConnectRequest): Promise<void> {
+  /**
+   * Join the requested server, or answer with the protocol's error. A join
+   * whose server list, user map and client id are cached, and for which the
+   * outbound budget has room, is answered in this very call (no promise, no
+   * later turn), as a bare server answers; anything else continues once
+   * what it waits for has answered, in the same order.
+   */
+  connect(conn: Connection, request: ConnectRequest): Promise<void> | undefined {
+    const fresh = this.#directory.freshServers();
+    const server = fresh && findServer(fresh.servers, request.server);
+    if (!server || server.passworded) return this.#connectLater(conn, request);
+    return this.#join(conn, request, server);
+  }
+
+  async #connectLater(conn: Connection, request: ConnectRequest): Promise<void> {
     // A fresh cached list is taken as is: no promise to wait for.
     const fresh = this.#directory.freshServers();
     let servers = fresh
@@ -96,6 +112,7 @@ export class ProtocolHandler implements ConnectionHandler {
       return conn.sendError(ERRORS.noSuchServer);
     }
     if (server.passworded) {
+      const discordId = server.discordId;
       const outcome = await authorise(
         request,
         server.password,
@@ -105,7 +122,7 @@ export class ProtocolHandler implements ConnectionHandler {
             this.#log.warn("login check refused: per-IP budget spent", conn.id);
             return Promise.resolve(false);
           }
-          return this.#directory.validate(token, user, server.discordId, conn.id);
+          return this.#directory.validate(token, user, discordId, conn.id);
         },
       );
       if (!outcome.ok) {
@@ -117,20 +134,65 @@ export class ProtocolHandler implements ConnectionHandler {
       }
       this.#log.info(`authenticated for ${server.id} via ${outcome.via}`, conn.id);
     }
-    if (!conn.takeJoin()) return conn.sendError(ERRORS.rateLimited);
+    await this.#join(conn, request, server);
+  }
+
+  /** From the join budget on: synchronous while the user map and client id are cached. */
+  #join(conn: Connection, request: ConnectRequest, server: ServerInfo): Promise<void> | undefined {
+    if (!conn.takeJoin()) {
+      conn.sendError(ERRORS.rateLimited);
+      return;
+    }
+    // Asked in the order `#mapOf` asks them (the client id first).
+    const clientId = this.#directory.knownClientId(server.discordId);
+    const users = clientId === false
+      ? undefined
+      : this.#directory.cachedUserMap(server.discordId, conn.id);
+    if (!users) return this.#joinLater(conn, request, server);
+    return this.#enter(conn, request, server, { users, clientId: clientId as string | undefined });
+  }
+
+  async #joinLater(conn: Connection, request: ConnectRequest, server: ServerInfo): Promise<void> {
     const first = await this.#mapOf(conn, server.discordId);
     if (!first) return conn.sendError(ERRORS.serverUnavailable);
+    await this.#enter(conn, request, server, first);
+  }
+
+  /** Into the join queue: synchronous when the outbound budget has room and nobody waits. */
+  #enter(
+    conn: Connection,
+    request: ConnectRequest,
+    server: ServerInfo,
+    first: JoinMap,
+  ): Promise<void> | undefined {
     if (!conn.isOpen) return;
-    const turn = await this.#queue.enter(
-      conn,
-      this.#joinFrame(
-        server.discordId,
-        first.users.snapshot(),
-        request.server,
-        server.name,
-        first.clientId,
-      ).bytes,
-    );
+    const bytes = this.#joinFrame(
+      server.discordId,
+      first.users.snapshot(),
+      request.server,
+      server.name,
+      first.clientId,
+    ).bytes;
+    const turn = this.#queue.tryEnter(conn, bytes);
+    if (!turn || first.users.retired) {
+      return this.#enterLater(conn, request, server, first, bytes, turn);
+    }
+    try {
+      if (conn.isOpen) this.#send(conn, request, server, first, turn);
+    } finally {
+      turn.done();
+    }
+  }
+
+  async #enterLater(
+    conn: Connection,
+    request: ConnectRequest,
+    server: ServerInfo,
+    first: JoinMap,
+    bytes: number,
+    granted: Turn | undefined,
+  ): Promise<void> {
+    const turn = granted ?? await this.#queue.enter(conn, bytes);
     if (!turn.go) {
       if (turn.why === "full") {
         this.#log.warn(`join refused: ${this.#queue.length} joins already wait`, conn.id);
@@ -150,39 +212,46 @@ export class ProtocolHandler implements ConnectionHandler {
         map = again;
       }
       if (!conn.isOpen) return;
-      // Sent, replayed and subscribed in one tick: no presence falls between the snapshot and
-      // the room, so the joiner sees what a viewer who joined at the snapshot saw.
-      const snapshot = map.users.snapshot();
-      const join = this.#joinFrame(
-        server.discordId,
-        snapshot,
-        request.server,
-        server.name,
-        map.clientId,
-      );
-      if (!conn.sendJoin(join.frame, join.bytes)) return;
-      for (const frame of snapshot.replay) if (!conn.send(frame)) return;
-      this.#hub.join(conn, server.discordId);
-      conn.joined();
-      this.#metrics.joins++;
-      // Built only when written, as the `connected` line is.
-      if (this.#log.enabled("info")) {
-        this.#log.info(
-          `joined ${server.id} (${server.discordId})${
-            turn.queued ? ` after ${Math.round(turn.waitedMs)} ms in the join queue` : ""
-          }`,
-          conn.id,
-        );
-      }
+      this.#send(conn, request, server, map, turn);
     } finally {
       turn.done();
     }
   }
 
-  async #mapOf(
+  #send(
     conn: Connection,
-    discordId: string,
-  ): Promise<{ users: UserMapCache; clientId: string | undefined } | undefined> {
+    request: ConnectRequest,
+    server: ServerInfo,
+    map: JoinMap,
+    turn: Turn & { go: true },
+  ): void {
+    // Sent, replayed and subscribed in one tick: no presence falls between the snapshot and
+    // the room, so the joiner sees what a viewer who joined at the snapshot saw.
+    const snapshot = map.users.snapshot();
+    const join = this.#joinFrame(
+      server.discordId,
+      snapshot,
+      request.server,
+      server.name,
+      map.clientId,
+    );
+    if (!conn.sendJoin(join.frame, join.bytes)) return;
+    for (const frame of snapshot.replay) if (!conn.send(frame)) return;
+    this.#hub.join(conn, server.discordId);
+    conn.joined();
+    this.#metrics.joins++;
+    // Built only when written, as the `connected` line is.
+    if (this.#log.enabled("info")) {
+      this.#log.info(
+        `joined ${server.id} (${server.discordId})${
+          turn.queued ? ` after ${Math.round(turn.waitedMs)} ms in the join queue` : ""
+        }`,
+        conn.id,
+      );
+    }
+  }
+
+  async #mapOf(conn: Connection, discordId: string): Promise<JoinMap | undefined> {
     // Both asked at once, as before; awaited one after the other rather than through
     // `Promise.all` (its arrays and per-promise closures cost more than the two awaits). A
     // rejection of the second while the first is awaited is still handled (the catch below).

@@ -125,9 +125,8 @@ export class JoinQueue {
    * `joinQueueLength` joins already wait.
    */
   enter(joiner: Joiner, bytes: number): Promise<Turn> {
-    if (this.#waiting.length === 0 && this.#fits(bytes)) {
-      return Promise.resolve(this.#grant(joiner, bytes, -1, false));
-    }
+    const now = this.tryEnter(joiner, bytes);
+    if (now) return Promise.resolve(now);
     if (this.#waiting.length >= this.#length) {
       this.#metrics.joinsRefusedBusy++;
       return Promise.resolve({ go: false, why: "full" });
@@ -138,6 +137,18 @@ export class JoinQueue {
       this.#metrics.joinQueueLength = this.#waiting.length;
       this.#poll();
     });
+  }
+
+  /**
+   * The turn {@link enter} would give at once (nobody waits and the budget
+   * has room), without a promise; `undefined` when the join must go through
+   * `enter` (to wait, or be refused).
+   */
+  tryEnter(joiner: Joiner, bytes: number): (Turn & { go: true }) | undefined {
+    if (this.#waiting.length === 0 && this.#fits(bytes)) {
+      return this.#grant(joiner, bytes, -1, false);
+    }
+    return undefined;
   }
 
   /** Stop polling and let every waiter go (shutdown): they answer `gone`. */
@@ -157,7 +168,7 @@ export class JoinQueue {
   }
 
   /** `since`: when it started waiting; -1 when it did not wait (no clock reading needed). */
-  #grant(joiner: Joiner, bytes: number, since: number, queued: boolean): Turn {
+  #grant(joiner: Joiner, bytes: number, since: number, queued: boolean): Turn & { go: true } {
     const waitedMs = since < 0 ? 0 : performance.now() - since;
     this.#observe(waitedMs / 1000);
     this.#granted += bytes;
