@@ -107,6 +107,12 @@ Deno.test("TCP table: a socket this process holds is found by its peer's address
   const peer = server.remoteAddr as Deno.NetAddr;
   const keys = remoteKeys(peer.hostname, peer.port);
   try {
+    // The table is re-read at most once a second per process: an earlier reader's copy may
+    // predate this socket, so wait (bounded) for a fresh one rather than race it.
+    const until = Date.now() + 10_000;
+    while (socketHeld(keys) !== true && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
     assert.equal(socketHeld(keys), true);
   } finally {
     server.close();
