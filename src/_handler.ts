@@ -175,7 +175,7 @@ export class ProtocolHandler implements ConnectionHandler {
       clientId,
     ).bytes;
     // A retired map (it waited for its source) is asked for again while the turn is held.
-    if (users.retired || !this.#queue.tryEnter(conn, bytes)) {
+    if (users.retired || !this.#queue.tryEnter(bytes)) {
       return this.#enterLater(conn, request, server, { users, clientId }, bytes);
     }
     try {

@@ -146,7 +146,7 @@ export class JoinQueue {
    * object: `true` means send now and call {@link sent} in the same tick;
    * `false`, go through `enter` (to wait, or be refused).
    */
-  tryEnter(joiner: Joiner, bytes: number): boolean {
+  tryEnter(bytes: number): boolean {
     if (this.#waiting.length > 0 || !this.#fits(bytes)) return false;
     this.#take(bytes, 0);
     return true;

@@ -158,7 +158,7 @@ Deno.test("sync join: a budget without room queues the join (no synchronous answ
 });
 
 Deno.test("sync join: tryEnter never overtakes a waiter, and counts its bytes until sent", async () => {
-  let unsent = 0;
+  const unsent = 0;
   const metrics = new Metrics();
   const q = new JoinQueue(
     { maxTotalBufferedBytes: 100, joinQueueLength: 5 },
@@ -166,9 +166,9 @@ Deno.test("sync join: tryEnter never overtakes a waiter, and counts its bytes un
     metrics,
   );
   const joiner = { isOpen: true, joinInFlight: false, sweep() {}, joined() {} };
-  assert.equal(q.tryEnter(joiner, 60), true);
+  assert.equal(q.tryEnter(60), true);
   // Granted and not yet sent: 60 + 60 > 100, so neither path lets a second through.
-  assert.equal(q.tryEnter(joiner, 60), false);
+  assert.equal(q.tryEnter(60), false);
   const waiter = q.enter(joiner, 60);
   assert.equal(q.length, 1);
   q.sent(joiner, 60); // serves the waiter: the budget is free again
@@ -177,7 +177,7 @@ Deno.test("sync join: tryEnter never overtakes a waiter, and counts its bytes un
   // 10 bytes would fit beside the waiter's 60, but the waiter was first.
   const blocker = q.enter(joiner, 60);
   assert.equal(q.length, 1);
-  assert.equal(q.tryEnter(joiner, 10), false);
+  assert.equal(q.tryEnter(10), false);
   turn.done();
   assert.ok((await blocker).go);
   assert.equal(metrics.joinWaitCount, 3);
