@@ -6,40 +6,26 @@
 import assert from "node:assert/strict";
 import type { PresenceEvent, UserMap } from "../../mod.ts";
 import { EVENTS } from "../../src/events.ts";
-import { Directory } from "../../src/_directory.ts";
-import { CallbackRunner } from "../../src/_callback_runner.ts";
-import { Logger } from "../../src/log.ts";
-import { Metrics } from "../../src/_metrics.ts";
+import type { Directory } from "../../src/_directory.ts";
 import { parseOptions } from "../../src/options.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
-import { joined, startServer } from "../_fixtures/helpers.ts";
+import { joined } from "../_fixtures/helpers.ts";
 import { fold, type View } from "../_fixtures/presence_fold.ts";
-
-const SERVER = "100";
-const STATUSES = ["online", "idle", "dnd", "offline"] as const;
+import { seededInts } from "../_fixtures/random.ts";
+import {
+  directory as userDirectory,
+  guildServer,
+  randomPresence,
+  SERVER,
+  STATUSES,
+  users as allOnline,
+} from "../_fixtures/user_maps.ts";
 
 /** `n` users; every fourth one (uid 3, 7, ...) offline. */
-function users(n: number): UserMap {
-  const map: UserMap = {};
-  for (let i = 0; i < n; i++) {
-    map[`${i}`] = {
-      uid: `${i}`,
-      username: `user ${i}`,
-      status: STATUSES[i % 4],
-      roleColor: "#123456",
-    };
-  }
-  return map;
-}
+const users = (n: number): UserMap => allOnline(n, (i) => STATUSES[i % 4]);
 
-function directory(getUserData: () => UserMap, hideOfflineAbove: number, cacheMs = 60_000) {
-  const log = new Logger("silent");
-  const runner = new CallbackRunner(5000, log, new Metrics());
-  return new Directory({ getServerData: () => ({}), getUserData }, runner, cacheMs, log, {
-    windowMs: 1000,
-    hideOfflineAbove,
-  });
-}
+const directory = (getUserData: () => UserMap, hideOfflineAbove: number, cacheMs = 60_000) =>
+  userDirectory(getUserData, cacheMs, hideOfflineAbove);
 
 /** What the event router does: the map says which frame (if any) the room gets. */
 function send(dir: Directory, e: PresenceEvent): Record<string, unknown> | undefined {
@@ -139,13 +125,7 @@ Deno.test("hideOfflineAbove: every joiner's view (snapshot, replay, live) equals
   using time = new FakeTime({ timers: true });
   const dir = directory(() => users(200), 100);
   // mulberry32: the low bits of a power-of-two LCG repeat too soon for `% 4` to mix statuses.
-  let s = 7;
-  const rand = (n: number) => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
+  const rand = seededInts(7);
   let announced = 0;
   const truth: View = users(200) as View;
   const clients: View[] = [];
@@ -154,12 +134,7 @@ Deno.test("hideOfflineAbove: every joiner's view (snapshot, replay, live) equals
   for (let step = 0; step < 3000; step++) {
     const r = rand(100);
     if (r < 70) {
-      const uid = `${rand(260)}`; // some beyond the map: new users, or unknown ones without a name
-      let e: PresenceEvent = { server: SERVER, uid, status: STATUSES[rand(4)] };
-      const kind = rand(10);
-      if (kind === 0) e = { ...e, delete: true };
-      else if (kind <= 2) e = { ...e, username: `renamed ${step}` };
-      else if (kind === 3) e = { ...e, roleColor: "#00ff00" };
+      const e = randomPresence(rand, step);
       fold(truth, EVENTS.presence.frame(e)); // the source's picture, offline members included
       const frame = dir.apply(e, EVENTS.presence.frame(e));
       if (frame === undefined) skipped++;
@@ -256,13 +231,7 @@ Deno.test("hideOfflineAbove: an option checked like the others; it needs the use
 });
 
 Deno.test("hideOfflineAbove: a server sends hidden members' frames named, and not their chat messages", async () => {
-  await using s = await startServer({
-    hideOfflineAbove: 10,
-    callbacks: {
-      getServerData: () => ({ [SERVER]: { id: "main", name: "Main", default: true } }),
-      getUserData: () => users(20),
-    },
-  });
+  await using s = await guildServer({ hideOfflineAbove: 10 }, () => users(20));
   await using a = await joined(s.url);
   const join = await a.join("main");
   assert.equal(Object.keys(join.data.users).length, 15);
