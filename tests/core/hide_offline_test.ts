@@ -252,3 +252,51 @@ Deno.test("hideOfflineAbove: a server sends hidden members' frames named, and no
   assert.equal(say("3", "back"), 1);
   assert.equal((await a.nextOf("message")).data.message, "back");
 });
+
+Deno.test("hideOfflineAbove: dback_frames_withheld_total counts each frame kept from a room, by type, once per event, and no frame sent", async () => {
+  await using s = await guildServer({ hideOfflineAbove: 10 }, () => users(20));
+  // Two viewers: a withheld event counts once, not once per viewer.
+  await using a = await joined(s.url);
+  await a.join("main");
+  await using b = await joined(s.url);
+  await b.join("main");
+  const presence = (uid: string, status: "online" | "dnd" | "offline") =>
+    s.server.broadcastPresence({ server: SERVER, uid, status });
+  const say = (uid: string, message: string) =>
+    s.server.broadcastMessage({ server: SERVER, uid, message, channel: "1" });
+  const withheld = () => s.server.metrics.framesWithheld;
+  // Sent, rewritten or not: not counted.
+  assert.equal(presence("1", "dnd"), 2);
+  assert.equal(presence("2", "offline"), 2, "a shown member going offline is sent as a removal");
+  assert.equal(say("1", "from a shown member"), 2);
+  assert.deepEqual(withheld(), { presence: 0, message: 0 });
+  // Withheld: each counted once.
+  assert.equal(presence("7", "offline"), 0, "hidden, staying hidden");
+  assert.deepEqual(withheld(), { presence: 1, message: 0 });
+  assert.equal(say("3", "from a hidden member"), 0);
+  assert.equal(say("2", "from one hidden since"), 0);
+  assert.deepEqual(withheld(), { presence: 1, message: 2 });
+  assert.equal(presence("999", "online"), 0, "unknown and nameless");
+  assert.deepEqual(withheld(), { presence: 2, message: 2 });
+  // A hidden member back online is sent, named, and so is its chat: not counted.
+  assert.equal(presence("3", "online"), 2);
+  assert.equal(say("3", "back"), 2);
+  assert.deepEqual(withheld(), { presence: 2, message: 2 });
+  const text = (await (await fetch(`${s.http}/metrics`)).text()).split("\n");
+  assert.ok(text.includes('dback_frames_withheld_total{type="presence"} 2'), text.join("\n"));
+  assert.ok(text.includes('dback_frames_withheld_total{type="message"} 2'), text.join("\n"));
+});
+
+Deno.test("hideOfflineAbove off: offline members' presence and chat are sent, nothing is counted as withheld", async () => {
+  await using s = await guildServer({}, () => users(20));
+  await using a = await joined(s.url);
+  assert.equal(Object.keys((await a.join("main")).data.users).length, 20);
+  assert.equal(s.server.broadcastPresence({ server: SERVER, uid: "7", status: "offline" }), 1);
+  assert.equal(
+    s.server.broadcastMessage({ server: SERVER, uid: "3", message: "hi", channel: "1" }),
+    1,
+  );
+  assert.deepEqual(s.server.metrics.framesWithheld, { presence: 0, message: 0 });
+  const text = (await (await fetch(`${s.http}/metrics`)).text()).split("\n");
+  assert.ok(text.includes('dback_frames_withheld_total{type="presence"} 0'), text.join("\n"));
+});
