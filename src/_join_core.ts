@@ -95,7 +95,11 @@ export function joinCore(
   const directory = new Directory(source, runner, s.userDataCacheMs, log, {
     hideOfflineAbove: s.hideOfflineAbove,
   });
-  const hub = new Hub<Connection>(options.onRoom, options.rooms);
+  const onRoom = options.onRoom;
+  const hub = new Hub<Connection>((serverId, active) => {
+    directory.watch(serverId, active);
+    onRoom?.(serverId, active);
+  }, options.rooms);
   // Asked only once connections exist, so after `admission` below is set.
   const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentSeen(), metrics, {
     measure: (): number => admission.unsentBytes(),
