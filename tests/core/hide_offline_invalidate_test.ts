@@ -104,7 +104,7 @@ Deno.test("hideOfflineAbove after invalidateUserData(serverId): hidden members' 
   }
 });
 
-Deno.test("hideOfflineAbove after invalidateUserData() (every map): hidden members stay withheld until the next join loads the map", async () => {
+Deno.test("hideOfflineAbove after invalidateUserData() (every map): hidden members stay withheld while the room has viewers; the last one leaving takes the dropped map", async () => {
   await using s = await guildServer({ hideOfflineAbove: 10 }, () => users(20));
   await using a = await joined(s.url);
   await a.join("main");
@@ -122,6 +122,13 @@ Deno.test("hideOfflineAbove after invalidateUserData() (every map): hidden membe
     username: "user 3",
     roleColor: "#123456",
   });
+  // The last viewer leaves: the dropped map goes, so nothing is filtered (nor counted) any more.
+  await a.close();
+  const rooms = async () => (await (await fetch(`${s.http}/api/status`)).json()).rooms;
+  for (let i = 0; i < 300 && await rooms() !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(await rooms(), 0);
+  assert.equal(s.server.broadcastPresence({ server: SERVER, uid: "11", status: "offline" }), 0);
+  assert.deepEqual(s.server.metrics.framesWithheld, { presence: 1, message: 1 });
 });
 
 Deno.test("hideOfflineAbove: a dropped map is kept only while its room has viewers, serves no join, and goes when the next load lands", async () => {
