@@ -78,6 +78,20 @@ export class GuildProcess implements AsyncDisposable {
     return rssOf(this.pid);
   }
 
+  /**
+   * The child's peak resident memory (VmHWM) in bytes since it started or since the last
+   * {@link resetPeakRss} (Linux): the exact peak, which no sampling interval can miss.
+   */
+  peakRss(): number {
+    const status = Deno.readTextFileSync(`/proc/${this.pid}/status`);
+    return Number(status.match(/VmHWM:\s+(\d+) kB/)![1]) * 1024;
+  }
+
+  /** Reset the child's peak resident memory to its RSS now (Linux: `5` to `clear_refs`). */
+  resetPeakRss(): void {
+    Deno.writeTextFileSync(`/proc/${this.pid}/clear_refs`, "5");
+  }
+
   /** The server's metrics now. */
   async metrics(): Promise<MetricsSnapshot> {
     const reply = new Promise<MetricsSnapshot>((resolve) =>

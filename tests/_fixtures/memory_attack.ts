@@ -4,10 +4,16 @@
 // sockets stay open, unread), while the server's RSS is sampled.
 import { BIG_GUILD_SHORT } from "./big_guild.ts";
 
-/** The server under attack: its port and its resident memory. */
+/**
+ * The server under attack: its port and its resident memory, and where the runtime can tell, its
+ * exact peak (a sample every round could miss a peak between two rounds).
+ */
 export interface Target {
   readonly port: number;
   rss(): number;
+  /** Peak RSS since the last `resetPeakRss` (e.g. a GuildProcess's VmHWM). */
+  peakRss?(): number;
+  resetPeakRss?(): void;
 }
 
 const UPGRADE = (port: number) =>
@@ -16,25 +22,30 @@ const UPGRADE = (port: number) =>
       `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
   );
 
-/** Upgrade, reading only the response head; the socket when admitted (101), else `null`. */
+/**
+ * Upgrade, reading the response head (the server sends nothing after it before a `connect`); the
+ * socket when admitted (101), else `null`. One timer per upgrade, not per read: many attacks at
+ * once must not slow each other's rounds.
+ */
 async function upgrade(port: number): Promise<Deno.TcpConn | null> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((r) => timer = setTimeout(() => r(null), 10_000));
   try {
     await conn.write(UPGRADE(port));
-    const head: number[] = [];
-    const one = new Uint8Array(1);
-    const deadline = Date.now() + 10_000;
-    while (head.length < 4 || head.slice(-4).join() !== "13,10,13,10") {
-      const n = await Promise.race([
-        conn.read(one),
-        new Promise<null>((r) => setTimeout(() => r(null), Math.max(1, deadline - Date.now()))),
-      ]);
+    let head = "";
+    const buf = new Uint8Array(4096);
+    while (!head.includes("\r\n\r\n")) {
+      const n = await Promise.race([conn.read(buf), timeout]);
       if (n === null) break;
-      head.push(one[0]);
+      head += new TextDecoder().decode(buf.subarray(0, n));
     }
-    const status = new TextDecoder().decode(new Uint8Array(head)).split(" ")[1];
-    if (status === "101") return conn;
-  } catch { /* refused or reset */ }
+    if (head.split(" ")[1] === "101") return conn;
+  } catch {
+    /* refused or reset */
+  } finally {
+    clearTimeout(timer);
+  }
   conn.close();
   return null;
 }
@@ -52,7 +63,10 @@ function frame(text: string): Uint8Array {
 export interface AttackResult {
   /** Server RSS before the attack (see `before` in the options). */
   before: number;
-  /** Highest RSS growth over `before` during the attack and the hold after it. */
+  /**
+   * Highest RSS growth over `before` during the attack and the hold after it: sampled, and the
+   * exact peak where the target has one.
+   */
   peakGrowth: number;
   /** Highest RSS seen. */
   peak: number;
@@ -60,6 +74,8 @@ export interface AttackResult {
   admitted: number;
   /** Upgrades refused. */
   refused: number;
+  /** Ms from the attack's start until its first sockets had all sent `connect`. */
+  firstRoundMs: number;
 }
 
 /**
@@ -83,7 +99,14 @@ export async function slowReaders(server: Target, opts: {
   const maxSockets = opts.sockets ?? clients * 12;
   const connect = frame(JSON.stringify({ type: "connect", data: { server: BIG_GUILD_SHORT } }));
   const socks = new Set<Deno.TcpConn>();
-  const result: AttackResult = { before: 0, peakGrowth: 0, peak: 0, admitted: 0, refused: 0 };
+  const result: AttackResult = {
+    before: 0,
+    peakGrowth: 0,
+    peak: 0,
+    admitted: 0,
+    refused: 0,
+    firstRoundMs: 0,
+  };
   const sample = () => {
     const rss = server.rss();
     if (rss > result.peak) result.peak = rss;
@@ -98,9 +121,14 @@ export async function slowReaders(server: Target, opts: {
       // torn down by the server: it stays in the set, closed below
     }
   };
+  // Sampled on a timer of its own too, so a round slowed by a loaded machine skips no sample.
+  let sampler: ReturnType<typeof setInterval> | undefined;
   try {
     result.before = opts.before ?? server.rss();
-    const attackEnd = Date.now() + opts.attackMs;
+    server.resetPeakRss?.();
+    sampler = setInterval(sample, 100);
+    const attackStart = Date.now();
+    const attackEnd = attackStart + opts.attackMs;
     while (Date.now() < attackEnd) {
       const round = Date.now();
       // Replacements: as many as the server admits this round (up to `clients`).
@@ -114,6 +142,7 @@ export async function slowReaders(server: Target, opts: {
         result.admitted++;
       }
       await Promise.all([...socks].map(send));
+      result.firstRoundMs ||= Date.now() - attackStart;
       opts.onRound?.(sample());
       await new Promise((r) => setTimeout(r, Math.max(0, every - (Date.now() - round))));
     }
@@ -123,8 +152,12 @@ export async function slowReaders(server: Target, opts: {
       await new Promise((r) => setTimeout(r, every));
     }
     sample();
+    const exact = server.peakRss?.() ?? 0;
+    if (exact > result.peak) result.peak = exact;
+    if (exact - result.before > result.peakGrowth) result.peakGrowth = exact - result.before;
     return result;
   } finally {
+    clearInterval(sampler);
     for (const s of socks) {
       try {
         s.close();
