@@ -99,7 +99,7 @@ async function epoch(c: Cluster): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-Deno.test("every link black-holed for 3 leases, 3 times: each heal brings activity back everywhere within 3 leases, and the lease never sits with an instance that does not publish", async () => {
+async function everyLinkBlackholed(): Promise<void> {
   const LEASE = 1000;
   const c = await cluster("p1", LEASE);
   try {
@@ -174,9 +174,9 @@ Deno.test("every link black-holed for 3 leases, 3 times: each heal brings activi
   } finally {
     await c.dispose();
   }
-});
+}
 
-Deno.test("the publisher's link 700 ms slower each way for 20 s (2 s lease): most events still delivered, at most 2 lease changes", async () => {
+async function publisherSlow700(): Promise<void> {
   const LEASE = 2000;
   const c = await cluster("p2", LEASE);
   try {
@@ -204,9 +204,9 @@ Deno.test("the publisher's link 700 ms slower each way for 20 s (2 s lease): mos
   } finally {
     await c.dispose();
   }
-});
+}
 
-Deno.test("the publisher's link 300 ms slower each way (2 s lease, round trip under half a lease): no lease change, events flow", async () => {
+async function publisherSlow300(): Promise<void> {
   const LEASE = 2000;
   const c = await cluster("p2b", LEASE);
   try {
@@ -237,9 +237,9 @@ Deno.test("the publisher's link 300 ms slower each way (2 s lease, round trip un
   } finally {
     await c.dispose();
   }
-});
+}
 
-Deno.test("an edge's link black-holed for 20 s: /metrics says redis down within 2 leases, lag grows with the outage, and new viewers there are served", async () => {
+async function edgeBlackholed(): Promise<void> {
   const LEASE = 1000;
   const c = await cluster("p3", LEASE);
   try {
@@ -297,9 +297,9 @@ Deno.test("an edge's link black-holed for 20 s: /metrics says redis down within 
   } finally {
     await c.dispose();
   }
-});
+}
 
-Deno.test("an edge's link cut for 10 s: after the heal its viewers get every chat message, late and in order", async () => {
+async function edgeCut(): Promise<void> {
   const LEASE = 1000;
   const c = await cluster("p5", LEASE);
   try {
@@ -323,4 +323,34 @@ Deno.test("an edge's link cut for 10 s: after the heal its viewers get every cha
   } finally {
     await c.dispose();
   }
+}
+
+// Most of each case is waiting (a fault held for seconds, leases running out), and each has a
+// Redis, proxies and instances of its own, so they run at once: concurrent steps of one test.
+Deno.test("partitions: every case at once, each on a cluster of its own", async (t) => {
+  const cases: Array<[string, () => Promise<void>]> = [
+    [
+      "every link black-holed for 3 leases, 3 times: each heal brings activity back everywhere within 3 leases, and the lease never sits with an instance that does not publish",
+      everyLinkBlackholed,
+    ],
+    [
+      "the publisher's link 700 ms slower each way for 20 s (2 s lease): most events still delivered, at most 2 lease changes",
+      publisherSlow700,
+    ],
+    [
+      "the publisher's link 300 ms slower each way (2 s lease, round trip under half a lease): no lease change, events flow",
+      publisherSlow300,
+    ],
+    [
+      "an edge's link black-holed for 20 s: /metrics says redis down within 2 leases, lag grows with the outage, and new viewers there are served",
+      edgeBlackholed,
+    ],
+    [
+      "an edge's link cut for 10 s: after the heal its viewers get every chat message, late and in order",
+      edgeCut,
+    ],
+  ];
+  // Steps run concurrently only without the sanitizers (which watch the whole process).
+  const off = { sanitizeOps: false, sanitizeResources: false, sanitizeExit: false };
+  await Promise.all(cases.map(([name, fn]) => t.step({ name, fn, ...off })));
 });
