@@ -2,6 +2,7 @@
 // flood-read test both send: on an upgraded connection, 8 MiB of unfinished 4 KiB text fragments
 // (any limit of a few KiB is passed by the first ones), while reading whatever the server sends
 // until it closes.
+import { concat } from "../tests/_fixtures/bytes.ts";
 
 /** `frames` masked text/continuation frames of `size` bytes, none final (zero mask). */
 export function fragments(frames: number, size: number, first: boolean): Uint8Array {
@@ -36,11 +37,5 @@ export async function flood(conn: Deno.Conn): Promise<Uint8Array> {
   try {
     conn.close();
   } catch { /* closed */ }
-  const out = new Uint8Array(received.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of received) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
+  return concat(...received);
 }

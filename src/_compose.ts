@@ -1,24 +1,22 @@
 /**
  * The object graph of one server (internal): transport, data source (hooks
  * over the given source, or over the mock world / an inert base), broker,
- * directory, hub, protocol handler, admission, event routing and the HTTP
- * routes, wired once. The server owns the lifecycle around them.
+ * the join core (directory, hub, join queue, protocol handler, admission:
+ * `_join_core.ts`), event routing and the HTTP routes, wired once. The server owns the lifecycle around them.
  *
  * @module
  */
-import { Admission } from "./_admission.ts";
 import { type Broker, LocalBroker } from "./broker.ts";
-import { CallbackRunner } from "./_callback_runner.ts";
-import { keptFrameWarning } from "./_charge.ts";
 import type { Callbacks } from "./callbacks.ts";
 import { ClientAddresses } from "./_client_address.ts";
+import type { Admission } from "./_admission.ts";
 import type { Connection } from "./_connection.ts";
-import { Directory } from "./_directory.ts";
+import type { Directory } from "./_directory.ts";
 import { EventRouter } from "./_events.ts";
-import { ProtocolHandler } from "./_handler.ts";
 import { routes } from "./_http.ts";
-import { Hub } from "./_hub.ts";
-import { JoinQueue } from "./_join_queue.ts";
+import type { Hub } from "./_hub.ts";
+import type { JoinQueue } from "./_join_queue.ts";
+import { joinCore } from "./_join_core.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./_metrics.ts";
 import type { Settings } from "./options.ts";
@@ -111,30 +109,14 @@ export function compose(
   // Callbacks that supply the data run over an inert base, never over the mock world.
   const source = withCallbacks(s.source ?? defaultBase(new MockSource(), hooks), hooks);
   const broker: Broker = s.broker ?? new LocalBroker();
-  const runner = new CallbackRunner(s.callbackTimeoutMs, log, metrics);
-  const directory = new Directory(source, runner, s.userDataCacheMs, log, {
-    hideOfflineAbove: s.hideOfflineAbove,
+  const { runner, directory, hub, joinQueue, admission } = joinCore(s, source, log, metrics, {
+    onRoom: (serverId, active) => {
+      source.watch?.(serverId, active);
+      broker.watch(serverId, active);
+    },
+    rooms: transport.rooms,
+    memory: transport.memory,
   });
-  const hub = new Hub<Connection>((serverId, active) => {
-    source.watch?.(serverId, active);
-    broker.watch(serverId, active);
-  }, transport.rooms);
-  // Asked only once connections exist, so after `admission` below is set.
-  const joinQueue: JoinQueue = new JoinQueue(s, (): number => admission.unsentSeen(), metrics, {
-    measure: (): number => admission.unsentBytes(),
-    onBigJoin: transport.memory?.keepsLargestFrame
-      ? (bytes) => log.warn(keptFrameWarning(bytes))
-      : undefined,
-  });
-  const handler = new ProtocolHandler(directory, hub, log, metrics, joinQueue);
-  const admission: Admission = new Admission(
-    s,
-    hub,
-    handler,
-    log,
-    metrics,
-    transport.memory,
-  );
   const events = new EventRouter({
     broker,
     hub,

@@ -78,6 +78,8 @@ export class Directory {
   #clientIdsGeneration = 0;
   #users = new Map<string, UserMapCache>();
   #loading = new Map<string, Loading>();
+  // Servers whose room has viewers (told by the hub): bounded by the server list.
+  #viewed = new Set<string>();
   #policy: SnapshotPolicy;
   #hiding: boolean;
 
@@ -167,7 +169,8 @@ export class Directory {
    * background, and a refresh that took long (a big map: fetched, validated,
    * fragmented) pushes the next one out to twenty times its duration, so
    * refreshes take at most 5 % of the time. Dropped maps ({@link invalidate})
-   * are fetched afresh before the next join.
+   * are fetched afresh before the next join (one kept as its room's filter,
+   * see {@link invalidate}, serves no join).
    */
   async userMap(serverId: string, conn?: string): Promise<Guarded<UserMapCache>> {
     const hit = this.cachedUserMap(serverId, conn);
@@ -182,7 +185,8 @@ export class Directory {
    */
   cachedUserMap(serverId: string, conn?: string): UserMapCache | undefined {
     const hit = this.#users.get(serverId);
-    if (hit && hit.expires <= Date.now() && !this.#loading.has(serverId)) {
+    if (!hit || hit.retired) return undefined;
+    if (hit.expires <= Date.now() && !this.#loading.has(serverId)) {
       this.#load(serverId, conn).catch(() => {}); // its outcome is logged by the runner
     }
     return hit;
@@ -218,9 +222,9 @@ export class Directory {
           ? Date.now() + Math.max(this.#cacheMs, cost * REFRESH_SHARE)
           : 0;
         // Dropped while loading, it may have missed events: its joiners ask again.
-        if (!current) cache.retired = true;
+        if (!current) cache.retire();
         else if (this.#cacheMs > 0) {
-          if (stale) stale.retired = true;
+          stale?.retire(); // the copy in use, or one kept only as its room's filter
           this.#users.set(serverId, cache);
         }
         return { ok: true, value: cache };
@@ -280,11 +284,17 @@ export class Directory {
     return this.#hiding && this.#users.get(serverId)?.shows(uid) === false;
   }
 
-  /** Forget the cached user map of a server (its users changed without an event). */
+  /**
+   * Forget the cached user map of a server (its users changed without an
+   * event): the next join loads it afresh. With the `hideOfflineAbove`
+   * policy, while the room has viewers the dropped map stays as their
+   * filter (the last verdict and members, kept current by events, see
+   * {@link apply} and {@link hides}) until that load replaces it or the last
+   * viewer leaves: without it their frames would name hidden members.
+   */
   invalidate(serverId: string): void {
     const cache = this.#users.get(serverId);
-    if (cache) cache.retired = true;
-    this.#users.delete(serverId);
+    if (cache) this.#drop(serverId, cache);
     // A load that started before the change may predate it: the next join asks afresh.
     this.#loading.delete(serverId);
     this.forgetClientId(serverId);
@@ -292,11 +302,28 @@ export class Directory {
 
   /** Forget every cached user map, the server list and the client ids. */
   invalidateAll(): void {
-    for (const cache of this.#users.values()) cache.retired = true;
-    this.#users.clear();
+    for (const [serverId, cache] of this.#users) this.#drop(serverId, cache);
     this.#loading.clear();
     this.forgetServers();
     this.forgetClientId();
+  }
+
+  #drop(serverId: string, cache: UserMapCache): void {
+    cache.retire();
+    if (!this.#hiding || !this.#viewed.has(serverId)) this.#users.delete(serverId);
+  }
+
+  /**
+   * Told when the room of a server gains its first viewer or loses its
+   * last: a dropped map kept as the room's filter ({@link invalidate}) goes
+   * with the last viewer, so no map is kept for a room nobody views.
+   */
+  watch(serverId: string, active: boolean): void {
+    if (active) this.#viewed.add(serverId);
+    else {
+      this.#viewed.delete(serverId);
+      if (this.#users.get(serverId)?.retired) this.#users.delete(serverId);
+    }
   }
 
   /**

@@ -116,10 +116,16 @@ export class EventRouter {
     // says what the viewers get (offline members may be hidden, see `hideOfflineAbove`).
     if (e.type === "presence") {
       const sent = directory.apply(e.event, frame);
-      if (sent === undefined) return 0;
+      if (sent === undefined) {
+        metrics.framesWithheld.presence++;
+        return 0;
+      }
       frame = sent;
     } else if (e.type === "message") {
-      if (directory.hides(server, e.event.uid)) return 0; // its speaker is not drawn
+      if (directory.hides(server, e.event.uid)) { // its speaker is not drawn
+        metrics.framesWithheld.message++;
+        return 0;
+      }
     } else if (e.type === "update-clientid") directory.forgetClientId(e.event.server);
     if (spec.closesRoom) {
       const members = hub.members(server);

@@ -51,6 +51,8 @@ export class Metrics {
   joinsRefusedBusy = 0;
   /** Joins refused for the join budget. */
   joinsRefusedBudget = 0;
+  /** Frames the `hideOfflineAbove` policy kept from a room, by type (one per event, not per viewer). */
+  framesWithheld: { presence: number; message: number } = { presence: 0, message: 0 };
 
   /** A copy for readers outside the server. */
   snapshot(): MetricsSnapshot {
@@ -72,6 +74,7 @@ export class Metrics {
       joinWaitBuckets: this.joinWaitBuckets,
       joinsRefusedBusy: this.joinsRefusedBusy,
       joinsRefusedBudget: this.joinsRefusedBudget,
+      framesWithheld: this.framesWithheld,
     });
   }
 
@@ -143,6 +146,15 @@ export class Metrics {
       Object.entries(this.broadcasts).map(([type, n]) => [{ type }, n]),
     );
     metric("error_frames_total", "counter", "Error frames sent.", [[null, this.errorFrames]]);
+    metric(
+      "frames_withheld_total",
+      "counter",
+      "Frames hideOfflineAbove kept from a room (hidden members' presence, their chat), by type; one per event.",
+      [
+        [{ type: "presence" }, this.framesWithheld.presence],
+        [{ type: "message" }, this.framesWithheld.message],
+      ],
+    );
     metric("joins_total", "counter", "Successful server joins.", [[null, this.joins]]);
     metric("dropped_slow_clients_total", "counter", "Clients dropped for not reading.", [[
       null,

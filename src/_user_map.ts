@@ -101,7 +101,10 @@ export class UserMapCache {
   builds = 0;
   /** When the source is to be asked again (ms since the epoch). */
   expires = Number.POSITIVE_INFINITY;
-  /** Replaced by a newer copy or dropped: it gets no more events, so joins must not use it. */
+  /**
+   * Replaced by a newer copy or dropped (see {@link retire}): it may miss
+   * events or changes, so joins must not use it.
+   */
   retired = false;
   /**
    * The `hideOfflineAbove` policy's verdict for this copy (set before it
@@ -115,6 +118,16 @@ export class UserMapCache {
   constructor(map: UserMap, policy: SnapshotPolicy) {
     this.#policy = policy;
     this.add(map);
+  }
+
+  /**
+   * Retire this copy: no join uses it and its snapshot is let go. A dropped
+   * copy may still say what its room's viewers are sent ({@link apply}) until
+   * a fresh load replaces it: it keeps following events, with no replay.
+   */
+  retire(): void {
+    this.retired = true;
+    this.#snapshot = undefined;
   }
 
   /** Add users as validated from the source (a big map arrives in parts, see `Directory`). */
@@ -198,7 +211,7 @@ export class UserMapCache {
 
   #replay(frame: string): void {
     const s = this.#snapshot;
-    if (s) {
+    if (s && !this.retired) {
       s.replay.push(frame);
       s.replayBytes += frame.length;
     }

@@ -1,22 +1,16 @@
 /**
  * Warming the join path (internal): before a server takes its first viewer,
- * a private copy of the join machinery (its own admission, handler,
- * directory and hub over a tiny in-memory world, silent, with sockets that
- * go nowhere) lets a few hundred clients join and leave, so that the
+ * a private join core (`_join_core.ts`, the same wiring as the server's,
+ * over a tiny in-memory world, silent, with sockets that go nowhere) lets a few hundred clients join and leave, so that the
  * engine has compiled that code before a join storm after a restart has to
  * run it. Nothing of the server's own state, hooks, source or metrics is
  * touched.
  *
  * @module
  */
-import { Admission } from "./_admission.ts";
-import { CallbackRunner } from "./_callback_runner.ts";
 import { ClientAddresses } from "./_client_address.ts";
 import type { Connection } from "./_connection.ts";
-import { Directory } from "./_directory.ts";
-import { ProtocolHandler } from "./_handler.ts";
-import { Hub } from "./_hub.ts";
-import { JoinQueue } from "./_join_queue.ts";
+import { joinCore } from "./_join_core.ts";
 import { Metrics } from "./_metrics.ts";
 import { Logger } from "./log.ts";
 import { parseOptions } from "./options.ts";
@@ -63,6 +57,8 @@ export async function warmJoinPath(joins = 500): Promise<number> {
     maxConnectionsPerIp: joins + 1,
     ipFramesPerSecond: 1_000_000,
     ipBytesPerSecond: 1_000_000_000,
+    callbackTimeoutMs: 10_000,
+    userDataCacheMs: 60_000,
   });
   const log = new Logger("silent");
   const metrics = new Metrics();
@@ -74,16 +70,7 @@ export async function warmJoinPath(joins = 500): Promise<number> {
     getServerData: () => ({ [ID]: { id: "warm", name: "Warm", default: true } }),
     getUserData: () => users,
   };
-  const directory = new Directory(source, new CallbackRunner(10_000, log, metrics), 60_000, log);
-  const hub = new Hub<Connection>();
-  const queue: JoinQueue = new JoinQueue(s, () => admission.unsentSeen(), metrics);
-  const admission: Admission = new Admission(
-    s,
-    hub,
-    new ProtocolHandler(directory, hub, log, metrics, queue),
-    log,
-    metrics,
-  );
+  const { admission } = joinCore(s, source, log, metrics);
   const clients = new ClientAddresses([], 64);
   const headers = new Headers({ host: "localhost", upgrade: "websocket" });
   const conns: Connection[] = [];

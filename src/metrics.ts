@@ -81,4 +81,9 @@ export interface MetricsSnapshot {
   readonly joinsRefusedBusy: number;
   /** Joins refused for the join budget (connection or IP). */
   readonly joinsRefusedBudget: number;
+  /**
+   * Frames the `hideOfflineAbove` policy kept from a server's viewers, by type: presence changes
+   * of members who stay hidden, chat from hidden members. One per event, whatever the room's size.
+   */
+  readonly framesWithheld: Readonly<{ presence: number; message: number }>;
 }

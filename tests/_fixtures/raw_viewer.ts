@@ -4,6 +4,7 @@
 // throttled to a fixed rate (the socket is paused, so the kernel's buffers fill and the
 // server's unsent bytes grow, as with a slow client).
 import net from "node:net";
+import { concat, frameHeader } from "./bytes.ts";
 
 /** One frame from the server. */
 export interface RawFrame {
@@ -168,26 +169,16 @@ export class RawViewer {
     let data = this.#buf.length ? concat(this.#buf, chunk) : chunk;
     for (;;) {
       if (!this.#frame) {
-        if (data.length < 2) break;
-        let length = data[1] & 0x7f;
-        let off = 2;
-        if (length === 126) {
-          if (data.length < 4) break;
-          length = (data[2] << 8) | data[3];
-          off = 4;
-        } else if (length === 127) {
-          if (data.length < 10) break;
-          length = Number(new DataView(data.buffer, data.byteOffset + 2, 8).getBigUint64(0));
-          off = 10;
-        }
+        const h = frameHeader(data);
+        if (!h) break;
         this.#frame = {
-          opcode: data[0] & 0x0f,
-          length,
+          opcode: h.opcode,
+          length: h.length,
           got: 0,
           head: [],
           startAt: performance.now(),
         };
-        data = data.subarray(off);
+        data = data.subarray(h.offset);
       }
       const f = this.#frame;
       const take = Math.min(f.length - f.got, data.length);
@@ -226,16 +217,6 @@ export class RawViewer {
     if (length <= KEEP) frame.text = decoder.decode(head);
     this.frames.push(frame);
   }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 function indexOfCrlfCrlf(b: Uint8Array): number {

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { isIPv4, isIPv6 } from "node:net";
 import { ClientAddresses, formatIp, parseIp } from "../../src/_client_address.ts";
+import { xorshift32 } from "../_fixtures/random.ts";
 
 /** A dotted quad in decimal (leading zeros allowed), as canonical text; null when it is not one. */
 function decimalQuad(s: string): string | null {
@@ -98,13 +99,7 @@ Deno.test("ipv4 parser: the table of accepted and refused forms", () => {
 
 Deno.test("ipv4 parser: generated strings parse exactly as the reference does", () => {
   // A fixed-seed generator: the same strings every run.
-  let seed = 0x2545f491;
-  const next = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) / 2 ** 32;
-  };
+  const next = xorshift32(0x2545f491);
   const alphabet = "0123456789012345678901234567890123456789....::af %[]x-";
   let accepted = 0;
   for (let i = 0; i < 30_000; i++) {
@@ -150,24 +145,18 @@ Deno.test("ipv4 parser: generated strings parse exactly as the reference does", 
 
 Deno.test("client key: an IPv4 client's key is its address; IPv6 keys keep their prefix", () => {
   const c = new ClientAddresses([], 64);
-  assert.deepEqual(c.resolve("010.0.0.1", new Headers()), { address: "10.0.0.1", key: "10.0.0.1" });
-  assert.deepEqual(c.resolve("::ffff:10.0.0.1", new Headers()), {
-    address: "10.0.0.1",
-    key: "10.0.0.1",
-  });
-  assert.deepEqual(c.resolve("2001:db8:1:2:3::4", new Headers()), {
-    address: "2001:db8:1:2:3::4",
-    key: "2001:db8:1:2::/64",
-  });
   const full = new ClientAddresses([], 128);
-  assert.deepEqual(full.resolve("2001:db8::4", new Headers()), {
-    address: "2001:db8::4",
-    key: "2001:db8::4",
-  });
-  assert.deepEqual(c.resolve("not-an-ip", new Headers()), {
-    address: "not-an-ip",
-    key: "not-an-ip",
-  });
+  // [resolver, peer, address, key]
+  const cases: [ClientAddresses, string, string, string][] = [
+    [c, "010.0.0.1", "10.0.0.1", "10.0.0.1"],
+    [c, "::ffff:10.0.0.1", "10.0.0.1", "10.0.0.1"],
+    [c, "2001:db8:1:2:3::4", "2001:db8:1:2:3::4", "2001:db8:1:2::/64"],
+    [full, "2001:db8::4", "2001:db8::4", "2001:db8::4"],
+    [c, "not-an-ip", "not-an-ip", "not-an-ip"],
+  ];
+  for (const [resolver, peer, address, key] of cases) {
+    assert.deepEqual(resolver.resolve(peer, new Headers()), { address, key }, peer);
+  }
 });
 
 Deno.test("client address: a direct peer's answer ignores headers and is a fresh object; a trusted proxy's headers count every time", () => {
@@ -216,13 +205,7 @@ Deno.test("client address: with no trusted proxy every peer gets the full parse'
     const address = formatIp(b);
     return b.length === 4 ? { address, key: address } : c.resolve(s, none);
   };
-  let seed = 0x1b873593;
-  const next = () => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) / 2 ** 32;
-  };
+  const next = xorshift32(0x1b873593);
   let canonical = 0;
   for (let i = 0; i < 40_000; i++) {
     const octet = () => {

@@ -2,16 +2,11 @@ import { parseClientFrame } from "../../src/_client_frames.ts";
 // Thousands of random and adversarial frames at a live server: nothing dies, nothing leaks.
 import assert from "node:assert/strict";
 import { DWORLD, joined, startServer, until } from "../_fixtures/helpers.ts";
+import { mulberry32 } from "../_fixtures/random.ts";
 
 function prng(seed: number): () => number {
-  // mulberry32: small, seedable, good enough to vary inputs reproducibly.
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 function adversarialFrames(random: () => number, count: number): Array<string | Uint8Array> {

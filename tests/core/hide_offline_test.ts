@@ -6,40 +6,26 @@
 import assert from "node:assert/strict";
 import type { PresenceEvent, UserMap } from "../../mod.ts";
 import { EVENTS } from "../../src/events.ts";
-import { Directory } from "../../src/_directory.ts";
-import { CallbackRunner } from "../../src/_callback_runner.ts";
-import { Logger } from "../../src/log.ts";
-import { Metrics } from "../../src/_metrics.ts";
+import type { Directory } from "../../src/_directory.ts";
 import { parseOptions } from "../../src/options.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
-import { joined, startServer } from "../_fixtures/helpers.ts";
+import { joined } from "../_fixtures/helpers.ts";
 import { fold, type View } from "../_fixtures/presence_fold.ts";
-
-const SERVER = "100";
-const STATUSES = ["online", "idle", "dnd", "offline"] as const;
+import { seededInts } from "../_fixtures/random.ts";
+import {
+  directory as userDirectory,
+  guildServer,
+  randomPresence,
+  SERVER,
+  STATUSES,
+  users as allOnline,
+} from "../_fixtures/user_maps.ts";
 
 /** `n` users; every fourth one (uid 3, 7, ...) offline. */
-function users(n: number): UserMap {
-  const map: UserMap = {};
-  for (let i = 0; i < n; i++) {
-    map[`${i}`] = {
-      uid: `${i}`,
-      username: `user ${i}`,
-      status: STATUSES[i % 4],
-      roleColor: "#123456",
-    };
-  }
-  return map;
-}
+const users = (n: number): UserMap => allOnline(n, (i) => STATUSES[i % 4]);
 
-function directory(getUserData: () => UserMap, hideOfflineAbove: number, cacheMs = 60_000) {
-  const log = new Logger("silent");
-  const runner = new CallbackRunner(5000, log, new Metrics());
-  return new Directory({ getServerData: () => ({}), getUserData }, runner, cacheMs, log, {
-    windowMs: 1000,
-    hideOfflineAbove,
-  });
-}
+const directory = (getUserData: () => UserMap, hideOfflineAbove: number, cacheMs = 60_000) =>
+  userDirectory(getUserData, cacheMs, hideOfflineAbove);
 
 /** What the event router does: the map says which frame (if any) the room gets. */
 function send(dir: Directory, e: PresenceEvent): Record<string, unknown> | undefined {
@@ -139,13 +125,7 @@ Deno.test("hideOfflineAbove: every joiner's view (snapshot, replay, live) equals
   using time = new FakeTime({ timers: true });
   const dir = directory(() => users(200), 100);
   // mulberry32: the low bits of a power-of-two LCG repeat too soon for `% 4` to mix statuses.
-  let s = 7;
-  const rand = (n: number) => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
+  const rand = seededInts(7);
   let announced = 0;
   const truth: View = users(200) as View;
   const clients: View[] = [];
@@ -154,12 +134,7 @@ Deno.test("hideOfflineAbove: every joiner's view (snapshot, replay, live) equals
   for (let step = 0; step < 3000; step++) {
     const r = rand(100);
     if (r < 70) {
-      const uid = `${rand(260)}`; // some beyond the map: new users, or unknown ones without a name
-      let e: PresenceEvent = { server: SERVER, uid, status: STATUSES[rand(4)] };
-      const kind = rand(10);
-      if (kind === 0) e = { ...e, delete: true };
-      else if (kind <= 2) e = { ...e, username: `renamed ${step}` };
-      else if (kind === 3) e = { ...e, roleColor: "#00ff00" };
+      const e = randomPresence(rand, step);
       fold(truth, EVENTS.presence.frame(e)); // the source's picture, offline members included
       const frame = dir.apply(e, EVENTS.presence.frame(e));
       if (frame === undefined) skipped++;
@@ -256,13 +231,7 @@ Deno.test("hideOfflineAbove: an option checked like the others; it needs the use
 });
 
 Deno.test("hideOfflineAbove: a server sends hidden members' frames named, and not their chat messages", async () => {
-  await using s = await startServer({
-    hideOfflineAbove: 10,
-    callbacks: {
-      getServerData: () => ({ [SERVER]: { id: "main", name: "Main", default: true } }),
-      getUserData: () => users(20),
-    },
-  });
+  await using s = await guildServer({ hideOfflineAbove: 10 }, () => users(20));
   await using a = await joined(s.url);
   const join = await a.join("main");
   assert.equal(Object.keys(join.data.users).length, 15);
@@ -282,4 +251,52 @@ Deno.test("hideOfflineAbove: a server sends hidden members' frames named, and no
   // Online now: its messages are sent.
   assert.equal(say("3", "back"), 1);
   assert.equal((await a.nextOf("message")).data.message, "back");
+});
+
+Deno.test("hideOfflineAbove: dback_frames_withheld_total counts each frame kept from a room, by type, once per event, and no frame sent", async () => {
+  await using s = await guildServer({ hideOfflineAbove: 10 }, () => users(20));
+  // Two viewers: a withheld event counts once, not once per viewer.
+  await using a = await joined(s.url);
+  await a.join("main");
+  await using b = await joined(s.url);
+  await b.join("main");
+  const presence = (uid: string, status: "online" | "dnd" | "offline") =>
+    s.server.broadcastPresence({ server: SERVER, uid, status });
+  const say = (uid: string, message: string) =>
+    s.server.broadcastMessage({ server: SERVER, uid, message, channel: "1" });
+  const withheld = () => s.server.metrics.framesWithheld;
+  // Sent, rewritten or not: not counted.
+  assert.equal(presence("1", "dnd"), 2);
+  assert.equal(presence("2", "offline"), 2, "a shown member going offline is sent as a removal");
+  assert.equal(say("1", "from a shown member"), 2);
+  assert.deepEqual(withheld(), { presence: 0, message: 0 });
+  // Withheld: each counted once.
+  assert.equal(presence("7", "offline"), 0, "hidden, staying hidden");
+  assert.deepEqual(withheld(), { presence: 1, message: 0 });
+  assert.equal(say("3", "from a hidden member"), 0);
+  assert.equal(say("2", "from one hidden since"), 0);
+  assert.deepEqual(withheld(), { presence: 1, message: 2 });
+  assert.equal(presence("999", "online"), 0, "unknown and nameless");
+  assert.deepEqual(withheld(), { presence: 2, message: 2 });
+  // A hidden member back online is sent, named, and so is its chat: not counted.
+  assert.equal(presence("3", "online"), 2);
+  assert.equal(say("3", "back"), 2);
+  assert.deepEqual(withheld(), { presence: 2, message: 2 });
+  const text = (await (await fetch(`${s.http}/metrics`)).text()).split("\n");
+  assert.ok(text.includes('dback_frames_withheld_total{type="presence"} 2'), text.join("\n"));
+  assert.ok(text.includes('dback_frames_withheld_total{type="message"} 2'), text.join("\n"));
+});
+
+Deno.test("hideOfflineAbove off: offline members' presence and chat are sent, nothing is counted as withheld", async () => {
+  await using s = await guildServer({}, () => users(20));
+  await using a = await joined(s.url);
+  assert.equal(Object.keys((await a.join("main")).data.users).length, 20);
+  assert.equal(s.server.broadcastPresence({ server: SERVER, uid: "7", status: "offline" }), 1);
+  assert.equal(
+    s.server.broadcastMessage({ server: SERVER, uid: "3", message: "hi", channel: "1" }),
+    1,
+  );
+  assert.deepEqual(s.server.metrics.framesWithheld, { presence: 0, message: 0 });
+  const text = (await (await fetch(`${s.http}/metrics`)).text()).split("\n");
+  assert.ok(text.includes('dback_frames_withheld_total{type="presence"} 0'), text.join("\n"));
 });

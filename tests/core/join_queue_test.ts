@@ -5,21 +5,14 @@ import assert from "node:assert/strict";
 import { JoinQueue, type Turn } from "../../src/_join_queue.ts";
 import { Metrics } from "../../src/_metrics.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
-
-const joiner = () => ({ isOpen: true, joinInFlight: false, sweep() {}, joined() {} });
+import { budgetQueue, joiner } from "../_fixtures/join_queue.ts";
 
 Deno.test("join queue: FIFO under the budget, served as bytes drain, bounded", async () => {
   using time = new FakeTime({ timers: true });
-  let unsent = 0;
-  const metrics = new Metrics();
-  const q = new JoinQueue(
-    { maxTotalBufferedBytes: 100, joinQueueLength: 3 },
-    () => unsent,
-    metrics,
-  );
+  const { queue: q, metrics, setUnsent } = budgetQueue(100, 3);
   const first = await q.enter(joiner(), 60);
   assert.ok(first.go);
-  unsent = 60;
+  setUnsent(60);
   first.done();
   const order: string[] = [];
   const track = (name: string, p: Promise<Turn>) =>
@@ -39,7 +32,7 @@ Deno.test("join queue: FIFO under the budget, served as bytes drain, bounded", a
   await time.tick(100);
   assert.deepEqual(order, []); // nothing drained: nobody goes, the small one does not overtake
   gone.isOpen = false;
-  unsent = 0; // drained
+  setUnsent(0); // drained
   await time.tick(20);
   await big;
   await small;
@@ -55,17 +48,12 @@ Deno.test("join queue: FIFO under the budget, served as bytes drain, bounded", a
 
 Deno.test("join queue: a join bigger than the budget goes once the rest has drained", async () => {
   using time = new FakeTime({ timers: true });
-  let unsent = 60;
-  const q = new JoinQueue(
-    { maxTotalBufferedBytes: 100, joinQueueLength: 10 },
-    () => unsent,
-    new Metrics(),
-  );
+  const { queue: q, setUnsent } = budgetQueue(100, 10, { unsent: 60 });
   const seen: { turn?: Turn } = {};
   q.enter(joiner(), 500).then((t) => seen.turn = t);
   await time.tick(20);
   assert.ok(seen.turn === undefined); // 60 unsent: a quarter of the budget is not free yet
-  unsent = 25;
+  setUnsent(25);
   await time.tick(20);
   const turn = seen.turn as Turn | undefined; // set by the queue since the assertion above
   assert.equal(turn?.go, true);
@@ -75,11 +63,7 @@ Deno.test("join queue: a join bigger than the budget goes once the rest has drai
 
 Deno.test("join queue: close lets every waiter go", async () => {
   using _time = new FakeTime({ timers: true });
-  const q = new JoinQueue(
-    { maxTotalBufferedBytes: 10, joinQueueLength: 10 },
-    () => 10,
-    new Metrics(),
-  );
+  const { queue: q } = budgetQueue(10, 10, { unsent: 10 });
   const waiting = q.enter(joiner(), 5);
   q.close();
   assert.deepEqual(await waiting, { go: false, why: "gone" });
@@ -138,12 +122,10 @@ Deno.test("join queue: a decision reads the tracked sum, never the full measure;
 Deno.test("join queue: the first join at least as big as told is reported once", async () => {
   using _time = new FakeTime({ timers: true });
   const told: number[] = [];
-  const q = new JoinQueue(
-    { maxTotalBufferedBytes: 1e9, joinQueueLength: 10 },
-    () => 0,
-    new Metrics(),
-    { onBigJoin: (bytes) => told.push(bytes), bigJoinBytes: 1000 },
-  );
+  const { queue: q } = budgetQueue(1e9, 10, {
+    onBigJoin: (bytes) => told.push(bytes),
+    bigJoinBytes: 1000,
+  });
   for (const bytes of [999, 5000, 7000]) {
     const t = await q.enter(joiner(), bytes);
     if (t.go) t.done();

@@ -5,59 +5,25 @@
 import assert from "node:assert/strict";
 import type { PresenceEvent, UserMap } from "../../mod.ts";
 import { EVENTS } from "../../src/events.ts";
-import { Directory } from "../../src/_directory.ts";
-import { CallbackRunner } from "../../src/_callback_runner.ts";
-import { Logger } from "../../src/log.ts";
-import { Metrics } from "../../src/_metrics.ts";
-import { joined, startServer } from "../_fixtures/helpers.ts";
+import { joined } from "../_fixtures/helpers.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
 import { fold, type View } from "../_fixtures/presence_fold.ts";
-
-const SERVER = "100";
-const STATUSES = ["online", "idle", "dnd", "offline"] as const;
-
-function users(n: number): UserMap {
-  const map: UserMap = {};
-  for (let i = 0; i < n; i++) {
-    map[`${i}`] = { uid: `${i}`, username: `user ${i}`, status: "online", roleColor: "#123456" };
-  }
-  return map;
-}
-
-// mulberry32: the low bits of a power-of-two LCG repeat so soon that `% 4` after `% 260` gave
-// each group of users one fixed status, and the property test saw few of the changes it claims.
-function lcg(seed: number) {
-  let s = seed | 0;
-  return (n: number) => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
-}
-
-function presence(rand: (n: number) => number, next: number): PresenceEvent {
-  const uid = `${rand(260)}`; // some beyond the map: new users, or unknown ones without a name
-  const e: PresenceEvent = { server: SERVER, uid, status: STATUSES[rand(4)] };
-  const kind = rand(10);
-  if (kind === 0) return { ...e, delete: true };
-  if (kind <= 2) return { ...e, username: `renamed ${next}` };
-  if (kind === 3) return { ...e, roleColor: "#00ff00" };
-  return e;
-}
-
-function directory(source: { getUserData: () => UserMap | Promise<UserMap> }, cacheMs: number) {
-  const log = new Logger("silent");
-  const runner = new CallbackRunner(5000, log, new Metrics());
-  return new Directory({ getServerData: () => ({}), ...source }, runner, cacheMs, log, {
-    windowMs: 1000,
-  });
-}
+import { seededInts } from "../_fixtures/random.ts";
+import {
+  directory,
+  guildServer,
+  randomPresence as presence,
+  SERVER,
+  STATUSES,
+  users,
+} from "../_fixtures/user_maps.ts";
 
 Deno.test("join snapshot: every joiner's view (snapshot, replay, live frames) equals the truth", async () => {
   using time = new FakeTime({ timers: true });
-  const dir = directory({ getUserData: () => users(200) }, 60_000);
-  const rand = lcg(7);
+  const dir = directory(() => users(200), 60_000);
+  // mulberry32: the low bits of a power-of-two LCG repeat so soon that `% 4` after `% 260` gave
+  // each group of users one fixed status, and the property test saw few of the changes it claims.
+  const rand = seededInts(7);
   const truth: View = users(200) as View;
   const clients: View[] = [];
   let replayed = 0;
@@ -93,7 +59,7 @@ Deno.test("join snapshot: every joiner's view (snapshot, replay, live frames) eq
 
 Deno.test("join snapshot: a join storm under presence serialises the map once per window", async () => {
   using time = new FakeTime({ timers: true });
-  const dir = directory({ getUserData: () => users(1000) }, 60_000);
+  const dir = directory(() => users(1000), 60_000);
   const map = await dir.userMap(SERVER);
   assert.ok(map.ok);
   const cache = map.value;
@@ -133,12 +99,10 @@ Deno.test("user map refresh: a join never waits for the source once it answered;
   using time = new FakeTime();
   let calls = 0;
   let answer: (m: UserMap) => void = () => {};
-  const dir = directory({
-    getUserData: () => {
-      calls++;
-      if (calls === 1) return users(3);
-      return new Promise<UserMap>((resolve) => answer = resolve);
-    },
+  const dir = directory(() => {
+    calls++;
+    if (calls === 1) return users(3);
+    return new Promise<UserMap>((resolve) => answer = resolve);
   }, 1000);
   const a = await dir.userMap(SERVER);
   assert.ok(a.ok);
@@ -179,16 +143,10 @@ Deno.test("a user map dropped (invalidateUserData) while the source answers is n
   let version = 1;
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => release = r);
-  await using s = await startServer({
-    userDataCacheMs: 60_000,
-    callbacks: {
-      getServerData: () => ({ [SERVER]: { id: "main", name: "Main", default: true } }),
-      getUserData: async () => {
-        const seen = version; // the answer reflects the source when it was asked
-        if (seen === 1) await gate;
-        return { "1": { uid: "1", username: `v${seen}`, status: "online" } };
-      },
-    },
+  await using s = await guildServer({ userDataCacheMs: 60_000 }, async () => {
+    const seen = version; // the answer reflects the source when it was asked
+    if (seen === 1) await gate;
+    return { "1": { uid: "1", username: `v${seen}`, status: "online" } };
   });
   await using a = await joined(s.url);
   a.send({ type: "connect", data: { server: "main" } });
@@ -204,18 +162,12 @@ Deno.test("a user map dropped (invalidateUserData) while the source answers is n
 });
 
 Deno.test("a joiner gets the snapshot, then the presence since it, then the live stream", async () => {
-  await using s = await startServer({
-    userDataCacheMs: 60_000,
-    callbacks: {
-      getServerData: () => ({ [SERVER]: { id: "main", name: "Main", default: true } }),
-      getUserData: () => users(2000),
-    },
-  });
+  await using s = await guildServer({ userDataCacheMs: 60_000 }, () => users(2000));
   // Only the clocks are frozen (the sockets need real timers): the snapshot stays in its window.
   using _time = new FakeTime();
   const truth = users(2000) as View;
   const events = (from: number, n: number) =>
-    Array.from({ length: n }, (_, i) => presence(lcg(from + i), from + i));
+    Array.from({ length: n }, (_, i) => presence(seededInts(from + i), from + i));
   await using a = await joined(s.url, "main");
   for (const e of events(0, 5)) {
     s.server.broadcastPresence(e);
@@ -240,7 +192,7 @@ Deno.test("a joiner gets the snapshot, then the presence since it, then the live
 });
 
 Deno.test("a big user map is validated and serialised in parts, the event loop running between", async () => {
-  const dir = directory({ getUserData: () => users(20_000) }, 60_000);
+  const dir = directory(() => users(20_000), 60_000);
   let done = false;
   const load = dir.userMap(SERVER).then((r) => {
     done = true;

@@ -2,13 +2,7 @@
 // server answers: no promise and no later turn on the way. Until the source has answered (and
 // after the cache expired), it goes out once the source has.
 import assert from "node:assert/strict";
-import { Admission } from "../../src/_admission.ts";
-import { CallbackRunner } from "../../src/_callback_runner.ts";
-import type { Connection } from "../../src/_connection.ts";
-import { Directory } from "../../src/_directory.ts";
-import { ProtocolHandler } from "../../src/_handler.ts";
-import { Hub } from "../../src/_hub.ts";
-import { JoinQueue } from "../../src/_join_queue.ts";
+import { joinCore } from "../../src/_join_core.ts";
 import { Logger } from "../../src/log.ts";
 import { Metrics } from "../../src/_metrics.ts";
 import { parseOptions } from "../../src/options.ts";
@@ -28,10 +22,10 @@ function peer() {
 }
 
 function setup(cacheMs: number) {
-  const log = new Logger("silent");
-  const metrics = new Metrics();
   let calls = 0;
-  const directory = new Directory(
+  // The server's own wiring of the join path.
+  const { admission } = joinCore(
+    parseOptions({ joinTimeoutMs: 0, userDataCacheMs: cacheMs }),
     {
       getServerData: () => {
         calls++;
@@ -39,18 +33,9 @@ function setup(cacheMs: number) {
       },
       getUserData: () => ({}),
     },
-    new CallbackRunner(5000, log, metrics),
-    cacheMs,
-    log,
+    new Logger("silent"),
+    new Metrics(),
   );
-  const hub = new Hub<Connection>();
-  const queue = new JoinQueue(
-    { maxTotalBufferedBytes: 1 << 20, joinQueueLength: 10 },
-    () => 0,
-    metrics,
-  );
-  const handler = new ProtocolHandler(directory, hub, log, metrics, queue);
-  const admission = new Admission(parseOptions({ joinTimeoutMs: 0 }), hub, handler, log, metrics);
   let n = 0;
   const open = () => {
     const conn = admission.admit({ address: `10.0.0.${++n}`, key: `10.0.0.${n}` });

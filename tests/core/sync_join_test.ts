@@ -9,11 +9,11 @@ import { CallbackRunner } from "../../src/_callback_runner.ts";
 import { Directory } from "../../src/_directory.ts";
 import { ProtocolHandler } from "../../src/_handler.ts";
 import { Hub } from "../../src/_hub.ts";
-import { JoinQueue } from "../../src/_join_queue.ts";
 import { Logger } from "../../src/log.ts";
 import { Metrics } from "../../src/_metrics.ts";
 import type { DataSource } from "../../src/source.ts";
 import type { WsPeer } from "../../src/transport/types.ts";
+import { budgetQueue, joiner as idleJoiner } from "../_fixtures/join_queue.ts";
 
 const SERVER = "123456789012345678";
 const limits = {
@@ -39,12 +39,7 @@ function setup(source: Partial<DataSource>, maxTotalBufferedBytes = 1 << 30) {
   };
   const directory = new Directory(full, new CallbackRunner(5000, log, metrics), 60_000, log);
   const hub = new Hub<Connection>();
-  let unsent = 0;
-  const queue = new JoinQueue(
-    { maxTotalBufferedBytes, joinQueueLength: 10 },
-    () => unsent,
-    metrics,
-  );
+  const { queue, setUnsent } = budgetQueue(maxTotalBufferedBytes, 10, { metrics });
   const handler = new ProtocolHandler(directory, hub, log, metrics, queue);
   const ledger = new ChargeLedger({ slots: 10, bytes: 10_000_000, quarantineMs: 0, factor: 1 });
   let n = 0;
@@ -87,7 +82,7 @@ function setup(source: Partial<DataSource>, maxTotalBufferedBytes = 1 << 30) {
     metrics,
     hub,
     queue,
-    setUnsent: (v: number) => unsent = v,
+    setUnsent,
   };
 }
 
@@ -158,14 +153,8 @@ Deno.test("sync join: a budget without room queues the join (no synchronous answ
 });
 
 Deno.test("sync join: tryEnter never overtakes a waiter, and counts its bytes until sent", async () => {
-  const unsent = 0;
-  const metrics = new Metrics();
-  const q = new JoinQueue(
-    { maxTotalBufferedBytes: 100, joinQueueLength: 5 },
-    () => unsent,
-    metrics,
-  );
-  const joiner = { isOpen: true, joinInFlight: false, sweep() {}, joined() {} };
+  const { queue: q, metrics } = budgetQueue(100, 5);
+  const joiner = idleJoiner();
   assert.equal(q.tryEnter(60), true);
   // Granted and not yet sent: 60 + 60 > 100, so neither path lets a second through.
   assert.equal(q.tryEnter(60), false);

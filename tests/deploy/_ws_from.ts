@@ -3,6 +3,7 @@
 // node:net/node:tls because neither Deno's nor Bun's WebSocket can bind a local address.
 import net from "node:net";
 import tls from "node:tls";
+import { concat, frameHeader } from "../_fixtures/bytes.ts";
 
 /** Where to connect and how. */
 export interface WsTarget {
@@ -79,10 +80,7 @@ export function wsFrom(t: WsTarget): Promise<RawWs> {
       );
     });
     socket.on("data", (chunk: Uint8Array) => {
-      const next = new Uint8Array(buf.length + chunk.length);
-      next.set(buf);
-      next.set(chunk, buf.length);
-      buf = next;
+      buf = concat(buf, chunk);
       if (status === 0) {
         const text = new TextDecoder("latin1").decode(buf);
         const end = text.indexOf("\r\n\r\n");
@@ -96,22 +94,11 @@ export function wsFrom(t: WsTarget): Promise<RawWs> {
         }
       }
       for (;;) {
-        if (buf.length < 2) return;
-        let len = buf[1] & 127;
-        let off = 2;
-        if (len === 126) {
-          if (buf.length < 4) return;
-          len = (buf[2] << 8) | buf[3];
-          off = 4;
-        } else if (len === 127) {
-          if (buf.length < 10) return;
-          len = Number(new DataView(buf.buffer, buf.byteOffset + 2, 8).getBigUint64(0));
-          off = 10;
-        }
-        if (buf.length < off + len) return;
-        const opcode = buf[0] & 15;
-        const payload = buf.slice(off, off + len);
-        buf = buf.slice(off + len);
+        const h = frameHeader(buf);
+        if (!h || buf.length < h.offset + h.length) return;
+        const { opcode } = h;
+        const payload = buf.slice(h.offset, h.offset + h.length);
+        buf = buf.slice(h.offset + h.length);
         if (opcode === 1) {
           const m = new TextDecoder().decode(payload);
           const w = waiters.shift();

@@ -6,6 +6,7 @@
 // a test fails and says which sentence of docs/runtimes.md to update.
 import assert from "node:assert/strict";
 import { rawUpgrade } from "../_fixtures/helpers.ts";
+import { concat, frameHeader } from "../_fixtures/bytes.ts";
 import { eventually, ServerProcess, writeAll } from "../_fixtures/_server_process.ts";
 
 const MAIN = new URL("../../examples/main.ts", import.meta.url).pathname;
@@ -59,27 +60,14 @@ class FrameReader {
         this.eof = true;
         return;
       }
-      const next = new Uint8Array(buf.length + n);
-      next.set(buf);
-      next.set(chunk.subarray(0, n), buf.length);
-      buf = next;
+      buf = concat(buf, chunk.subarray(0, n));
       for (;;) {
-        if (buf.length < 2) break;
-        let len = buf[1] & 0x7f;
-        let at = 2;
-        if (len === 126) {
-          if (buf.length < 4) break;
-          len = (buf[2] << 8) | buf[3];
-          at = 4;
-        } else if (len === 127) {
-          if (buf.length < 10) break;
-          len = Number(new DataView(buf.buffer, buf.byteOffset).getBigUint64(2));
-          at = 10;
-        }
-        if (buf.length < at + len) break;
+        const h = frameHeader(buf);
+        if (!h || buf.length < h.offset + h.length) break;
+        const at = h.offset;
         this.frames++;
-        if ((buf[0] & 0x0f) === 8 && len >= 2) this.closeCode = (buf[at] << 8) | buf[at + 1];
-        buf = buf.slice(at + len);
+        if (h.opcode === 8 && h.length >= 2) this.closeCode = (buf[at] << 8) | buf[at + 1];
+        buf = buf.slice(at + h.length);
       }
     }
   }
