@@ -11,6 +11,7 @@ import { joinCpuTable } from "./_join_cpu_table.ts";
 import { hideOfflineTable } from "./_hide_offline_table.ts";
 import { peerTable } from "./_peer_table.ts";
 import { render } from "./report.ts";
+import { threadTable } from "./_thread_table.ts";
 
 export { tableCells };
 
@@ -31,6 +32,8 @@ export const DOC_TABLES: Record<string, Kind> = {
   // A big-guild run without hideOfflineAbove and one with it (the same --offline share).
   "hide-offline": { many: true, render: (rs) => hideOfflineTable(rs) },
   peers: { many: true, render: (rs) => peerTable(rs) },
+  // The fixed-rate CPU windows of peers runs, by kind of thread.
+  threads: { many: true, render: (rs) => threadTable(rs) },
   // Every table of one `deno task bench` run, as its terminal report shows them.
   "bench-run": { many: false, render: ([r]) => render({ runs: 1, ...r.options }, r.rows).md },
 };

@@ -48,7 +48,8 @@ export const PEER_TARGETS: Record<string, PeerTarget> = {
   "dback-deno-node": { peer: "node-ws", cpu: 1.1, mem: 1.1, joins: 0.9 },
 };
 
-const NAMES: Record<string, string> = {
+/** How the tables name each server. */
+export const NAMES: Record<string, string> = {
   dback: "dback on Deno",
   "raw-deno": "bare `Deno.serve`",
   "dback-bun": "dback on Bun",

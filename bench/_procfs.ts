@@ -31,6 +31,67 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * A process's CPU seconds by kind of thread: the main (JavaScript) thread,
+ * split into user and kernel time, the JIT compiler threads, the garbage
+ * collector's helper threads, and the rest. Run time comes from each thread's
+ * schedstat (nanoseconds); the main thread's user/kernel split from its
+ * utime/stime, which the kernel samples at its tick (expect a few ms of
+ * granularity per window). A thread that exits during a window takes its time
+ * with it.
+ */
+export interface ThreadSplit {
+  mainS: number;
+  mainUserS: number;
+  mainSysS: number;
+  jitS: number;
+  gcS: number;
+  otherS: number;
+}
+
+// JavaScriptCore: "JITWorker"; V8: "V8 DefaultWorke" does both compiling and GC, so it counts as other.
+const JIT_THREAD = /JIT|Compil|Maglev|Turbofan/i;
+// JavaScriptCore: "HeapHelper", "Heap Collector Thread" (cut to 15 characters by the kernel).
+const GC_THREAD = /Heap|ollector|GC/;
+
+/** {@link ThreadSplit} of `pid` now (all zero when /proc cannot tell). */
+export function threadSplit(pid: number): ThreadSplit {
+  const s: ThreadSplit = { mainS: 0, mainUserS: 0, mainSysS: 0, jitS: 0, gcS: 0, otherS: 0 };
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const dir = `/proc/${pid}/task/${t.name}`;
+        const run = Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]) / 1e9;
+        if (Number(t.name) === pid) {
+          const stat = Deno.readTextFileSync(`${dir}/stat`);
+          const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+          s.mainS += run;
+          s.mainUserS += Number(f[11]) / HZ;
+          s.mainSysS += Number(f[12]) / HZ;
+          continue;
+        }
+        const comm = Deno.readTextFileSync(`${dir}/comm`).trim();
+        if (JIT_THREAD.test(comm)) s.jitS += run;
+        else if (GC_THREAD.test(comm)) s.gcS += run;
+        else s.otherS += run;
+      } catch { /* the thread exited */ }
+    }
+  } catch { /* no /proc */ }
+  return s;
+}
+
+/** `b - a`, field by field. */
+export function threadDelta(a: ThreadSplit, b: ThreadSplit): ThreadSplit {
+  return {
+    mainS: b.mainS - a.mainS,
+    mainUserS: b.mainUserS - a.mainUserS,
+    mainSysS: b.mainSysS - a.mainSysS,
+    jitS: b.jitS - a.jitS,
+    gcS: b.gcS - a.gcS,
+    otherS: b.otherS - a.otherS,
+  };
+}
+
 /** VmRSS and VmHWM of a process, in KiB. */
 export function memory(pid: number): { rss: number; hwm: number } {
   try {
@@ -65,23 +126,26 @@ export interface Load {
 /**
  * Starts measuring the CPU of `server`, of each generator process and of the
  * box; the returned function ends the window and gives the server's CPU
- * seconds and the load over `wallS` seconds.
+ * seconds (also by kind of thread) and the load over `wallS` seconds.
  */
 export function loadMeter(
   server: number,
   generators: number[],
-): (wallS: number) => { serverCpuS: number; load: Load } {
+): (wallS: number) => { serverCpuS: number; threads: ThreadSplit; load: Load } {
   const box0 = boxJiffies();
   const gen0 = generators.map(cpuSeconds);
+  const threads0 = threadSplit(server);
   const cpu0 = cpuSeconds(server);
   return (wallS) => {
     const serverCpuS = cpuSeconds(server) - cpu0;
+    const threads = threadDelta(threads0, threadSplit(server));
     const genPcts = generators.map((pid, i) => (cpuSeconds(pid) - gen0[i]) / wallS * 100);
     const box1 = boxJiffies();
     const genMaxPct = Math.max(...genPcts);
     const boxPct = (box1.busy - box0.busy) / Math.max(1, box1.total - box0.total) * 100;
     return {
       serverCpuS,
+      threads,
       load: {
         serverPct: serverCpuS / wallS * 100,
         genMaxPct,

@@ -2,7 +2,7 @@
 // clients, run a measured window (CPU, memory and what the clients received),
 // publish at a fixed rate or keep a flood in flight, close everything.
 
-import { type Load, loadMeter, memory, peakRss } from "./_procfs.ts";
+import { type Load, loadMeter, memory, peakRss, type ThreadSplit } from "./_procfs.ts";
 import { type Event, type ServerProc, sleep, type WorkerProc } from "./_procs.ts";
 import { type Latency, percentiles, pick } from "./_stats.ts";
 
@@ -29,6 +29,11 @@ export interface Measured {
   /** Delivered frames per second. */
   framesPerS: number;
   serverCpuS: number;
+  /**
+   * The server's CPU seconds of the window by kind of thread (main thread
+   * user/kernel, JIT, GC, other): where a difference between two servers lies.
+   */
+  serverThreads?: ThreadSplit;
   cpuPerFrameUs: number;
   latency: Latency;
   load: Load;
@@ -121,7 +126,7 @@ export class Session {
     const t0 = performance.now();
     const { expected, complete } = await body();
     const wall = (performance.now() - t0) / 1000;
-    const { serverCpuS, load } = meter(wall);
+    const { serverCpuS, threads, load } = meter(wall);
     rss.stop();
     const rss1 = memory(this.server.pid).rss;
     const reports = await Promise.all(this.active.map((w) => w.ask({ cmd: "report" }, "report")));
@@ -133,6 +138,7 @@ export class Session {
       wallS: wall,
       framesPerS: frames / wall,
       serverCpuS,
+      serverThreads: threads,
       cpuPerFrameUs: frames > 0 ? serverCpuS / frames * 1e6 : NaN,
       latency: percentiles(reports.map((r) => r.hist), Math.max(...reports.map((r) => r.max))),
       load,

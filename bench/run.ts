@@ -12,6 +12,7 @@
 //     --out bench/results/NAME.json           # a committable result file
 //   deno run -A bench/run.ts --table FILE…    # the peers table the docs embed
 //   deno run -A bench/run.ts --report FILE    # every table of one result file
+//   deno run -A bench/run.ts --threads FILE…  # CPU per frame by kind of thread
 //
 // Options: --smoke, --servers a,b, --clients 100,1000,5000, --workers N,
 // --out DIR or FILE.json, --runs N (interleaved), --note TEXT (stored in the
@@ -25,6 +26,7 @@ import { machineInfo } from "./_procfs.ts";
 import { ServerProc, WorkerProc } from "./_procs.ts";
 import { TARGETS } from "./_targets.ts";
 import { PEER_TARGETS, peerTable } from "./_peer_table.ts";
+import { threadTable } from "./_thread_table.ts";
 import { f, render, type Row, save } from "./report.ts";
 import { mainScenarios } from "./scenarios/main.ts";
 import { stormScenario } from "./scenarios/storm.ts";
@@ -99,6 +101,14 @@ async function main(): Promise<number> {
     // Every table of one result file: what the docs embed between `<!-- bench-run: FILE -->`.
     const file = JSON.parse(await Deno.readTextFile(Deno.args[1]));
     console.log(render({ runs: 1, ...file.options }, file.rows).md.trim());
+    return 0;
+  }
+  if (Deno.args[0] === "--threads") {
+    const files = await Promise.all(
+      Deno.args.slice(1).map(async (file) => JSON.parse(await Deno.readTextFile(file))),
+    );
+    if (!files.length) throw new Error("--threads FILE…: which results files?");
+    console.log(threadTable(files));
     return 0;
   }
   if (Deno.args[0] === "--table") {

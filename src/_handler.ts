@@ -204,7 +204,7 @@ export class ProtocolHandler implements ConnectionHandler {
     }
     try {
       // A map that waited (uncached maps get no events) or was replaced or dropped meanwhile
-      // (it gets no more events) is asked for again.
+      // (it may have missed changes) is asked for again.
       let map = first;
       for (let tries = 0; map.users.retired || (turn.queued && tries === 0); tries++) {
         const again = tries < 3 ? await this.#mapOf(conn, server.discordId) : undefined;
