@@ -11,7 +11,7 @@
 // its own, each asserting its own bound. Nothing is shared between them but the test process,
 // which only attacks and reads /proc.
 import assert from "node:assert/strict";
-import { GuildProcess, RUNTIMES } from "../_fixtures/guild_process.ts";
+import { GuildProcess } from "../_fixtures/guild_process.ts";
 import { everyRuntimeAtOnce, type RuntimeName } from "../_fixtures/runtimes.ts";
 import { slowReaders, warmUp } from "../_fixtures/memory_attack.ts";
 
