@@ -351,3 +351,23 @@ export class RuntimeServer implements AsyncDisposable {
     await this.#reading;
   }
 }
+
+/**
+ * Run `each` on every runtime of the suite at once, as concurrent steps of `t` named by `name`:
+ * for cases that mostly wait (fixed windows, slow readers) and each have a server process of their
+ * own. A failed step fails `t`; a runtime `ignore` names is reported ignored.
+ */
+export async function everyRuntimeAtOnce(
+  t: Deno.TestContext,
+  name: (runtime: RuntimeName) => string,
+  each: (runtime: RuntimeName) => Promise<void>,
+  ignore: (runtime: RuntimeName) => boolean = () => false,
+): Promise<void> {
+  // Steps run concurrently only without the sanitizers (which watch the whole process).
+  const off = { sanitizeOps: false, sanitizeResources: false, sanitizeExit: false };
+  await Promise.all(
+    RUNTIMES.map((runtime) =>
+      t.step({ name: name(runtime), fn: () => each(runtime), ignore: ignore(runtime), ...off })
+    ),
+  );
+}

@@ -11,8 +11,8 @@
 // its own, each asserting its own bound. Nothing is shared between them but the test process,
 // which only attacks and reads /proc.
 import assert from "node:assert/strict";
-import { GuildProcess, RUNTIMES } from "../_fixtures/guild_process.ts";
-import type { RuntimeName } from "../_fixtures/runtimes.ts";
+import { GuildProcess } from "../_fixtures/guild_process.ts";
+import { everyRuntimeAtOnce, type RuntimeName } from "../_fixtures/runtimes.ts";
 import { slowReaders, warmUp } from "../_fixtures/memory_attack.ts";
 
 const MiB = 1024 * 1024;
@@ -69,21 +69,8 @@ async function quiet(runtime: RuntimeName): Promise<void> {
   assert.ok(r.peakGrowth <= 768 * MiB, `RSS grew ${mib(r.peakGrowth)}; bound 768 MiB`);
 }
 
-/** Run `each` on every runtime at once, as concurrent steps of `t`; a failed step fails the test. */
-async function everyRuntime(
-  t: Deno.TestContext,
-  name: (runtime: RuntimeName) => string,
-  each: (runtime: RuntimeName) => Promise<void>,
-): Promise<void> {
-  // Steps run concurrently only without the sanitizers (which watch the whole process).
-  const off = { sanitizeOps: false, sanitizeResources: false, sanitizeExit: false };
-  await Promise.all(
-    RUNTIMES.map((runtime) => t.step({ name: name(runtime), fn: () => each(runtime), ...off })),
-  );
-}
-
 Deno.test("memory bound per address, with presence: every runtime at once", async (t) => {
-  await everyRuntime(
+  await everyRuntimeAtOnce(
     t,
     (runtime) =>
       `${runtime}: 32 slow readers with churn on a 100,000-member guild with presence every 100 ms stay within 512 MiB + slack, during 30 s and 20 s after`,
@@ -94,7 +81,7 @@ Deno.test("memory bound per address, with presence: every runtime at once", asyn
 // Not at once with the attacks above: a quiet guild's joins are overdue at 27.4 s (2 s of grace
 // plus 13.3 MB at 512 KiB/s), which leaves a server starved of CPU little room in 30 s.
 Deno.test("memory bound per address, in a quiet guild: every runtime at once", async (t) => {
-  await everyRuntime(
+  await everyRuntimeAtOnce(
     t,
     (runtime) =>
       `${runtime}: 32 non-readers in a quiet 100,000-member guild are dropped within 30 s, RSS growth within 768 MiB`,
