@@ -23,6 +23,8 @@ export interface Options {
   /** Seconds of each fixed-rate CPU window, and how many (median taken). */
   cpuS: number;
   cpuReps: number;
+  /** Warm re-joins after the main scenarios (median taken): `--join-reps`, default `cpuReps`. */
+  joinReps: number;
   /** Frames per second the fixed-rate CPU window aims at (rate = this / clients). */
   cpuFramesPerS: number;
   floodS: number;
@@ -70,6 +72,7 @@ export function parseOptions(args: string[]): Options {
     latencyS: smoke ? 0.5 : quick ? 2 : 5,
     cpuS: smoke ? 0.5 : quick ? 1.5 : 3,
     cpuReps: Number(flags.get("cpu-reps") ?? (smoke ? 1 : quick ? 1 : 3)),
+    joinReps: 0, // set below, from cpuReps
     cpuFramesPerS: 50_000,
     floodS: smoke ? 0.5 : quick ? 1.5 : 4,
     stallBaseS: quick ? 3 : 5,
@@ -84,6 +87,8 @@ export function parseOptions(args: string[]): Options {
   if (o.clients.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("bad --clients");
   if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error("bad --runs");
   if (!Number.isInteger(o.cpuReps) || o.cpuReps < 1) throw new Error("bad --cpu-reps");
+  o.joinReps = Number(flags.get("join-reps") ?? o.cpuReps);
+  if (!Number.isInteger(o.joinReps) || o.joinReps < 1) throw new Error("bad --join-reps");
   if (!Number.isInteger(o.warmupJoins) || o.warmupJoins < 0) throw new Error("bad --warmup");
   return o;
 }

@@ -28,7 +28,7 @@ export interface MainResult {
   stall?: StallResult;
   /**
    * The join again, after every client closed: the handshake rate of a
-   * warmed-up server (the median of `cpuReps` rejoins by rate).
+   * warmed-up server (the median of `joinReps` rejoins by rate).
    */
   rejoin?: Joined;
   /** joins/s of every rejoin. */
@@ -70,7 +70,7 @@ export async function mainScenarios(
     };
     if (n === o.stallClients) result.stall = await stallScenario(o, s);
     const rejoins: Joined[] = [];
-    for (let i = 0; i < o.cpuReps; i++) {
+    for (let i = 0; i < o.joinReps; i++) {
       await s.closeAll();
       await sleep(o.smoke ? 100 : 1000);
       rejoins.push(await s.join(n, 128));
