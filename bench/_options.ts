@@ -30,6 +30,12 @@ export interface Options {
   stallS: number;
   stormUsers: number;
   idleUsers: number;
+  /**
+   * Joins of the load generators against a throwaway instance of every
+   * server before the first measured run (0: none, `--warmup N`), so that the
+   * first server of run 1 does not meet cold generator processes.
+   */
+  warmupJoins: number;
 }
 
 /** Servers of a full run, in table order. */
@@ -70,6 +76,7 @@ export function parseOptions(args: string[]): Options {
     stallS: quick ? 10 : 30,
     stormUsers: Number(flags.get("storm-users") ?? 10_000),
     idleUsers: 100,
+    warmupJoins: Number(flags.get("warmup") ?? (smoke ? 0 : 2000)),
   };
   for (const s of o.servers) {
     if (!(s in TARGETS)) throw new Error(`unknown server ${s}; known: ${Object.keys(TARGETS)}`);
@@ -77,5 +84,6 @@ export function parseOptions(args: string[]): Options {
   if (o.clients.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("bad --clients");
   if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error("bad --runs");
   if (!Number.isInteger(o.cpuReps) || o.cpuReps < 1) throw new Error("bad --cpu-reps");
+  if (!Number.isInteger(o.warmupJoins) || o.warmupJoins < 0) throw new Error("bad --warmup");
   return o;
 }

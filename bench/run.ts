@@ -17,7 +17,9 @@
 // Options: --smoke, --servers a,b, --clients 100,1000,5000, --workers N,
 // --out DIR or FILE.json, --runs N (interleaved), --note TEXT (stored in the
 // file), --stall-clients N (the client count that gets the stalled-reader
-// scenario; 0 = none), --storm-users N, --quick (shorter windows).
+// scenario; 0 = none), --storm-users N, --quick (shorter windows), --warmup N
+// (joins of the generators against a throwaway instance of each server before
+// the first run; 2000, 0 with --smoke).
 // Exit code 1 when a required server (dback, raw-deno) did not complete.
 
 import { type Options, parseOptions } from "./_options.ts";
@@ -28,6 +30,7 @@ import { TARGETS } from "./_targets.ts";
 import { PEER_TARGETS, peerTable } from "./_peer_table.ts";
 import { threadTable } from "./_thread_table.ts";
 import { f, render, type Row, save } from "./report.ts";
+import { Session } from "./_session.ts";
 import { mainScenarios } from "./scenarios/main.ts";
 import { stormScenario } from "./scenarios/storm.ts";
 
@@ -56,6 +59,35 @@ async function measureRow(
     row.storm = await stormScenario(o, storm, workers, row.n);
   } finally {
     await storm.stop();
+  }
+}
+
+/**
+ * Warms the load generators up before anything is measured: every server in
+ * turn, a throwaway instance of it, joined by `o.warmupJoins` clients in
+ * rounds of 1,000 (128 at a time per generator), then stopped. Without it the
+ * first server of run 1 meets generator processes whose own code is still
+ * being compiled, and its join rate alone is lowered (in every interleaved set
+ * of 2026-12-05 the first-listed server's run-1 join rate was its lowest).
+ * Every server gets the same; the measured servers are fresh processes.
+ */
+async function warmGenerators(o: Options, workers: WorkerProc[]): Promise<void> {
+  if (o.warmupJoins === 0) return;
+  for (const impl of o.servers) {
+    const srv = await ServerProc.start(impl, o.idleUsers);
+    if ("unavailable" in srv) continue;
+    const s = new Session(srv, workers);
+    try {
+      for (let left = o.warmupJoins; left > 0; left -= 1000) {
+        await s.join(Math.min(1000, left), 128);
+        await s.closeAll();
+      }
+    } catch {
+      // A server that fails here fails (and is reported) in its measured runs.
+    } finally {
+      await s.closeAll().catch(() => {});
+      await srv.stop();
+    }
   }
 }
 
@@ -138,6 +170,7 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   try {
     await Promise.all(workers.map((w) => w.next("ready", 30_000)));
+    await warmGenerators(o, workers);
     for (const n of o.clients) {
       for (let run = 1; run <= o.runs; run++) {
         for (const impl of o.servers) {
