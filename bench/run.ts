@@ -173,7 +173,10 @@ async function main(): Promise<number> {
     await warmGenerators(o, workers);
     for (const n of o.clients) {
       for (let run = 1; run <= o.runs; run++) {
-        for (const impl of o.servers) {
+        // Every other run in reverse (A B, B A, A B, ...): neither server always runs first or
+        // always follows the same one, so drift over a set and order effects fall on both.
+        const order = run % 2 === 1 ? o.servers : [...o.servers].reverse();
+        for (const impl of order) {
           const row: Row = { impl, n, run, loadAvg1: load1() };
           rows.push(row);
           const t = performance.now();
