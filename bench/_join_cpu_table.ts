@@ -17,12 +17,21 @@ export interface JoinCpuResults {
   results: Array<{ server: string; tree: string; cold: Cost; warm: Cost; loads: number[][] }>;
 }
 
-const NAMES: Record<string, string> = { "dback-bun": "dback on Bun", bun: "bare `Bun.serve`" };
+const NAMES: Record<string, string> = {
+  "dback-bun": "dback on Bun",
+  bun: "bare `Bun.serve`",
+  dback: "dback on Deno",
+  "raw-deno": "bare `Deno.serve`",
+};
+const BARE = new Set(["bun", "raw-deno"]);
 const f = (x: number) => x.toFixed(1);
 
 /** The Markdown table of one results file; `× bare` is against the bare server of the same file. */
 export function joinCpuTable(r: JoinCpuResults): string {
-  const bare = r.results.find((x) => x.server === "bun");
+  const bare = r.results.find((x) => BARE.has(x.server));
+  // V8's worker threads compile and collect garbage alike: on Deno no thread is the JIT's alone.
+  const jit = (x: JoinCpuResults["results"][number], c: Cost) =>
+    x.server === "dback" || x.server === "raw-deno" ? "—" : f(c.jit);
   const times = (x: number, of: number | undefined) => of ? `${(x / of).toFixed(2)}×` : "—";
   const loads = r.results.flatMap((x) => x.loads.map((l) => l[0]));
   return [
@@ -31,11 +40,11 @@ export function joinCpuTable(r: JoinCpuResults): string {
     }: µs of server CPU per join (${r.users} users) | code | cold: all threads (JavaScript thread, JIT) | warm: all threads (JavaScript thread, JIT) | warm JavaScript thread × bare |`,
     "| --- | --- | ---: | ---: | ---: |",
     ...r.results.map((x) =>
-      `| ${NAMES[x.server] ?? x.server} | ${x.server === "bun" ? "—" : x.tree} | ${
+      `| ${NAMES[x.server] ?? x.server} | ${BARE.has(x.server) ? "—" : x.tree} | ${
         f(x.cold.total)
-      } (${f(x.cold.main)}, ${f(x.cold.jit)}) | ${f(x.warm.total)} (${f(x.warm.main)}, ${
-        f(x.warm.jit)
-      }) | ${x.server === "bun" ? "1.00×" : times(x.warm.main, bare?.warm.main)} |`
+      } (${f(x.cold.main)}, ${jit(x, x.cold)}) | ${f(x.warm.total)} (${f(x.warm.main)}, ${
+        jit(x, x.warm)
+      }) | ${BARE.has(x.server) ? "1.00×" : times(x.warm.main, bare?.warm.main)} |`
     ),
     `| 1-minute load average | | ${Math.min(...loads).toFixed(1)}–${
       Math.max(...loads).toFixed(1)

@@ -4,7 +4,8 @@
 // joins/s on a shared box, and the split tells the JavaScript thread from the engine's compiler
 // threads (JavaScriptCore's `JITWorker`, V8's workers) and the rest (GC helpers, allocator).
 // Trees are compared interleaved (A/B): each `--tree DIR` is a checkout of this repository
-// (default: this one); the bare peer always runs from this one. Bun only (dback-bun, bun).
+// (default: this one); the bare peer always runs from this one. Bun (dback-bun, bun) or Deno
+// (dback, raw-deno).
 //
 //   deno run -A bench/join_cpu.ts --servers dback-bun,bun --reps 3 [--tree A --tree B] [--out F]
 import { parseArgs } from "node:util";
@@ -35,6 +36,10 @@ function command(name: string, tree: string): string[] {
     return [bun, "run", "--no-install", ...bunFlags, `${tree}/bench/servers/dback.ts`, ...users];
   }
   if (name === "bun") return [bun, ...bunFlags, `${tree}/bench/peers/bun.ts`, ...users];
+  // Deno: the same files as the peers benchmark runs (`_targets.ts`), from the given tree.
+  const deno = [Deno.execPath(), "run", "-A", `--config=${tree}/deno.json`];
+  if (name === "dback") return [...deno, `${tree}/bench/servers/dback.ts`, ...users];
+  if (name === "raw-deno") return [...deno, `${tree}/bench/peers/raw-deno.ts`, ...users];
   throw new Error(`unknown server ${name}`);
 }
 
@@ -90,7 +95,9 @@ function split(pid: number): Split {
 const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
 const trees = values.tree.length > 0 ? values.tree : [ROOT];
 const variants = values.servers.split(",").flatMap((s) =>
-  s === "bun" ? [{ name: s, tree: ROOT }] : trees.map((tree) => ({ name: s, tree }))
+  s === "bun" || s === "raw-deno"
+    ? [{ name: s, tree: ROOT }]
+    : trees.map((tree) => ({ name: s, tree }))
 );
 /** µs per join, by variant, phase and thread kind. */
 type Row = { cold: Split[]; warm: Split[]; loads: number[][] };
@@ -169,19 +176,30 @@ const summary = [...results].map(([key, r]) => {
   };
 });
 if (values.out) {
-  const bunVersion = new TextDecoder().decode(
-    (await new Deno.Command(bun, { args: ["--version"] }).output()).stdout,
+  const onBun = variants.some((v) => v.name === "bun" || v.name === "dback-bun");
+  const versions: Record<string, string> = onBun
+    ? {
+      bun: new TextDecoder().decode(
+        (await new Deno.Command(bun, { args: ["--version"] }).output()).stdout,
+      ).trim(),
+    }
+    : { deno: Deno.version.deno };
+  const commit = new TextDecoder().decode(
+    (await new Deno.Command("git", { args: ["-C", ROOT, "rev-parse", "--short", "HEAD"] }).output())
+      .stdout,
   ).trim();
   Deno.writeTextFileSync(
     values.out,
     JSON.stringify(
       {
         date: new Date().toISOString(),
-        machine: machineInfo({ bun: bunVersion }, `deno ${Deno.version.deno}`),
+        commit,
+        machine: machineInfo(versions, `deno ${Deno.version.deno}`),
         method: `server CPU (schedstat of each thread) per join: ${n} clients (raw RFC 6455 ` +
           `load generator, 128 at a time) join a fresh server (cold), then ${rounds} more ` +
           `rounds after closing them (warm); median over ${values.reps} interleaved ` +
-          `runs of each server; main = the JavaScript thread, jit = compiler threads; the box is shared ` +
+          `runs of each server; main = the JavaScript thread, jit = compiler threads (JavaScriptCore's; ` +
+          `V8's workers compile and collect garbage alike and count as other threads); the box is shared ` +
           `and noisy (load averages per server run)`,
         users: Number(values.users),
         results: summary,
