@@ -46,7 +46,7 @@ const growth = (g: Growth) => `${n(g.exact)} MiB (${n(g.sampled)})`;
 /** The Markdown table of one results file, and of the same benchmark on another build beside it. */
 export function memoryBoundTable(r: MemoryBoundResults, before?: MemoryBoundResults): string {
   const extra = before
-    ? [` ${before.build}: over idle, exact | ${before.build}: admitted |`, " --- | --- |"]
+    ? [` ${before.build}: peak over idle | ${before.build}: admitted |`, " --- | --- |"]
     : ["", ""];
   const rows = RUNTIMES.filter(([rt]) => r.results[rt]).flatMap(([rt, label]) =>
     CASES.filter(([c]) => r.results[rt][c]).map(([c, what]) => {
@@ -61,7 +61,7 @@ export function memoryBoundTable(r: MemoryBoundResults, before?: MemoryBoundResu
   return [
     `| ${
       r.date.slice(0, 10)
-    }: runtime | case | RSS idle → after the first join | peak growth over the idle server: exact (sampled) | over the server after its first join: exact (sampled) | dropped | admitted |${
+    }: runtime | case | RSS idle → after the first join | peak growth over idle: exact (sampled) | over the first join: exact (sampled) | dropped | admitted |${
       extra[0]
     }`,
     `| --- | --- | --- | --- | --- | --- | --- |${extra[1]}`,

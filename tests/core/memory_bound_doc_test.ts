@@ -67,7 +67,7 @@ Deno.test("the memory-bound table: another build's exact peak and admitted socke
   delete (before.results.bun as Record<string, unknown>).presence;
   const cells = tableCells(DOC_TABLES["memory-bound"].render([after, before]));
   assert.deepEqual(cells[0].slice(-2), [
-    "without the charge: over idle, exact",
+    "without the charge: peak over idle",
     "without the charge: admitted",
   ]);
   assert.deepEqual(
