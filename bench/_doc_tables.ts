@@ -8,6 +8,7 @@ import { clusterTable } from "./_cluster_table.ts";
 import { connMemoryTable } from "./_conn_memory_table.ts";
 import { denoWriteBufferTable } from "./_deno_write_buffer_table.ts";
 import { joinCpuTable } from "./_join_cpu_table.ts";
+import { memoryBoundTable } from "./_memory_bound_table.ts";
 import { hideOfflineTable } from "./_hide_offline_table.ts";
 import { peerTable } from "./_peer_table.ts";
 import { render } from "./report.ts";
@@ -29,6 +30,14 @@ export const DOC_TABLES: Record<string, Kind> = {
   "conn-memory": { many: false, render: ([r]) => connMemoryTable(r) },
   "deno-write-buffer": { many: false, render: ([r]) => denoWriteBufferTable(r) },
   "join-cpu": { many: false, render: ([r]) => joinCpuTable(r) },
+  // The memory-bound attack per runtime; a second file, the same on another build, beside it.
+  "memory-bound": {
+    many: true,
+    render: (rs) => {
+      if (rs.length > 2) throw new Error("memory-bound: a file and at most one to compare");
+      return memoryBoundTable(rs[0], rs[1]);
+    },
+  },
   // A big-guild run without hideOfflineAbove and one with it (the same --offline share).
   "hide-offline": { many: true, render: (rs) => hideOfflineTable(rs) },
   peers: { many: true, render: (rs) => peerTable(rs) },

@@ -14,6 +14,11 @@ export interface GuildSpec {
   options?: ServerOptions;
   /** Deno only: permission flags after `-A` (e.g. `--deny-env=...`). */
   denoFlags?: string[];
+  /**
+   * Another checkout of the repository whose server to run (its fixture, its `src/`), e.g. an
+   * older build for a before/after benchmark; default: this one.
+   */
+  root?: string;
 }
 
 /** A big-guild server in a child process. */
@@ -51,15 +56,16 @@ export class GuildProcess implements AsyncDisposable {
 
   /** Start the server under `runtime`; resolves once it listens. */
   static async start(runtime: RuntimeName, spec: GuildSpec): Promise<GuildProcess> {
+    const { root, denoFlags, ...served } = spec;
     const full = runtime === "deno-node"
-      ? { ...spec, options: { ...spec.options, transport: "node" as const } }
-      : spec;
+      ? { ...served, options: { ...served.options, transport: "node" as const } }
+      : served;
     const { cmd, args } = await runtimeCommand(runtime, "tests/_fixtures/big_guild_server.ts", [
       JSON.stringify(full),
     ]);
     const at = args.indexOf("-A");
-    if (spec.denoFlags && at >= 0) args.splice(at + 1, 0, ...spec.denoFlags);
-    const { child, it } = spawnChild(cmd, args);
+    if (denoFlags && at >= 0) args.splice(at + 1, 0, ...denoFlags);
+    const { child, it } = spawnChild(cmd, args, root);
     for (;;) {
       const next = await it.next();
       if (next.done) throw new Error(`${runtime} server exited before listening`);

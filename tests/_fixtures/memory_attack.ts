@@ -70,6 +70,10 @@ export interface AttackResult {
   peakGrowth: number;
   /** Highest RSS seen. */
   peak: number;
+  /** Highest RSS sampled (every 100 ms and after each round). */
+  sampledPeak: number;
+  /** The target's exact peak (`peakRss`) at the end, or 0 where it has none. */
+  exactPeak: number;
   /** Sockets the server admitted in all (replacements included). */
   admitted: number;
   /** Upgrades refused. */
@@ -103,6 +107,8 @@ export async function slowReaders(server: Target, opts: {
     before: 0,
     peakGrowth: 0,
     peak: 0,
+    sampledPeak: 0,
+    exactPeak: 0,
     admitted: 0,
     refused: 0,
     firstRoundMs: 0,
@@ -152,7 +158,8 @@ export async function slowReaders(server: Target, opts: {
       await new Promise((r) => setTimeout(r, every));
     }
     sample();
-    const exact = server.peakRss?.() ?? 0;
+    result.sampledPeak = result.peak;
+    const exact = result.exactPeak = server.peakRss?.() ?? 0;
     if (exact > result.peak) result.peak = exact;
     if (exact - result.before > result.peakGrowth) result.peakGrowth = exact - result.before;
     return result;

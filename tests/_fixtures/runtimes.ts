@@ -180,14 +180,18 @@ export async function whileListening(
   return { code: (await child.status).code, out };
 }
 
-/** Spawn a fixture child in the repository: commands on its stdin, its stdout read as lines. */
+/**
+ * Spawn a fixture child in the repository (or in `cwd`, another checkout): commands on its
+ * stdin, its stdout read as lines.
+ */
 export function spawnChild(
   cmd: string,
   args: string[],
+  cwd: string = ROOT,
 ): { child: Deno.ChildProcess; it: AsyncGenerator<string> } {
   const child = new Deno.Command(cmd, {
     args,
-    cwd: ROOT,
+    cwd,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",

@@ -2,7 +2,7 @@
 // README.md, the benchmark pages (bench/README.md, bench/HISTORY.md) and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
 // `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
 // those figures. One test for every kind (big-guild, hide-offline, cluster, conn-memory, deno-write-buffer, peers,
-// bench-run).
+// bench-run, memory-bound).
 import assert from "node:assert/strict";
 import type { BigGuildResults } from "../../bench/_big_guild_table.ts";
 import { bigGuildTable } from "../../bench/_big_guild_table.ts";
@@ -38,7 +38,7 @@ const EXPECTED: Record<string, string[]> = {
     "join-cpu",
   ],
   "bench/HISTORY.md": ["big-guild", "conn-memory", "peers"],
-  "docs/operating.md": ["big-guild"],
+  "docs/operating.md": ["big-guild", "memory-bound"],
   "docs/scale-out.md": ["cluster"],
   "docs/runtimes.md": ["conn-memory", "deno-write-buffer"],
 };
