@@ -45,16 +45,41 @@ const ALL = "dback,raw-deno,dback-bun,bun,dback-node,dback-deno-node,node-ws";
 /** Servers of a smoke run: dback-bun and dback-node are reported as unavailable when their runtime or packages are missing. */
 const SMOKE = "dback,raw-deno,dback-bun,dback-node";
 
-/** Parses `--flag value`, `--flag=value`, and the switches --smoke and --quick. */
+/** The flags a run takes (`--table`, `--report`, `--threads` are read before, by run.ts). */
+const FLAGS = [
+  "smoke",
+  "quick",
+  "servers",
+  "clients",
+  "workers",
+  "out",
+  "runs",
+  "note",
+  "stall-clients",
+  "cpu-reps",
+  "join-reps",
+  "storm-users",
+  "warmup",
+];
+
+/**
+ * Parses `--flag value`, `--flag=value`, and the switches --smoke and --quick;
+ * an unknown flag (a typo, or `--help` given to this script instead of
+ * `deno task bench`) is an error, not a run with the defaults.
+ */
 export function parseOptions(args: string[]): Options {
   const flags = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
     const eq = a.indexOf("=");
-    if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (["smoke", "quick"].includes(a.slice(2))) flags.set(a.slice(2), "1");
-    else flags.set(a.slice(2), args[++i] ?? "");
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (!FLAGS.includes(name)) {
+      throw new Error(`unknown option --${name} (\`deno task bench --help\` lists them)`);
+    }
+    if (eq > 0) flags.set(name, a.slice(eq + 1));
+    else if (["smoke", "quick"].includes(name)) flags.set(name, "1");
+    else flags.set(name, args[++i] ?? "");
   }
   const smoke = flags.has("smoke");
   const quick = flags.has("quick");

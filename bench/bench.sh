@@ -23,9 +23,13 @@ prints tables, writes JSON and Markdown to out/bench/. The full suite takes minu
                           result file to commit under bench/results/
   --runs <n>              interleaved runs of every server (default 1)
   --cpu-reps <n>          fixed-rate CPU windows per run, median taken
+  --join-reps <n>         warm re-join rounds per run, median taken (default: --cpu-reps)
+  --warmup <n>            joins of the load generators against a throwaway instance of every
+                          server before run 1 (default 2000, 0 with --smoke)
   --note <text>           a note stored in the result file
   --table <file...>       print result file(s) as the peers table the docs embed (no run)
   --report <file>         print every table of one result file (no run)
+  --threads <file...>     print the server's CPU per frame by kind of thread (no run)
   --stall-clients <n>     clients in the stalled-reader scenario (default 1000)
   --storm-users <n>       users in the join-storm scenario (default 10000)
   -h, --help              print this help

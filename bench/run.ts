@@ -151,7 +151,13 @@ async function main(): Promise<number> {
     console.log(peerTable(files));
     return 0;
   }
-  const o = parseOptions(Deno.args);
+  let o: ReturnType<typeof parseOptions>;
+  try {
+    o = parseOptions(Deno.args);
+  } catch (err) {
+    console.error(`error: ${err instanceof Error ? err.message : err}`);
+    return 2;
+  }
   const started = performance.now();
   const date = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const measured = commit(); // the code measured, before anything is edited during the run

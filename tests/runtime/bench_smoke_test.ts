@@ -140,3 +140,18 @@ Deno.test("bench: the Node table says whether dback's Node transport is within 1
   const alone = render(o, [row("dback-node", 10, 10, 1)]).text;
   assert.match(alone, /^dback-node .*cpu \?, mem \?$/m, "no verdict without the bare peer");
 });
+
+Deno.test("bench: an unknown option is refused, not run with the defaults", async () => {
+  assert.throws(() => parseOptions(["--help"]), /unknown option --help/);
+  assert.throws(() => parseOptions(["--run", "3"]), /unknown option --run/);
+  const o = parseOptions(["--runs=3", "--join-reps", "9", "--warmup", "0", "--quick"]);
+  assert.deepEqual([o.runs, o.joinReps, o.warmupJoins], [3, 9, 0]);
+  // The driver itself says so and exits 2 before it starts anything.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../bench/run.ts", import.meta.url).pathname, "--help"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /error: unknown option --help/);
+});
