@@ -24,6 +24,13 @@ export function users(
   return map;
 }
 
+/** `n` users; every fourth one (uid 3, 7, ...) offline: what the `hideOfflineAbove` tests hide. */
+export const quarterOffline = (n: number): UserMap => users(n, (i) => STATUSES[i % 4]);
+
+/** The members a viewer of a guild that hides offline members should have: the others. */
+export const visible = <V extends Record<string, { status?: string }>>(v: V): V =>
+  Object.fromEntries(Object.entries(v).filter(([, u]) => u.status !== "offline")) as V;
+
 /** A random presence event of step `step`: some for uids beyond the map, some renames, removals. */
 export function randomPresence(rand: (n: number) => number, step: number): PresenceEvent {
   const uid = `${rand(260)}`; // some beyond the map: new users, or unknown ones without a name

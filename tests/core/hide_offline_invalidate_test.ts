@@ -13,17 +13,11 @@ import { seededInts } from "../_fixtures/random.ts";
 import {
   directory,
   guildServer,
+  quarterOffline as users,
   randomPresence,
   SERVER,
-  STATUSES,
-  users as allOnline,
+  visible,
 } from "../_fixtures/user_maps.ts";
-
-/** `n` users; every fourth one (uid 3, 7, ...) offline. */
-const users = (n: number): UserMap => allOnline(n, (i) => STATUSES[i % 4]);
-
-const visible = (v: View): View =>
-  Object.fromEntries(Object.entries(v).filter(([, u]) => u.status !== "offline"));
 
 /** What the event router does: the map (or the dropped copy) says which frame, if any, goes out. */
 function send(dir: Directory, e: PresenceEvent): Record<string, unknown> | undefined {

@@ -15,14 +15,12 @@ import { seededInts } from "../_fixtures/random.ts";
 import {
   directory as userDirectory,
   guildServer,
+  quarterOffline as users,
   randomPresence,
   SERVER,
   STATUSES,
-  users as allOnline,
+  visible,
 } from "../_fixtures/user_maps.ts";
-
-/** `n` users; every fourth one (uid 3, 7, ...) offline. */
-const users = (n: number): UserMap => allOnline(n, (i) => STATUSES[i % 4]);
 
 const directory = (getUserData: () => UserMap, hideOfflineAbove: number, cacheMs = 60_000) =>
   userDirectory(getUserData, cacheMs, hideOfflineAbove);
@@ -50,9 +48,6 @@ function drawable(view: View, frame: string): void {
   }
   fold(view, frame);
 }
-
-const visible = (v: View): View =>
-  Object.fromEntries(Object.entries(v).filter(([, u]) => u.status !== "offline"));
 
 Deno.test("hideOfflineAbove: above N the join omits offline members; presence names, removes, or skips", async () => {
   const dir = directory(() => users(20), 10);
