@@ -135,20 +135,18 @@ async function main(): Promise<number> {
     console.log(render({ runs: 1, ...file.options }, file.rows).md.trim());
     return 0;
   }
-  if (Deno.args[0] === "--threads") {
+  // Tables of committed result files, printed without a run.
+  const tables: Record<string, (files: never[]) => string> = {
+    "--threads": threadTable,
+    "--table": peerTable,
+  };
+  const table = tables[Deno.args[0]];
+  if (table) {
     const files = await Promise.all(
       Deno.args.slice(1).map(async (file) => JSON.parse(await Deno.readTextFile(file))),
     );
-    if (!files.length) throw new Error("--threads FILE…: which results files?");
-    console.log(threadTable(files));
-    return 0;
-  }
-  if (Deno.args[0] === "--table") {
-    const files = await Promise.all(
-      Deno.args.slice(1).map(async (file) => JSON.parse(await Deno.readTextFile(file))),
-    );
-    if (!files.length) throw new Error("--table FILE…: which results files?");
-    console.log(peerTable(files));
+    if (!files.length) throw new Error(`${Deno.args[0]} FILE…: which results files?`);
+    console.log(table(files as never[]));
     return 0;
   }
   let o: ReturnType<typeof parseOptions>;

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 // What a client does with a `presence` frame (PROTOCOL.md, step 3), for tests that check a
 // viewer's view (its `server-join` users, then every presence frame after it) against the truth.
 
@@ -31,4 +32,13 @@ export function fold(view: View, frame: string): void {
       roleColor: d.roleColor ?? "#ffffff",
     };
   }
+}
+
+/** `fold`, refusing a frame the client could not draw (an unknown uid without a name). */
+export function drawable(view: View, frame: string): void {
+  const d = JSON.parse(frame).data;
+  if (!d.delete && !Object.values(view).some((u) => u.uid === d.uid)) {
+    assert.ok(d.username !== undefined, `a nameless frame for a user the viewer lacks: ${frame}`);
+  }
+  fold(view, frame);
 }

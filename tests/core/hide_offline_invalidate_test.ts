@@ -8,7 +8,7 @@ import { EVENTS } from "../../src/events.ts";
 import type { Directory } from "../../src/_directory.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
 import { joined } from "../_fixtures/helpers.ts";
-import { fold, type View } from "../_fixtures/presence_fold.ts";
+import { drawable, fold, type View } from "../_fixtures/presence_fold.ts";
 import { seededInts } from "../_fixtures/random.ts";
 import {
   directory,
@@ -23,15 +23,6 @@ import {
 function send(dir: Directory, e: PresenceEvent): Record<string, unknown> | undefined {
   const frame = dir.apply(e, EVENTS.presence.frame(e));
   return frame === undefined ? undefined : JSON.parse(frame).data;
-}
-
-/** `fold`, refusing a frame the client could not draw (an unknown uid without a name). */
-function drawable(view: View, frame: string): void {
-  const d = JSON.parse(frame).data;
-  if (!d.delete && !Object.values(view).some((u) => u.uid === d.uid)) {
-    assert.ok(d.username !== undefined, `a nameless frame for a user the viewer lacks: ${frame}`);
-  }
-  fold(view, frame);
 }
 
 Deno.test("hideOfflineAbove after invalidateUserData(serverId): hidden members' presence and chat are withheld and counted, one coming online is sent named, the next load takes over", async () => {

@@ -10,7 +10,7 @@ import type { Directory } from "../../src/_directory.ts";
 import { parseOptions } from "../../src/options.ts";
 import { FakeTime } from "../_fixtures/fake_time.ts";
 import { joined } from "../_fixtures/helpers.ts";
-import { fold, type View } from "../_fixtures/presence_fold.ts";
+import { drawable, fold, type View } from "../_fixtures/presence_fold.ts";
 import { seededInts } from "../_fixtures/random.ts";
 import {
   directory as userDirectory,
@@ -38,15 +38,6 @@ async function joinView(dir: Directory): Promise<View> {
   const view: View = JSON.parse(snap.json);
   for (const frame of snap.replay) drawable(view, frame);
   return view;
-}
-
-/** `fold`, refusing a frame the client could not draw (an unknown uid without a name). */
-function drawable(view: View, frame: string): void {
-  const d = JSON.parse(frame).data;
-  if (!d.delete && !Object.values(view).some((u) => u.uid === d.uid)) {
-    assert.ok(d.username !== undefined, `a nameless frame for a user the viewer lacks: ${frame}`);
-  }
-  fold(view, frame);
 }
 
 Deno.test("hideOfflineAbove: above N the join omits offline members; presence names, removes, or skips", async () => {

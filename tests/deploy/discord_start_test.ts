@@ -65,21 +65,17 @@ async function spawn(
   };
 }
 
+/** Listen on a free loopback port; the gateway is an address where nothing listens. */
+const onDeadDiscord = (
+  dead: number,
+): string[] => ["--port", "0", "--host", "127.0.0.1", "--gateway-url", `ws://127.0.0.1:${dead}`];
+
 /** On `rt`, Discord unreachable: the port answers /healthz (not connected) while it retries. */
 async function unreachable(rt: "deno" | "bun" | "node"): Promise<void> {
   if (rt === "bun") await ensureBun();
   const dead = freePort();
   const p = await spawn(
-    [
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--api-base",
-      `http://127.0.0.1:${dead}/api`,
-      "--gateway-url",
-      `ws://127.0.0.1:${dead}`,
-    ],
+    [...onDeadDiscord(dead), "--api-base", `http://127.0.0.1:${dead}/api`],
     { DISCORD_TOKEN: "unused-token" },
     rt,
   );
@@ -152,12 +148,7 @@ Deno.test("discord command --redis, Discord unreachable: port first, the publish
   const dead = freePort();
   const p = await spawn(
     [
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--gateway-url",
-      `ws://127.0.0.1:${dead}`,
+      ...onDeadDiscord(dead),
       "--redis",
       redis.url,
       "--redis-namespace",
