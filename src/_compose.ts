@@ -2,7 +2,8 @@
  * The object graph of one server (internal): transport, data source (hooks
  * over the given source, or over the mock world / an inert base), broker,
  * the join core (directory, hub, join queue, protocol handler, admission:
- * `_join_core.ts`), event routing and the HTTP routes, wired once. The server owns the lifecycle around them.
+ * `_join_core.ts`), event routing and the HTTP routes, wired once. The
+ * server owns the lifecycle around them.
  *
  * @module
  */

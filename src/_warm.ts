@@ -1,9 +1,9 @@
 /**
  * Warming the join path (internal): before a server takes its first viewer,
  * a private join core (`_join_core.ts`, the same wiring as the server's,
- * over a tiny in-memory world, silent, with sockets that go nowhere) lets a few hundred clients join and leave, so that the
- * engine has compiled that code before a join storm after a restart has to
- * run it. Nothing of the server's own state, hooks, source or metrics is
+ * over a tiny in-memory world, silent, with sockets that go nowhere) lets a
+ * few hundred clients join and leave, so that the engine has compiled that
+ * code before a join storm after a restart has to run it. Nothing of the server's own state, hooks, source or metrics is
  * touched.
  *
  * @module
