@@ -4,6 +4,7 @@
 import { fileURLToPath } from "node:url";
 import type { LogRecord, ServerOptions } from "../../mod.ts";
 import { ensureTool, TOOLS } from "../../tools/_install.ts";
+import { stepsAtOnce } from "./steps.ts";
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -367,11 +368,12 @@ export async function everyRuntimeAtOnce(
   each: (runtime: RuntimeName) => Promise<void>,
   ignore: (runtime: RuntimeName) => boolean = () => false,
 ): Promise<void> {
-  // Steps run concurrently only without the sanitizers (which watch the whole process).
-  const off = { sanitizeOps: false, sanitizeResources: false, sanitizeExit: false };
-  await Promise.all(
-    RUNTIMES.map((runtime) =>
-      t.step({ name: name(runtime), fn: () => each(runtime), ignore: ignore(runtime), ...off })
-    ),
+  await stepsAtOnce(
+    t,
+    RUNTIMES.map((runtime) => ({
+      name: name(runtime),
+      fn: () => each(runtime),
+      ignore: ignore(runtime),
+    })),
   );
 }

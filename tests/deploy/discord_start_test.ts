@@ -7,6 +7,7 @@ import { FakeDiscord, GUILD, smallGuild } from "../_fixtures/fake_discord.ts";
 import { ensureBun } from "../_fixtures/_bun.ts";
 import { ensureNode } from "../_fixtures/runtimes.ts";
 import { RedisServer } from "../_fixtures/_redis.ts";
+import { stepsAtOnce } from "../_fixtures/steps.ts";
 import { freePort } from "./_nginx.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -107,16 +108,14 @@ async function unreachable(rt: "deno" | "bun" | "node"): Promise<void> {
 // Most of each case is waiting for the second attempt (a back-off of seconds), each with a process
 // of its own, so the runtimes run at once, as concurrent steps.
 Deno.test("discord command, Discord unreachable: deno, bun and node at once", async (t) => {
-  // Steps run concurrently only without the sanitizers (which watch the whole process).
-  const off = { sanitizeOps: false, sanitizeResources: false, sanitizeExit: false };
-  await Promise.all((["deno", "bun", "node"] as const).map((rt) =>
-    t.step({
+  await stepsAtOnce(
+    t,
+    (["deno", "bun", "node"] as const).map((rt) => ({
       name:
         `${rt}: discord command, Discord unreachable: the port answers /healthz (not connected) while it retries; SIGTERM exits 0`,
       fn: () => unreachable(rt),
-      ...off,
-    })
-  ));
+    })),
+  );
 });
 
 Deno.test("discord command, Discord's API unreachable: the cause is logged, and a failed start is started again", async () => {

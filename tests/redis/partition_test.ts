@@ -16,6 +16,7 @@ import {
 } from "../_fixtures/_redis.ts";
 import { type Client, joined, until } from "../_fixtures/helpers.ts";
 import { eventually } from "../_fixtures/_server_process.ts";
+import { stepsAtOnce } from "../_fixtures/steps.ts";
 
 const PRESENCE_MS = 300;
 const MESSAGE_MS = 400;
@@ -350,7 +351,5 @@ Deno.test("partitions: every case at once, each on a cluster of its own", async 
       edgeCut,
     ],
   ];
-  // Steps run concurrently only without the sanitizers (which watch the whole process).
-  const off = { sanitizeOps: false, sanitizeResources: false, sanitizeExit: false };
-  await Promise.all(cases.map(([name, fn]) => t.step({ name, fn, ...off })));
+  await stepsAtOnce(t, cases.map(([name, fn]) => ({ name, fn })));
 });
