@@ -14,7 +14,16 @@ interface Cost {
 export interface JoinCpuResults {
   date: string;
   users: number;
-  results: Array<{ server: string; tree: string; cold: Cost; warm: Cost; loads: number[][] }>;
+  results: Array<{
+    server: string;
+    tree: string;
+    cold: Cost;
+    warm: Cost;
+    loads: number[][];
+    /** Spawn to ready, ms, and the CPU ms used by then (files from before they were recorded lack them). */
+    startMs?: number;
+    startCpuMs?: number;
+  }>;
 }
 
 const NAMES: Record<string, string> = {
@@ -34,21 +43,26 @@ export function joinCpuTable(r: JoinCpuResults): string {
     x.server === "dback" || x.server === "raw-deno" ? "—" : f(c.jit);
   const times = (x: number, of: number | undefined) => of ? `${(x / of).toFixed(2)}×` : "—";
   const loads = r.results.flatMap((x) => x.loads.map((l) => l[0]));
+  const start = r.results.some((x) => x.startMs !== undefined);
+  const ready = (x: JoinCpuResults["results"][number]) =>
+    start ? ` ${x.startMs ?? "—"} (${x.startCpuMs ?? "—"}) |` : "";
   return [
     `| ${
       r.date.slice(0, 10)
-    }: µs of server CPU per join (${r.users} users) | code | cold: all threads (JavaScript thread, JIT) | warm: all threads (JavaScript thread, JIT) | warm JavaScript thread × bare |`,
-    "| --- | --- | ---: | ---: | ---: |",
+    }: µs of server CPU per join (${r.users} users) | code | cold: all threads (JavaScript thread, JIT) | warm: all threads (JavaScript thread, JIT) | warm JavaScript thread × bare |${
+      start ? " ready: ms from spawn (CPU ms) |" : ""
+    }`,
+    `| --- | --- | ---: | ---: | ---: |${start ? " ---: |" : ""}`,
     ...r.results.map((x) =>
       `| ${NAMES[x.server] ?? x.server} | ${BARE.has(x.server) ? "—" : x.tree} | ${
         f(x.cold.total)
       } (${f(x.cold.main)}, ${jit(x, x.cold)}) | ${f(x.warm.total)} (${f(x.warm.main)}, ${
         jit(x, x.warm)
-      }) | ${BARE.has(x.server) ? "1.00×" : times(x.warm.main, bare?.warm.main)} |`
+      }) | ${BARE.has(x.server) ? "1.00×" : times(x.warm.main, bare?.warm.main)} |${ready(x)}`
     ),
     `| 1-minute load average | | ${Math.min(...loads).toFixed(1)}–${
       Math.max(...loads).toFixed(1)
-    } | | |`,
+    } | | |${start ? " |" : ""}`,
   ].join("\n");
 }
 

@@ -5,7 +5,8 @@
 // threads (JavaScriptCore's `JITWorker`, V8's workers) and the rest (GC helpers, allocator).
 // Trees are compared interleaved (A/B): each `--tree DIR` is a checkout of this repository
 // (default: this one); the bare peer always runs from this one. Bun (dback-bun, bun) or Deno
-// (dback, raw-deno).
+// (dback, raw-deno). It also records what a fresh server spends before it is ready: the time from
+// its spawn to its `READY` line and the CPU it used by then (dback warms its join path there).
 //
 //   deno run -A bench/join_cpu.ts --servers dback-bun,bun --reps 3 [--tree A --tree B] [--out F]
 import { parseArgs } from "node:util";
@@ -46,7 +47,8 @@ function command(name: string, tree: string): string[] {
 async function start(
   cmd: string[],
   cwd: string,
-): Promise<{ child: Deno.ChildProcess; port: number }> {
+): Promise<{ child: Deno.ChildProcess; port: number; startMs: number; startCpuMs: number }> {
+  const t0 = performance.now();
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     cwd,
@@ -64,7 +66,9 @@ async function start(
       (async () => {
         while (!(await reader.read()).done) { /* drain */ }
       })();
-      return { child, port: Number(m[1]) };
+      const startMs = performance.now() - t0;
+      const c = split(child.pid);
+      return { child, port: Number(m[1]), startMs, startCpuMs: (c.main + c.jit + c.other) * 1000 };
     }
   }
 }
@@ -100,7 +104,7 @@ const variants = values.servers.split(",").flatMap((s) =>
     : trees.map((tree) => ({ name: s, tree }))
 );
 /** µs per join, by variant, phase and thread kind. */
-type Row = { cold: Split[]; warm: Split[]; loads: number[][] };
+type Row = { cold: Split[]; warm: Split[]; loads: number[][]; start: number[]; startCpu: number[] };
 const results = new Map<string, Row>();
 const perJoin = (a: Split, b: Split): Split => ({
   main: (b.main - a.main) * 1e6 / n,
@@ -115,9 +119,10 @@ const show = (s: Split) =>
 
 const worker = new WorkerProc();
 for (let rep = 0; rep < Number(values.reps); rep++) {
-  for (const v of variants) {
+  // Alternating order (A B, B A, …): neither side always meets the box just after the other.
+  for (const v of rep % 2 ? [...variants].reverse() : variants) {
     const key = `${v.name}@${v.tree}`;
-    const { child, port } = await start(command(v.name, v.tree), v.tree);
+    const { child, port, startMs, startCpuMs } = await start(command(v.name, v.tree), v.tree);
     await sleep(300);
     const per: Split[] = [];
     for (let r = 0; r <= rounds; r++) {
@@ -134,15 +139,18 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
     }
     child.kill("SIGTERM");
     await child.status;
-    const row = results.get(key) ?? { cold: [], warm: [], loads: [] };
+    const row = results.get(key) ?? { cold: [], warm: [], loads: [], start: [], startCpu: [] };
+    row.start.push(startMs);
+    row.startCpu.push(startCpuMs);
     row.cold.push(per[0]);
     row.warm.push(...per.slice(1));
     row.loads.push(load());
     results.set(key, row);
     console.log(
-      `${key} rep ${rep}: cold ${show(per[0])} µs/join; warm ${
-        per.slice(1).map((s) => total(s).toFixed(1)).join(" ")
-      } (load ${load().join(" ")})`,
+      `${key} rep ${rep}: ready in ${startMs.toFixed(0)} ms (${startCpuMs.toFixed(0)} ms CPU); ` +
+        `cold ${show(per[0])} µs/join; warm ${
+          per.slice(1).map((s) => total(s).toFixed(1)).join(" ")
+        } (load ${load().join(" ")})`,
     );
   }
 }
@@ -162,7 +170,9 @@ const summary = [...results].map(([key, r]) => {
   console.log(
     `${key}: median µs/join cold ${cold.total.toFixed(1)} (main ${cold.main.toFixed(1)}, jit ${
       cold.jit.toFixed(1)
-    }), warm ${warm.total.toFixed(1)} (main ${warm.main.toFixed(1)}, jit ${warm.jit.toFixed(1)})`,
+    }), warm ${warm.total.toFixed(1)} (main ${warm.main.toFixed(1)}, jit ${
+      warm.jit.toFixed(1)
+    }); ready in ${median(r.start).toFixed(0)} ms (${median(r.startCpu).toFixed(0)} ms CPU)`,
   );
   const r1 = (s: typeof cold) =>
     Object.fromEntries(Object.entries(s).map(([k, x]) => [k, round1(x)]));
@@ -172,6 +182,9 @@ const summary = [...results].map(([key, r]) => {
     tree: tree === ROOT ? "this tree" : tree.split("/").filter(Boolean).at(-1),
     cold: r1(cold),
     warm: r1(warm),
+    // Spawn to READY (wall ms) and the CPU the process used by then, medians.
+    startMs: Math.round(median(r.start)),
+    startCpuMs: Math.round(median(r.startCpu)),
     loads: r.loads,
   };
 });

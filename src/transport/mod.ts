@@ -86,3 +86,25 @@ export function pickTransport(name: TransportName | undefined, limits: SocketLim
       return nodeTransport();
   }
 }
+
+/**
+ * Whether this process may listen on and connect to loopback ports without
+ * asking: always, except on Deno without network permission for
+ * `127.0.0.1` (all ports). Never prompts.
+ *
+ * @example
+ * ```ts
+ * import { loopbackAllowed } from "./mod.ts";
+ * const granted = Deno.permissions.querySync({ name: "net", host: "127.0.0.1" }).state === "granted";
+ * if (loopbackAllowed() !== granted) throw new Error("as Deno's permissions say");
+ * ```
+ */
+export function loopbackAllowed(): boolean {
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (deno?.permissions?.querySync === undefined) return true;
+  try {
+    return deno.permissions.querySync({ name: "net", host: "127.0.0.1" }).state === "granted";
+  } catch {
+    return false;
+  }
+}

@@ -20,7 +20,7 @@ Deno.test("the warm-up touches none of the server's state, and the first viewer 
     },
   });
   // start() has warmed the join path (once per process) by now.
-  assert.equal(await warmJoinPath(5), 0);
+  assert.deepEqual(await warmJoinPath({ inMemory: 5, loopback: 5 }), { inMemory: 0, loopback: 0 });
   assert.deepEqual(calls, []);
   const m = s.server.metrics;
   assert.equal(m.connectionsTotal, 0);
