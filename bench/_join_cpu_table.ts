@@ -23,6 +23,9 @@ export interface JoinCpuResults {
     /** Spawn to ready, ms, and the CPU ms used by then (files from before they were recorded lack them). */
     startMs?: number;
     startCpuMs?: number;
+    /** With frame windows: µs of CPU per delivered frame, per start's counted windows, and the median. */
+    framesUs?: number[][];
+    frameUs?: number;
   }>;
 }
 
@@ -46,23 +49,33 @@ export function joinCpuTable(r: JoinCpuResults): string {
   const start = r.results.some((x) => x.startMs !== undefined);
   const ready = (x: JoinCpuResults["results"][number]) =>
     start ? ` ${x.startMs ?? "—"} (${x.startCpuMs ?? "—"}) |` : "";
+  const framed = r.results.some((x) => x.frameUs !== undefined);
+  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const frame = (x: JoinCpuResults["results"][number]) =>
+    framed
+      ? ` ${x.frameUs?.toFixed(2) ?? "—"} (${
+        (x.framesUs ?? []).map((w) => mid(w).toFixed(2)).join(" / ")
+      }) |`
+      : "";
   return [
     `| ${
       r.date.slice(0, 10)
     }: µs of server CPU per join (${r.users} users) | code | cold: all threads (JavaScript thread, JIT) | warm: all threads (JavaScript thread, JIT) | warm JavaScript thread × bare |${
       start ? " ready: ms from spawn (CPU ms) |" : ""
-    }`,
-    `| --- | --- | ---: | ---: | ---: |${start ? " ---: |" : ""}`,
+    }${framed ? " µs CPU per delivered frame: median (each start) |" : ""}`,
+    `| --- | --- | ---: | ---: | ---: |${start ? " ---: |" : ""}${framed ? " ---: |" : ""}`,
     ...r.results.map((x) =>
       `| ${NAMES[x.server] ?? x.server} | ${BARE.has(x.server) ? "—" : x.tree} | ${
         f(x.cold.total)
       } (${f(x.cold.main)}, ${jit(x, x.cold)}) | ${f(x.warm.total)} (${f(x.warm.main)}, ${
         jit(x, x.warm)
-      }) | ${BARE.has(x.server) ? "1.00×" : times(x.warm.main, bare?.warm.main)} |${ready(x)}`
+      }) | ${BARE.has(x.server) ? "1.00×" : times(x.warm.main, bare?.warm.main)} |${ready(x)}${
+        frame(x)
+      }`
     ),
     `| 1-minute load average | | ${Math.min(...loads).toFixed(1)}–${
       Math.max(...loads).toFixed(1)
-    } | | |${start ? " |" : ""}`,
+    } | | |${start ? " |" : ""}${framed ? " |" : ""}`,
   ].join("\n");
 }
 

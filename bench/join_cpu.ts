@@ -7,6 +7,9 @@
 // (default: this one); the bare peer always runs from this one. Bun (dback-bun, bun) or Deno
 // (dback, raw-deno). It also records what a fresh server spends before it is ready: the time from
 // its spawn to its `READY` line and the CPU it used by then (dback warms its join path there).
+// With `--frame-windows N`, the clients of the last round stay joined for N fixed-rate windows
+// (300 broadcasts at 100/s each; the first is not counted) and the server's CPU per delivered frame
+// is recorded too: an A/B of CPU per frame between checkouts, in the same interleaved starts.
 //
 //   deno run -A bench/join_cpu.ts --servers dback-bun,bun --reps 3 [--tree A --tree B] [--out F]
 import { parseArgs } from "node:util";
@@ -22,12 +25,14 @@ const { values } = parseArgs({
     clients: { type: "string", default: "1000" },
     rounds: { type: "string", default: "3" },
     reps: { type: "string", default: "3" },
+    "frame-windows": { type: "string", default: "0" },
     users: { type: "string", default: "100" },
     out: { type: "string" },
   },
 });
 const n = Number(values.clients);
 const rounds = Number(values.rounds);
+const frameWindows = Number(values["frame-windows"]);
 const bun = Deno.env.get("BUN_BIN") ?? "bun";
 const bunFlags = (Deno.env.get("BENCH_BUN_FLAGS") ?? "").split(" ").filter(Boolean);
 
@@ -104,7 +109,14 @@ const variants = values.servers.split(",").flatMap((s) =>
     : trees.map((tree) => ({ name: s, tree }))
 );
 /** µs per join, by variant, phase and thread kind. */
-type Row = { cold: Split[]; warm: Split[]; loads: number[][]; start: number[]; startCpu: number[] };
+type Row = {
+  cold: Split[];
+  warm: Split[];
+  loads: number[][];
+  start: number[];
+  startCpu: number[];
+  frames: number[][];
+};
 const results = new Map<string, Row>();
 const perJoin = (a: Split, b: Split): Split => ({
   main: (b.main - a.main) * 1e6 / n,
@@ -117,14 +129,30 @@ const show = (s: Split) =>
     s.other.toFixed(1)
   })`;
 
-const worker = new WorkerProc();
+/** µs of server CPU (all threads) per delivered frame, one value per counted window. */
+async function frameCpu(worker: WorkerProc, pid: number, port: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let k = 0; k < frameWindows; k++) {
+    const c0 = split(pid);
+    const r = await fetch(`http://127.0.0.1:${port}/publish/300/100/0`);
+    const { last } = await r.json() as { last: number };
+    while (worker.done < last) await worker.progress();
+    const c1 = split(pid);
+    if (k > 0) out.push((total(c1) - total(c0)) * 1e6 / (300 * n));
+  }
+  return out;
+}
+
 for (let rep = 0; rep < Number(values.reps); rep++) {
   // Alternating order (A B, B A, …): neither side always meets the box just after the other.
   for (const v of rep % 2 ? [...variants].reverse() : variants) {
     const key = `${v.name}@${v.tree}`;
     const { child, port, startMs, startCpuMs } = await start(command(v.name, v.tree), v.tree);
     await sleep(300);
+    // A generator per server start: its progress counter starts with the server's sequence numbers.
+    const worker = new WorkerProc();
     const per: Split[] = [];
+    let frames: number[] = [];
     for (let r = 0; r <= rounds; r++) {
       const c0 = split(child.pid);
       const j = await worker.ask(
@@ -134,12 +162,16 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
       const c1 = split(child.pid);
       if (j.ok !== n) console.error(`${key}: ${j.failed} failed`, j.errors);
       per.push(perJoin(c0, c1));
+      if (r === rounds && frameWindows > 0) frames = await frameCpu(worker, child.pid, port);
       await worker.ask({ cmd: "close-all" }, "closed");
       await sleep(200);
     }
+    await worker.exit();
     child.kill("SIGTERM");
     await child.status;
-    const row = results.get(key) ?? { cold: [], warm: [], loads: [], start: [], startCpu: [] };
+    const row = results.get(key) ??
+      { cold: [], warm: [], loads: [], start: [], startCpu: [], frames: [] };
+    row.frames.push(frames);
     row.start.push(startMs);
     row.startCpu.push(startCpuMs);
     row.cold.push(per[0]);
@@ -150,11 +182,12 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
       `${key} rep ${rep}: ready in ${startMs.toFixed(0)} ms (${startCpuMs.toFixed(0)} ms CPU); ` +
         `cold ${show(per[0])} µs/join; warm ${
           per.slice(1).map((s) => total(s).toFixed(1)).join(" ")
-        } (load ${load().join(" ")})`,
+        }${frames.length ? `; µs/frame ${frames.map((x) => x.toFixed(2)).join(" ")}` : ""} (load ${
+          load().join(" ")
+        })`,
     );
   }
 }
-await worker.exit();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const medianSplit = (xs: Split[]) => ({
@@ -172,7 +205,9 @@ const summary = [...results].map(([key, r]) => {
       cold.jit.toFixed(1)
     }), warm ${warm.total.toFixed(1)} (main ${warm.main.toFixed(1)}, jit ${
       warm.jit.toFixed(1)
-    }); ready in ${median(r.start).toFixed(0)} ms (${median(r.startCpu).toFixed(0)} ms CPU)`,
+    }); ready in ${median(r.start).toFixed(0)} ms (${median(r.startCpu).toFixed(0)} ms CPU)${
+      frameWindows > 1 ? `; µs/frame ${median(r.frames.flat()).toFixed(2)}` : ""
+    }`,
   );
   const r1 = (s: typeof cold) =>
     Object.fromEntries(Object.entries(s).map(([k, x]) => [k, round1(x)]));
@@ -185,6 +220,13 @@ const summary = [...results].map(([key, r]) => {
     // Spawn to READY (wall ms) and the CPU the process used by then, medians.
     startMs: Math.round(median(r.start)),
     startCpuMs: Math.round(median(r.startCpu)),
+    // With --frame-windows: the counted windows of each start, and their median.
+    ...(frameWindows > 1
+      ? {
+        framesUs: r.frames.map((w) => w.map((x) => Math.round(x * 100) / 100)),
+        frameUs: Math.round(median(r.frames.flat()) * 100) / 100,
+      }
+      : {}),
     loads: r.loads,
   };
 });
@@ -212,7 +254,12 @@ if (values.out) {
           `load generator, 128 at a time) join a fresh server (cold), then ${rounds} more ` +
           `rounds after closing them (warm); median over ${values.reps} interleaved ` +
           `runs of each server; main = the JavaScript thread, jit = compiler threads (JavaScriptCore's; ` +
-          `V8's workers compile and collect garbage alike and count as other threads); the box is shared ` +
+          `V8's workers compile and collect garbage alike and count as other threads); ` +
+          (frameWindows > 1
+            ? `then, with the last round's clients joined, ${frameWindows} windows of 300 ` +
+              `broadcasts at 100/s (the first not counted): server CPU per delivered frame; `
+            : "") +
+          `the box is shared ` +
           `and noisy (load averages per server run)`,
         users: Number(values.users),
         results: summary,

@@ -155,3 +155,45 @@ Deno.test("bench: an unknown option is refused, not run with the defaults", asyn
   assert.equal(out.code, 2);
   assert.match(new TextDecoder().decode(out.stderr), /error: unknown option --help/);
 });
+
+Deno.test("bench: join_cpu.ts records the start, the joins and the CPU per frame of each server", async () => {
+  const out = `${await Deno.makeTempDir({ prefix: "dback-join-cpu-" })}/r.json`;
+  try {
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${root}bench/join_cpu.ts`,
+        "--servers",
+        "dback,raw-deno",
+        "--clients",
+        "50",
+        "--reps",
+        "1",
+        "--rounds",
+        "1",
+        "--frame-windows",
+        "2",
+        "--out",
+        out,
+      ],
+      cwd: root,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+    const r = JSON.parse(await Deno.readTextFile(out));
+    assert.deepEqual(r.results.map((x: { server: string }) => x.server), ["dback", "raw-deno"]);
+    for (const x of r.results) {
+      assert.ok(x.startMs > 0 && x.startCpuMs > 0, `${x.server}: start ${x.startMs} ms`);
+      assert.ok(x.cold.total > 0 && x.warm.total > 0, `${x.server}: CPU per join`);
+      // One counted window per start (the first is not counted), each a positive figure.
+      assert.equal(x.framesUs.length, 1);
+      assert.equal(x.framesUs[0].length, 1);
+      assert.ok(x.frameUs > 0, `${x.server}: ${x.frameUs} µs per frame`);
+    }
+  } finally {
+    await Deno.remove(out.slice(0, out.lastIndexOf("/")), { recursive: true });
+  }
+});
