@@ -34,16 +34,18 @@ const NAMES: Record<string, string> = {
   bun: "bare `Bun.serve`",
   dback: "dback on Deno",
   "raw-deno": "bare `Deno.serve`",
+  "dback-node": "dback on Node",
+  "node-ws": "bare `ws` on Node",
 };
-const BARE = new Set(["bun", "raw-deno"]);
+const BARE = new Set(["bun", "raw-deno", "node-ws"]);
 const f = (x: number) => x.toFixed(1);
 
 /** The Markdown table of one results file; `× bare` is against the bare server of the same file. */
 export function joinCpuTable(r: JoinCpuResults): string {
   const bare = r.results.find((x) => BARE.has(x.server));
-  // V8's worker threads compile and collect garbage alike: on Deno no thread is the JIT's alone.
+  // V8's worker threads compile and collect garbage alike: on Deno and Node no thread is the JIT's alone.
   const jit = (x: JoinCpuResults["results"][number], c: Cost) =>
-    x.server === "dback" || x.server === "raw-deno" ? "—" : f(c.jit);
+    x.server === "dback-bun" || x.server === "bun" ? f(c.jit) : "—";
   const times = (x: number, of: number | undefined) => of ? `${(x / of).toFixed(2)}×` : "—";
   const loads = r.results.flatMap((x) => x.loads.map((l) => l[0]));
   const start = r.results.some((x) => x.startMs !== undefined);

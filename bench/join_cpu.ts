@@ -4,8 +4,8 @@
 // joins/s on a shared box, and the split tells the JavaScript thread from the engine's compiler
 // threads (JavaScriptCore's `JITWorker`, V8's workers) and the rest (GC helpers, allocator).
 // Trees are compared interleaved (A/B): each `--tree DIR` is a checkout of this repository
-// (default: this one); the bare peer always runs from this one. Bun (dback-bun, bun) or Deno
-// (dback, raw-deno). It also records what a fresh server spends before it is ready: the time from
+// (default: this one); the bare peer always runs from this one. Bun (dback-bun, bun), Deno
+// (dback, raw-deno) or Node (dback-node, node-ws: run bench/bench.sh once for ws). It also records what a fresh server spends before it is ready: the time from
 // its spawn to its `READY` line and the CPU it used by then (dback warms its join path there).
 // With `--frame-windows N`, the clients of the last round stay joined for N fixed-rate windows
 // (300 broadcasts at 100/s each; the first is not counted) and the server's CPU per delivered frame
@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { machineInfo } from "./_procfs.ts";
 import { ROOT } from "./_paths.ts";
 import { sleep, WorkerProc } from "./_procs.ts";
+import { nodeBinary } from "./_targets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -46,6 +47,10 @@ function command(name: string, tree: string): string[] {
   const deno = [Deno.execPath(), "run", "-A", `--config=${tree}/deno.json`];
   if (name === "dback") return [...deno, `${tree}/bench/servers/dback.ts`, ...users];
   if (name === "raw-deno") return [...deno, `${tree}/bench/peers/raw-deno.ts`, ...users];
+  // Node: the same binary as the peers benchmark; the bare `ws` peer from this repository's bench/npm.
+  const node = nodeBinary();
+  if (name === "dback-node" && node) return [node, `${tree}/bench/servers/dback.ts`, ...users];
+  if (name === "node-ws" && node) return [node, `${ROOT}/bench/peers/node-ws.mjs`, ...users];
   throw new Error(`unknown server ${name}`);
 }
 
@@ -104,7 +109,7 @@ function split(pid: number): Split {
 const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
 const trees = values.tree.length > 0 ? values.tree : [ROOT];
 const variants = values.servers.split(",").flatMap((s) =>
-  s === "bun" || s === "raw-deno"
+  s === "bun" || s === "raw-deno" || s === "node-ws"
     ? [{ name: s, tree: ROOT }]
     : trees.map((tree) => ({ name: s, tree }))
 );
@@ -232,12 +237,14 @@ const summary = [...results].map(([key, r]) => {
 });
 if (values.out) {
   const onBun = variants.some((v) => v.name === "bun" || v.name === "dback-bun");
+  const onNode = variants.some((v) => v.name === "node-ws" || v.name === "dback-node");
+  const version = async (bin: string) =>
+    new TextDecoder().decode((await new Deno.Command(bin, { args: ["--version"] }).output()).stdout)
+      .trim();
   const versions: Record<string, string> = onBun
-    ? {
-      bun: new TextDecoder().decode(
-        (await new Deno.Command(bun, { args: ["--version"] }).output()).stdout,
-      ).trim(),
-    }
+    ? { bun: await version(bun) }
+    : onNode
+    ? { node: await version(nodeBinary() ?? "node") }
     : { deno: Deno.version.deno };
   const commit = new TextDecoder().decode(
     (await new Deno.Command("git", { args: ["-C", ROOT, "rev-parse", "--short", "HEAD"] }).output())
