@@ -1,10 +1,21 @@
 // Warm the join path once in this process and print what joined each way, as one JSON line:
-//   <runtime> tests/_fixtures/warm_child.ts [deno|bun|node]   (the transport; default the runtime's)
+//   <runtime> tests/_fixtures/warm_child.ts [deno|bun|node|-] [stuck]
+// The first argument is the transport ("-" or none: the runtime's); `stuck` replaces the runtime's
+// WebSocket client with one that never connects, never closes (a sandbox that swallows loopback).
 import process from "node:process";
 import { warmJoinPath } from "../../src/_warm.ts";
 import { loopbackAllowed, type TransportName } from "../../src/transport/mod.ts";
 
-const transport = process.argv[2] as TransportName | undefined;
+const named = process.argv[2];
+const transport = named && named !== "-" ? named as TransportName : undefined;
+if (process.argv[3] === "stuck") {
+  (globalThis as { WebSocket: unknown }).WebSocket = class {
+    onmessage: unknown;
+    onclose: unknown;
+    close(): void {}
+    send(): void {}
+  };
+}
 const first = await warmJoinPath({ transport, inMemory: 40, loopback: 30 });
 const again = await warmJoinPath({ transport, inMemory: 40, loopback: 30 });
 console.log(JSON.stringify({ allowed: loopbackAllowed(), first, again }));

@@ -11,13 +11,17 @@ async function run(
   cmd: string,
   args: string[],
 ): Promise<{ allowed: boolean; first: unknown; again: unknown }> {
-  const out = await new Deno.Command(cmd, {
+  const child = new Deno.Command(cmd, {
     args,
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  // A warm-up that never gives up would hang the child: it fails here instead.
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  const out = await child.output();
+  clearTimeout(timer);
   const text = new TextDecoder().decode(out.stdout).trim();
   assert.ok(out.success, `exit ${out.code}: ${text}\n${new TextDecoder().decode(out.stderr)}`);
   return JSON.parse(text.split("\n").at(-1)!);
@@ -39,6 +43,16 @@ Deno.test("Deno without network permission for loopback: no loopback part, no pr
   assert.deepEqual(await run(Deno.execPath(), args), {
     // Asked without prompting (a terminal would otherwise be asked for the port).
     allowed: false,
+    first: { inMemory: 40, loopback: 0 },
+    again: { inMemory: 0, loopback: 0 },
+  });
+});
+
+Deno.test("a loopback that accepts but never answers: the warm-up gives up and returns", async () => {
+  // The runtime's client replaced by one that never connects: every lane waits until the deadline.
+  const out = await run(Deno.execPath(), ["run", "-A", CHILD, "-", "stuck"]);
+  assert.deepEqual(out, {
+    allowed: true,
     first: { inMemory: 40, loopback: 0 },
     again: { inMemory: 0, loopback: 0 },
   });
