@@ -9,7 +9,7 @@
  * WebSocket client, so that the upgrade, the runtime's socket objects and
  * their events are compiled too (on V8, stand-in sockets leave the join path
  * compiled for the wrong shapes: it compiles again on the first real
- * viewers). Nothing of the server's own state, hooks, source or metrics is
+ * viewers), as many as the transport says are worth it (none on Bun). Nothing of the server's own state, hooks, source or metrics is
  * touched; the loopback part is skipped where the process may not use
  * loopback without asking (Deno's permissions).
  *
@@ -25,7 +25,7 @@ import { Logger } from "./log.ts";
 import { parseOptions, type Settings } from "./options.ts";
 import type { DataSource } from "./source.ts";
 import { loopbackAllowed, pickTransport, type TransportName } from "./transport/mod.ts";
-import type { Listener, WsPeer } from "./transport/types.ts";
+import type { Listener, Transport, WsPeer } from "./transport/types.ts";
 
 const ID = "100000000000000042";
 const CONNECT = '{"type":"connect","data":{"server":"warm"}}';
@@ -62,7 +62,7 @@ export interface WarmOptions {
   transport?: TransportName;
   /** Joins with stand-in sockets (default 500). */
   inMemory?: number;
-  /** Joins over real loopback sockets (default 200; 0 skips them). */
+  /** Joins over real loopback sockets (default: the transport's `loopbackWarmUp`; 0 skips them). */
   loopback?: number;
 }
 
@@ -72,7 +72,7 @@ let warmed = false;
  * Let clients join and leave a private copy of the join path, once per
  * process; resolves with how many joined each way (all 0: done already). At
  * the defaults it costs a server's start some tens of milliseconds of CPU on
- * Deno and Bun and a few hundred on Node (bench/README.md, "What a join costs
+ * Deno and Bun (which does no loopback part) and a few hundred on Node (bench/README.md, "What a join costs
  * the server"); a join storm right after a restart then runs compiled code.
  * Never throws for want of loopback: that part is then skipped or cut short.
  *
@@ -90,7 +90,6 @@ export async function warmJoinPath(o: WarmOptions = {}): Promise<Warmed> {
   if (warmed) return { inMemory: 0, loopback: 0 };
   warmed = true;
   const inMemory = o.inMemory ?? 500;
-  const loopback = o.loopback ?? 200;
   const s = parseOptions({
     logLevel: "silent",
     maxConnectionsPerIp: Math.max(inMemory, LANES) + 1,
@@ -112,7 +111,7 @@ export async function warmJoinPath(o: WarmOptions = {}): Promise<Warmed> {
   };
   const core = joinCore(s, source, log, metrics);
   const first = await standIns(core, inMemory, metrics);
-  const second = loopback > 0 ? await overLoopback(o.transport, loopback, s, core, metrics) : 0;
+  const second = await overLoopback(o.transport, o.loopback, s, core, metrics);
   return { inMemory: first, loopback: second };
 }
 
@@ -143,25 +142,34 @@ async function standIns(core: JoinCore, joins: number, metrics: Metrics): Promis
   return joined;
 }
 
-/** `joins` clients of the runtime's WebSocket join over a private loopback listener. */
+/**
+ * `asked` clients (default: as many as the transport wants) of the runtime's
+ * WebSocket join over a private loopback listener of the named transport.
+ */
 async function overLoopback(
   name: TransportName | undefined,
-  joins: number,
+  asked: number | undefined,
   s: Settings,
   core: JoinCore,
   metrics: Metrics,
 ): Promise<number> {
-  if (!loopbackAllowed() || typeof WebSocket !== "function") return 0;
   const limits = {
     idleTimeoutSeconds: 0,
     maxPayloadBytes: s.maxFrameBytes,
     maxBufferedBytes: s.maxBufferedBytes,
   };
+  let transport: Transport;
+  try {
+    // Its own transport object: a transport keeps per-server state (Bun's server for its topics).
+    transport = pickTransport(name, limits);
+  } catch {
+    return 0; // the server's own start says why
+  }
+  const joins = asked ?? transport.loopbackWarmUp ?? 0;
+  if (joins <= 0 || !loopbackAllowed() || typeof WebSocket !== "function") return 0;
   const log = new Logger("silent");
   let listener: Listener;
   try {
-    // Its own transport object: a transport keeps per-server state (Bun's server for its topics).
-    const transport = pickTransport(name, limits);
     listener = await transport.serve({
       port: 0,
       hostname: "127.0.0.1",

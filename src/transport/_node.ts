@@ -256,6 +256,9 @@ export function nodeTransport(): Transport {
     runtime: "node",
     // RSS per unsent byte of frames not shared between sockets: 1.0 (10 MB) to 1.3 (100 KB).
     memory: { factor: 1.3 },
+    // The first 1,000 joins of a fresh server: 222.9 instead of 259.2 µs each (bare ws: 222.7),
+    // for about a quarter of a second more at start (Node's WebSocket client is slow).
+    loopbackWarmUp: 200,
 
     async serve(
       { port, hostname, tls, fetch, onError, log, headerTimeoutMs },

@@ -130,6 +130,13 @@ export interface Transport {
    * sent until the socket closes. Charges are estimated with it.
    */
   readonly memory?: { readonly factor?: number; readonly keepsLargestFrame?: boolean };
+  /**
+   * How many real clients should join over a private loopback listener when
+   * the server warms its join path at start (see `_warm.ts`); measured per
+   * runtime (bench/README.md, "What a join costs the server"). 0 or absent:
+   * none, the in-memory warm-up only.
+   */
+  readonly loopbackWarmUp?: number;
   /** Bind and serve; resolves once listening. */
   serve(options: {
     port: number;

@@ -1,7 +1,8 @@
 // Warm the join path once in this process and print what joined each way, as one JSON line:
-//   <runtime> tests/_fixtures/warm_child.ts [deno|bun|node|-] [stuck]
+//   <runtime> tests/_fixtures/warm_child.ts [deno|bun|node|-] [stuck|default]
 // The first argument is the transport ("-" or none: the runtime's); `stuck` replaces the runtime's
-// WebSocket client with one that never connects, never closes (a sandbox that swallows loopback).
+// WebSocket client with one that never connects, never closes (a sandbox that swallows loopback);
+// `default` asks for as many loopback joins as the transport wants (otherwise 30).
 import process from "node:process";
 import { warmJoinPath } from "../../src/_warm.ts";
 import { loopbackAllowed, type TransportName } from "../../src/transport/mod.ts";
@@ -16,7 +17,8 @@ if (process.argv[3] === "stuck") {
     send(): void {}
   };
 }
-const first = await warmJoinPath({ transport, inMemory: 40, loopback: 30 });
+const loopback = process.argv[3] === "default" ? undefined : 30;
+const first = await warmJoinPath({ transport, inMemory: 40, loopback });
 const again = await warmJoinPath({ transport, inMemory: 40, loopback: 30 });
 console.log(JSON.stringify({ allowed: loopbackAllowed(), first, again }));
 // Nothing of the warm-up may keep the process alive: it ends on its own.
