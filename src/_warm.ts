@@ -9,9 +9,10 @@
  * WebSocket client, so that the upgrade, the runtime's socket objects and
  * their events are compiled too (on V8, stand-in sockets leave the join path
  * compiled for the wrong shapes: it compiles again on the first real
- * viewers), as many as the transport says are worth it (none on Bun). Nothing of the server's own state, hooks, source or metrics is
- * touched; the loopback part is skipped where the process may not use
- * loopback without asking (Deno's permissions).
+ * viewers), as many as the transport says are worth it (none on Bun).
+ * Nothing of the server's own state, hooks, source or metrics is touched;
+ * the loopback part is skipped where the process may not use loopback
+ * without asking (Deno's permissions).
  *
  * @module
  */
@@ -72,8 +73,9 @@ let warmed = false;
  * Let clients join and leave a private copy of the join path, once per
  * process; resolves with how many joined each way (all 0: done already). At
  * the defaults it costs a server's start some tens of milliseconds of CPU on
- * Deno and Bun (which does no loopback part) and a few hundred on Node (bench/README.md, "What a join costs
- * the server"); a join storm right after a restart then runs compiled code.
+ * Deno and Bun (which does no loopback part) and a few hundred on Node
+ * (bench/README.md, "What a join costs the server"); a join storm right
+ * after a restart then runs compiled code.
  * Never throws for want of loopback: that part is then skipped or cut short.
  *
  * @example
@@ -160,7 +162,7 @@ async function overLoopback(
   };
   let transport: Transport;
   try {
-    // Its own transport object: a transport keeps per-server state (Bun's server for its topics).
+    // Not the server's transport object: one may keep per-server state (Bun's, its server).
     transport = pickTransport(name, limits);
   } catch {
     return 0; // the server's own start says why
