@@ -140,6 +140,12 @@ export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator
   if (buf) yield buf;
 }
 
+/** Start `cmd args` in `cwd` with nothing on its stdin and both outputs piped. */
+function spawnPiped(cmd: string, args: string[], cwd: string): Deno.ChildProcess {
+  return new Deno.Command(cmd, { args, cwd, stdin: "null", stdout: "piped", stderr: "piped" })
+    .spawn();
+}
+
 /**
  * Start `cmd args` in `cwd`, wait for its "listening on http://127.0.0.1:PORT" line, run
  * `body(port)`, then SIGTERM it: its exit code and all it printed (stdout, then stderr).
@@ -150,13 +156,7 @@ export async function whileListening(
   cwd: string,
   body: (port: number) => Promise<void>,
 ): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(cmd, args, cwd);
   const stderr = new Response(child.stderr).text();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let out = "";
@@ -179,6 +179,25 @@ export async function whileListening(
     out += await stderr;
   }
   return { code: (await child.status).code, out };
+}
+
+/**
+ * Run `cmd args` in `cwd` to its end, nothing on its stdin, its output collected; a child still
+ * running after `ms` is killed (SIGKILL), so a hang fails the caller instead of the whole run.
+ */
+export async function outputWithin(
+  cmd: string,
+  args: string[],
+  ms: number,
+  cwd: string = ROOT,
+): Promise<Deno.CommandOutput> {
+  const child = spawnPiped(cmd, args, cwd);
+  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+  try {
+    return await child.output();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

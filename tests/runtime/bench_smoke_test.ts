@@ -11,7 +11,7 @@ import { parseOptions } from "../../bench/_options.ts";
 import type { Measured } from "../../bench/_session.ts";
 import { render, type Row } from "../../bench/report.ts";
 import type { MainResult } from "../../bench/scenarios/main.ts";
-import { ensureBun, ensureNode } from "../_fixtures/runtimes.ts";
+import { ensureBun, ensureNode, outputWithin } from "../_fixtures/runtimes.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 
@@ -20,16 +20,12 @@ Deno.test("bench: smoke mode runs end to end and dback delivers frames, on Deno,
   await ensureNode();
   const out = await Deno.makeTempDir({ prefix: "dback-bench-smoke-" });
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${root}bench/run.ts`, "--smoke", "--out", out],
-      cwd: root,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    const result = await child.output();
-    clearTimeout(timer);
+    const result = await outputWithin(
+      Deno.execPath(),
+      ["run", "-A", `${root}bench/run.ts`, "--smoke", "--out", out],
+      120_000,
+      root,
+    );
     const stdout = new TextDecoder().decode(result.stdout);
     const stderr = new TextDecoder().decode(result.stderr);
     assert.equal(result.code, 0, `smoke run failed:\n${stdout}\n${stderr}`);

@@ -1,10 +1,9 @@
 // The start-up warm-up joins real clients over a private loopback listener of the server's own
-// transport, on every runtime that asks for it (all but Bun by default; asked explicitly, Bun too);
-// the process then ends on its own (nothing of it stays open). Where
-// Deno may not use loopback without asking, that part is skipped without a prompt and the
-// in-memory part stands.
+// transport, on every runtime that asks for it (all but Bun by default; asked explicitly, Bun
+// too); the process then ends on its own (nothing of it stays open). Where Deno may not use
+// loopback without asking, that part is skipped without a prompt and the in-memory part stands.
 import assert from "node:assert/strict";
-import { everyRuntimeAtOnce, ROOT, runtimeCommand } from "../_fixtures/runtimes.ts";
+import { everyRuntimeAtOnce, outputWithin, ROOT, runtimeCommand } from "../_fixtures/runtimes.ts";
 
 const CHILD = `${ROOT}tests/_fixtures/warm_child.ts`;
 
@@ -12,17 +11,8 @@ async function run(
   cmd: string,
   args: string[],
 ): Promise<{ allowed: boolean; first: unknown; again: unknown }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // A warm-up that never gives up would hang the child: it fails here instead.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  const out = await child.output();
-  clearTimeout(timer);
+  // A warm-up that never gives up would hang the child: it is killed and fails here instead.
+  const out = await outputWithin(cmd, args, 30_000);
   const text = new TextDecoder().decode(out.stdout).trim();
   assert.ok(out.success, `exit ${out.code}: ${text}\n${new TextDecoder().decode(out.stderr)}`);
   return JSON.parse(text.split("\n").at(-1)!);
