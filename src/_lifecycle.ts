@@ -19,6 +19,41 @@ import type { FetchHandler, Listener, Transport } from "./transport/types.ts";
 const LISTENER_GRACE_MS = 1000;
 
 /**
+ * What a viewer port does with each request: refuses one without `Host`,
+ * answers a failed one with a 500 page, and logs both.
+ *
+ * @example
+ * ```ts
+ * import { portHandlers } from "./_lifecycle.ts";
+ * import { Logger } from "./log.ts";
+ * const h = portHandlers(() => new Response("hi"), new Logger("silent"));
+ * const url = "http://dzone.local/";
+ * const ok = await h.fetch(new Request(url, { headers: { host: "dzone.local" } }), undefined);
+ * const bare = await h.fetch(new Request(url), undefined);
+ * if ((await ok.text()) !== "hi" || bare.status !== 400) throw new Error(`${ok.status} ${bare.status}`);
+ * if (h.onError(new Error("x")).status !== 500) throw new Error("500 page");
+ * ```
+ */
+export function portHandlers(fetch: FetchHandler, log: Logger): {
+  fetch: FetchHandler;
+  onError: (err: unknown) => Response;
+  log: (message: string) => void;
+} {
+  return {
+    // From the network, a request without Host is malformed (mounted use may build one).
+    fetch: (req, ctx) =>
+      req.headers.get("host") !== null ? fetch(req, ctx) : (
+        log.debug("request without a Host header: 400"), errorPage(400, "Bad Request")
+      ),
+    onError: (err) => {
+      log.error(`request failed: ${errorText(err)}`);
+      return errorPage(500, "Internal Server Error");
+    },
+    log: (message) => log.error(message),
+  };
+}
+
+/**
  * The ports of one server.
  *
  * @example
@@ -71,16 +106,7 @@ export class Ports {
           hostname: s.hostname,
           tls: s.tls,
           headerTimeoutMs: s.headerTimeoutMs,
-          // From the network, a request without Host is malformed (mounted use may build one).
-          fetch: (req, ctx) =>
-            req.headers.get("host") !== null ? o.fetch(req, ctx) : (
-              log.debug("request without a Host header: 400"), errorPage(400, "Bad Request")
-            ),
-          onError: (err) => {
-            log.error(`request failed: ${errorText(err)}`);
-            return errorPage(500, "Internal Server Error");
-          },
-          log: (message) => log.error(message),
+          ...portHandlers(o.fetch, log),
         });
       }
       if (s.metrics) {

@@ -1,39 +1,50 @@
 /**
  * Warming the join path (internal): before a server takes its first viewer,
- * a private join core (`_join_core.ts`, the same wiring as the server's,
- * over a tiny in-memory world, silent) lets clients join and leave, so that
- * the engine has compiled that code before a join storm after a restart has
- * to run it. First in memory, with sockets that go nowhere (cheap, and on
- * JavaScriptCore most of the gain); then over real sockets: a private
- * listener of the same transport on a loopback port, and the runtime's own
- * WebSocket client, so that the upgrade, the runtime's socket objects and
- * their events are compiled too (on V8, stand-in sockets leave the join path
- * compiled for the wrong shapes: it compiles again on the first real
- * viewers), as many as the transport says are worth it (none on Bun).
- * Nothing of the server's own state, hooks, source or metrics is touched;
- * the loopback part is skipped where the process may not use loopback
- * without asking (Deno's permissions).
+ * a private copy of it lets clients join and leave, so that the engine has
+ * compiled that code before a join storm after a restart has to run it.
+ *
+ * The copy is built by the server's own `compose()` from a copy of the
+ * server's own settings: the same keys in the same order, the same values
+ * but for what would reach out (the user's hooks keep their names and answer
+ * from a private world; no source, broker, metrics port or log lines of the
+ * server's). Engines compile for the shapes and types they have seen: a
+ * copy that differs (other limits, no memory factor, a plain object for a
+ * source, stand-in sockets) leaves code compiled for it, which the first
+ * real viewers throw away and compile again (measured on JavaScriptCore:
+ * ~1,400 deoptimisations in the first 1,000 real joins, most of that work).
+ *
+ * Its clients are real: a bare client over `node:net` (`_loopback_client.ts`)
+ * joins over a private listener of the same transport on a loopback port,
+ * each from a loopback address of its own (one client per address, as in a
+ * storm from many places), as many as the transport says are worth it.
+ * Where the process may not use loopback without asking (Deno's
+ * permissions), stand-in sockets join in memory instead.
  *
  * @module
  */
+import type { Socket } from "node:net";
 import { ClientAddresses } from "./_client_address.ts";
+import { compose, type Parts } from "./_compose.ts";
 import type { Connection } from "./_connection.ts";
-import { type JoinCore, joinCore } from "./_join_core.ts";
+import { portHandlers } from "./_lifecycle.ts";
+import { joinOnce, type Net } from "./_loopback_client.ts";
 import { Metrics } from "./_metrics.ts";
-import { errorPage } from "./_static.ts";
-import { upgrader } from "./_upgrade.ts";
 import { Logger } from "./log.ts";
-import { parseOptions, type Settings } from "./options.ts";
+import { DEFAULT_STATIC_DIR, parseOptions, type Settings } from "./options.ts";
+import type { Callbacks } from "./callbacks.ts";
 import type { DataSource } from "./source.ts";
-import { loopbackAllowed, pickTransport, type TransportName } from "./transport/mod.ts";
-import type { Listener, Transport, WsPeer } from "./transport/types.ts";
+import { loopbackAllowed } from "./transport/mod.ts";
+import type { Listener, WsPeer } from "./transport/types.ts";
 
 const ID = "100000000000000042";
-const CONNECT = '{"type":"connect","data":{"server":"warm"}}';
-// Real clients at once: enough to overlap as in a storm, few enough for any fd limit.
+// The default server of whichever world answers: the mock's, or the private one below.
+const CONNECT = '{"type":"connect","data":{}}';
+// Clients at once: enough to overlap as in a storm, few enough for any fd limit.
 const LANES = 16;
 // The loopback part gives up after this long (a stuck runtime must not stall the start).
 const LOOPBACK_DEADLINE_MS = 3_000;
+// Stand-in joins where there is no loopback part.
+const IN_MEMORY = 500;
 
 /** A socket that takes every frame at once. */
 class NullPeer implements WsPeer {
@@ -59,23 +70,23 @@ export interface Warmed {
 
 /** How much warming to do (the defaults are what a server does at start). */
 export interface WarmOptions {
-  /** The server's transport (default: the runtime's own). */
-  transport?: TransportName;
-  /** Joins with stand-in sockets (default 500). */
-  inMemory?: number;
+  /** The server's settings, copied (default: the defaults). */
+  settings?: Settings;
   /** Joins over real loopback sockets (default: the transport's `loopbackWarmUp`; 0 skips them). */
   loopback?: number;
+  /** Joins with stand-in sockets (default: 500 when no loopback part runs, else none). */
+  inMemory?: number;
+  /** `node:net` for the loopback clients (tests replace it). */
+  net?: Net;
 }
 
 let warmed = false;
 
 /**
- * Let clients join and leave a private copy of the join path, once per
- * process; resolves with how many joined each way (all 0: done already). At
- * the defaults it costs a server's start some tens of milliseconds of CPU on
- * Deno and Bun (which does no loopback part) and a few hundred on Node
- * (bench/README.md, "What a join costs the server"); a join storm right
- * after a restart then runs compiled code.
+ * Let clients join and leave a private copy of the server, once per
+ * process; resolves with how many joined each way (all 0: done already).
+ * What it costs a server's start and saves its first viewers is measured in
+ * bench/README.md ("What a join costs the server").
  * Never throws for want of loopback: that part is then skipped or cut short.
  *
  * @example
@@ -91,136 +102,111 @@ let warmed = false;
 export async function warmJoinPath(o: WarmOptions = {}): Promise<Warmed> {
   if (warmed) return { inMemory: 0, loopback: 0 };
   warmed = true;
-  const inMemory = o.inMemory ?? 500;
-  const s = parseOptions({
-    logLevel: "silent",
-    maxConnectionsPerIp: Math.max(inMemory, LANES) + 1,
-    ipFramesPerSecond: 1_000_000,
-    ipBytesPerSecond: 1_000_000_000,
-    ipJoinsPerSecond: 1_000_000,
-    callbackTimeoutMs: 10_000,
-    userDataCacheMs: 60_000,
-  });
-  const log = new Logger("silent");
   const metrics = new Metrics();
-  const users: Record<string, { username: string; status: "online" }> = {};
-  for (let i = 0; i < 20; i++) {
-    users[`2000000000000000${10 + i}`] = { username: `u${i}`, status: "online" };
-  }
-  const source: DataSource = {
-    getServerData: () => ({ [ID]: { id: "warm", name: "Warm", default: true } }),
-    getUserData: () => users,
-  };
-  const core = joinCore(s, source, log, metrics);
-  const first = await standIns(core, inMemory, metrics);
-  const second = await overLoopback(o.transport, o.loopback, s, core, metrics);
-  return { inMemory: first, loopback: second };
+  const s = privateCopy(o.settings ?? parseOptions({}));
+  // An origin the copy lets in, when it checks them (the settings list them).
+  const origin = s.allowedOrigins?.[0];
+  const parts = compose(
+    s,
+    new Logger("silent"),
+    metrics,
+    { state: () => "running", url: () => undefined },
+    DEFAULT_STATIC_DIR,
+  );
+  const asked = o.loopback ?? parts.transport.loopbackWarmUp ?? 0;
+  const loopback = asked > 0 && loopbackAllowed()
+    ? await overLoopback(
+      parts,
+      s.headerTimeoutMs,
+      asked,
+      origin,
+      metrics,
+      o.net ?? await import("node:net"),
+    )
+    : 0;
+  const inMemory = await standIns(
+    parts,
+    o.inMemory ?? (loopback > 0 ? 0 : IN_MEMORY),
+    origin,
+    metrics,
+  );
+  return { inMemory, loopback };
 }
 
-async function standIns(core: JoinCore, joins: number, metrics: Metrics): Promise<number> {
-  const { admission } = core;
-  const clients = new ClientAddresses([], 64);
-  const headers = new Headers({ host: "localhost", upgrade: "websocket" });
-  const conns: Connection[] = [];
-  // Yields are microtasks, not timers: a timer turn costs a whole event-loop pass (most of the
-  // warm-up's time was spent waiting in them), while cached joins finish in their own call.
-  const turn = () => new Promise<void>((r) => queueMicrotask(r));
-  for (let i = 0; i < joins; i++) {
-    const client = clients.resolve("127.0.0.1", headers);
-    if (admission.check(client, null, () => [])) break;
-    const conn = admission.admit(client);
-    conn.open(new NullPeer());
-    conn.message(CONNECT);
-    conns.push(conn);
-    // Joins overlap as in a storm, a few at a time.
-    if (i % 16 === 15) await turn();
+const HOOKS: Required<Callbacks> = {
+  getServerData: () => ({ [ID]: { id: "warm", name: "Warm", default: true } }),
+  getUserData: () => USERS,
+  getClientId: () => undefined,
+  validateDiscordUser: () => false,
+  staticRequest: () => null,
+};
+const USERS: Record<string, { username: string; status: "online" }> = {};
+for (let i = 0; i < 20; i++) {
+  USERS[`2000000000000000${10 + i}`] = { username: `u${i}`, status: "online" };
+}
+const WORLD: DataSource = { getServerData: HOOKS.getServerData, getUserData: HOOKS.getUserData };
+
+/** The server's settings with the same keys in the same order, and nothing that reaches out. */
+function privateCopy(s: Settings): Settings {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(s)) {
+    out[key] = key === "logLevel"
+      ? "silent"
+      : key === "logSink" || key === "broker" || key === "metrics"
+      ? undefined
+      : key === "source"
+      ? WORLD
+      : key === "callbacks"
+      ? hooksLike(value as Callbacks)
+      : value;
   }
-  for (let i = 0; i < 100 && metrics.joins < conns.length; i++) {
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  const joined = metrics.joins;
-  for (const conn of conns) conn.close(1000);
-  admission.sweep();
-  return joined;
+  return out as Settings;
 }
 
-/**
- * `asked` clients (default: as many as the transport wants) of the runtime's
- * WebSocket join over a private loopback listener of the named transport.
- */
+/** Private hooks under the names the user registered, in the same order. */
+function hooksLike(user: Callbacks): Callbacks {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(user)) out[name] = HOOKS[name as keyof Callbacks];
+  return out as Callbacks;
+}
+
+/** `joins` clients of `node:net` join over a private loopback listener of the copy's transport. */
 async function overLoopback(
-  name: TransportName | undefined,
-  asked: number | undefined,
-  s: Settings,
-  core: JoinCore,
+  parts: Parts,
+  headerTimeoutMs: number,
+  joins: number,
+  origin: string | undefined,
   metrics: Metrics,
+  net: Net,
 ): Promise<number> {
-  const limits = {
-    idleTimeoutSeconds: 0,
-    maxPayloadBytes: s.maxFrameBytes,
-    maxBufferedBytes: s.maxBufferedBytes,
-  };
-  let transport: Transport;
-  try {
-    // Not the server's transport object: one may keep per-server state (Bun's, its server).
-    transport = pickTransport(name, limits);
-  } catch {
-    return 0; // the server's own start says why
-  }
-  const joins = asked ?? transport.loopbackWarmUp ?? 0;
-  if (joins <= 0 || !loopbackAllowed() || typeof WebSocket !== "function") return 0;
-  const log = new Logger("silent");
   let listener: Listener;
   try {
-    listener = await transport.serve({
+    listener = await parts.transport.serve({
       port: 0,
       hostname: "127.0.0.1",
-      fetch: upgrader({
-        running: () => true,
-        transport,
-        clients: new ClientAddresses([], 64),
-        ownOrigins: () => [],
-        admission: core.admission,
-        limits,
-        log,
-        metrics,
-      }),
-      onError: () => errorPage(500, "Internal Server Error"),
-      log: () => {},
+      headerTimeoutMs,
+      ...portHandlers(parts.fetch, new Logger("silent")),
     });
   } catch {
-    return 0; // no loopback here: the in-memory part stands
+    return 0; // no loopback here: the in-memory part stands in
   }
-  const before = metrics.joins;
-  const open = new Set<WebSocket>();
-  const url = `ws://127.0.0.1:${listener.port}/`;
+  const open = new Set<Socket>();
   let next = 0;
   let stop = false;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      let ws: WebSocket;
-      try {
-        ws = new WebSocket(url);
-      } catch {
-        stop = true; // this runtime's client cannot reach it: no more tries
-        return resolve();
-      }
-      open.add(ws);
-      ws.onmessage = (e) => {
-        if (typeof e.data !== "string") return;
-        if (e.data.startsWith('{"type":"server-list"')) return ws.send(CONNECT);
-        ws.close(1000);
-        resolve(); // the close handshake goes on meanwhile: it is not the path being warmed
-      };
-      ws.onclose = () => {
-        open.delete(ws);
-        resolve();
-      };
-    });
+  let own = true; // a loopback address per client, until one cannot be used here
   const lane = async () => {
     while (!stop && next < joins) {
-      next++;
-      await one();
+      const i = next++;
+      const from = own ? `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) || 1}` : undefined;
+      const how = await joinOnce(net, {
+        port: listener.port,
+        connect: CONNECT,
+        from,
+        origin,
+        open,
+      });
+      if (how === "failed" && from !== undefined) own = false;
+      else if (how === "failed") stop = true; // no connection at all: no more tries
     }
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -228,17 +214,51 @@ async function overLoopback(
   await Promise.race([Promise.all(Array.from({ length: Math.min(LANES, joins) }, lane)), late]);
   stop = true;
   clearTimeout(timer);
-  for (const ws of open) ws.close(1000);
+  for (const socket of open) socket.destroy();
   // Closes finish after the joins; what is left then is forgotten with the listener.
-  for (let i = 0; i < 200 && (open.size > 0 || core.admission.size > 0); i++) {
+  for (let i = 0; i < 200 && parts.admission.size > 0; i++) {
     await new Promise((r) => setTimeout(r, 1));
   }
-  core.admission.sweep();
+  parts.admission.sweep();
   let grace: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     listener.shutdown().catch(() => {}),
     new Promise((r) => grace = setTimeout(r, 500)),
   ]);
   clearTimeout(grace);
-  return metrics.joins - before;
+  return metrics.joins;
+}
+
+/** `joins` stand-in clients, each from an address of its own, join in memory. */
+async function standIns(
+  parts: Parts,
+  joins: number,
+  origin: string | undefined,
+  metrics: Metrics,
+): Promise<number> {
+  const { admission } = parts;
+  const before = metrics.joins;
+  const clients = new ClientAddresses([], 64);
+  const headers = new Headers({ host: "localhost", upgrade: "websocket" });
+  const conns: Connection[] = [];
+  // Yields are microtasks, not timers: a timer turn costs a whole event-loop pass, while
+  // cached joins finish in their own call.
+  const turn = () => new Promise<void>((r) => queueMicrotask(r));
+  for (let i = 0; i < joins; i++) {
+    const client = clients.resolve(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, headers);
+    if (admission.check(client, origin ?? null, () => [])) break;
+    const conn = admission.admit(client);
+    conn.open(new NullPeer());
+    conn.message(CONNECT);
+    conns.push(conn);
+    // Joins overlap as in a storm, a few at a time.
+    if (i % 16 === 15) await turn();
+  }
+  for (let i = 0; i < 100 && metrics.joins - before < conns.length; i++) {
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  const joined = metrics.joins - before;
+  for (const conn of conns) conn.close(1000);
+  admission.sweep();
+  return joined;
 }

@@ -200,7 +200,7 @@ export class WebSocketServer implements AsyncDisposable {
       if (s.staticDir !== undefined && s.staticDir !== false) await checkStaticDir(s.staticDir);
       // Before the first viewer, not during the join storm after a restart.
       warmClientFrames();
-      await warmJoinPath({ transport: s.transport });
+      await warmJoinPath({ settings: s });
       await this.#p.broker.open((e) => this.#p.events.deliver(e));
       await this.#p.source.start?.(this.#p.events.sink(), { log: this.#log });
       await this.#ports.open({
