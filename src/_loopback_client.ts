@@ -89,8 +89,6 @@ export function serverFrames(buf: Uint8Array): { frames: [number, Uint8Array][];
 /** Where and how one warm-up client connects. */
 export interface JoinTarget {
   port: number;
-  /** The `connect` frame to send once the server list is in. */
-  connect: string;
   /** The loopback address to connect from (default: the system's choice). */
   from?: string;
   /** An `Origin` to send (default: none). */
@@ -155,10 +153,36 @@ export function joinOnce(net: Net, t: JoinTarget): Promise<"joined" | "refused" 
         if (listed) return end(startsWith(payload, '{"type":"error"') ? "refused" : "joined");
         if (!startsWith(payload, SERVER_LIST)) return end("refused");
         listed = true;
-        socket.write(clientFrame(OPCODE_TEXT, new TextEncoder().encode(t.connect)));
+        socket.write(clientFrame(OPCODE_TEXT, new TextEncoder().encode(connectTo(payload))));
       }
     });
   });
+}
+
+/**
+ * The `connect` a d-zone client sends after this server list: to the default
+ * server by its short id (to the default, unnamed, if the list says none).
+ *
+ * @example
+ * ```ts
+ * import { connectTo } from "./_loopback_client.ts";
+ * const list = '{"type":"server-list","data":{"1":{"id":"a","name":"A"},"2":{"id":"b","name":"B","default":true}}}';
+ * const frame = connectTo(new TextEncoder().encode(list));
+ * if (frame !== '{"type":"connect","data":{"server":"b"}}') throw new Error(frame);
+ * ```
+ */
+export function connectTo(serverList: Uint8Array): string {
+  let id: unknown;
+  try {
+    const servers = Object.values(JSON.parse(new TextDecoder().decode(serverList)).data ?? {}) as {
+      id?: unknown;
+      default?: unknown;
+    }[];
+    id = (servers.find((e) => e?.default === true) ?? servers[0])?.id;
+  } catch {
+    // not a list after all: the default server, unnamed
+  }
+  return JSON.stringify({ type: "connect", data: typeof id === "string" ? { server: id } : {} });
 }
 
 function startsWith(a: Uint8Array, prefix: Uint8Array | string): boolean {

@@ -37,7 +37,7 @@ import { loopbackAllowed } from "./transport/mod.ts";
 import type { Listener, WsPeer } from "./transport/types.ts";
 
 const ID = "100000000000000042";
-// The default server of whichever world answers: the mock's, or the private one below.
+// Stand-ins join the default server of whichever world answers (the mock's, or the one below).
 const CONNECT = '{"type":"connect","data":{}}';
 // Clients at once: enough to overlap as in a storm, few enough for any fd limit.
 const LANES = 16;
