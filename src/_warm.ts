@@ -200,7 +200,6 @@ async function overLoopback(
       const from = own ? `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) || 1}` : undefined;
       const how = await joinOnce(net, {
         port: listener.port,
-        connect: CONNECT,
         from,
         origin,
         open,
