@@ -146,8 +146,28 @@ for (let i = 0; i < 20; i++) {
 }
 const WORLD: DataSource = { getServerData: HOOKS.getServerData, getUserData: HOOKS.getUserData };
 
-/** The server's settings with the same keys in the same order, and nothing that reaches out. */
-function privateCopy(s: Settings): Settings {
+/**
+ * The server's settings with the same keys in the same order (so the same
+ * shape to the engine), and nothing that reaches out: no log lines, broker
+ * or metrics port; a private world for a source; the user's hooks replaced
+ * by private ones of the same names.
+ *
+ * @example
+ * ```ts
+ * import { privateCopy } from "./_warm.ts";
+ * import { parseOptions } from "./options.ts";
+ * const getServerData = () => ({});
+ * const s = parseOptions({ callbacks: { getServerData }, maxConnectionsPerIp: 3 });
+ * const copy = privateCopy(s);
+ * if (Object.keys(copy).join() !== Object.keys(s).join()) throw new Error("same keys, same order");
+ * if (copy.maxConnectionsPerIp !== 3 || copy.logLevel !== "silent") throw new Error("values");
+ * const hooks = copy.callbacks!;
+ * if (Object.keys(hooks).join() !== "getServerData" || hooks.getServerData === getServerData) {
+ *   throw new Error("the user's hook is never called");
+ * }
+ * ```
+ */
+export function privateCopy(s: Settings): Settings {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(s)) {
     out[key] = key === "logLevel"
