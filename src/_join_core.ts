@@ -1,8 +1,8 @@
 /**
  * The join core (internal): directory, hub, global join queue, protocol
  * handler and admission over one data source, wired once. `compose()` builds
- * a server around it; `warmJoinPath()` builds a private, silent one to warm
- * the same code at start.
+ * a server around it (`warmJoinPath()` builds a private, silent copy of a
+ * server that way to warm the same code at start).
  *
  * @module
  */

@@ -130,6 +130,8 @@ export async function warmJoinPath(o: WarmOptions = {}): Promise<Warmed> {
     origin,
     metrics,
   );
+  // A room still held (a client cut off at the deadline) must not keep the mock world's timers.
+  await parts.source.stop?.();
   return { inMemory, loopback };
 }
 

@@ -134,7 +134,7 @@ export interface Transport {
    * How many real clients should join over a private loopback listener when
    * the server warms its join path at start (see `_warm.ts`); measured per
    * runtime (bench/README.md, "What a join costs the server"). 0 or absent:
-   * none, the in-memory warm-up only.
+   * none; stand-in sockets then join in memory instead.
    */
   readonly loopbackWarmUp?: number;
   /** Bind and serve; resolves once listening. */
