@@ -113,6 +113,8 @@ export async function warmJoinPath(o: WarmOptions = {}): Promise<Warmed> {
     { state: () => "running", url: () => undefined },
     DEFAULT_STATIC_DIR,
   );
+  // Stand-ins first: cheap, and the loopback clients then leave the code compiled for real sockets.
+  const inMemory = await standIns(parts, o.inMemory ?? IN_MEMORY, origin, metrics);
   const asked = o.loopback ?? parts.transport.loopbackWarmUp ?? 0;
   const loopback = asked > 0 && loopbackAllowed()
     ? await overLoopback(
@@ -124,12 +126,6 @@ export async function warmJoinPath(o: WarmOptions = {}): Promise<Warmed> {
       o.net ?? await import("node:net"),
     )
     : 0;
-  const inMemory = await standIns(
-    parts,
-    o.inMemory ?? (loopback > 0 ? 0 : IN_MEMORY),
-    origin,
-    metrics,
-  );
   // A room still held (a client cut off at the deadline) must not keep the mock world's timers.
   await parts.source.stop?.();
   return { inMemory, loopback };
@@ -212,6 +208,7 @@ async function overLoopback(
   } catch {
     return 0; // no loopback here: the in-memory part stands in
   }
+  const before = metrics.joins;
   const open = new Set<Socket>();
   let next = 0;
   let stop = false;
@@ -247,7 +244,7 @@ async function overLoopback(
     new Promise((r) => grace = setTimeout(r, 500)),
   ]);
   clearTimeout(grace);
-  return metrics.joins;
+  return metrics.joins - before;
 }
 
 /** `joins` stand-in clients, each from an address of its own, join in memory. */
