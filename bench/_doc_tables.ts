@@ -8,6 +8,7 @@ import { clusterTable } from "./_cluster_table.ts";
 import { connMemoryTable } from "./_conn_memory_table.ts";
 import { denoWriteBufferTable } from "./_deno_write_buffer_table.ts";
 import { joinCpuTable } from "./_join_cpu_table.ts";
+import { jitTraceTable } from "./_jit_trace_table.ts";
 import { memoryBoundTable } from "./_memory_bound_table.ts";
 import { hideOfflineTable } from "./_hide_offline_table.ts";
 import { peerTable } from "./_peer_table.ts";
@@ -30,6 +31,8 @@ export const DOC_TABLES: Record<string, Kind> = {
   "conn-memory": { many: false, render: ([r]) => connMemoryTable(r) },
   "deno-write-buffer": { many: false, render: ([r]) => denoWriteBufferTable(r) },
   "join-cpu": { many: false, render: ([r]) => joinCpuTable(r) },
+  // What the engine compiled and threw away while a fresh server warmed up and took its first joins.
+  "jit-trace": { many: false, render: ([r]) => jitTraceTable(r) },
   // The memory-bound attack per runtime; a second file, the same on another build, beside it.
   "memory-bound": {
     many: true,

@@ -102,6 +102,25 @@ export interface JoinTarget {
  * `"refused"` when the server answered but not with a join (a 4xx/5xx, a
  * close, an error frame), `"failed"` when no connection could be made (with
  * `from`: that address may not be usable here); never rejects.
+ *
+ * @example
+ * ```ts
+ * import * as net from "node:net";
+ * import { joinOnce } from "./_loopback_client.ts";
+ * import { WebSocketServer } from "../mod.ts";
+ * await using server = new WebSocketServer({
+ *   port: 0,
+ *   hostname: "127.0.0.1",
+ *   logLevel: "silent",
+ *   allowedOrigins: ["https://d-zone.example"],
+ * });
+ * await server.start();
+ * const open = new Set<import("node:net").Socket>();
+ * const to = { port: server.port!, from: "127.0.0.9", open };
+ * const ok = await joinOnce(net, { ...to, origin: "https://d-zone.example" });
+ * const other = await joinOnce(net, { ...to, origin: "https://evil.example" });
+ * if (ok !== "joined" || other !== "refused") throw new Error(`${ok} ${other}`);
+ * ```
  */
 export function joinOnce(net: Net, t: JoinTarget): Promise<"joined" | "refused" | "failed"> {
   return new Promise((resolve) => {

@@ -193,3 +193,40 @@ Deno.test("bench: join_cpu.ts records the start, the joins and the CPU per frame
     await Deno.remove(out.slice(0, out.lastIndexOf("/")), { recursive: true });
   }
 });
+
+Deno.test("bench: jit_trace.ts cuts the engine's traces into phases, on Bun and on Deno", async (t) => {
+  await ensureBun();
+  for (const runtime of ["bun", "deno"]) {
+    await t.step(runtime, async () => {
+      const out = `${await Deno.makeTempDir({ prefix: "dback-jit-trace-" })}/r.json`;
+      try {
+        const result = await outputWithin(
+          Deno.execPath(),
+          [
+            "run",
+            "-A",
+            `${root}bench/jit_trace.ts`,
+            ...["--runtime", runtime, "--clients", "100", "--reps", "1", "--rounds", "1"],
+            ...["--out", out],
+          ],
+          120_000,
+          root,
+        );
+        assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+        const r = JSON.parse(await Deno.readTextFile(out));
+        assert.equal(r.runtime, runtime);
+        const [warm, first] = r.results[0].phases;
+        assert.deepEqual(r.results[0].phases.map((p: { phase: string }) => p.phase), [
+          "warm-up (to READY)",
+          "first 100 joins",
+        ]);
+        // The warm-up exists to get the join path optimised before READY: the trace must show it.
+        assert.ok(warm.compiles > 20 && warm.compileMs > 0, JSON.stringify(warm));
+        assert.equal(typeof first.exits, "number");
+        assert.ok(Array.isArray(first.top));
+      } finally {
+        await Deno.remove(out.slice(0, out.lastIndexOf("/")), { recursive: true });
+      }
+    });
+  }
+});
