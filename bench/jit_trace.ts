@@ -77,7 +77,9 @@ async function trace(tree: string): Promise<string> {
   let ready: (p: number) => void;
   const readyP = new Promise<number>((r) => ready = r);
   const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const text of s.pipeThrough(new TextDecoderStream())) {
+    const decoder = new TextDecoder();
+    for await (const bytes of s) {
+      const text = decoder.decode(bytes, { stream: true });
       chunks.push(text);
       if (!port) {
         const m = /READY (\d+)/.exec(chunks.join("").slice(-20_000));
