@@ -9,16 +9,17 @@
  * from a private world; no source, broker, metrics port or log lines of the
  * server's). Engines compile for the shapes and types they have seen: a
  * copy that differs (other limits, no memory factor, a plain object for a
- * source, stand-in sockets) leaves code compiled for it, which the first
- * real viewers throw away and compile again (measured on JavaScriptCore:
- * ~1,400 deoptimisations in the first 1,000 real joins, most of that work).
+ * source) leaves code compiled for it, which the first real viewers throw
+ * away and compile again (bench/README.md, "The warm-up as a copy of the
+ * server", counts it from the engines' own traces).
  *
- * Its clients are real: a bare client over `node:net` (`_loopback_client.ts`)
- * joins over a private listener of the same transport on a loopback port,
- * each from a loopback address of its own (one client per address, as in a
- * storm from many places), as many as the transport says are worth it.
- * Where the process may not use loopback without asking (Deno's
- * permissions), stand-in sockets join in memory instead.
+ * Stand-in sockets join it in memory first (cheap; all there is where the
+ * process may not use loopback without asking: Deno's permissions). Then
+ * real clients: a bare client over `node:net` (`_loopback_client.ts`) joins
+ * over a private listener of the same transport on a loopback port, each
+ * from a loopback address of its own (one client per address, as in a storm
+ * from many places), as many as the transport says are worth it; the code
+ * is left compiled for real sockets.
  *
  * @module
  */
@@ -74,7 +75,7 @@ export interface WarmOptions {
   settings?: Settings;
   /** Joins over real loopback sockets (default: the transport's `loopbackWarmUp`; 0 skips them). */
   loopback?: number;
-  /** Joins with stand-in sockets (default: 500 when no loopback part runs, else none). */
+  /** Joins with stand-in sockets (default 500). */
   inMemory?: number;
   /** `node:net` for the loopback clients (tests replace it). */
   net?: Net;
@@ -113,7 +114,6 @@ export async function warmJoinPath(o: WarmOptions = {}): Promise<Warmed> {
     { state: () => "running", url: () => undefined },
     DEFAULT_STATIC_DIR,
   );
-  // Stand-ins first: cheap, and the loopback clients then leave the code compiled for real sockets.
   const inMemory = await standIns(parts, o.inMemory ?? IN_MEMORY, origin, metrics);
   const asked = o.loopback ?? parts.transport.loopbackWarmUp ?? 0;
   const loopback = asked > 0 && loopbackAllowed()
