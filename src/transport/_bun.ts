@@ -176,8 +176,8 @@ export function bunTransport(limits: SocketLimits): Transport {
     websocket,
     // RSS per unsent byte of a slow reader with ~10 MB frames (1.07 with 1 MB ones).
     memory: { factor: 1.7 },
-    // JavaScriptCore optimises later than V8: 500 joins took the first 1,000 real ones from 64.8 to
-    // 54.4 µs each (1,000: 47.7) for ~150 ms more CPU at start (1,000: ~250 ms).
+    // JavaScriptCore optimises later than V8: more real joins pay (first 1,000 real joins 64.8 ->
+    // 54.4 µs each with 500, 47.7 with 1,000) for more CPU at start (~150 ms; 1,000: ~250 ms).
     loopbackWarmUp: 500,
 
     serve({ port, hostname, tls, fetch, onError }): Promise<Listener> {

@@ -148,8 +148,8 @@ const EVENTS = ["open", "message", "close"] as const;
 /** `Deno.serve` + `Deno.upgradeWebSocket`. */
 export const denoTransport: Transport = {
   runtime: "deno",
-  // V8 compiles the upgrade and the socket code only for real sockets: the first 1,000 joins of a
-  // fresh server cost 146.5 instead of 178.2 µs each with these (bare Deno.serve: 152.6).
+  // V8 compiles the upgrade and the socket code only for real sockets; 200 are enough for the first
+  // 1,000 joins of a fresh server to cost what the bare loop's do (bench/README.md, warm-up).
   loopbackWarmUp: 200,
 
   // Deno holds each unsent frame (100 KB frames: 1.7 bytes of RSS per unsent byte) and, without

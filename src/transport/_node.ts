@@ -256,8 +256,8 @@ export function nodeTransport(): Transport {
     runtime: "node",
     // RSS per unsent byte of frames not shared between sockets: 1.0 (10 MB) to 1.3 (100 KB).
     memory: { factor: 1.3 },
-    // The first 1,000 joins of a fresh server: 222.9 instead of 259.2 µs each (bare ws: 222.7),
-    // for about a quarter of a second more at start (Node's WebSocket client is slow).
+    // As on Deno: with 200 the first 1,000 joins of a fresh server cost what bare ws's do, for a
+    // few hundred ms more CPU at start (bench/README.md, warm-up).
     loopbackWarmUp: 200,
 
     async serve(
