@@ -2,7 +2,7 @@
 // README.md, the benchmark pages (bench/README.md, bench/HISTORY.md) and docs/*.md embed tables between `<!-- KIND: FILE… -->` and
 // `<!-- /KIND -->` markers, bench/_doc_tables.ts renders each kind, and nothing else may claim
 // those figures. One test for every kind (big-guild, hide-offline, cluster, conn-memory, deno-write-buffer, peers,
-// bench-run, memory-bound).
+// bench-run, memory-bound, join-cpu, jit-trace).
 import assert from "node:assert/strict";
 import type { BigGuildResults } from "../../bench/_big_guild_table.ts";
 import { bigGuildTable } from "../../bench/_big_guild_table.ts";
@@ -36,6 +36,7 @@ const EXPECTED: Record<string, string[]> = {
     "peers",
     "bench-run",
     "join-cpu",
+    "jit-trace",
   ],
   "bench/HISTORY.md": ["big-guild", "conn-memory", "peers"],
   "docs/operating.md": ["big-guild", "memory-bound"],
