@@ -24,6 +24,18 @@ export function output(cmd: string, args: string[]): string {
   }
 }
 
+/** What a results file records of the runtime under test: Bun's or Node's version, else Deno's. */
+export function runtimeVersions(
+  runtime: "bun" | "node" | "deno",
+  bun = "bun",
+): Record<string, string> {
+  return runtime === "bun"
+    ? { bun: output(bun, ["--version"]) }
+    : runtime === "node"
+    ? { node: output(nodeBinary() ?? "node", ["--version"]) }
+    : { deno: Deno.version.deno };
+}
+
 function exists(path: string): boolean {
   try {
     Deno.statSync(path);

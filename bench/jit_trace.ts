@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { machineInfo } from "./_procfs.ts";
 import { ROOT } from "./_paths.ts";
 import { sleep, WorkerProc } from "./_procs.ts";
-import { nodeBinary } from "./_targets.ts";
+import { nodeBinary, output, runtimeVersions } from "./_targets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -190,18 +190,8 @@ for (const r of results) {
   );
 }
 if (values.out) {
-  const version = async (bin: string) =>
-    new TextDecoder().decode((await new Deno.Command(bin, { args: ["--version"] }).output()).stdout)
-      .trim();
-  const versions: Record<string, string> = runtime === "bun"
-    ? { bun: await version(bun) }
-    : runtime === "node"
-    ? { node: await version(nodeBinary() ?? "node") }
-    : { deno: Deno.version.deno };
-  const commit = new TextDecoder().decode(
-    (await new Deno.Command("git", { args: ["-C", ROOT, "rev-parse", "--short", "HEAD"] }).output())
-      .stdout,
-  ).trim();
+  const versions = runtimeVersions(runtime, bun);
+  const commit = output("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]);
   Deno.writeTextFileSync(
     values.out,
     JSON.stringify(

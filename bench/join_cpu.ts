@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { machineInfo } from "./_procfs.ts";
 import { ROOT } from "./_paths.ts";
 import { sleep, WorkerProc } from "./_procs.ts";
-import { nodeBinary } from "./_targets.ts";
+import { nodeBinary, output, runtimeVersions } from "./_targets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -238,18 +238,8 @@ const summary = [...results].map(([key, r]) => {
 if (values.out) {
   const onBun = variants.some((v) => v.name === "bun" || v.name === "dback-bun");
   const onNode = variants.some((v) => v.name === "node-ws" || v.name === "dback-node");
-  const version = async (bin: string) =>
-    new TextDecoder().decode((await new Deno.Command(bin, { args: ["--version"] }).output()).stdout)
-      .trim();
-  const versions: Record<string, string> = onBun
-    ? { bun: await version(bun) }
-    : onNode
-    ? { node: await version(nodeBinary() ?? "node") }
-    : { deno: Deno.version.deno };
-  const commit = new TextDecoder().decode(
-    (await new Deno.Command("git", { args: ["-C", ROOT, "rev-parse", "--short", "HEAD"] }).output())
-      .stdout,
-  ).trim();
+  const versions = runtimeVersions(onBun ? "bun" : onNode ? "node" : "deno", bun);
+  const commit = output("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]);
   Deno.writeTextFileSync(
     values.out,
     JSON.stringify(
