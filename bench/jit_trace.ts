@@ -9,27 +9,23 @@
 //
 //   deno run -A bench/jit_trace.ts --runtime bun|deno|node --tree A --tree B [--reps 3] [--out F]
 import { parseArgs } from "node:util";
-import { machineInfo } from "./_procfs.ts";
-import { ROOT } from "./_paths.ts";
+import { CHECKOUT_OPTIONS, checkouts, treeLabel, writeResults } from "./_checkouts.ts";
+import { median } from "./_stats.ts";
 import { sleep, WorkerProc } from "./_procs.ts";
-import { nodeBinary, output, runtimeVersions } from "./_targets.ts";
+import { nodeBinary } from "./_targets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
+    ...CHECKOUT_OPTIONS,
     runtime: { type: "string", default: "bun" },
-    tree: { type: "string", multiple: true, default: [] },
-    clients: { type: "string", default: "1000" },
     rounds: { type: "string", default: "2" },
-    reps: { type: "string", default: "3" },
-    users: { type: "string", default: "100" },
-    out: { type: "string" },
   },
 });
 const runtime = values.runtime as "bun" | "deno" | "node";
 const n = Number(values.clients);
 const rounds = Number(values.rounds);
-const trees = values.tree.length > 0 ? values.tree : [ROOT];
+const trees = checkouts(values.tree);
 const bun = Deno.env.get("BUN_BIN") ?? "bun";
 
 /** One phase of one run: optimised compiles (count, engine-reported ms) and exits from them. */
@@ -172,9 +168,8 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results = [...runs].map(([tree, reps]) => ({
-  tree: tree === ROOT ? "this tree" : tree.split("/").filter(Boolean).at(-1),
+  tree: treeLabel(tree),
   phases: names.map((phase, i) => ({
     phase,
     compiles: median(reps.map((r) => r[i].compiles)),
@@ -190,32 +185,20 @@ for (const r of results) {
   );
 }
 if (values.out) {
-  const versions = runtimeVersions(runtime, bun);
-  const commit = output("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]);
-  Deno.writeTextFileSync(
-    values.out,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        commit,
-        runtime,
-        machine: machineInfo(versions, `deno ${Deno.version.deno}`),
-        method: `the engine's own traces (${
-          engine === "jsc"
-            ? "JavaScriptCore: reportCompileTimes, printEachOSRExit"
-            : "V8: --trace-opt --trace-deopt"
-        }) of a fresh dback server (bench/servers/dback.ts, ${values.users} users), cut at READY ` +
-          `and after each of ${rounds} rounds of ${n} joins (raw load generator, 128 at a time); ` +
-          `compiles: optimised ones (${
-            engine === "jsc" ? "DFG and FTL" : "Maglev and Turbofan"
-          }) with the time the engine reports; exits: ${
-            engine === "jsc" ? "speculation failures" : "deoptimisations"
-          }; median of ${values.reps} interleaved runs per checkout`,
-        users: Number(values.users),
-        results,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
+  writeResults(values.out, runtime, {
+    runtime,
+    method: `the engine's own traces (${
+      engine === "jsc"
+        ? "JavaScriptCore: reportCompileTimes, printEachOSRExit"
+        : "V8: --trace-opt --trace-deopt"
+    }) of a fresh dback server (bench/servers/dback.ts, ${values.users} users), cut at READY ` +
+      `and after each of ${rounds} rounds of ${n} joins (raw load generator, 128 at a time); ` +
+      `compiles: optimised ones (${
+        engine === "jsc" ? "DFG and FTL" : "Maglev and Turbofan"
+      }) with the time the engine reports; exits: ${
+        engine === "jsc" ? "speculation failures" : "deoptimisations"
+      }; median of ${values.reps} interleaved runs per checkout`,
+    users: Number(values.users),
+    results,
+  }, bun);
 }

@@ -13,22 +13,19 @@
 //
 //   deno run -A bench/join_cpu.ts --servers dback-bun,bun --reps 3 [--tree A --tree B] [--out F]
 import { parseArgs } from "node:util";
-import { machineInfo } from "./_procfs.ts";
 import { ROOT } from "./_paths.ts";
+import { CHECKOUT_OPTIONS, checkouts, treeLabel, writeResults } from "./_checkouts.ts";
+import { median } from "./_stats.ts";
 import { sleep, WorkerProc } from "./_procs.ts";
-import { nodeBinary, output, runtimeVersions } from "./_targets.ts";
+import { nodeBinary } from "./_targets.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
+    ...CHECKOUT_OPTIONS,
     servers: { type: "string", default: "dback-bun,bun" },
-    tree: { type: "string", multiple: true, default: [] },
-    clients: { type: "string", default: "1000" },
     rounds: { type: "string", default: "3" },
-    reps: { type: "string", default: "3" },
     "frame-windows": { type: "string", default: "0" },
-    users: { type: "string", default: "100" },
-    out: { type: "string" },
   },
 });
 const n = Number(values.clients);
@@ -107,7 +104,7 @@ function split(pid: number): Split {
 }
 
 const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
-const trees = values.tree.length > 0 ? values.tree : [ROOT];
+const trees = checkouts(values.tree);
 const variants = values.servers.split(",").flatMap((s) =>
   s === "bun" || s === "raw-deno" || s === "node-ws"
     ? [{ name: s, tree: ROOT }]
@@ -194,7 +191,6 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const medianSplit = (xs: Split[]) => ({
   total: median(xs.map(total)),
   main: median(xs.map((s) => s.main)),
@@ -219,7 +215,7 @@ const summary = [...results].map(([key, r]) => {
   return {
     server,
     // Named by its last path segment (a commit, say): no path of the machine goes into a file.
-    tree: tree === ROOT ? "this tree" : tree.split("/").filter(Boolean).at(-1),
+    tree: treeLabel(tree),
     cold: r1(cold),
     warm: r1(warm),
     // Spawn to READY (wall ms) and the CPU the process used by then, medians.
@@ -238,31 +234,19 @@ const summary = [...results].map(([key, r]) => {
 if (values.out) {
   const onBun = variants.some((v) => v.name === "bun" || v.name === "dback-bun");
   const onNode = variants.some((v) => v.name === "node-ws" || v.name === "dback-node");
-  const versions = runtimeVersions(onBun ? "bun" : onNode ? "node" : "deno", bun);
-  const commit = output("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]);
-  Deno.writeTextFileSync(
-    values.out,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        commit,
-        machine: machineInfo(versions, `deno ${Deno.version.deno}`),
-        method: `server CPU (schedstat of each thread) per join: ${n} clients (raw RFC 6455 ` +
-          `load generator, 128 at a time) join a fresh server (cold), then ${rounds} more ` +
-          `rounds after closing them (warm); median over ${values.reps} interleaved ` +
-          `runs of each server; main = the JavaScript thread, jit = compiler threads (JavaScriptCore's; ` +
-          `V8's workers compile and collect garbage alike and count as other threads); ` +
-          (frameWindows > 1
-            ? `then, with the last round's clients joined, ${frameWindows} windows of 300 ` +
-              `broadcasts at 100/s (the first not counted): server CPU per delivered frame; `
-            : "") +
-          `the box is shared ` +
-          `and noisy (load averages per server run)`,
-        users: Number(values.users),
-        results: summary,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
+  writeResults(values.out, onBun ? "bun" : onNode ? "node" : "deno", {
+    method: `server CPU (schedstat of each thread) per join: ${n} clients (raw RFC 6455 ` +
+      `load generator, 128 at a time) join a fresh server (cold), then ${rounds} more ` +
+      `rounds after closing them (warm); median over ${values.reps} interleaved ` +
+      `runs of each server; main = the JavaScript thread, jit = compiler threads (JavaScriptCore's; ` +
+      `V8's workers compile and collect garbage alike and count as other threads); ` +
+      (frameWindows > 1
+        ? `then, with the last round's clients joined, ${frameWindows} windows of 300 ` +
+          `broadcasts at 100/s (the first not counted): server CPU per delivered frame; `
+        : "") +
+      `the box is shared ` +
+      `and noisy (load averages per server run)`,
+    users: Number(values.users),
+    results: summary,
+  }, bun);
 }
