@@ -18,6 +18,7 @@ const OPCODE_TEXT = 0x1;
 const OPCODE_CLOSE = 0x8;
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const SERVER_LIST = new TextEncoder().encode('{"type":"server-list"');
+const ERROR = new TextEncoder().encode('{"type":"error"');
 // Nothing here is secret: the server only needs the frames masked.
 const MASK = [0x12, 0x34, 0x56, 0x78];
 
@@ -169,7 +170,7 @@ export function joinOnce(net: Net, t: JoinTarget): Promise<"joined" | "refused" 
       for (const [opcode, payload] of frames) {
         if (opcode === OPCODE_CLOSE) return end("refused");
         if (opcode !== OPCODE_TEXT) continue;
-        if (listed) return end(startsWith(payload, '{"type":"error"') ? "refused" : "joined");
+        if (listed) return end(startsWith(payload, ERROR) ? "refused" : "joined");
         if (!startsWith(payload, SERVER_LIST)) return end("refused");
         listed = true;
         socket.write(clientFrame(OPCODE_TEXT, new TextEncoder().encode(connectTo(payload))));
@@ -204,10 +205,9 @@ export function connectTo(serverList: Uint8Array): string {
   return JSON.stringify({ type: "connect", data: typeof id === "string" ? { server: id } : {} });
 }
 
-function startsWith(a: Uint8Array, prefix: Uint8Array | string): boolean {
-  const p = typeof prefix === "string" ? new TextEncoder().encode(prefix) : prefix;
-  if (a.length < p.length) return false;
-  for (let i = 0; i < p.length; i++) if (a[i] !== p[i]) return false;
+function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
+  if (a.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (a[i] !== prefix[i]) return false;
   return true;
 }
 

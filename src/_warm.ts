@@ -227,24 +227,26 @@ async function overLoopback(
       else if (how === "failed") stop = true; // no connection at all: no more tries
     }
   };
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<void>((r) => timer = setTimeout(r, LOOPBACK_DEADLINE_MS));
-  await Promise.race([Promise.all(Array.from({ length: Math.min(LANES, joins) }, lane)), late]);
+  await within(
+    Promise.all(Array.from({ length: Math.min(LANES, joins) }, lane)),
+    LOOPBACK_DEADLINE_MS,
+  );
   stop = true;
-  clearTimeout(timer);
   for (const socket of open) socket.destroy();
   // Closes finish after the joins; what is left then is forgotten with the listener.
   for (let i = 0; i < 200 && parts.admission.size > 0; i++) {
     await new Promise((r) => setTimeout(r, 1));
   }
   parts.admission.sweep();
-  let grace: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    listener.shutdown().catch(() => {}),
-    new Promise((r) => grace = setTimeout(r, 500)),
-  ]);
-  clearTimeout(grace);
+  await within(listener.shutdown().catch(() => {}), 500);
   return metrics.joins - before;
+}
+
+/** Wait for `done`, but no longer than `ms`. */
+async function within(done: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([done, new Promise((r) => timer = setTimeout(r, ms))]);
+  clearTimeout(timer);
 }
 
 /** `joins` stand-in clients, each from an address of its own, join in memory. */
